@@ -1,0 +1,277 @@
+"""Headless commands: ``train``, ``evaluate``, ``predict``.
+
+    catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
+    catdog-desktop-cli evaluate MODEL.keras DATA_DIR
+    catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER...
+
+``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
+non-zero exit code, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from .core.config import PRESETS, TrainingConfig, preset
+from .core.errors import CancelledError, CatdogError
+
+log = logging.getLogger("catdog_desktop.cli")
+
+EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="catdog-desktop-cli", description="Train, evaluate and use image classifiers.")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on a dataset folder")
+    t.add_argument("data_dir", help="folder with one sub-folder per class, or with train/test folders")
+    t.add_argument("--out", required=True, help="where to save the model (.keras)")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    defaults = TrainingConfig()
+    for name, kind, help_text in [
+        ("epochs", int, "number of passes over the training pictures"),
+        ("batch_size", int, "pictures per training step"),
+        ("image_size", int, "pixels per side the model sees"),
+        ("learning_rate", float, "peak learning rate"),
+        ("validation_split", float, "share held out for validation when there is no validation folder"),
+        ("blocks", int, "convolutional blocks"),
+        ("base_filters", int, "filters in the first block"),
+        ("dropout", float, "dropout before the classifier"),
+        ("patience", int, "epochs without improvement before early stopping"),
+        ("seed", int, "random seed"),
+    ]:
+        t.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+                       help=f"{help_text} (default {getattr(defaults, name)})")
+    t.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
+    t.add_argument("--no-early-stopping", dest="early_stopping", action="store_false", default=None)
+    t.add_argument("--multi-gpu", action="store_true",
+                   help="train with tf.distribute.MirroredStrategy over all GPUs")
+
+    e = sub.add_parser("evaluate", help="score a model on held-out pictures")
+    e.add_argument("model")
+    e.add_argument("data_dir")
+
+    p = sub.add_parser("predict", help="classify pictures or folders of pictures")
+    p.add_argument("model")
+    p.add_argument("paths", nargs="+")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+    except (CatdogError, ValueError) as exc:
+        _fail(args, str(exc))
+        return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        _fail(args, "interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug or an environment problem: one line, details with --debug
+        if args.debug:
+            raise
+        _fail(args, f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return EXIT_ERROR
+
+
+def _fail(args, message: str) -> None:
+    if args.json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def _config_from_args(args) -> TrainingConfig:
+    overrides = {k: v for k, v in vars(args).items()
+                 if k in TrainingConfig.__dataclass_fields__ and v is not None}
+    config = preset(args.preset, **overrides)
+    config.validate()
+    return config
+
+
+class _TextReporter:
+    """Prints a progress bar per epoch to stderr (stdout stays clean for --json)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.stream = sys.stderr
+        self.last_draw = 0.0
+
+    def on_stage(self, done, total, message):
+        if not self.quiet:
+            self._draw(f"{message}: {done}/{total}", done == total)
+
+    def on_batch_end(self, info):
+        now = time.monotonic()
+        if self.quiet or (now - self.last_draw < 0.2 and info.batch != info.batches):
+            return
+        self.last_draw = now
+        width = 30
+        filled = int(width * info.batch / info.batches)
+        bar = "#" * filled + "-" * (width - filled)
+        self._draw(f"epoch {info.epoch}/{info.epochs} [{bar}] {info.batch}/{info.batches} "
+                   f"loss {info.loss:.3f} acc {info.accuracy:.3f} {info.images_per_second:.0f} img/s "
+                   f"ETA {info.epoch_eta:.0f}s", False)
+
+    def on_epoch_end(self, info):
+        if not self.quiet:
+            star = " *best" if info.is_best else ""
+            self._draw(f"epoch {info.epoch}/{info.epochs}: loss {info.loss:.3f} acc {info.accuracy:.3f} "
+                       f"val_loss {info.val_loss:.3f} val_acc {info.val_accuracy:.3f} "
+                       f"({info.epoch_seconds:.0f}s, {info.images_per_second:.0f} img/s){star}", True)
+
+    def should_stop(self):
+        return False
+
+    def _draw(self, text, final):
+        end = "\n" if final else ""
+        if self.stream is not None and self.stream.isatty():
+            self.stream.write("\r\x1b[2K" + text + end)
+        elif final:
+            self.stream.write(text + "\n")
+        if self.stream is not None:
+            self.stream.flush()
+
+
+def cmd_train(args) -> int:
+    from .core.dataset import scan_dataset
+
+    config = _config_from_args(args)
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise CatdogError(f"The folder {out.parent} does not exist.")
+    scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed)
+    if not args.json:
+        _print_scan(scan)
+    scan.raise_for_errors()
+    from .core import storage, training
+
+    strategy = None
+    if args.multi_gpu:
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+    result = training.train(config, scan, _TextReporter(args.json), strategy=strategy)
+    path = storage.save_bundle(result.model, result.metadata(), out)
+    ev = result.evaluation
+    if args.json:
+        print(json.dumps({
+            "model": str(path), "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+            "train_seconds": round(result.train_seconds, 1), "decode_seconds": round(result.decode_seconds, 1),
+            "skipped": [{"path": p, "reason": r} for p, r in scan.skipped + result.skipped],
+            "evaluation": ev.to_dict(include_mistakes=False),
+        }))
+    else:
+        for p, r in result.skipped:
+            print(f"skipped {p}: {r}", file=sys.stderr)
+        print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
+              f"(best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds / 60:.1f} min)")
+        print(f"saved {path}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from .core import pipeline
+    from .core.dataset import scan_dataset
+    from .core.evaluation import evaluate_model
+    from .core.inference import Classifier
+
+    classifier = Classifier.load(args.model)
+    meta = classifier.metadata
+    trained_on = (meta.get("dataset") or {})
+    seed = trained_on.get("seed", 1337)
+    split = trained_on.get("validation_split", 0.2)
+    scan = scan_dataset(args.data_dir, validation_split=split, seed=seed)
+    unknown = sorted(set(scan.class_names) - set(classifier.class_names))
+    if unknown:
+        raise CatdogError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
+                          f"The model knows: {', '.join(classifier.class_names)}.")
+    # Which pictures are held out: the test folder; else, for the very folder the model was trained
+    # on, only its validation split (the same seed gives the same split); else all of them.
+    if scan.test is not None and len(scan.test):
+        split_obj, name = scan.test, "test"
+    elif trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
+        split_obj, name = scan.validation, "validation"
+    else:
+        split_obj = type(scan.train)(scan.train.paths + scan.validation.paths,
+                                     scan.train.labels + scan.validation.labels)
+        name = "all"
+    remap = [classifier.class_names.index(n) for n in scan.class_names]
+    decoded = pipeline.decode_split(split_obj, classifier.image_size)
+    if len(decoded) == 0:
+        raise CatdogError("None of the pictures could be read.")
+    y = decoded.y.copy()
+    for i, j in enumerate(remap):
+        y[decoded.y == i] = j
+    ev = evaluate_model(classifier.model, decoded.x, y, classifier.class_names, decoded.paths, name)
+    if args.json:
+        data = ev.to_dict()
+        data["skipped"] = [{"path": p, "reason": r} for p, r in scan.skipped + decoded.skipped]
+        print(json.dumps(data))
+    else:
+        print(f"{name} pictures: {ev.count}   accuracy {ev.accuracy:.2%}   loss {ev.loss:.4f}")
+        width = max(len(n) for n in ev.class_names)
+        print(" " * (width + 2) + "  ".join(f"{n:>{width}}" for n in ev.class_names) + "   (predicted)")
+        for name_i, row in zip(ev.class_names, ev.confusion):
+            print(f"{name_i:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
+        for c in ev.per_class:
+            print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall:.2%} F1 {c.f1:.3f} ({c.support})")
+        for p, r in scan.skipped + decoded.skipped:
+            print(f"skipped {p}: {r}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from .core.dataset import scan_images
+    from .core.inference import Classifier
+
+    classifier = Classifier.load(args.model)
+    files, skipped = scan_images(args.paths)
+    predictions = classifier.predict_paths(files)
+    failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
+    good = [p for p in predictions if p.ok]
+    if args.json:
+        print(json.dumps({
+            "predictions": [{"path": p.path, "class": p.class_name, "probability": p.probability,
+                             "probabilities": p.probabilities} for p in good],
+            "errors": [{"path": p, "reason": r} for p, r in failures],
+        }))
+    else:
+        for p in good:
+            probs = "  ".join(f"{k} {v:.1%}" for k, v in p.probabilities.items())
+            print(f"{p.path}\t{p.class_name}\t{probs}")
+        for path, reason in failures:
+            print(f"{path}: {reason}", file=sys.stderr)
+    if not good and not failures:
+        raise CatdogError("No pictures found.")
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _print_scan(scan) -> None:
+    n = len(scan.class_names)
+    print(f"{scan.root}: {scan.layout}, classes: {', '.join(scan.class_names) or '-'}", file=sys.stderr)
+    if n:
+        test = f", test {sum(scan.test.counts(n))}" if scan.test is not None else ""
+        print(f"  training {len(scan.train)}, validation {len(scan.validation)} ({scan.validation_source}){test}",
+              file=sys.stderr)
+    for problem in scan.problems:
+        print(f"  {problem.level}: {problem.message}", file=sys.stderr)
+    if scan.skipped:
+        print(f"  {len(scan.skipped)} file(s) skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Training settings in one dataclass. Imports nothing heavy, so the UI can use it freely."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainingConfig:
+    """Everything that shapes a model and its training. Defaults are the app's defaults."""
+
+    image_size: int = 64          # pixels per side the model sees
+    blocks: int = 4               # convolutional blocks; each halves the resolution
+    base_filters: int = 32        # filters of the first block, doubled each block
+    convs_per_block: int = 1      # 3x3 convolutions per block
+    dropout: float = 0.3          # before the classifier
+    augmentation: bool = True     # random flip, rotation, zoom, contrast while training
+    learning_rate: float = 2e-3   # peak learning rate (AdamW, warm-up then cosine decay)
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    batch_size: int = 32
+    epochs: int = 20
+    validation_split: float = 0.2  # used when the dataset has no validation folder
+    early_stopping: bool = True
+    patience: int = 6             # epochs without improvement before stopping early
+    seed: int = 1337
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainingConfig":
+        """Build from a dict, ignoring unknown keys (older or newer saved settings)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def validate(self) -> None:
+        """Raise ValueError with a readable message for settings that cannot work."""
+        if not 16 <= self.image_size <= 512:
+            raise ValueError("Image size must be between 16 and 512 pixels.")
+        if self.image_size // (2 ** self.blocks) < 1:
+            raise ValueError(f"{self.blocks} blocks are too many for {self.image_size}-pixel images.")
+        if not 1 <= self.blocks <= 6:
+            raise ValueError("Blocks must be between 1 and 6.")
+        if not 1 <= self.convs_per_block <= 4:
+            raise ValueError("Convolutions per block must be between 1 and 4.")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("Batch size and epochs must be at least 1.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("Dropout must be between 0 and 1.")
+        if not 0.0 < self.validation_split < 1.0:
+            raise ValueError("The validation split must be between 0 and 1.")
+        if self.learning_rate <= 0:
+            raise ValueError("The learning rate must be positive.")
+
+
+#: Named settings offered in the app and the CLI (``--preset``).
+PRESETS: dict[str, dict] = {
+    "quick": {"image_size": 64, "epochs": 6, "blocks": 4, "base_filters": 24},
+    "default": {},
+}
+
+
+def preset(name: str, **overrides) -> TrainingConfig:
+    """The config for a named preset, with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset '{name}'. Choose one of: {', '.join(PRESETS)}.")
+    return TrainingConfig(**{**PRESETS[name], **overrides})

@@ -1,0 +1,423 @@
+"""Scan a dataset folder: find the layout, the classes, the files, the problems, the splits.
+
+Two layouts are understood:
+
+* **train/test folders** (the original project's): ``dataset/4k_training_data_set/{cats,dogs}``
+  and ``dataset/1k_test_data_set/{cats,dogs}``. Folders are recognised by name ("train",
+  "test", "val"/"valid"/"validation"). Without a validation folder, a stratified part of the
+  training folder is held out for validation. The test folder is only ever evaluated on.
+* **class folders**: ``pets/{cats,dogs}``; a stratified, seeded part is held out for validation.
+
+Nothing here decodes pixels; it only reads file headers, so a folder of thousands of photos
+scans in seconds. Files that cannot be used are listed in ``skipped`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from . import images
+from .errors import CancelledError, DatasetError
+
+log = logging.getLogger(__name__)
+
+LAYOUT_SPLIT = "train/test folders"
+LAYOUT_CLASSES = "class folders"
+
+#: A class with fewer images than this in training gets a warning.
+FEW_IMAGES_PER_CLASS = 20
+#: Largest/smallest class size ratio above which classes count as imbalanced.
+IMBALANCE_RATIO = 1.5
+#: Files that operating systems leave in folders; skipped without a mention.
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+
+ProgressFn = Callable[[int, int, str], None]
+StopFn = Callable[[], bool]
+
+
+@dataclass
+class Split:
+    """Files of one split (train, validation or test), with integer labels."""
+
+    paths: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def counts(self, num_classes: int) -> list[int]:
+        out = [0] * num_classes
+        for label in self.labels:
+            out[label] += 1
+        return out
+
+
+@dataclass
+class Problem:
+    """Something the user should know before training. ``level`` is "error" or "warning"."""
+
+    level: str
+    message: str
+
+
+@dataclass
+class DatasetScan:
+    """What a dataset folder holds, ready for training. Plain data: safe to pass between threads."""
+
+    root: str
+    layout: str
+    class_names: list[str]
+    train: Split
+    validation: Split
+    test: Split | None
+    skipped: list[tuple[str, str]]
+    problems: list[Problem]
+    validation_source: str  # "folder <name>" or "20% of training, seed 1337"
+    seed: int = 1337
+    validation_split: float = 0.2
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when training can start (warnings allowed, no errors)."""
+        return not self.errors
+
+    @property
+    def evaluation_split(self) -> Split:
+        """The held-out split final figures are computed on: test if there is one, else validation."""
+        return self.test if self.test is not None and len(self.test) else self.validation
+
+    @property
+    def evaluation_name(self) -> str:
+        return "test" if self.evaluation_split is self.test else "validation"
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise DatasetError(" ".join(p.message for p in self.errors))
+
+    def summary(self) -> dict:
+        """A JSON-friendly summary, stored with a trained model."""
+        n = len(self.class_names)
+        return {
+            "root": self.root,
+            "layout": self.layout,
+            "class_names": list(self.class_names),
+            "train_counts": self.train.counts(n),
+            "validation_counts": self.validation.counts(n),
+            "test_counts": self.test.counts(n) if self.test is not None else None,
+            "validation_source": self.validation_source,
+            "seed": self.seed,
+            "validation_split": self.validation_split,
+            "skipped": len(self.skipped),
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+def scan_dataset(
+    root: str | os.PathLike,
+    validation_split: float = 0.2,
+    seed: int = 1337,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> DatasetScan:
+    """Scan ``root`` and return a :class:`DatasetScan`.
+
+    Problems the user can fix (empty folder, one class, ...) come back in ``problems`` as
+    errors rather than exceptions, so the UI can show them all at once. A folder that does not
+    exist or cannot be read raises :class:`DatasetError`. ``should_stop`` returning True
+    cancels the scan with :class:`CancelledError`.
+    """
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError("validation_split must be between 0 and 1")
+    root_path = Path(root).expanduser()
+    if not root_path.exists():
+        raise DatasetError(f"The folder {root_path} does not exist.")
+    if not root_path.is_dir():
+        raise DatasetError(f"{root_path} is a file, not a folder. Choose the folder that holds one sub-folder per class.")
+    root_path = root_path.resolve()
+
+    scanner = _Scanner(progress, should_stop)
+    subdirs = scanner.list_subdirs(root_path)
+    roles = {d: _folder_role(d.name) for d in subdirs}
+    train_dirs = [d for d in subdirs if roles[d] == "train" and scanner.list_subdirs(d)]
+    problems: list[Problem] = []
+
+    if train_dirs:
+        layout = LAYOUT_SPLIT
+        if len(train_dirs) > 1:
+            problems.append(Problem("warning", f"Several training folders found; using '{train_dirs[0].name}'."))
+        train_dir = train_dirs[0]
+        val_dirs = [d for d in subdirs if roles[d] == "val"]
+        test_dirs = [d for d in subdirs if roles[d] == "test"]
+        for d in subdirs:
+            if d is not train_dir and d not in val_dirs[:1] and d not in test_dirs[:1]:
+                problems.append(Problem("warning", f"The folder '{d.name}' is neither a training, validation nor test folder; it is ignored."))
+        train_files = scanner.scan_class_folders(train_dir)
+        val_files = scanner.scan_class_folders(val_dirs[0]) if val_dirs else None
+        test_files = scanner.scan_class_folders(test_dirs[0]) if test_dirs else None
+        loose = scanner.loose_images(root_path)
+        if test_files is None:
+            problems.append(Problem("warning", "No test folder found: final figures are computed on the validation split."))
+    else:
+        layout = LAYOUT_CLASSES
+        train_files = scanner.scan_class_folders(root_path)
+        val_files = test_files = None
+        val_dirs = []
+        loose = scanner.loose_images(root_path)
+
+    class_names = sorted(name for name, files in train_files.items() if files)
+    for name in sorted(train_files):
+        if not train_files[name]:
+            problems.append(Problem("warning", f"The class folder '{name}' has no usable pictures; it is left out."))
+
+    if loose:
+        if not class_names:
+            problems.append(Problem(
+                "error",
+                f"The pictures are directly in '{root_path.name}'. Put them in one sub-folder per class "
+                f"(for example '{root_path.name}/cats' and '{root_path.name}/dogs') and choose '{root_path.name}' again.",
+            ))
+        else:
+            problems.append(Problem("warning", f"{len(loose)} picture(s) directly in '{root_path.name}' belong to no class and are ignored."))
+        scanner.skipped.extend((p, "not inside a class folder") for p in loose)
+    elif not train_files:
+        problems.append(Problem("error", f"The folder '{root_path.name}' is empty: it has no class sub-folders with pictures."))
+    elif not class_names:
+        problems.append(Problem("error", "None of the class folders contains a usable picture."))
+    if len(class_names) == 1:
+        problems.append(Problem(
+            "error",
+            f"Only one class was found ('{class_names[0]}'). A classifier needs at least two sub-folders "
+            "with pictures, for example 'cats' and 'dogs'.",
+        ))
+
+    index = {name: i for i, name in enumerate(class_names)}
+    rng = random.Random(seed)
+    train, validation = Split(), Split()
+    if val_files is not None:
+        _fill(train, train_files, index)
+        _fill(validation, val_files, index, problems, "validation")
+        validation_source = f"folder '{val_dirs[0].name}'"
+    else:
+        for name in class_names:
+            files = sorted(train_files[name])
+            rng.shuffle(files)
+            n_val = int(round(len(files) * validation_split))
+            if len(files) >= 2:
+                n_val = min(max(n_val, 1), len(files) - 1)
+            else:
+                n_val = 0
+            validation.paths += files[:n_val]
+            validation.labels += [index[name]] * n_val
+            train.paths += files[n_val:]
+            train.labels += [index[name]] * (len(files) - n_val)
+        validation_source = f"{validation_split:.0%} of the training pictures (seed {seed})"
+    test = None
+    if test_files is not None:
+        test = Split()
+        _fill(test, test_files, index, problems, "test")
+
+    if len(class_names) >= 2:
+        _check_counts(class_names, train, validation, problems)
+
+    log.info("scanned %s: %s, %d classes, %d train / %d val / %s test, %d skipped",
+             root_path, layout, len(class_names), len(train), len(validation),
+             len(test) if test is not None else "no", len(scanner.skipped))
+    return DatasetScan(
+        root=str(root_path), layout=layout, class_names=class_names, train=train,
+        validation=validation, test=test, skipped=scanner.skipped, problems=problems,
+        validation_source=validation_source, seed=seed, validation_split=validation_split,
+    )
+
+
+def scan_images(
+    paths: list[str | os.PathLike],
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Expand files and folders (recursively) into image files. Returns (images, skipped)."""
+    scanner = _Scanner(progress, should_stop)
+    found: list[str] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found += scanner.walk_images(p)
+        elif p.exists():
+            found += scanner.check_files([str(p)], require_extension=False)
+        else:
+            scanner.skipped.append((str(p), "the file no longer exists"))
+    return found, scanner.skipped
+
+
+def _folder_role(name: str) -> str | None:
+    tokens = [t for t in re.split(r"[^a-z]+", name.lower()) if t]
+    if any(t.startswith("train") for t in tokens):
+        return "train"
+    if any(t in ("test", "tests", "testing", "holdout", "eval") for t in tokens):
+        return "test"
+    if any(t in ("val", "valid", "validation", "dev") for t in tokens):
+        return "val"
+    return None
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
+
+
+def _fill(split: Split, files: dict[str, list[str]], index: dict[str, int],
+          problems: list[Problem] | None = None, what: str = "") -> None:
+    unknown = sorted(name for name, paths in files.items() if paths and name not in index)
+    missing = sorted(name for name in index if not files.get(name))
+    if problems is not None and unknown:
+        problems.append(Problem(
+            "error",
+            f"The {what} folder has classes that training does not have: {', '.join(unknown)}. "
+            f"Training classes: {', '.join(index)}.",
+        ))
+    if problems is not None and missing and index:
+        problems.append(Problem("warning", f"The {what} folder has no pictures of: {', '.join(missing)}."))
+    for name in sorted(files):
+        if name in index:
+            split.paths += sorted(files[name])
+            split.labels += [index[name]] * len(files[name])
+
+
+def _check_counts(class_names: list[str], train: Split, validation: Split, problems: list[Problem]) -> None:
+    counts = train.counts(len(class_names))
+    for name, count in zip(class_names, counts):
+        if count == 0 or count + validation.counts(len(class_names))[class_names.index(name)] < 2:
+            problems.append(Problem("error", f"The class '{name}' needs at least 2 pictures to train and validate."))
+        elif count < FEW_IMAGES_PER_CLASS:
+            problems.append(Problem("warning", f"The class '{name}' has only {count} training pictures; expect poor accuracy (aim for 100 or more)."))
+    nonzero = [c for c in counts if c]
+    if len(nonzero) >= 2 and max(nonzero) / min(nonzero) > IMBALANCE_RATIO:
+        big = class_names[counts.index(max(nonzero))]
+        small = class_names[counts.index(min(nonzero))]
+        problems.append(Problem(
+            "warning",
+            f"The classes are imbalanced: '{big}' has {max(nonzero)} training pictures, '{small}' only "
+            f"{min(nonzero)}. Training weights the classes to compensate.",
+        ))
+
+
+class _Scanner:
+    """Walks folders, checks image headers in parallel, collects skipped files."""
+
+    def __init__(self, progress: ProgressFn | None, should_stop: StopFn | None):
+        self.progress = progress
+        self.should_stop = should_stop or (lambda: False)
+        self.skipped: list[tuple[str, str]] = []
+        self.checked = 0
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise CancelledError("Scanning was cancelled.")
+
+    def list_subdirs(self, folder: Path) -> list[Path]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except PermissionError:
+            raise DatasetError(f"Permission denied: cannot read the folder {folder}.") from None
+        except FileNotFoundError:
+            raise DatasetError(f"The folder {folder} was removed while it was being read.") from None
+        except OSError as exc:
+            raise DatasetError(f"Cannot read the folder {folder}: {exc.strerror or exc}.") from None
+        out = []
+        for entry in entries:
+            if _is_hidden(entry.name):
+                continue
+            try:
+                if entry.is_dir():
+                    out.append(Path(entry.path))
+            except OSError:
+                continue
+        return out
+
+    def loose_images(self, folder: Path) -> list[str]:
+        try:
+            return sorted(e.path for e in os.scandir(folder)
+                          if not _is_hidden(e.name) and e.is_file() and images.is_image_name(e.name))
+        except OSError:
+            return []
+
+    def scan_class_folders(self, folder: Path) -> dict[str, list[str]]:
+        return {d.name: self.walk_images(d) for d in self.list_subdirs(folder)}
+
+    def walk_images(self, folder: Path) -> list[str]:
+        """All usable image files below ``folder``; others are recorded in ``skipped``."""
+        candidates: list[str] = []
+
+        def on_error(exc: OSError) -> None:
+            self.skipped.append((exc.filename or str(folder), f"cannot read ({exc.strerror or exc})"))
+
+        # followlinks=False: a symlink loop cannot trap the scan.
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
+            self._check_stop()
+            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+            for name in sorted(filenames):
+                if not _is_hidden(name):
+                    candidates.append(os.path.join(dirpath, name))
+        return self.check_files(candidates, require_extension=True)
+
+    def check_files(self, candidates: list[str], require_extension: bool) -> list[str]:
+        named = []
+        for path in candidates:
+            if require_extension and not images.is_image_name(path):
+                suffix = Path(path).suffix
+                reason = f"not an image file type ({suffix})" if suffix else "no image file extension"
+                self.skipped.append((path, reason))
+            else:
+                named.append(path)
+        good: list[str] = []
+        total = len(named)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for i, (path, reason) in enumerate(zip(named, pool.map(_header_problem, named))):
+                if i % 64 == 0:
+                    self._check_stop()
+                    if self.progress:
+                        self.progress(self.checked + i, self.checked + total, os.path.dirname(path))
+                if reason is None:
+                    good.append(path)
+                else:
+                    self.skipped.append((path, reason))
+        self.checked += total
+        return good
+
+
+def _header_problem(path: str) -> str | None:
+    """Why ``path`` is unusable, from its header alone; None if it looks like a good image."""
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "the file is empty (0 bytes)"
+        with Image.open(path, formats=images.ALLOWED_FORMATS) as img:
+            width, height = img.size
+        if width * height > images.MAX_PIXELS:
+            return f"the picture is too large ({width}x{height} pixels)"
+    except UnidentifiedImageError:
+        return "not an image, or a format this app cannot read"
+    except Image.DecompressionBombError:
+        return "the picture is too large (possible decompression bomb)"
+    except PermissionError:
+        return "permission denied: the file cannot be read"
+    except FileNotFoundError:
+        return "the file no longer exists"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"the image is damaged ({exc})"
+    return None

@@ -1,0 +1,129 @@
+"""Decode one image file safely with Pillow: upright, RGB, resized, or a clear error.
+
+Training, evaluation, prediction and the UI's previews all decode through this module,
+so a picture is seen the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: File name endings we treat as images (compared lower-case).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+#: Decoders Pillow may use. Restricting them keeps exotic, rarely audited decoders away
+#: from files users drop on us.
+ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF")
+Image.init()  # registers every plugin, so formats= above can name WEBP and TIFF (MPO comes via JPEG)
+
+#: Largest picture we decode (pixels). A 400-megapixel PNG can hide in a 50 kB file;
+#: refusing it from the header keeps memory bounded. 80 MP is above any phone or DSLR photo
+#: and below Pillow's own warning threshold (89 MP).
+MAX_PIXELS = 80_000_000
+
+#: Files larger than this are refused before reading (bytes).
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+class ImageDecodeError(Exception):
+    """A file could not be used as an image. ``str(err)`` is a sentence for the user."""
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """True if the file name has an image extension (any case)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def open_rgb(path: str | os.PathLike, draft_size: int | None = None) -> Image.Image:
+    """Open ``path`` and return an upright RGB image, fully loaded.
+
+    ``draft_size`` lets the JPEG decoder decode at a reduced scale (1/2, 1/4, 1/8) when the
+    photo is much larger than needed, which is several times faster than decoding in full.
+    Raises :class:`ImageDecodeError` with a readable reason for anything unusable.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageDecodeError("the file no longer exists") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read the file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise ImageDecodeError("the file is empty (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise ImageDecodeError(f"the file is too large ({size / 1e6:.0f} MB)")
+    try:
+        # Image.open reads only the header; the size check happens before any pixel is
+        # decoded. (Pillow itself merely warns between 1x and 2x its own limit, and
+        # warnings.catch_warnings is not thread-safe, so we rely on our lower limit.)
+        with Image.open(path, formats=ALLOWED_FORMATS) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageDecodeError(
+                    f"the picture is too large ({width}x{height} pixels); "
+                    f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
+                )
+            if draft_size and img.format in ("JPEG", "MPO"):
+                img.draft("RGB", (draft_size, draft_size))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not an image, or a format this app cannot read") from None
+    except Image.DecompressionBombError:
+        raise ImageDecodeError("the picture is too large (possible decompression bomb)") from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied: the file cannot be read") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("the file no longer exists") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Truncated and corrupt files land here (Pillow raises OSError "image file is truncated").
+        reason = str(exc) or type(exc).__name__
+        raise ImageDecodeError(f"the image is damaged or truncated ({reason})") from None
+    except MemoryError:
+        raise ImageDecodeError("not enough memory to decode the picture") from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited on white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # 16-bit and float greyscale: convert("RGB") would clip, so scale to 0..255 ourselves.
+        arr = np.asarray(img, dtype=np.float64)
+        peak = arr.max() if arr.size else 0.0
+        if peak > 255:
+            arr = arr * (255.0 / (65535.0 if peak <= 65535 else peak))
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_pixels(path: str | os.PathLike, size: int) -> np.ndarray:
+    """Decode ``path`` to a ``(size, size, 3)`` uint8 array, exactly as the model sees it.
+
+    The picture is squashed to a square (no crop), the same as Keras'
+    ``image_dataset_from_directory`` does, so nothing at the edges is cut off.
+    """
+    img = open_rgb(path, draft_size=size)
+    return pixels_from_image(img, size)
+
+
+def pixels_from_image(img: Image.Image, size: int) -> np.ndarray:
+    """Resize an already-decoded image to the model's input, as :func:`load_pixels` does."""
+    img = to_rgb(img)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(img, dtype=np.uint8)

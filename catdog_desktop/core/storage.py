@@ -1,0 +1,209 @@
+"""Save and load a model bundle: one ``.keras`` file that also carries our metadata.
+
+The bundle is the Keras zip file with one more entry, ``catdog_desktop.json`` (class names,
+input size, training settings, history, evaluation, dataset summary), so a model and what it
+means can never be separated. Keras ignores the extra entry when loading.
+
+Saving is atomic: the bundle is written to a temporary file in the same folder, flushed, and
+renamed over the target, so a failed or interrupted save never destroys the previous model.
+Loading always uses ``safe_mode=True``; Lambda layers and other code in a file are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelFileError
+
+log = logging.getLogger(__name__)
+
+METADATA_ENTRY = "catdog_desktop.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelBundle:
+    model: object            # keras.Model
+    metadata: dict = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata["class_names"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.metadata["image_size"])
+
+
+def normalise_path(path: str | os.PathLike) -> Path:
+    """The path a bundle is saved to: ``.keras`` is appended when missing."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() != ".keras":
+        path = path.with_name(path.name + ".keras")
+    return path
+
+
+def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
+    """Write ``model`` and ``metadata`` to ``path`` atomically; returns the final path.
+
+    Raises :class:`ModelFileError` with a readable reason (read-only folder, disk full, ...);
+    the previous file at ``path``, if any, is then untouched.
+    """
+    import keras
+
+    path = normalise_path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ModelFileError(f"Cannot save: the folder {folder} does not exist.")
+    meta = {"format_version": FORMAT_VERSION, **metadata}
+    try:
+        meta_json = json.dumps(meta, indent=1, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"Cannot save the model's description: {exc}") from None
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=folder)
+        os.close(fd)
+        _inference_copy(model, keras).save(tmp, overwrite=True)
+        with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(METADATA_ENTRY, meta_json)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(folder)
+    except PermissionError:
+        raise ModelFileError(f"Cannot save to {folder}: permission denied. Choose another folder.") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ModelFileError(f"Cannot save to {path}: {reason}.") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    log.info("saved model bundle %s", path)
+    return path
+
+
+def _inference_copy(model, keras):
+    """The model without optimizer state: a third of the size, and all prediction needs."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    # clone_model() would copy the compiled state too; from_config() builds it bare.
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The bundle's metadata, without loading the model (no TensorFlow needed)."""
+    path = _check_file(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if METADATA_ENTRY not in zf.namelist():
+                return {}
+            return json.loads(zf.read(METADATA_ENTRY))
+    except (zipfile.BadZipFile, json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path.name} is damaged: {exc}") from None
+
+
+def load_bundle(path: str | os.PathLike) -> ModelBundle:
+    """Load a bundle with ``safe_mode=True``. Raises :class:`ModelFileError` with a clear reason."""
+    path = _check_file(path)
+    metadata = read_metadata(path)
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for bad files; all mean "not usable"
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text or "lambda" in text:
+            raise ModelFileError(
+                f"{path.name} was refused: it contains Python code (for example a Lambda layer), "
+                "which could run anything on this computer. Only models without code can be opened."
+            ) from None
+        log.info("load failed for %s", path, exc_info=True)
+        first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise ModelFileError(f"{path.name} is not a model this app can open ({first_line[:200]}).") from None
+    metadata = _complete_metadata(model, metadata, path)
+    return ModelBundle(model=model, metadata=metadata, path=str(path))
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelFileError(f"The model file {path} does not exist.")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file.")
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        raise ModelFileError(f"{path.name} is an old HDF5 model; only .keras files can be opened safely.")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
+    if size == 0:
+        raise ModelFileError(f"{path.name} is empty (0 bytes): it is not a model.")
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as exc:
+        raise ModelFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
+    if not is_zip:
+        raise ModelFileError(f"{path.name} is not a Keras model file (.keras).")
+    return path
+
+
+def _complete_metadata(model, metadata: dict, path: Path) -> dict:
+    """Check the model matches its metadata; fill in what a plain Keras file lacks."""
+    shape = model.input_shape
+    if isinstance(shape, list):
+        raise ModelFileError(f"{path.name} has several inputs; an image classifier has one.")
+    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[1] != shape[2]:
+        raise ModelFileError(f"{path.name} does not take square RGB pictures (input shape {shape}).")
+    outputs = model.output_shape[-1]
+    num_classes = 2 if outputs == 1 else outputs
+    metadata = dict(metadata)
+    names = metadata.get("class_names")
+    if not names:
+        names = [f"class {i + 1}" for i in range(num_classes)]
+        metadata["class_names"] = names
+    if len(names) != num_classes:
+        raise ModelFileError(f"{path.name} is inconsistent: {len(names)} class names for {num_classes} outputs.")
+    metadata["image_size"] = int(shape[1])
+    return metadata
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not supported (Windows); the rename itself is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _json_default(value):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:
+        pass
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

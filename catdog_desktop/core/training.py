@@ -1,0 +1,298 @@
+"""train(config, data, reporter): decode, build, fit, keep the best epoch, evaluate on held-out data.
+
+The reporter is a plain Python object (no Qt): the CLI prints from it, the app's QThread worker
+turns its calls into signals. ``should_stop()`` is checked after every batch.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from . import pipeline
+from .config import TrainingConfig
+from .dataset import IMBALANCE_RATIO, DatasetScan
+from .evaluation import EvaluationResult, evaluate_model
+from .model import make_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchInfo:
+    epoch: int              # 1-based
+    epochs: int
+    batch: int              # 1-based, within the epoch
+    batches: int
+    loss: float
+    accuracy: float
+    images_per_second: float
+    elapsed: float          # seconds since training (fit) started
+    epoch_eta: float        # seconds left in this epoch's training pass
+
+
+@dataclass
+class EpochInfo:
+    epoch: int              # 1-based
+    epochs: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    images_per_second: float
+    elapsed: float
+    epoch_seconds: float
+    learning_rate: float
+    is_best: bool
+
+
+class Reporter:
+    """Receives progress from :func:`train`. Override what you need; all methods are optional."""
+
+    def on_stage(self, done: int, total: int, message: str) -> None:
+        """Preparation progress (reading pictures): ``done`` of ``total``."""
+
+    def on_batch_end(self, info: BatchInfo) -> None:
+        """After each training batch."""
+
+    def on_epoch_end(self, info: EpochInfo) -> None:
+        """After each complete epoch, with validation figures."""
+
+    def should_stop(self) -> bool:
+        """Return True to stop at the next batch (the best epoch so far is kept)."""
+        return False
+
+
+@dataclass
+class TrainingResult:
+    model: keras.Model
+    class_names: list[str]
+    config: TrainingConfig
+    history: list[dict]
+    best_epoch: int                   # 1-based; 0 if no epoch completed
+    stopped_by_user: bool
+    stopped_early: bool
+    evaluation: EvaluationResult
+    dataset_summary: dict
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    decode_seconds: float = 0.0
+    train_seconds: float = 0.0
+
+    def metadata(self) -> dict:
+        """What a saved bundle records about this training."""
+        return {
+            "class_names": list(self.class_names),
+            "image_size": self.config.image_size,
+            "config": self.config.to_dict(),
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "stopped_by_user": self.stopped_by_user,
+            "stopped_early": self.stopped_early,
+            "evaluation": self.evaluation.to_dict(include_mistakes=False),
+            "dataset": self.dataset_summary,
+            "decode_seconds": round(self.decode_seconds, 2),
+            "train_seconds": round(self.train_seconds, 2),
+        }
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float] | None:
+    """Balanced class weights when the classes are imbalanced, else None."""
+    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    nonzero = counts[counts > 0]
+    if len(nonzero) < 2 or nonzero.max() / nonzero.min() <= IMBALANCE_RATIO:
+        return None
+    total = counts.sum()
+    return {i: float(total / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+
+
+def compile_model(model: keras.Model, config: TrainingConfig, num_classes: int, steps_per_epoch: int) -> None:
+    """AdamW with a short linear warm-up then cosine decay; label smoothing on the loss."""
+    total_steps = max(1, steps_per_epoch * config.epochs)
+    warmup = max(1, min(steps_per_epoch, total_steps // 10))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * 0.05,
+        decay_steps=max(1, total_steps - warmup),
+        alpha=0.02,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    if num_classes == 2:
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+        metric = keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Turns Keras callbacks into Reporter calls, handles stop requests, keeps the best weights."""
+
+    def __init__(self, reporter: Reporter, epochs: int, batches: int, batch_size: int, n_train: int):
+        super().__init__()
+        self.reporter = reporter
+        self.epochs = epochs
+        self.batches = batches
+        self.batch_size = batch_size
+        self.n_train = n_train
+        self.stopped_by_user = False
+        self.history: list[dict] = []
+        self.best_epoch = 0
+        self.best_key: tuple[float, float] | None = None
+        self.best_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.fit_start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def _check_stop(self) -> None:
+        if not self.stopped_by_user and self.reporter.should_stop():
+            self.stopped_by_user = True
+            log.info("stop requested")
+        if self.stopped_by_user:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        now = time.perf_counter()
+        seen = min((batch + 1) * self.batch_size, self.n_train)
+        spent = max(now - self.epoch_start, 1e-9)
+        rate = seen / spent
+        self.reporter.on_batch_end(BatchInfo(
+            epoch=len(self.history) + 1, epochs=self.epochs, batch=batch + 1, batches=self.batches,
+            loss=float(logs.get("loss", math.nan)), accuracy=float(logs.get("accuracy", math.nan)),
+            images_per_second=rate, elapsed=now - self.fit_start,
+            epoch_eta=(self.n_train - seen) / rate if rate > 0 else 0.0,
+        ))
+        self._check_stop()
+
+    def on_test_batch_end(self, batch, logs=None):
+        # A stop request also cuts the validation pass short; that epoch is then not counted.
+        if self.stopped_by_user or self.reporter.should_stop():
+            self.stopped_by_user = True
+            self.model.stop_evaluating = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_by_user:
+            return  # a partial epoch: its figures would mislead, and its weights are not "best"
+        logs = logs or {}
+        now = time.perf_counter()
+        train_seconds = now - self.epoch_start
+        entry = {
+            "epoch": epoch + 1,
+            "loss": float(logs.get("loss", math.nan)),
+            "accuracy": float(logs.get("accuracy", math.nan)),
+            "val_loss": float(logs.get("val_loss", math.nan)),
+            "val_accuracy": float(logs.get("val_accuracy", math.nan)),
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": round(train_seconds, 3),
+        }
+        key = (entry["val_accuracy"], -entry["val_loss"])
+        is_best = self.best_key is None or key > self.best_key
+        if is_best:
+            self.best_key = key
+            self.best_epoch = epoch + 1
+            self.best_weights = self.model.get_weights()
+        self.history.append(entry)
+        self.reporter.on_epoch_end(EpochInfo(
+            epoch=epoch + 1, epochs=self.epochs, loss=entry["loss"], accuracy=entry["accuracy"],
+            val_loss=entry["val_loss"], val_accuracy=entry["val_accuracy"],
+            images_per_second=self.n_train / max(train_seconds, 1e-9), elapsed=now - self.fit_start,
+            epoch_seconds=train_seconds, learning_rate=entry["learning_rate"], is_best=is_best,
+        ))
+
+
+def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None = None,
+          strategy=None) -> TrainingResult:
+    """Train a new model on ``data`` and evaluate it on held-out pictures.
+
+    Raises :class:`~catdog_desktop.core.errors.DatasetError` for an unusable dataset,
+    ``ValueError`` for impossible settings and
+    :class:`~catdog_desktop.core.errors.CancelledError` if stopped while reading pictures.
+    A stop during fitting returns normally with the best epoch so far.
+    ``strategy`` (a ``tf.distribute.Strategy``) trains on several GPUs when given.
+    """
+    reporter = reporter or Reporter()
+    config.validate()
+    data.raise_for_errors()
+    num_classes = len(data.class_names)
+    size = config.image_size
+
+    start = time.perf_counter()
+    train_set = pipeline.decode_split(data.train, size, reporter.on_stage, reporter.should_stop, "training pictures")
+    val_set = pipeline.decode_split(data.validation, size, reporter.on_stage, reporter.should_stop, "validation pictures")
+    eval_name = data.evaluation_name
+    eval_set = val_set
+    if eval_name == "test":
+        eval_set = pipeline.decode_split(data.test, size, reporter.on_stage, reporter.should_stop, "test pictures")
+    decode_seconds = time.perf_counter() - start
+    skipped = train_set.skipped + val_set.skipped + (eval_set.skipped if eval_set is not val_set else [])
+    _check_decoded(train_set, val_set, data.class_names)
+
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(config.seed)
+
+    batches = math.ceil(len(train_set) / config.batch_size)
+    if strategy is not None:
+        with strategy.scope():
+            model = make_model(config, num_classes)
+            compile_model(model, config, num_classes, batches)
+    else:
+        model = make_model(config, num_classes)
+        compile_model(model, config, num_classes, batches)
+
+    train_ds = pipeline.make_dataset(train_set.x, train_set.y, num_classes, config.batch_size, True, config.seed)
+    val_ds = pipeline.make_dataset(val_set.x, val_set.y, num_classes, max(config.batch_size, 64), False)
+    progress = _ProgressCallback(reporter, config.epochs, batches, config.batch_size, len(train_set))
+    callbacks: list = [progress]
+    early = None
+    if config.early_stopping:
+        early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience)
+        callbacks.append(early)
+    weights = class_weights(train_set.y, num_classes)
+    if weights:
+        log.info("class weights: %s", weights)
+
+    fit_start = time.perf_counter()
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+              class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
+    train_seconds = time.perf_counter() - fit_start
+    if progress.best_weights is not None:
+        model.set_weights(progress.best_weights)
+    progress.best_weights = None
+
+    evaluation = evaluate_model(model, eval_set.x, eval_set.y, data.class_names, eval_set.paths, eval_name)
+    stopped_early = bool(early is not None and early.stopped_epoch > 0 and not progress.stopped_by_user)
+    log.info("trained %d epochs in %.1f s; best epoch %d; %s accuracy %.4f",
+             len(progress.history), train_seconds, progress.best_epoch, eval_name, evaluation.accuracy)
+    summary = data.summary()
+    summary["skipped"] = len(data.skipped) + len(skipped)
+    return TrainingResult(
+        model=model, class_names=list(data.class_names), config=config, history=progress.history,
+        best_epoch=progress.best_epoch, stopped_by_user=progress.stopped_by_user,
+        stopped_early=stopped_early, evaluation=evaluation, dataset_summary=summary,
+        skipped=skipped, decode_seconds=decode_seconds, train_seconds=train_seconds,
+    )
+
+
+def _check_decoded(train_set, val_set, class_names: list[str]) -> None:
+    from .errors import DatasetError
+
+    if len(train_set) == 0:
+        raise DatasetError("None of the training pictures could be read.")
+    present = set(train_set.y.tolist())
+    missing = [name for i, name in enumerate(class_names) if i not in present]
+    if missing:
+        raise DatasetError(f"No readable training pictures for: {', '.join(missing)}.")
+    if len(val_set) == 0:
+        raise DatasetError("None of the validation pictures could be read.")

@@ -1,0 +1,37 @@
+"""Shared fixtures. GUI tests run offscreen: set before anything imports Qt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+from synthetic import write_class_folders  # noqa: E402
+
+#: Small, fast settings that still separate the synthetic classes.
+TINY = dict(image_size=32, blocks=3, base_filters=16, epochs=4, batch_size=16, patience=10, learning_rate=3e-3)
+
+
+@pytest.fixture(scope="session")
+def pets_dir(tmp_path_factory) -> Path:
+    """pets/{cats,dogs}: 50 generated pictures per class."""
+    return write_class_folders(tmp_path_factory.mktemp("data") / "pets", ["cats", "dogs"], 50)
+
+
+@pytest.fixture(scope="session")
+def trained(pets_dir, tmp_path_factory):
+    """One real training on the tiny dataset, shared by the tests that need a model."""
+    from catdog_desktop.core import storage, training
+    from catdog_desktop.core.config import TrainingConfig
+    from catdog_desktop.core.dataset import scan_dataset
+
+    scan = scan_dataset(pets_dir)
+    result = training.train(TrainingConfig(**TINY), scan)
+    path = storage.save_bundle(result.model, result.metadata(), tmp_path_factory.mktemp("models") / "pets.keras")
+    return scan, result, path

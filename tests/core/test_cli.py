@@ -1,0 +1,63 @@
+"""The CLI through its real entry point, as a user on a bigger machine runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from catdog_desktop import cli
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, "-m", "catdog_desktop.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_train_evaluate_predict_json(pets_dir, tmp_path):
+    out = tmp_path / "cli.keras"
+    code, stdout, _ = run("--json", "train", pets_dir, "--out", out, "--epochs", 3, "--image-size", 32,
+                          "--blocks", 3, "--base-filters", 16, "--batch-size", 16)
+    assert code == 0, stdout
+    trained = json.loads(stdout)
+    assert trained["epochs_run"] == 3 and out.exists()
+    assert 0.0 <= trained["evaluation"]["accuracy"] <= 1.0
+
+    code, stdout, _ = run("--json", "evaluate", out, pets_dir)
+    assert code == 0
+    ev = json.loads(stdout)
+    # the folder it was trained on: only its validation split is evaluated
+    assert ev["split"] == "validation" and ev["count"] == 20
+    assert ev["accuracy"] == pytest.approx(trained["evaluation"]["accuracy"])
+
+    (tmp_path / "junk.jpg").write_text("not a picture")
+    code, stdout, _ = run("--json", "predict", out, pets_dir / "cats" / "cats_000.png", tmp_path / "junk.jpg")
+    assert code == cli.EXIT_SOME_FAILED
+    result = json.loads(stdout)
+    assert len(result["predictions"]) == 1 and result["predictions"][0]["class"] in ("cats", "dogs")
+    assert result["errors"][0]["path"].endswith("junk.jpg") and "not an image" in result["errors"][0]["reason"]
+
+
+def test_text_predict_lists_each_file(trained, tmp_path):
+    scan, _, model = trained
+    (tmp_path / "bad.png").write_bytes(b"")
+    code, stdout, stderr = run("predict", model, scan.validation.paths[0], scan.validation.paths[1], tmp_path / "bad.png")
+    assert code == cli.EXIT_SOME_FAILED
+    assert len(stdout.strip().splitlines()) == 2
+    assert stderr.strip().endswith("bad.png: the file is empty (0 bytes)")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "{tmp}/missing", "--out", "{tmp}/m.keras"], "does not exist"),
+    (["train", "{tmp}", "--out", "{tmp}/m.keras"], "is empty"),
+    (["evaluate", "{tmp}/nothing.keras", "{tmp}"], "does not exist"),
+    (["predict", "{tmp}/notes.keras", "x.jpg"], "not a Keras model"),
+    (["train", "{tmp}", "--out", "{tmp}/m.keras", "--image-size", "5"], "Image size"),
+])
+def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, message):
+    (tmp_path / "notes.keras").write_text("hello")
+    code, stdout, stderr = run(*[a.format(tmp=tmp_path) for a in args])
+    assert code == cli.EXIT_ERROR
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: ") and message in stderr

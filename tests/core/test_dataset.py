@@ -1,0 +1,131 @@
+from pathlib import Path
+
+import pytest
+
+from catdog_desktop.core.dataset import LAYOUT_CLASSES, LAYOUT_SPLIT, scan_dataset, scan_images
+from catdog_desktop.core.errors import CancelledError, DatasetError
+from synthetic import write_class_folders
+
+
+def messages(scan, level):
+    return " | ".join(p.message for p in scan.problems if p.level == level)
+
+
+def test_class_folders_split_stratified_and_seeded(tmp_path):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 20)
+    scan = scan_dataset(tmp_path / "pets")
+    assert scan.ok and scan.layout == LAYOUT_CLASSES
+    assert scan.class_names == ["cats", "dogs"]
+    assert scan.validation.counts(2) == [4, 4] and scan.train.counts(2) == [16, 16]
+    assert not set(scan.train.paths) & set(scan.validation.paths)
+    assert scan_dataset(tmp_path / "pets").validation.paths == scan.validation.paths
+    assert scan_dataset(tmp_path / "pets", seed=7).validation.paths != scan.validation.paths
+    assert scan.evaluation_name == "validation"
+
+
+def test_original_train_test_layout(tmp_path):
+    root = tmp_path / "dataset"
+    write_class_folders(root / "4k_training_data_set", ["cats", "dogs"], 10)
+    write_class_folders(root / "1k_test_data_set", ["cats", "dogs"], 3, seed=1)
+    scan = scan_dataset(root)
+    assert scan.ok and scan.layout == LAYOUT_SPLIT
+    assert scan.test.counts(2) == [3, 3]
+    # the test folder is never trained on nor used for validation
+    test = set(scan.test.paths)
+    assert not test & set(scan.train.paths) and not test & set(scan.validation.paths)
+    assert all("training" in p for p in scan.train.paths + scan.validation.paths)
+    assert scan.evaluation_split is scan.test
+
+
+def test_validation_folder_is_used_when_present(tmp_path):
+    write_class_folders(tmp_path / "train", ["a", "b"], 6)
+    write_class_folders(tmp_path / "valid", ["a", "b"], 2, seed=2)
+    scan = scan_dataset(tmp_path)
+    assert scan.train.counts(2) == [6, 6] and scan.validation.counts(2) == [2, 2]
+    assert "valid" in scan.validation_source and "No test folder" in messages(scan, "warning")
+
+
+def test_three_classes_in_sorted_order(tmp_path):
+    write_class_folders(tmp_path, ["zebra", "ant", "Moose"], 5)
+    scan = scan_dataset(tmp_path)
+    assert scan.class_names == ["Moose", "ant", "zebra"]
+    assert sorted(set(scan.train.labels)) == [0, 1, 2]
+
+
+def test_junk_files_are_skipped_and_listed(tmp_path):
+    write_class_folders(tmp_path, ["cats", "dogs"], 5)
+    (tmp_path / "cats" / "notes.txt").write_text("hello")
+    (tmp_path / "cats" / "fake.jpg").write_text("not really a jpeg")
+    (tmp_path / "dogs" / "empty.PNG").write_bytes(b"")
+    (tmp_path / "dogs" / ".DS_Store").write_bytes(b"\0\0")
+    (tmp_path / "dogs" / "Thumbs.db").write_bytes(b"\0\0")
+    (tmp_path / "dogs" / "UPPER.PNG").write_bytes((tmp_path / "dogs" / "dogs_000.png").read_bytes())
+    scan = scan_dataset(tmp_path)
+    reasons = {Path(p).name: r for p, r in scan.skipped}
+    assert set(reasons) == {"notes.txt", "fake.jpg", "empty.PNG"}
+    assert "not an image file type" in reasons["notes.txt"]
+    assert "not an image" in reasons["fake.jpg"] and "empty" in reasons["empty.PNG"]
+    assert scan.ok and len(scan.train) + len(scan.validation) == 11  # UPPER.PNG counts
+
+
+@pytest.mark.parametrize("setup, expected", [
+    (lambda root: None, "is empty"),
+    (lambda root: write_class_folders(root, ["cats"], 5), "Only one class"),
+    (lambda root: [write_class_folders(root / "x", ["c"], 3), [p.rename(root / p.name) for p in (root / "x" / "c").iterdir()]],
+     "directly in"),
+    (lambda root: [write_class_folders(root, ["cats"], 5), (root / "dogs").mkdir()], "Only one class"),
+    (lambda root: write_class_folders(root, ["cats", "dogs"], 1), "at least 2 pictures"),
+])
+def test_unusable_folders_give_a_clear_error(tmp_path, setup, expected):
+    root = tmp_path / "data"
+    root.mkdir()
+    setup(root)
+    scan = scan_dataset(root)
+    assert not scan.ok
+    assert expected in messages(scan, "error")
+    with pytest.raises(DatasetError, match=expected):
+        scan.raise_for_errors()
+
+
+def test_test_classes_must_match_training(tmp_path):
+    write_class_folders(tmp_path / "train", ["cats", "dogs"], 5)
+    write_class_folders(tmp_path / "test", ["cats", "birds"], 2)
+    scan = scan_dataset(tmp_path)
+    assert "training does not have: birds" in messages(scan, "error")
+    assert "no pictures of: dogs" in messages(scan, "warning")
+
+
+def test_imbalance_is_reported(tmp_path):
+    write_class_folders(tmp_path / "a", ["x"], 30)
+    write_class_folders(tmp_path / "a", ["y"], 10, seed=3)
+    scan = scan_dataset(tmp_path / "a")
+    assert scan.ok and "imbalanced" in messages(scan, "warning")
+
+
+def test_missing_folder_and_file_raise(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        scan_dataset(tmp_path / "nope")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(DatasetError, match="not a folder"):
+        scan_dataset(tmp_path / "f.txt")
+
+
+def test_scan_can_be_cancelled(tmp_path):
+    write_class_folders(tmp_path, ["a", "b"], 5)
+    with pytest.raises(CancelledError):
+        scan_dataset(tmp_path, should_stop=lambda: True)
+
+
+def test_symlink_loop_does_not_hang(tmp_path):
+    write_class_folders(tmp_path, ["a", "b"], 3)
+    (tmp_path / "a" / "loop").symlink_to(tmp_path)
+    scan = scan_dataset(tmp_path)
+    assert scan.ok and len(scan.train) + len(scan.validation) == 6
+
+
+def test_scan_images_expands_folders_and_reports_missing(tmp_path):
+    write_class_folders(tmp_path, ["a"], 3)
+    (tmp_path / "a" / "readme.md").write_text("x")
+    found, skipped = scan_images([tmp_path / "a", tmp_path / "gone.jpg"])
+    assert len(found) == 3
+    assert {Path(p).name for p, _ in skipped} == {"readme.md", "gone.jpg"}

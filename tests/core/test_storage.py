@@ -1,0 +1,93 @@
+import json
+import os
+import zipfile
+
+import keras
+import pytest
+
+from catdog_desktop.core import storage
+from catdog_desktop.core.errors import ModelFileError
+from catdog_desktop.core.inference import Classifier
+
+
+def test_bundle_carries_metadata_and_is_small(trained):
+    _, result, path = trained
+    meta = storage.read_metadata(path)
+    assert meta["class_names"] == ["cats", "dogs"] and meta["image_size"] == 32
+    assert meta["config"]["epochs"] == result.config.epochs
+    assert len(meta["history"]) == len(result.history)
+    assert meta["evaluation"]["accuracy"] == pytest.approx(result.evaluation.accuracy)
+    assert meta["dataset"]["train_counts"] == [40, 40]
+    with zipfile.ZipFile(path) as zf:
+        assert "optimizer" not in zf.read("config.json").decode()  # saved without optimizer state
+
+
+def test_failed_save_leaves_previous_model_intact(trained, tmp_path, monkeypatch):
+    _, result, path = trained
+    target = tmp_path / "model.keras"
+    target.write_bytes(path.read_bytes())
+    before = target.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "replace", disk_full)
+    with pytest.raises(ModelFileError, match="No space left"):
+        storage.save_bundle(result.model, result.metadata(), target)
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left behind
+
+
+def test_save_appends_extension_and_overwrites(trained, tmp_path):
+    _, result, _ = trained
+    first = storage.save_bundle(result.model, {**result.metadata(), "note": 1}, tmp_path / "m")
+    assert first.name == "m.keras"
+    storage.save_bundle(result.model, {**result.metadata(), "note": 2}, first)
+    assert storage.read_metadata(first)["note"] == 2
+
+
+def test_save_into_missing_folder_is_a_clear_error(trained, tmp_path):
+    _, result, _ = trained
+    with pytest.raises(ModelFileError, match="does not exist"):
+        storage.save_bundle(result.model, result.metadata(), tmp_path / "no" / "m.keras")
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("empty.keras", b"", "empty"),
+    ("text.keras", b"hello, I am not a model", "not a Keras model"),
+    ("old.h5", b"\x89HDF\r\n", "HDF5"),
+])
+def test_non_model_files_are_refused_clearly(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ModelFileError, match=reason):
+        Classifier.load(tmp_path / name)
+
+
+def test_zip_that_is_not_a_model_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "x.keras", "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    with pytest.raises(ModelFileError, match="not a model this app can open"):
+        Classifier.load(tmp_path / "x.keras")
+
+
+def test_lambda_layer_is_refused_by_safe_mode(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(ModelFileError, match="Lambda"):
+        Classifier.load(tmp_path / "lambda.keras")
+
+
+def test_plain_keras_model_without_metadata_loads_with_generic_names(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)).save(tmp_path / "plain.keras")
+    clf = Classifier.load(tmp_path / "plain.keras")
+    assert clf.class_names == ["class 1", "class 2", "class 3"] and clf.image_size == 16
+
+
+def test_metadata_is_valid_json_without_tensorflow_objects(trained):
+    _, result, _ = trained
+    json.dumps(result.metadata())

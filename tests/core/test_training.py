@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from catdog_desktop.core import training
+from catdog_desktop.core.config import TrainingConfig
+from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.model import last_conv_layer_name, make_model
+from conftest import TINY
+from synthetic import write_class_folders
+
+
+def test_tiny_dataset_trains_to_high_accuracy(trained):
+    scan, result, _ = trained
+    assert result.evaluation.split == "validation"
+    assert result.evaluation.count == len(scan.validation)
+    assert result.evaluation.accuracy >= 0.9
+    assert len(result.history) == TINY["epochs"] and 1 <= result.best_epoch <= TINY["epochs"]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    ev = result.evaluation
+    assert sum(map(sum, ev.confusion)) == ev.count
+    assert [c.name for c in ev.per_class] == ["cats", "dogs"]
+    assert len(ev.mistakes) == round((1 - ev.accuracy) * ev.count)
+
+
+def test_evaluation_never_uses_training_pictures(trained):
+    scan, result, _ = trained
+    evaluated = {m.path for m in result.evaluation.mistakes}
+    assert not evaluated & set(scan.train.paths)
+    assert result.evaluation.count == len(scan.validation)
+
+
+def test_saved_model_predicts_the_same_probabilities(trained):
+    scan, result, path = trained
+    paths = scan.validation.paths[:6]
+    before = Classifier(result.model, result.class_names, result.config.image_size).predict_paths(paths)
+    after = Classifier.load(path).predict_paths(paths)
+    for a, b in zip(before, after):
+        assert a.class_name == b.class_name
+        assert np.allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-5)
+        assert sum(b.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_model_takes_raw_pixels_and_names_its_blocks():
+    model = make_model(TrainingConfig(image_size=32, blocks=3), 3)
+    names = [layer.name for layer in model.layers]
+    assert names[:3] == ["image", "augmentation", "rescaling"]
+    assert last_conv_layer_name(model) == "block3_act"
+    assert model.output_shape == (None, 3)
+    out = model(np.full((2, 32, 32, 3), 255, np.uint8).astype("float32"), training=False)
+    assert np.allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
+
+
+class Recorder(training.Reporter):
+    def __init__(self, stop_after_batches=None):
+        self.batches, self.epochs, self.stages = [], [], []
+        self.stop_after_batches = stop_after_batches
+
+    def on_stage(self, done, total, message):
+        self.stages.append((done, total, message))
+
+    def on_batch_end(self, info):
+        self.batches.append(info)
+
+    def on_epoch_end(self, info):
+        self.epochs.append(info)
+
+    def should_stop(self):
+        return self.stop_after_batches is not None and len(self.batches) >= self.stop_after_batches
+
+
+def test_three_classes_report_progress_and_stop_at_next_batch(tmp_path):
+    write_class_folders(tmp_path, ["a", "b", "c"], 30)
+    scan = scan_dataset(tmp_path)
+    # 72 training pictures / batch 8 = 9 batches an epoch; stop during the second epoch.
+    rec = Recorder(stop_after_batches=12)
+    config = TrainingConfig(**{**TINY, "epochs": 50, "batch_size": 8})
+    result = training.train(config, scan, rec)
+    assert result.stopped_by_user and not result.stopped_early
+    assert len(rec.batches) == 12            # stopped right after the batch that asked
+    assert [e.epoch for e in rec.epochs] == [1]  # the cut-short epoch is not reported
+    assert result.best_epoch == 1 and len(result.history) == 1
+    assert rec.batches[0].batches == 9 and rec.batches[0].images_per_second > 0
+    done, total, message = rec.stages[-1]
+    assert done == total == 18 and message == "Reading validation pictures"
+    assert len(result.evaluation.per_class) == 3
+
+
+def test_class_weights_only_when_imbalanced():
+    assert training.class_weights(np.array([0] * 50 + [1] * 50), 2) is None
+    weights = training.class_weights(np.array([0] * 90 + [1] * 30), 2)
+    assert weights[1] == pytest.approx(3 * weights[0])
+
+
+def test_undecodable_training_files_are_skipped_not_fatal(tmp_path):
+    write_class_folders(tmp_path, ["a", "b"], 10)
+    good = (tmp_path / "a" / "a_000.png").read_bytes()
+    (tmp_path / "a" / "truncated.png").write_bytes(good[: len(good) // 2])
+    scan = scan_dataset(tmp_path)
+    result = training.train(TrainingConfig(**{**TINY, "epochs": 1}), scan)
+    assert [p.endswith("truncated.png") for p, _ in result.skipped] == [True]
+    assert "damaged" in result.skipped[0][1]
