@@ -127,3 +127,13 @@ def pixels_from_image(img: Image.Image, size: int) -> np.ndarray:
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(img, dtype=np.uint8)
+
+
+def thumbnail(path: str | os.PathLike, size: int) -> tuple[int, int, bytes]:
+    """An upright RGB thumbnail fitting in ``size`` x ``size``: (width, height, RGB bytes).
+
+    Plain bytes, so a worker thread can make it and the UI turn it into a picture.
+    """
+    img = open_rgb(path, draft_size=size)
+    img.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return img.width, img.height, img.tobytes()

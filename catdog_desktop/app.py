@@ -1,0 +1,64 @@
+"""QApplication set-up and main() for the catdog-desktop launcher.
+
+Nothing heavy is imported here: TensorFlow and matplotlib load in the background once the
+window is on screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes.util
+import logging
+import os
+import sys
+
+from . import __version__
+
+log = logging.getLogger("catdog_desktop")
+
+#: Libraries Qt's xcb platform plugin needs on Linux that minimal desktops may lack.
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xkbcommon-x11": "libxkbcommon-x11-0", "xcb-icccm": "libxcb-icccm4"}
+
+
+def missing_linux_libraries() -> list[str]:
+    """Debian package names of the Qt xcb dependencies that cannot be found (Linux/X11 only)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return []
+    if not os.environ.get("DISPLAY"):
+        return []
+    return [pkg for lib, pkg in XCB_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="catdog-desktop", description="Train and use image classifiers.")
+    parser.add_argument("--version", action="version", version=f"catdog-desktop {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log debug messages to the terminal")
+    args, _qt_args = parser.parse_known_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr if sys.stderr is not None else None)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    missing = missing_linux_libraries()
+    if missing:
+        message = ("catdog-desktop cannot open a window: Qt needs system libraries that are missing.\n"
+                   f"Install them with:  sudo apt install {' '.join(missing)}")
+        if sys.stderr is not None:
+            print(message, file=sys.stderr)
+        return 1
+
+    from PySide6.QtWidgets import QApplication
+
+    from .ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("catdog-desktop")
+    app.setApplicationName("catdog-desktop")
+    app.setApplicationVersion(__version__)
+    window = MainWindow()
+    window.show()
+    return app.exec()

@@ -1,0 +1,262 @@
+"""Classify panel: drop pictures or folders (or open, or paste) and see what the model says."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QStackedWidget,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from .common import local_paths, pixmap_from_rgb
+
+PREVIEW_SIZE = 360
+ROW_THUMB = 48
+IMAGE_FILTER = "Pictures (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+
+
+class DropZone(QFrame):
+    """A large area that accepts dropped files and folders."""
+
+    dropped = Signal(list)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setObjectName("dropzone")
+        self._set_hover(False)
+
+    def _set_hover(self, hover: bool) -> None:
+        colour = "#1f77b4" if hover else "#9e9e9e"
+        background = "#e8f1fb" if hover else "#fafafa"
+        self.setStyleSheet(f"#dropzone {{ border: 2px dashed {colour}; border-radius: 10px; background: {background}; }}")
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and local_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+            self._set_hover(True)
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:
+        self._set_hover(False)
+
+    def dropEvent(self, event) -> None:
+        self._set_hover(False)
+        paths = local_paths(event.mimeData().urls())
+        if paths:
+            event.acceptProposedAction()
+            self.dropped.emit(paths)
+
+
+class ClassifyPanel(QWidget):
+    classify_requested = Signal(list)       # paths (files and folders)
+    image_pasted = Signal(object)           # (width, height, RGB bytes)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_label = QLabel("No model yet.")
+        self.model_label.setWordWrap(True)
+        self.open_button = QPushButton("Open pictures…")
+        self.open_button.clicked.connect(self.open_pictures)
+        self.paste_button = QPushButton("Paste")
+        self.paste_button.setToolTip("Classify a picture copied to the clipboard (Ctrl+V)")
+        self.paste_button.clicked.connect(self.paste)
+        QShortcut(QKeySequence.StandardKey.Paste, self, activated=self.paste)
+
+        self.zone = DropZone()
+        self.zone.dropped.connect(self.classify_requested)
+        self.stack = QStackedWidget()
+
+        # page 0: the invitation
+        self.invite = QLabel("Drop pictures or a folder here\n\nor use “Open pictures…” or paste one")
+        self.invite.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.invite.setStyleSheet("color:#616161; font-size:16pt;")
+        # page 1: one picture, large, with a bar per class
+        single = QWidget()
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.verdict = QLabel()
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        self.verdict.setWordWrap(True)
+        self.bars_box = QVBoxLayout()
+        side = QVBoxLayout()
+        side.addWidget(self.verdict)
+        side.addLayout(self.bars_box)
+        side.addStretch(1)
+        single_row = QHBoxLayout(single)
+        single_row.addWidget(self.preview, 3)
+        single_row.addLayout(side, 2)
+        # page 2: many pictures in a table
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["", "Picture", "Class", "Probability"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(ROW_THUMB, ROW_THUMB))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        for page in (self.invite, single, self.table):
+            self.stack.addWidget(page)
+        zone_layout = QVBoxLayout(self.zone)
+        zone_layout.addWidget(self.stack)
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.RichText)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+
+        top = QHBoxLayout()
+        top.addWidget(self.model_label, 1)
+        top.addWidget(self.open_button)
+        top.addWidget(self.paste_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.zone, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        self._results: dict[int, object] = {}
+        self._expected = 0
+
+    # ----- user actions -------------------------------------------------------------------
+    @Slot()
+    def open_pictures(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open pictures", os.path.expanduser("~"), IMAGE_FILTER)
+        if paths:
+            self.classify_requested.emit(paths)
+
+    @Slot()
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            return
+        if mime.hasUrls() and local_paths(mime.urls()):
+            self.classify_requested.emit(local_paths(mime.urls()))
+        elif mime.hasImage():
+            image = QImage(mime.imageData()).convertToFormat(QImage.Format.Format_RGB888)
+            if image.isNull():
+                self.show_message("The clipboard holds no picture.", error=True)
+                return
+            rows = image.constBits().tobytes()
+            stride, width = image.bytesPerLine(), image.width()
+            data = b"".join(rows[y * stride: y * stride + 3 * width] for y in range(image.height()))
+            self.image_pasted.emit((width, image.height(), data))
+        else:
+            self.show_message("The clipboard holds no picture. Copy a picture or a picture file first.", error=True)
+
+    # ----- what the main window tells us ----------------------------------------------------
+    def set_model_name(self, text: str) -> None:
+        self.model_label.setText(text)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        colour = "#c62828" if error else "#424242"
+        self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
+
+    def begin(self, count: int | None) -> None:
+        """A new batch of pictures is being classified (count unknown while folders expand)."""
+        self._results = {}
+        self._expected = count or 0
+        self.table.setRowCount(0)
+        self.message.clear()
+        self.progress.setVisible(True)
+        self.progress.setRange(0, count or 0)
+        self.progress.setValue(0)
+
+    def set_total(self, total: int) -> None:
+        self._expected = total
+        self.progress.setRange(0, max(total, 1))
+        if total > 1:
+            self.table.setRowCount(total)
+            self.stack.setCurrentIndex(2)
+
+    def add_result(self, index: int, prediction, thumb) -> None:
+        """One picture's prediction (core.inference.Prediction) and its thumbnail bytes or None."""
+        self._results[index] = prediction
+        self.progress.setValue(len(self._results))
+        if self._expected <= 1:
+            self._show_single(prediction, thumb)
+        else:
+            self._set_row(index, prediction, thumb)
+
+    def finish(self, skipped: list[tuple[str, str]] | None = None) -> None:
+        self.progress.setVisible(False)
+        failures = [p for p in self._results.values() if not p.ok]
+        parts = []
+        if self._expected > 1:
+            counts: dict[str, int] = {}
+            for p in self._results.values():
+                if p.ok:
+                    counts[p.class_name] = counts.get(p.class_name, 0) + 1
+            spread = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+            ok = len(self._results) - len(failures)
+            parts.append(f"{ok} picture(s) classified ({spread})" + (f"; {len(failures)} could not be read." if failures else "."))
+        elif failures:
+            parts.append(f"{os.path.basename(failures[0].path or '')}: {failures[0].error}.")
+        if skipped:
+            names = ", ".join(os.path.basename(p) for p, _ in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            parts.append(f"Skipped: {names}{more} ({skipped[0][1]}).")
+        if not self._results and not skipped:
+            parts.append("No pictures found there.")
+        if parts:
+            self.show_message(" ".join(parts), error=bool(failures or skipped or not self._results))
+
+    def _show_single(self, prediction, thumb) -> None:
+        self.stack.setCurrentIndex(1)
+        name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
+        if thumb is not None:
+            pix = pixmap_from_rgb(*thumb)
+            self.preview.setPixmap(pix.scaled(PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.preview.clear()
+        while self.bars_box.count():
+            item = self.bars_box.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        if not prediction.ok:
+            self.verdict.setText(f"<b>{html.escape(name)}</b><br><span style='color:#c62828'>✖ Cannot classify "
+                                 f"this file: {html.escape(prediction.error)}.</span>")
+            return
+        self.verdict.setText(
+            f"{html.escape(name)}<br><span style='font-size:22pt'><b>{html.escape(prediction.class_name)}</b></span>"
+            f"<br>{prediction.probability:.1%} sure"
+        )
+        for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(int(round(p * 1000)))
+            bar.setFormat(f"{cls}: {p:.1%}")
+            bar.setTextVisible(True)
+            self.bars_box.addWidget(bar)
+        self.message.clear()
+
+    def _set_row(self, row: int, prediction, thumb) -> None:
+        icon_item = QTableWidgetItem()
+        if thumb is not None:
+            icon_item.setIcon(QIcon(pixmap_from_rgb(*thumb)))
+        self.table.setItem(row, 0, icon_item)
+        name = QTableWidgetItem(os.path.basename(prediction.path or ""))
+        name.setToolTip(prediction.path or "")
+        self.table.setItem(row, 1, name)
+        if prediction.ok:
+            self.table.setItem(row, 2, QTableWidgetItem(prediction.class_name))
+            self.table.setItem(row, 3, QTableWidgetItem(f"{prediction.probability:.1%}"))
+        else:
+            err = QTableWidgetItem(f"✖ {prediction.error}")
+            err.setForeground(Qt.GlobalColor.darkRed)
+            self.table.setItem(row, 2, err)
+            self.table.setSpan(row, 2, 1, 2)
+        self.table.setRowHeight(row, ROW_THUMB + 6)
+
+    def results(self) -> list:
+        """The predictions of the last batch, in order (for tests and export)."""
+        return [self._results[i] for i in sorted(self._results)]

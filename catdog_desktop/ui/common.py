@@ -1,0 +1,33 @@
+"""Small helpers shared by the panels."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QImage, QPixmap
+
+
+def pixmap_from_rgb(width: int, height: int, data: bytes) -> QPixmap:
+    """A QPixmap from RGB bytes made by a worker (core.images.thumbnail)."""
+    image = QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive ``data``
+
+
+def local_paths(urls: list[QUrl]) -> list[str]:
+    """Local file paths of dropped URLs (remote URLs are ignored)."""
+    return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
+
+
+def problems_html(problems, limit: int = 12) -> str:
+    """Errors in red, warnings in amber, as an HTML list."""
+    colours = {"error": "#c62828", "warning": "#a86400"}
+    icons = {"error": "✖", "warning": "⚠"}
+    items = [
+        f'<div style="color:{colours.get(p.level, "#333")}; margin-bottom:3px">{icons.get(p.level, "•")} '
+        f"{html.escape(p.message)}</div>"
+        for p in problems[:limit]
+    ]
+    if len(problems) > limit:
+        items.append(f"<div>… and {len(problems) - limit} more</div>")
+    return "".join(items)

@@ -1,0 +1,200 @@
+"""Dataset panel: choose (or drop) a folder, see the classes, counts, examples and problems."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton,
+    QSizePolicy, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
+)
+
+from .common import local_paths, pixmap_from_rgb, problems_html
+
+THUMB_SIZE = 56
+
+
+class DatasetPanel(QWidget):
+    folder_chosen = Signal(str)
+    sample_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.last_folder = ""
+
+        self.choose_button = QPushButton("Choose dataset folder…")
+        self.choose_button.setToolTip("A folder with one sub-folder per class, or with train/test folders (Ctrl+O)")
+        self.choose_button.clicked.connect(self.choose_folder)
+        self.sample_button = QPushButton("Try the sample dataset")
+        self.sample_button.clicked.connect(self.sample_requested)
+        self.sample_button.setVisible(False)
+        self.path_label = QLabel("No dataset chosen yet. Choose a folder, or drop one here.")
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label.setWordWrap(True)
+
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+
+        self.summary = QLabel(
+            "<p>Lay your pictures out as <b>one sub-folder per class</b>, e.g. <tt>pets/cats</tt> and "
+            "<tt>pets/dogs</tt>, or as <tt>train</tt> and <tt>test</tt> folders that each hold the class "
+            "folders. JPEG, PNG, BMP, GIF, WebP and TIFF pictures are read.</p>"
+        )
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Class", "Training", "Validation", "Test", "Examples"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        header = self.table.horizontalHeader()
+        for col in range(4):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.setVisible(False)
+
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setTextFormat(Qt.TextFormat.RichText)
+        self.skipped_toggle = QToolButton()
+        self.skipped_toggle.setCheckable(True)
+        self.skipped_toggle.setVisible(False)
+        self.skipped_toggle.toggled.connect(self._toggle_skipped)
+        self.skipped_list = QListWidget()
+        self.skipped_list.setVisible(False)
+        self.skipped_list.setMaximumHeight(140)
+
+        top = QHBoxLayout()
+        top.addWidget(self.choose_button)
+        top.addWidget(self.sample_button)
+        top.addStretch(1)
+        scan_row = QHBoxLayout()
+        scan_row.addWidget(self.progress, 1)
+        scan_row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.path_label)
+        layout.addLayout(scan_row)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.skipped_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.skipped_list)
+        layout.addStretch(0)
+
+    # ----- user actions -------------------------------------------------------------------
+    @Slot()
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose dataset folder", self.last_folder or os.path.expanduser("~"))
+        if folder:
+            self.folder_chosen.emit(folder)
+
+    def dragEnterEvent(self, event) -> None:
+        paths = local_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
+        if paths and os.path.isdir(paths[0]):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        paths = local_paths(event.mimeData().urls())
+        if paths and os.path.isdir(paths[0]):
+            event.acceptProposedAction()
+            self.folder_chosen.emit(paths[0])
+
+    @Slot(bool)
+    def _toggle_skipped(self, shown: bool) -> None:
+        self.skipped_list.setVisible(shown)
+
+    # ----- what the main window tells us ----------------------------------------------------
+    def set_scanning(self, folder: str) -> None:
+        self.last_folder = folder
+        self.path_label.setText(f"<b>{html.escape(folder)}</b>")
+        self.summary.setText("Looking at the pictures…")
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.choose_button.setEnabled(False)
+        self.sample_button.setEnabled(False)
+
+    def set_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done} / {total} files checked")
+
+    def _idle(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.choose_button.setEnabled(True)
+        self.sample_button.setEnabled(True)
+
+    def show_cancelled(self) -> None:
+        self._idle()
+        self.summary.setText("Scanning was cancelled.")
+
+    def show_error(self, message: str) -> None:
+        self._idle()
+        self.table.setVisible(False)
+        self.summary.setText(f'<span style="color:#c62828">✖ {html.escape(message)}</span>')
+        self.problems.clear()
+
+    def set_busy(self, busy: bool) -> None:
+        """Training in progress: the dataset cannot change under it."""
+        self.choose_button.setEnabled(not busy)
+        self.sample_button.setEnabled(not busy)
+        self.setAcceptDrops(not busy)
+
+    def show_scan(self, scan, thumbnails: dict[str, list[tuple[int, int, bytes]]]) -> None:
+        self._idle()
+        n = len(scan.class_names)
+        if n:
+            test = f", <b>{len(scan.test)}</b> for the final test" if scan.test is not None else ""
+            self.summary.setText(
+                f"Layout: <b>{scan.layout}</b> · {n} classes · <b>{len(scan.train)}</b> pictures to train on, "
+                f"<b>{len(scan.validation)}</b> to validate ({html.escape(scan.validation_source)}){test}."
+            )
+        else:
+            self.summary.setText("No classes found.")
+        self.table.setVisible(bool(n))
+        self.table.setRowCount(n)
+        train, val = scan.train.counts(n), scan.validation.counts(n)
+        test = scan.test.counts(n) if scan.test is not None else None
+        for row, name in enumerate(scan.class_names):
+            self.table.setItem(row, 0, QTableWidgetItem(name))
+            for col, value in ((1, train[row]), (2, val[row]), (3, test[row] if test else None)):
+                item = QTableWidgetItem("—" if value is None else str(value))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+            self.table.setCellWidget(row, 4, self._thumb_strip(thumbnails.get(name, [])))
+            self.table.setRowHeight(row, THUMB_SIZE + 8)
+        self.problems.setText(problems_html(scan.problems) if scan.problems else
+                              '<span style="color:#2e7d32">✔ Ready to train.</span>')
+        self.skipped_list.clear()
+        for path, reason in scan.skipped[:2000]:
+            self.skipped_list.addItem(f"{os.path.basename(path)} — {reason}   ({path})")
+        count = len(scan.skipped)
+        self.skipped_toggle.setVisible(bool(count))
+        self.skipped_toggle.setText(f"{count} file(s) skipped — show why")
+        self.skipped_toggle.setChecked(False)
+
+    def _thumb_strip(self, thumbs) -> QWidget:
+        strip = QWidget()
+        row = QHBoxLayout(strip)
+        row.setContentsMargins(2, 2, 2, 2)
+        for width, height, data in thumbs:
+            label = QLabel()
+            label.setPixmap(pixmap_from_rgb(width, height, data))
+            label.setFixedSize(THUMB_SIZE, THUMB_SIZE)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            row.addWidget(label)
+        row.addStretch(1)
+        strip.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        return strip

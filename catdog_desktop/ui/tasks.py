@@ -1,0 +1,138 @@
+"""The functions the UI runs in worker threads. No Qt here: each takes a ``task`` object
+(progress, yielded, should_stop; see workers.Task) and calls only catdog_desktop.core."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+log = logging.getLogger(__name__)
+
+DATASET_THUMBS = 4
+DATASET_THUMB_SIZE = 56
+PREVIEW_SIZE = 420
+ROW_THUMB_SIZE = 48
+#: Per-batch progress is sent at most this often (seconds): enough for a smooth bar.
+BATCH_EVENT_INTERVAL = 0.1
+
+
+def warm_up(task) -> dict:
+    """Import matplotlib (then say so: charts can be made) and TensorFlow; return versions."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    task.yielded("charts")
+    started = time.perf_counter()
+    import keras
+    import tensorflow as tf
+
+    from ..core import inference, training  # noqa: F401
+    log.info("TensorFlow %s loaded in %.1f s", tf.__version__, time.perf_counter() - started)
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def scan_folder(task, folder: str, validation_split: float, seed: int):
+    """Scan a dataset folder and make a few thumbnails per class."""
+    from ..core.dataset import scan_dataset
+    from ..core.images import ImageDecodeError, thumbnail
+
+    scan = scan_dataset(folder, validation_split=validation_split, seed=seed,
+                        progress=task.progress, should_stop=task.should_stop)
+    thumbs: dict[str, list] = {}
+    for label, name in enumerate(scan.class_names):
+        examples = [p for p, y in zip(scan.train.paths, scan.train.labels) if y == label][:DATASET_THUMBS]
+        thumbs[name] = []
+        for path in examples:
+            try:
+                thumbs[name].append(thumbnail(path, DATASET_THUMB_SIZE))
+            except ImageDecodeError:
+                continue
+    return scan, thumbs
+
+
+class _SignalReporter:
+    """A core.training.Reporter that forwards to the worker (batch events throttled)."""
+
+    def __init__(self, task):
+        self.task = task
+        self.last_batch = 0.0
+
+    def on_stage(self, done, total, message):
+        self.task.yielded(("stage", (done, total, message)))
+
+    def on_batch_end(self, info):
+        now = time.monotonic()
+        if now - self.last_batch >= BATCH_EVENT_INTERVAL or info.batch == info.batches:
+            self.last_batch = now
+            self.task.yielded(("batch", info))
+
+    def on_epoch_end(self, info):
+        self.task.yielded(("epoch", info))
+
+    def should_stop(self):
+        return self.task.should_stop()
+
+
+def train_model(task, config, scan):
+    """Train on ``scan`` (re-split first if the validation share changed); returns TrainingResult."""
+    from ..core import training
+    from ..core.dataset import scan_dataset
+
+    if scan.test is None and abs(scan.validation_split - config.validation_split) > 1e-9 and "folder" not in scan.validation_source:
+        scan = scan_dataset(scan.root, validation_split=config.validation_split, seed=config.seed,
+                            should_stop=task.should_stop)
+    return training.train(config, scan, _SignalReporter(task))
+
+
+def save_model(task, classifier, path: str):
+    from ..core import storage
+
+    return storage.save_bundle(classifier.model, classifier.metadata, path)
+
+
+def load_model(task, path: str):
+    from ..core.inference import Classifier
+
+    return Classifier.load(path)
+
+
+def classify(task, classifier, paths: list[str]):
+    """Classify files and folders; yields ("total", n) then ("result", i, prediction, thumb)."""
+    from ..core.dataset import scan_images
+    from ..core.images import ImageDecodeError, thumbnail
+
+    from ..core.inference import Prediction
+
+    files, skipped = scan_images(paths, should_stop=task.should_stop)
+    total = len(files) + len(skipped)
+    task.yielded(("total", total))
+    size = PREVIEW_SIZE if total == 1 else ROW_THUMB_SIZE
+
+    def on_result(index, prediction):
+        thumb = None
+        if prediction.ok:
+            try:
+                thumb = thumbnail(prediction.path, size)
+            except ImageDecodeError:
+                pass
+        task.yielded(("result", index, prediction, thumb))
+
+    classifier.predict_paths(files, on_result=on_result, should_stop=task.should_stop)
+    # Files that are not pictures get a row of their own with the reason, after the pictures.
+    for offset, (path, reason) in enumerate(skipped):
+        task.yielded(("result", len(files) + offset, Prediction(path=path, error=reason), None))
+    return []
+
+
+def classify_image(task, classifier, image):
+    """Classify a pasted picture given as (width, height, RGB bytes)."""
+    from PIL import Image
+
+    width, height, data = image
+    picture = Image.frombytes("RGB", (width, height), data)
+    task.yielded(("total", 1))
+    prediction = classifier.predict_image(picture, path=None)
+    preview = picture.copy()
+    preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    task.yielded(("result", 0, prediction, (preview.width, preview.height, preview.tobytes())))
+    return []

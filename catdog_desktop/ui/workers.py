@@ -1,0 +1,145 @@
+"""Background work for the UI: QObject workers moved to QThreads.
+
+A worker runs a plain function off the GUI thread. The function gets a :class:`Task` to
+report progress, yield partial results and check for a stop request. Signals carry plain
+Python data and follow superqt's vocabulary: ``progress``, ``yielded``, ``returned``,
+``errored``, ``aborted`` and ``finished`` (always last; ``returned`` never follows an abort).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+
+class Task:
+    """What a background function sees: progress reporting and the stop flag."""
+
+    def __init__(self, worker: "Worker"):
+        self._worker = worker
+        self._stop = threading.Event()
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self._worker.progress.emit((done, total, message))
+
+    def yielded(self, value) -> None:
+        self._worker.yielded.emit(value)
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Worker(QObject):
+    """Runs ``fn(task, *args)`` in a thread; see the module docstring for its signals."""
+
+    progress = Signal(object)   # (done, total, message)
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(str)       # a sentence for the user
+    aborted = Signal()
+    finished = Signal()
+
+    def __init__(self, fn: Callable, *args, name: str = "work"):
+        super().__init__()
+        self.fn = fn
+        self.args = args
+        self.name = name
+        self.task = Task(self)
+
+    def stop(self) -> None:
+        """Ask the function to stop at its next check. Thread-safe."""
+        self.task.stop()
+
+    @Slot()
+    def run(self) -> None:
+        from ..core.errors import CancelledError, CatdogError
+
+        try:
+            result = self.fn(self.task, *self.args)
+        except CancelledError:
+            self.aborted.emit()
+        except CatdogError as exc:
+            log.info("%s: %s", self.name, exc)
+            self.errored.emit(str(exc))
+        except MemoryError:
+            log.exception("%s ran out of memory", self.name)
+            self.errored.emit("Not enough memory. Try a smaller image size or batch size.")
+        except Exception as exc:  # anything else is a bug or an environment problem: say so
+            log.exception("%s failed", self.name)
+            self.errored.emit(friendly_error(exc))
+        else:
+            if self.task.should_stop() and result is None:
+                self.aborted.emit()
+            else:
+                self.returned.emit(result)
+        finally:
+            self.finished.emit()
+
+
+def friendly_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    lowered = text.lower()
+    if "oom" in lowered or "out of memory" in lowered or "resourceexhausted" in type(exc).__name__.lower():
+        return "Not enough memory for these settings. Try a smaller image size or batch size."
+    return f"Something went wrong: {type(exc).__name__}: {text[:300]}" if text else f"Something went wrong ({type(exc).__name__})."
+
+
+class ThreadPool(QObject):
+    """Owns running workers and their threads until they finish; stops them all on shutdown."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._running: dict[Worker, QThread] = {}
+
+    def start(self, worker: Worker) -> Worker:
+        thread = QThread(self)
+        thread.setObjectName(worker.name)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        # Direct: quit() is thread-safe, and must work while the GUI thread waits in shutdown().
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        # A bound slot (not a lambda): it then runs in the GUI thread, where this pool lives.
+        thread.finished.connect(self._on_thread_finished)
+        self._running[worker] = thread
+        thread.start()
+        return worker
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        for worker, thread in list(self._running.items()):
+            if thread is self.sender():
+                self._forget(worker)
+
+    def _forget(self, worker: Worker) -> None:
+        thread = self._running.pop(worker, None)
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        worker.deleteLater()
+
+    def running(self, name: str | None = None) -> list[Worker]:
+        return [w for w, t in self._running.items() if t.isRunning() and (name is None or w.name == name)]
+
+    def shutdown(self, timeout_s: float = 60.0) -> bool:
+        """Stop every worker and wait for its thread; True if all ended in time."""
+        for worker in list(self._running):
+            worker.stop()
+        deadline = time.monotonic() + timeout_s
+        ok = True
+        for worker, thread in list(self._running.items()):
+            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            if not thread.wait(remaining):
+                log.warning("worker %s did not stop in time", worker.name)
+                ok = False
+        for worker in list(self._running):
+            self._forget(worker)
+        return ok

@@ -1,0 +1,48 @@
+import pytest
+from PySide6.QtCore import QSettings
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch):
+    """Modal message boxes would hang an offscreen test: record them and answer "Discard"."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+
+    def fake(kind, answer):
+        def show(parent, title, text, *args, **kwargs):
+            shown.append((kind, title, text))
+            return answer
+        return show
+
+    monkeypatch.setattr(QMessageBox, "question", fake("question", QMessageBox.StandardButton.Discard))
+    monkeypatch.setattr(QMessageBox, "warning", fake("warning", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "about", fake("about", None))
+    return shown
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """A private settings file, so tests never touch the user's settings."""
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    from catdog_desktop.ui.main_window import MainWindow
+
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.tf_ready, timeout=120_000)
+    yield win
+    win.model_unsaved = False  # no "save before quitting?" question in tests
+    win.close()
+    assert win.pool.running() == []
+
+
+def tiny_settings(panel, epochs=2):
+    """Fast settings for the generated dataset."""
+    panel.epochs.setValue(epochs)
+    panel.image_size.setCurrentIndex(panel.image_size.findData(32))
+    panel.batch_size.setValue(16)

@@ -1,0 +1,214 @@
+"""The app as a user drives it: pick a folder, train, stop, close, drop pictures."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QFileDialog
+
+from conftest import tiny_settings
+from synthetic import synthetic_image
+
+
+def test_importing_the_app_loads_neither_tensorflow_nor_matplotlib():
+    code = ("import sys, catdog_desktop.app, catdog_desktop.ui.main_window\n"
+            "print([m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_tensorflow_imports_after_a_qapplication_exists():
+    code = ("from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "import tensorflow as tf\n"
+            "print(int(tf.reduce_sum(tf.ones(3))))")
+    env = {"QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "3"
+
+
+def test_window_shows_panels_and_loads_charts(window):
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["1 · Dataset", "2 · Train", "3 · Classify"]
+    assert window.training_panel.chart is not None
+    assert not window.training_panel.train_button.isEnabled()  # no dataset yet
+    assert "No model" in window.model_status.text()
+
+
+def choose_folder(qtbot, window, monkeypatch, folder):
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    qtbot.mouseClick(window.dataset_panel.choose_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.scan is not None and window.scan.root == str(folder), timeout=30_000)
+
+
+def test_picking_a_folder_scans_it_and_shows_the_classes(qtbot, window, monkeypatch, pets_dir, settings):
+    choose_folder(qtbot, window, monkeypatch, pets_dir)
+    table = window.dataset_panel.table
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["cats", "dogs"]
+    assert [table.item(r, 1).text() for r in range(2)] == ["40", "40"]
+    assert table.cellWidget(0, 4).layout().count() >= 4  # thumbnails (+ stretch)
+    assert window.training_panel.train_button.isEnabled()
+    assert settings.value("last_dataset") == str(pets_dir)
+
+
+def test_a_bad_folder_shows_the_problem_and_blocks_training(qtbot, window, monkeypatch, tmp_path):
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "cats").mkdir()
+    synthetic_image(0, np.random.default_rng(0)).save(tmp_path / "only" / "cats" / "a.png")
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "only")
+    assert "Only one class" in window.dataset_panel.problems.text()
+    assert not window.training_panel.train_button.isEnabled()
+
+
+def test_dropping_a_folder_on_the_dataset_panel_scans_it(qtbot, window, pets_dir):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(pets_dir))])
+    panel = window.dataset_panel
+    enter = QDragEnterEvent(panel.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    panel.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    panel.dropEvent(QDropEvent(QPointF(panel.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: window.scan is not None, timeout=30_000)
+    assert window.scan.class_names == ["cats", "dogs"]
+
+
+def start_training(qtbot, window, monkeypatch, folder, epochs):
+    """Pick ``folder``, set fast settings, press Train; returns the panel's recorded calls."""
+    choose_folder(qtbot, window, monkeypatch, folder)
+    panel = window.training_panel
+    tiny_settings(panel, epochs=epochs)
+    events = record_training(monkeypatch, panel)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    return events
+
+
+def record_training(monkeypatch, panel):
+    events = []
+    for name in ("on_epoch", "show_result", "training_finished"):
+        original = getattr(panel, name)
+
+        def wrapper(*args, _name=name, _original=original):
+            events.append((_name, args))
+            return _original(*args)
+        monkeypatch.setattr(panel, name, wrapper)
+    return events
+
+
+def test_training_streams_epochs_to_the_chart_then_finishes(qtbot, window, monkeypatch, pets_dir):
+    events = start_training(qtbot, window, monkeypatch, pets_dir, epochs=2)
+    panel = window.training_panel
+    assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: window._train_worker is None, timeout=120_000)
+    names = [name for name, _ in events]
+    assert names == ["on_epoch", "on_epoch", "show_result", "training_finished"]
+    assert [args[0].epoch for name, args in events if name == "on_epoch"] == [1, 2]
+    assert panel.chart.points("loss") == panel.chart.points("val_accuracy") == 2
+    assert panel.result_box.isVisible() and "correct" in panel.result_summary.text()
+    assert window.classifier is not None and window.model_unsaved
+    assert "unsaved" in window.model_status.text()
+
+
+def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch, pets_dir):
+    events = start_training(qtbot, window, monkeypatch, pets_dir, epochs=200)
+    panel = window.training_panel
+    qtbot.waitUntil(lambda: any(n == "on_epoch" for n, _ in events), timeout=120_000)
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)  # pressing again is harmless
+    qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
+    result = [args[0] for n, args in events if n == "show_result"][0]
+    assert result.stopped_by_user and len(result.history) < 200
+    assert "you stopped it" in panel.status.text()
+    assert panel.train_button.isEnabled()
+
+
+def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypatch, pets_dir):
+    from catdog_desktop.ui.main_window import MainWindow
+
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    choose_folder(qtbot, win, monkeypatch, pets_dir)
+    tiny_settings(win.training_panel, epochs=200)
+    qtbot.mouseClick(win.training_panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.training_panel.progress.format().startswith("Epoch"), timeout=120_000)
+    threads = list(win.pool._running.values())
+    assert threads and all(t.isRunning() for t in threads)
+    win.close()
+    assert win.pool.running() == [] and not any(t.isRunning() for t in threads)
+
+
+# ----- classifying -------------------------------------------------------------------------------
+
+@pytest.fixture
+def window_with_model(qtbot, window, trained):
+    _, _, model_path = trained
+    window.load_model(str(model_path))
+    qtbot.waitUntil(lambda: window.classifier is not None, timeout=60_000)
+    return window
+
+
+def drop_files(panel, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    zone = panel.zone
+    enter = QDragEnterEvent(zone.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    zone.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    zone.dropEvent(QDropEvent(QPointF(zone.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+
+
+def test_dropping_an_image_shows_a_prediction(qtbot, window_with_model, trained):
+    scan, _, _ = trained
+    panel = window_with_model.classify_panel
+    drop_files(panel, [scan.validation.paths[0]])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    prediction = panel.results()[0]
+    assert prediction.ok and prediction.class_name in ("cats", "dogs")
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+    assert prediction.class_name in panel.verdict.text()
+    assert panel.stack.currentIndex() == 1 and not panel.preview.pixmap().isNull()
+    assert panel.bars_box.count() == 2
+    assert window_with_model.first_prediction_seconds is not None
+
+
+def test_dropping_a_text_file_gives_a_message_not_a_crash(qtbot, window_with_model, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    panel = window_with_model.classify_panel
+    drop_files(panel, [tmp_path / "notes.txt"])
+    qtbot.waitUntil(lambda: "notes.txt" in panel.message.text(), timeout=30_000)
+    assert "not an image" in panel.message.text()
+    assert [p.ok for p in panel.results()] == [False] and "Cannot classify" in panel.verdict.text()
+    assert window_with_model.classifier is not None  # still usable
+
+
+def test_dropping_several_files_and_a_folder_fills_the_list(qtbot, window_with_model, trained, tmp_path):
+    scan, _, _ = trained
+    panel = window_with_model.classify_panel
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    drop_files(panel, scan.validation.paths[:3] + [str(tmp_path / "bad.jpg")])
+    qtbot.waitUntil(lambda: len(panel.results()) == 4, timeout=30_000)
+    assert panel.table.rowCount() == 4 and panel.stack.currentIndex() == 2
+    assert panel.table.item(3, 2).text().startswith("✖") and "empty" in panel.table.item(3, 2).text()
+    qtbot.waitUntil(lambda: "3 picture(s) classified" in panel.message.text(), timeout=10_000)
+
+
+def test_drop_without_a_model_explains_what_to_do(qtbot, window, trained):
+    scan, _, _ = trained
+    drop_files(window.classify_panel, [scan.validation.paths[0]])
+    assert "no model yet" in window.classify_panel.message.text().lower()
+
+
+def test_a_file_that_is_not_a_model_is_refused_in_the_panel(qtbot, window, tmp_path):
+    (tmp_path / "fake.keras").write_text("nope")
+    window.load_model(str(tmp_path / "fake.keras"))
+    qtbot.waitUntil(lambda: "not a Keras model" in window.classify_panel.message.text(), timeout=30_000)
+    assert window.classifier is None
+
+
+def test_saving_records_the_model_in_recent_models(qtbot, window_with_model, tmp_path, settings):
+    window_with_model.save_model(str(tmp_path / "copy"))
+    qtbot.waitUntil(lambda: settings.value("last_model") == str(tmp_path / "copy.keras"), timeout=30_000)
+    assert (tmp_path / "copy.keras").exists()
+    assert window_with_model.recent_menu.actions()[0].data() == str(tmp_path / "copy.keras")
