@@ -214,7 +214,8 @@ class ClassifyPanel(QWidget):
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
         if thumb is not None:
             pix = pixmap_from_rgb(*thumb)
-            self.preview.setPixmap(pix.scaled(PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+            side = max(PREVIEW_SIZE, min(self.preview.width(), self.preview.height()) - 8)
+            self.preview.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                               Qt.TransformationMode.SmoothTransformation))
         else:
             self.preview.clear()

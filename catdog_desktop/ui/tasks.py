@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 DATASET_THUMBS = 4
 DATASET_THUMB_SIZE = 56
-PREVIEW_SIZE = 420
+PREVIEW_SIZE = 640
 ROW_THUMB_SIZE = 48
 #: Per-batch progress is sent at most this often (seconds): enough for a smooth bar.
 BATCH_EVENT_INTERVAL = 0.1

@@ -42,7 +42,7 @@ class TrainingPanel(QWidget):
 
         # --- settings ---
         self.preset_box = QComboBox()
-        for key in PRESETS:
+        for key in sorted(PRESETS, key=lambda k: k != "default"):  # the recommended one first
             self.preset_box.addItem(PRESET_LABELS.get(key, key.title()), key)
         self.preset_box.currentIndexChanged.connect(self._on_preset_changed)
         self.epochs = QSpinBox(minimum=1, maximum=500)
@@ -291,8 +291,8 @@ class TrainingPanel(QWidget):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
         self.mistakes.clear()
         for m in ev.mistakes[:50]:
-            self.mistakes.addItem(f"{os.path.basename(m.path)}: a {m.true_class}, taken for a {m.predicted_class} "
-                                  f"({m.probabilities[m.predicted_class]:.0%})")
+            self.mistakes.addItem(f"{os.path.basename(m.path)}: is {m.true_class}, predicted {m.predicted_class} "
+                                  f"({m.probabilities[m.predicted_class]:.0%} sure)")
         if not ev.mistakes:
             self.mistakes.addItem("No mistakes.")
         if self.confusion_chart is not None:

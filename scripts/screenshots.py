@@ -1,0 +1,112 @@
+"""Render README screenshots of each panel after a short real training (offscreen Qt).
+
+    python scripts/screenshots.py [--data ../shared/data/catsdogs/train] [--out resources/screenshots]
+
+Uses a subset of the photos in --data (symlinked into a temporary folder); without --data it
+generates a synthetic dataset. Writes dataset.png, training.png, classify.png, classify_many.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait(app, condition, timeout=900.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path, list[str]]:
+    """A class-folder dataset of ``per_class`` photos per class, plus a few photos left out of it."""
+    target = workdir / "pets"
+    extra: list[str] = []
+    if data is None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from synthetic import write_class_folders
+
+        write_class_folders(target, ["cats", "dogs"], per_class)
+        write_class_folders(workdir / "extra", ["cats", "dogs"], 3, seed=9)
+        return target, sorted(str(p) for p in (workdir / "extra").rglob("*.png"))
+    rng = random.Random(7)
+    for cls in sorted(p.name for p in data.iterdir() if p.is_dir()):
+        files = sorted((data / cls).iterdir())
+        rng.shuffle(files)
+        (target / cls).mkdir(parents=True)
+        for f in files[:per_class]:
+            (target / cls / f.name).symlink_to(f)
+        extra += [str(f) for f in files[per_class:per_class + 4]]
+    return target, extra
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--per-class", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from catdog_desktop.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    work = Path(tempfile.mkdtemp(prefix="catdog-shots-"))
+    dataset, extra = make_subset(args.data, args.per_class, work)
+    window = MainWindow(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1180, 800)
+    window.show()
+    wait(app, lambda: window.tf_ready)
+
+    window.open_dataset(str(dataset))
+    wait(app, lambda: window.scan is not None)
+    window.tabs.setCurrentWidget(window.dataset_panel)
+    app.processEvents()
+    window.grab().save(str(args.out / "dataset.png"))
+
+    panel = window.training_panel
+    panel.epochs.setValue(args.epochs)
+    panel._on_train_clicked()
+    wait(app, lambda: window.is_training())
+    wait(app, lambda: not window.is_training())
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(args.out / "training.png"))
+
+    window.classify_paths(extra[:1])
+    wait(app, lambda: len(window.classify_panel.results()) == 1)
+    app.processEvents()
+    window.grab().save(str(args.out / "classify.png"))
+
+    (work / "notes.txt").write_text("not a picture")
+    window.classify_paths(extra + [str(work / "notes.txt")])
+    wait(app, lambda: len(window.classify_panel.results()) == len(extra) + 1)
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(args.out / "classify_many.png"))
+    print(f"screenshots in {args.out}; first prediction took {window.first_prediction_seconds:.3f} s")
+    window.model_unsaved = False
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
