@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="catdog-desktop", description="Train and use image classifiers.")
     parser.add_argument("--version", action="version", version=f"catdog-desktop {__version__}")
     parser.add_argument("--debug", action="store_true", help="log debug messages to the terminal")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add catdog-desktop to your applications menu (Linux desktops) and exit")
+    parser.add_argument("paths", nargs="*", help="a dataset folder, a .keras model or pictures to open")
     args, _qt_args = parser.parse_known_args(argv)
     return args
 
@@ -43,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr if sys.stderr is not None else None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.install_desktop_entry:
+        from .desktop_entry import install
+
+        entry = install()
+        print(f"Installed {entry}: catdog-desktop is now in your applications menu.")
+        return 0
     missing = missing_linux_libraries()
     if missing:
         message = ("catdog-desktop cannot open a window: Qt needs system libraries that are missing.\n"
@@ -51,14 +60,20 @@ def main(argv: list[str] | None = None) -> int:
             print(message, file=sys.stderr)
         return 1
 
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from .paths import icon_path
     from .ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("catdog-desktop")
     app.setApplicationName("catdog-desktop")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("catdog-desktop")  # Wayland taskbars find the icon through it
+    app.setWindowIcon(QIcon(str(icon_path())))
     window = MainWindow()
     window.show()
+    if args.paths:
+        window.open_paths(args.paths)
     return app.exec()

@@ -17,20 +17,59 @@ from .config import TrainingConfig
 
 #: Widest convolution; keeps the last blocks from dominating the cost.
 MAX_FILTERS = 256
+#: Batch-norm moving averages follow the batches with this momentum. Keras' 0.99 needs several
+#: hundred steps to settle, so a small dataset (a few hundred pictures: 10-20 steps an epoch)
+#: evaluated at chance level with statistics still far from the data's; 0.9 settles in ~30 steps.
+BN_MOMENTUM = 0.9
 
 
-def make_augmentation(seed: int) -> keras.Sequential:
-    """Random flip, small rotation, zoom and contrast; active only while training."""
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.06, fill_mode="reflect", seed=seed + 1),
-            layers.RandomZoom((-0.15, 0.1), fill_mode="reflect", seed=seed + 2),
-            layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
-            layers.RandomContrast(0.15, seed=seed + 4),
-        ],
-        name="augmentation",
-    )
+def make_augmentation(seed: int, strength: float = 1.0) -> keras.Sequential:
+    """Random flip, small rotation, zoom, shift and contrast; active only while training.
+
+    ``strength`` scales every range (1.0: rotation 0.06 turn, zoom -15..+10 %, shift 8 %,
+    contrast 15 %); 0 leaves only the flip.
+    """
+    s = float(strength)
+    augment = [layers.RandomFlip("horizontal", seed=seed)]
+    if s > 0:
+        augment += [
+            layers.RandomRotation(0.06 * s, fill_mode="reflect", seed=seed + 1),
+            layers.RandomZoom((-min(0.15 * s, 0.6), 0.1 * s), fill_mode="reflect", seed=seed + 2),
+            layers.RandomTranslation(0.08 * s, 0.08 * s, fill_mode="reflect", seed=seed + 3),
+            layers.RandomContrast(min(0.15 * s, 0.9), seed=seed + 4),
+        ]
+    return keras.Sequential(augment, name="augmentation")
+
+
+def cpu_has_bfloat16() -> bool:
+    """True when the CPU computes bfloat16 natively (AVX512_BF16 or AMX-BF16; Linux only)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def compute_dtype_policy(config: TrainingConfig) -> str:
+    """The Keras dtype policy the convolutional layers use for ``config.precision``.
+
+    "auto" picks "mixed_bfloat16" (weights stay float32, about 1.15-1.4x faster training on
+    CPUs with AMX/AVX512-BF16) only when the CPU has bfloat16 hardware and no GPU is in use.
+    """
+    precision = getattr(config, "precision", "float32")
+    if precision == "auto":
+        if not cpu_has_bfloat16():
+            return "float32"
+        try:
+            import tensorflow as tf
+
+            if tf.config.list_logical_devices("GPU"):
+                return "float32"
+        except Exception:  # pragma: no cover - another backend
+            pass
+        return "mixed_bfloat16"
+    return precision
 
 
 def make_model(config: TrainingConfig, num_classes: int) -> keras.Model:
@@ -38,27 +77,30 @@ def make_model(config: TrainingConfig, num_classes: int) -> keras.Model:
     if num_classes < 2:
         raise ValueError("A classifier needs at least two classes.")
     size = config.image_size
+    # Augmentation runs in float32; the network after it in ``policy`` (weights always float32);
+    # the output layer computes in float32 so probabilities and the loss keep full precision.
+    policy = compute_dtype_policy(config)
     inputs = keras.Input(shape=(size, size, 3), name="image")
     x = inputs
     if config.augmentation:
-        x = make_augmentation(config.seed)(x)
-    x = layers.Rescaling(1.0 / 255, name="rescaling")(x)
+        x = make_augmentation(config.seed, getattr(config, "augmentation_strength", 1.0))(x)
+    x = layers.Rescaling(1.0 / 255, name="rescaling", dtype=policy)(x)
     filters = config.base_filters
     for i in range(1, config.blocks + 1):
         for j in range(1, config.convs_per_block + 1):
             suffix = "" if j == config.convs_per_block else str(j)
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{i}_conv{suffix}")(x)
-            x = layers.BatchNormalization(name=f"block{i}_bn{suffix}")(x)
-            x = layers.Activation("relu", name=f"block{i}_act{suffix}")(x)
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{i}_conv{suffix}", dtype=policy)(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn{suffix}", dtype=policy)(x)
+            x = layers.Activation("relu", name=f"block{i}_act{suffix}", dtype=policy)(x)
         if i < config.blocks:
-            x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+            x = layers.MaxPooling2D(2, name=f"block{i}_pool", dtype=policy)(x)
         filters = min(filters * 2, MAX_FILTERS)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(config.dropout, name="dropout")(x)
+    x = layers.GlobalAveragePooling2D(name="gap", dtype=policy)(x)
+    x = layers.Dropout(config.dropout, name="dropout", dtype=policy)(x)
     if num_classes == 2:
-        outputs = layers.Dense(1, activation="sigmoid", name="predictions")(x)
+        outputs = layers.Dense(1, activation="sigmoid", name="predictions", dtype="float32")(x)
     else:
-        outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+        outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="catdog_cnn")
 
 

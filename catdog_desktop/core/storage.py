@@ -95,13 +95,29 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
 
 
 def _inference_copy(model, keras):
-    """The model without optimizer state: a third of the size, and all prediction needs."""
-    if getattr(model, "optimizer", None) is None:
+    """The model as prediction needs it: no optimizer state (a third of the size), float32.
+
+    A model trained with mixed bfloat16 precision is saved computing in float32, so it
+    predicts at full speed and precision on any CPU, including those without bfloat16.
+    """
+    config = _float32_config(model.get_config())
+    if getattr(model, "optimizer", None) is None and config == model.get_config():
         return model
     # clone_model() would copy the compiled state too; from_config() builds it bare.
-    copy = model.__class__.from_config(model.get_config())
+    copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _float32_config(config):
+    """``config`` with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and str(config.get("config", {}).get("name", "")).startswith("mixed_"):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: _float32_config(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(v) for v in config]
+    return config
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

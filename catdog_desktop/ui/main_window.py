@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 
 from .. import __version__
 from ..core.config import TrainingConfig
+from ..paths import default_model_path, sample_dataset_dir
 from . import tasks
 from .classify_panel import ClassifyPanel
 from .dataset_panel import DatasetPanel
@@ -28,10 +29,17 @@ log = logging.getLogger(__name__)
 MAX_RECENT = 6
 
 
+_BUNDLED = object()
+
+
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings | None = None):
+    def __init__(self, settings: QSettings | None = None, default_model=_BUNDLED, sample_dataset=_BUNDLED):
+        """``default_model``/``sample_dataset``: paths of the built-in model and sample folder
+        (None for none; the bundled ones by default)."""
         super().__init__()
         self.settings = settings if settings is not None else QSettings()
+        self.default_model = default_model_path() if default_model is _BUNDLED else default_model
+        self.sample_dataset = sample_dataset_dir() if sample_dataset is _BUNDLED else sample_dataset
         self.setWindowTitle("catdog-desktop")
         self.pool = ThreadPool(self)
         self.scan = None
@@ -56,6 +64,8 @@ class MainWindow(QMainWindow):
 
         self.dataset_panel.folder_chosen.connect(self.open_dataset)
         self.dataset_panel.cancel_requested.connect(self._cancel_scan)
+        self.dataset_panel.sample_requested.connect(self.open_sample_dataset)
+        self.dataset_panel.sample_button.setVisible(self.sample_dataset is not None)
         self.training_panel.train_requested.connect(self.start_training)
         self.training_panel.stop_requested.connect(self.stop_training)
         self.training_panel.save_requested.connect(self.save_model_dialog)
@@ -69,6 +79,7 @@ class MainWindow(QMainWindow):
         self._update_model_labels()
         self._started_background = False
         self._closing = False
+        self._pending_pictures: list[str] = []
 
     # ----- menus ----------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -154,13 +165,34 @@ class MainWindow(QMainWindow):
         last = self.settings.value("last_model", "")
         if self.classifier is None and last and os.path.exists(last):
             self.load_model(last, quiet=True)
+        elif self.classifier is None and self.default_model is not None:
+            self.load_model(str(self.default_model), quiet=True)
 
     @Slot(str)
     def _on_warmup_error(self, message: str) -> None:
         self.statusBar().showMessage(f"TensorFlow could not be loaded: {message}")
         self.training_panel.show_message(f"TensorFlow could not be loaded, so training is not possible: {message}", error=True)
 
+    def open_paths(self, paths: list[str]) -> None:
+        """Open what was given on the command line (or to "Open with"): folder, model or pictures."""
+        folders = [p for p in paths if os.path.isdir(p)]
+        models = [p for p in paths if p.lower().endswith(".keras")]
+        pictures = [p for p in paths if p not in folders and p not in models]
+        if models:
+            self.load_model(models[0])
+        if folders and not pictures:
+            self.open_dataset(folders[0])
+        elif pictures:
+            if self.classifier is not None:
+                self.classify_paths(pictures + folders)
+            else:
+                self._pending_pictures = pictures + folders  # classified once a model is ready
+
     # ----- dataset --------------------------------------------------------------------------
+    @Slot()
+    def open_sample_dataset(self) -> None:
+        if self.sample_dataset is not None:
+            self.open_dataset(str(self.sample_dataset))
     @Slot(str)
     def open_dataset(self, folder: str) -> None:
         if self._train_worker is not None:
@@ -230,8 +262,7 @@ class MainWindow(QMainWindow):
         if self.scan is None or not self.scan.ok:
             self.training_panel.show_message("Choose a usable dataset first.", error=True)
             return
-        self.settings.setValue("training_config", json.dumps(config.to_dict()))
-        self.settings.setValue("preset", self.training_panel.preset_box.currentData())
+        self._save_training_settings(config)
         worker = Worker(tasks.train_model, config, self.scan, name="train")
         worker.yielded.connect(self._on_training_event)
         worker.returned.connect(self._on_training_done)
@@ -290,6 +321,10 @@ class MainWindow(QMainWindow):
         self.training_panel.training_finished()
         self.dataset_panel.set_busy(False)
 
+    def _save_training_settings(self, config: TrainingConfig) -> None:
+        self.settings.setValue("training_config", json.dumps(config.to_dict()))
+        self.settings.setValue("preset", self.training_panel.preset_box.currentData())
+
     def is_training(self) -> bool:
         return self._train_worker is not None
 
@@ -300,7 +335,9 @@ class MainWindow(QMainWindow):
             text = "No model yet: train one (tab 2) or open one (File → Open model…)."
             short = "No model"
         else:
-            name = os.path.basename(clf.path) if clf.path else "trained just now"
+            builtin = self.default_model is not None and clf.path == str(self.default_model)
+            name = ("built-in cats-vs-dogs model" if builtin else
+                    os.path.basename(clf.path) if clf.path else "trained just now")
             acc = (clf.metadata.get("evaluation") or {}).get("accuracy")
             acc_text = f", {acc:.1%} on held-out pictures" if isinstance(acc, (int, float)) else ""
             unsaved = " — not saved yet" if self.model_unsaved else ""
@@ -363,6 +400,9 @@ class MainWindow(QMainWindow):
         self._remember_model(classifier.path)
         self._update_model_labels()
         self.statusBar().showMessage(f"Model {os.path.basename(classifier.path)} is ready.", 8000)
+        if self._pending_pictures:
+            pending, self._pending_pictures = self._pending_pictures, []
+            self.classify_paths(pending)
 
     @Slot(str)
     def _on_model_load_error(self, message: str) -> None:
@@ -382,7 +422,7 @@ class MainWindow(QMainWindow):
         return [p for p in (value or []) if isinstance(p, str)]
 
     def _remember_model(self, path: str | None) -> None:
-        if not path:
+        if not path or (self.default_model is not None and path == str(self.default_model)):
             return
         recent = [path] + [p for p in self._recent_models() if p != path]
         self.settings.setValue("recent_models", recent[:MAX_RECENT])
@@ -490,6 +530,7 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
         self.settings.setValue("geometry", self.saveGeometry())
+        self._save_training_settings(self.training_panel.config())
         self._closing = True  # results that arrive from now on are dropped
         if self.is_training():
             self.statusBar().showMessage("Stopping training…")

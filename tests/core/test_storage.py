@@ -3,6 +3,7 @@ import os
 import zipfile
 
 import keras
+import numpy as np
 import pytest
 
 from catdog_desktop.core import storage
@@ -91,3 +92,15 @@ def test_plain_keras_model_without_metadata_loads_with_generic_names(tmp_path):
 def test_metadata_is_valid_json_without_tensorflow_objects(trained):
     _, result, _ = trained
     json.dumps(result.metadata())
+
+
+def test_mixed_precision_model_is_saved_computing_in_float32(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, dtype="mixed_bfloat16", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(dtype="mixed_bfloat16")(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", dtype="float32")(x))
+    path = storage.save_bundle(model, {"class_names": ["a", "b"]}, tmp_path / "bf16.keras")
+    loaded = Classifier.load(path).model
+    assert loaded.get_layer("conv").compute_dtype == "float32"
+    x = np.random.default_rng(0).integers(0, 255, (2, 8, 8, 3)).astype("float32")
+    assert np.allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=2e-2)

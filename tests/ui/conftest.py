@@ -31,7 +31,7 @@ def settings(tmp_path):
 def window(qtbot, settings):
     from catdog_desktop.ui.main_window import MainWindow
 
-    win = MainWindow(settings)
+    win = MainWindow(settings, default_model=None)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.tf_ready, timeout=120_000)

@@ -126,7 +126,7 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
 def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypatch, pets_dir):
     from catdog_desktop.ui.main_window import MainWindow
 
-    win = MainWindow(settings)
+    win = MainWindow(settings, default_model=None)
     qtbot.addWidget(win)
     win.show()
     choose_folder(qtbot, win, monkeypatch, pets_dir)
@@ -212,3 +212,48 @@ def test_saving_records_the_model_in_recent_models(qtbot, window_with_model, tmp
     qtbot.waitUntil(lambda: settings.value("last_model") == str(tmp_path / "copy.keras"), timeout=30_000)
     assert (tmp_path / "copy.keras").exists()
     assert window_with_model.recent_menu.actions()[0].data() == str(tmp_path / "copy.keras")
+
+
+# ----- first run and remembered session ----------------------------------------------------------
+
+def test_built_in_model_is_active_at_start_and_sample_dataset_is_one_click(qtbot, settings, trained):
+    from catdog_desktop.paths import sample_dataset_dir
+    from catdog_desktop.ui.main_window import MainWindow
+
+    _, _, model_path = trained
+    win = MainWindow(settings, default_model=str(model_path))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.classifier is not None, timeout=120_000)
+    assert "built-in" in win.model_status.text() and "built-in" in win.classify_panel.model_label.text()
+    assert settings.value("recent_models") in (None, [], "")  # the built-in model is not a "recent" file
+    assert win.dataset_panel.sample_button.isVisible()
+    qtbot.mouseClick(win.dataset_panel.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.scan is not None, timeout=30_000)
+    assert win.scan.root == str(sample_dataset_dir()) and win.training_panel.train_button.isEnabled()
+    win.close()
+
+
+def test_settings_and_last_model_are_restored_at_next_launch(qtbot, settings, trained, tmp_path):
+    from catdog_desktop.ui.main_window import MainWindow
+
+    _, _, model_path = trained
+    first = MainWindow(settings, default_model=None)
+    qtbot.addWidget(first)
+    first.show()
+    first.training_panel.epochs.setValue(7)
+    first.training_panel.augmentation.setChecked(False)
+    first.resize(760, 560)  # within the offscreen screen (800x600), which restoreGeometry clamps to
+    first.load_model(str(model_path))
+    qtbot.waitUntil(lambda: first.classifier is not None, timeout=120_000)
+    first.close()
+
+    second = MainWindow(settings, default_model=None)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.training_panel.epochs.value() == 7 and not second.training_panel.augmentation.isChecked()
+    assert (second.size().width(), second.size().height()) == (760, 560)
+    qtbot.waitUntil(lambda: second.classifier is not None, timeout=120_000)  # the last model reopens
+    assert second.classifier.path == str(model_path)
+    assert second.recent_menu.actions()[0].data() == str(model_path)
+    second.close()

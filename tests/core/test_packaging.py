@@ -1,0 +1,71 @@
+"""What ships with the app: entry points, desktop entry, sample dataset, multi-device training."""
+
+import configparser
+import shutil
+import subprocess
+from importlib.metadata import entry_points
+
+import pytest
+
+from catdog_desktop import desktop_entry, paths
+from catdog_desktop.core.config import TrainingConfig
+from catdog_desktop.core.dataset import scan_dataset
+from conftest import TINY
+
+
+@pytest.mark.parametrize("group, name, target", [
+    ("gui_scripts", "catdog-desktop", "catdog_desktop.app:main"),
+    ("console_scripts", "catdog-desktop-cli", "catdog_desktop.cli:main"),
+])
+def test_entry_points_resolve(group, name, target):
+    (ep,) = [e for e in entry_points(group=group) if e.name == name]
+    assert ep.value == target and callable(ep.load())
+
+
+def read_entry(text):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read_string(text)
+    return parser["Desktop Entry"]
+
+
+def test_desktop_file_is_valid(tmp_path):
+    entry = read_entry((paths.RESOURCES / "catdog-desktop.desktop").read_text())
+    assert entry["Type"] == "Application" and entry["Exec"].startswith("catdog-desktop")
+    assert entry["Icon"] == "catdog-desktop" and entry["Terminal"] == "false"
+    assert entry["Categories"].endswith(";")
+    if shutil.which("desktop-file-validate"):
+        proc = subprocess.run(["desktop-file-validate", str(paths.RESOURCES / "catdog-desktop.desktop")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_install_desktop_entry_points_at_this_installation(tmp_path):
+    installed = desktop_entry.install(tmp_path)
+    entry = read_entry(installed.read_text())
+    command = entry["Exec"].removesuffix(" %F")
+    assert command.split()[0].strip('"').startswith("/")  # an absolute launcher
+    assert (tmp_path / "icons/hicolor/256x256/apps/catdog-desktop.png").stat().st_size > 1000
+    assert entry["Icon"].endswith("catdog-desktop.png")
+
+
+def test_exec_arguments_with_spaces_are_quoted():
+    assert desktop_entry._quote("/opt/my apps/python") == '"/opt/my apps/python"'
+    assert desktop_entry._quote("/usr/bin/catdog-desktop") == "/usr/bin/catdog-desktop"
+
+
+def test_sample_dataset_ships_and_scans():
+    scan = scan_dataset(paths.sample_dataset_dir())
+    assert scan.ok and scan.class_names == ["cats", "dogs"]
+    assert scan.train.counts(2) == [80, 80] and scan.skipped == []
+
+
+def test_training_under_a_distribution_strategy(pets_dir):
+    """The --multi-gpu path (MirroredStrategy) runs the same code as a one-device strategy here."""
+    import tensorflow as tf
+
+    from catdog_desktop.core import training
+
+    result = training.train(TrainingConfig(**{**TINY, "epochs": 1}), scan_dataset(pets_dir),
+                            strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+    assert len(result.history) == 1 and result.evaluation.count == 20
