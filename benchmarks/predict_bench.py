@@ -1,0 +1,81 @@
+"""Prediction speed: one dropped photo (latency) and a folder of photos (throughput).
+
+    python benchmarks/predict_bench.py --data ../shared/data/catsdogs/train [--model MODEL.keras]
+
+Without --model, a model with the app's default settings is built (weights do not change the
+speed). Prints one JSON line: single-photo latency median (decode + model call, and model
+call alone, ms) and end-to-end images/s for --count photos (decode included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+
+    from catdog_desktop.core import storage
+    from catdog_desktop.core.config import TrainingConfig
+    from catdog_desktop.core.images import load_pixels
+    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.model import make_model
+
+    model_path = args.model
+    if model_path is None:
+        model_path = Path(tempfile.mkdtemp()) / "bench.keras"
+        storage.save_bundle(make_model(TrainingConfig(), 2), {"class_names": ["cats", "dogs"]}, model_path)
+    started = time.perf_counter()
+    clf = Classifier.load(model_path)
+    load_seconds = time.perf_counter() - started
+    photos = sorted(p for p in args.data.rglob("*.jpg"))
+    big = max(photos[:200], key=lambda p: p.stat().st_size)  # a large (about 500 px) JPEG
+    clf.predict_path(big)  # warm-up: the first call traces the model
+    single, model_only = [], []
+    pixels = load_pixels(big, clf.image_size)
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        clf.predict_path(big)
+        single.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        clf.probabilities(pixels)
+        model_only.append((time.perf_counter() - t) * 1000)
+    folder = photos[: args.count]
+    clf.predict_paths(folder[:64])  # warm-up of the batch path
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        results = clf.predict_paths(folder)
+        runs.append(len(results) / (time.perf_counter() - t))
+    print(json.dumps({
+        "model": str(args.model or "default settings, untrained"),
+        "image_size": clf.image_size,
+        "model_load_seconds": round(load_seconds, 2),
+        "single_photo": str(big.name),
+        "single_ms_median": round(statistics.median(single), 1),
+        "single_model_call_ms_median": round(statistics.median(model_only), 1),
+        "folder_images": len(folder),
+        "folder_images_per_second_median": round(statistics.median(runs), 1),
+        "folder_runs": [round(r, 1) for r in runs],
+        "loadavg": os.getloadavg()[0],
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
