@@ -26,6 +26,9 @@ def missing_linux_libraries() -> list[str]:
         return []
     if not os.environ.get("DISPLAY"):
         return []
+    if "QT_QPA_PLATFORM" not in os.environ and (os.environ.get("WAYLAND_DISPLAY")
+                                                or os.environ.get("XDG_SESSION_TYPE") == "wayland"):
+        return []  # Qt will use its Wayland plugin, which needs none of these
     return [pkg for lib, pkg in XCB_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
 
 

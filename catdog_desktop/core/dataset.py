@@ -23,8 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from . import images
 from .errors import CancelledError, DatasetError
 
@@ -84,6 +82,7 @@ class DatasetScan:
     validation_source: str  # "folder <name>" or "20% of training, seed 1337"
     seed: int = 1337
     validation_split: float = 0.2
+    validation_from_folder: bool = False  # True: a validation folder, not a share of training
 
     @property
     def errors(self) -> list[Problem]:
@@ -156,9 +155,13 @@ def scan_dataset(
     subdirs = scanner.list_subdirs(root_path)
     roles = {d: _folder_role(d.name) for d in subdirs}
     train_dirs = [d for d in subdirs if roles[d] == "train" and scanner.list_subdirs(d)]
+    # A class folder may be called "trains" or "trainers": only take "train" as a split folder
+    # when a test/validation folder stands beside it, or nothing else does.
+    split_partner = any(roles[d] in ("test", "val") for d in subdirs)
+    only_split_folders = all(roles[d] is not None for d in subdirs)
     problems: list[Problem] = []
 
-    if train_dirs:
+    if train_dirs and (split_partner or only_split_folders):
         layout = LAYOUT_SPLIT
         if len(train_dirs) > 1:
             problems.append(Problem("warning", f"Several training folders found; using '{train_dirs[0].name}'."))
@@ -243,6 +246,7 @@ def scan_dataset(
         root=str(root_path), layout=layout, class_names=class_names, train=train,
         validation=validation, test=test, skipped=scanner.skipped, problems=problems,
         validation_source=validation_source, seed=seed, validation_split=validation_split,
+        validation_from_folder=val_files is not None,
     )
 
 
@@ -389,6 +393,8 @@ class _Scanner:
         with ThreadPoolExecutor(max_workers=8) as pool:
             for i, (path, reason) in enumerate(zip(named, pool.map(_header_problem, named))):
                 if i % 64 == 0:
+                    if self.should_stop():
+                        pool.shutdown(wait=True, cancel_futures=True)  # do not finish the queue
                     self._check_stop()
                     if self.progress:
                         self.progress(self.checked + i, self.checked + total, os.path.dirname(path))
@@ -403,21 +409,7 @@ class _Scanner:
 def _header_problem(path: str) -> str | None:
     """Why ``path`` is unusable, from its header alone; None if it looks like a good image."""
     try:
-        size = os.path.getsize(path)
-        if size == 0:
-            return "the file is empty (0 bytes)"
-        with Image.open(path, formats=images.ALLOWED_FORMATS) as img:
-            width, height = img.size
-        if width * height > images.MAX_PIXELS:
-            return f"the picture is too large ({width}x{height} pixels)"
-    except UnidentifiedImageError:
-        return "not an image, or a format this app cannot read"
-    except Image.DecompressionBombError:
-        return "the picture is too large (possible decompression bomb)"
-    except PermissionError:
-        return "permission denied: the file cannot be read"
-    except FileNotFoundError:
-        return "the file no longer exists"
-    except (OSError, SyntaxError, ValueError) as exc:
-        return f"the image is damaged ({exc})"
+        images.check_header(path)
+    except images.ImageDecodeError as exc:
+        return str(exc)
     return None

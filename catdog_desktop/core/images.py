@@ -45,6 +45,18 @@ def open_rgb(path: str | os.PathLike, draft_size: int | None = None) -> Image.Im
     photo is much larger than needed, which is several times faster than decoding in full.
     Raises :class:`ImageDecodeError` with a readable reason for anything unusable.
     """
+    return _open(path, draft_size, header_only=False)
+
+
+def check_header(path: str | os.PathLike) -> tuple[int, int]:
+    """Read only the header: (width, height) of a usable image, else :class:`ImageDecodeError`.
+
+    Cheap (no pixels are decoded): the dataset scan checks every file with it.
+    """
+    return _open(path, None, header_only=True)
+
+
+def _open(path, draft_size, header_only):
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -67,6 +79,8 @@ def open_rgb(path: str | os.PathLike, draft_size: int | None = None) -> Image.Im
                     f"the picture is too large ({width}x{height} pixels); "
                     f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
                 )
+            if header_only:
+                return width, height
             if draft_size and img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (draft_size, draft_size))
             img.load()

@@ -76,6 +76,7 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
             zf.writestr(METADATA_ENTRY, meta_json)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; keep the usual permissions
         os.replace(tmp, path)
         tmp = None
         _fsync_dir(folder)
@@ -195,6 +196,16 @@ def _complete_metadata(model, metadata: dict, path: Path) -> dict:
         raise ModelFileError(f"{path.name} is inconsistent: {len(names)} class names for {num_classes} outputs.")
     metadata["image_size"] = int(shape[1])
     return metadata
+
+
+def _file_mode(path: Path) -> int:
+    """The replaced file's permissions, or what a new file gets under the current umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_dir(folder: Path) -> None:

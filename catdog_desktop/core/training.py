@@ -180,6 +180,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         if self.stopped_by_user or self.reporter.should_stop():
             self.stopped_by_user = True
             self.model.stop_evaluating = True
+            self.model.stop_training = True  # else fit() would start another epoch first
 
     def on_epoch_end(self, epoch, logs=None):
         if self.stopped_by_user:
@@ -267,6 +268,10 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
               class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
     train_seconds = time.perf_counter() - fit_start
+    if progress.stopped_by_user and progress.best_epoch == 0:
+        from .errors import CancelledError
+
+        raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     if progress.best_weights is not None:
         model.set_weights(progress.best_weights)
     progress.best_weights = None

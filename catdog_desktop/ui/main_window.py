@@ -49,6 +49,9 @@ class MainWindow(QMainWindow):
         self.versions: dict[str, str] = {}
         self._scan_worker: Worker | None = None
         self._train_worker: Worker | None = None
+        self._load_worker: Worker | None = None
+        self._saving = None              # the classifier a background save is writing
+        self._classify_worker: Worker | None = None
         self._last_batch_emit = 0.0
         self._drop_started = 0.0
         self.first_prediction_seconds: float | None = None
@@ -163,7 +166,9 @@ class MainWindow(QMainWindow):
         self.tf_ready = True
         self.statusBar().showMessage("Ready.", 5000)
         last = self.settings.value("last_model", "")
-        if self.classifier is None and last and os.path.exists(last):
+        if self._load_worker is not None:
+            pass  # the user (or the command line) is already opening a model
+        elif self.classifier is None and last and os.path.exists(last):
             self.load_model(last, quiet=True)
         elif self.classifier is None and self.default_model is not None:
             self.load_model(str(self.default_model), quiet=True)
@@ -199,6 +204,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Wait for training to finish before changing the dataset.", 5000)
             return
         self._cancel_scan()
+        self.scan = None  # nothing trains on the previous folder while this one is checked
         self.tabs.setCurrentWidget(self.dataset_panel)
         self.dataset_panel.set_scanning(folder)
         self.training_panel.set_dataset_ready(False, "Looking at the dataset…")
@@ -259,7 +265,7 @@ class MainWindow(QMainWindow):
     def start_training(self, config: TrainingConfig) -> None:
         if self._train_worker is not None:
             return  # Train pressed twice
-        if self.scan is None or not self.scan.ok:
+        if self.scan is None or not self.scan.ok or self._scan_worker is not None:
             self.training_panel.show_message("Choose a usable dataset first.", error=True)
             return
         self._save_training_settings(config)
@@ -312,7 +318,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_training_aborted(self) -> None:
-        self.training_panel.show_message("Training was stopped before the first epoch began; no model was made.")
+        self.training_panel.show_message("Training was stopped before the first epoch ended; no model was made.")
         self.statusBar().showMessage("Training stopped.", 5000)
 
     @Slot()
@@ -359,6 +365,7 @@ class MainWindow(QMainWindow):
             self.save_model(path)
 
     def save_model(self, path: str) -> None:
+        self._saving = self.classifier
         worker = Worker(tasks.save_model, self.classifier, path, name="save")
         worker.returned.connect(self._on_saved)
         worker.errored.connect(self._on_save_error)
@@ -367,7 +374,13 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_saved(self, path) -> None:
-        self.classifier.path = str(path)
+        saved, self._saving = self._saving, None
+        if saved is None:
+            return
+        saved.path = str(path)
+        if saved is not self.classifier:  # another model became active meanwhile
+            self._remember_model(str(path))
+            return
         self.model_unsaved = False
         self._remember_model(str(path))
         self._update_model_labels()
@@ -390,11 +403,19 @@ class MainWindow(QMainWindow):
         worker = Worker(tasks.load_model, path, name="load-model")
         worker.returned.connect(self._on_model_loaded)
         worker.errored.connect(self._on_quiet_load_error if quiet else self._on_model_load_error)
+        worker.finished.connect(self._on_load_finished)
         self.statusBar().showMessage(f"Opening {os.path.basename(path)}…")
-        self.pool.start(worker)
+        self._load_worker = self.pool.start(worker)  # the newest request wins
+
+    @Slot()
+    def _on_load_finished(self) -> None:
+        if self.sender() is self._load_worker:
+            self._load_worker = None
 
     @Slot(object)
     def _on_model_loaded(self, classifier) -> None:
+        if self.sender() is not self._load_worker:
+            return  # an older request, overtaken by a newer one
         self.classifier = classifier
         self.model_unsaved = False
         self._remember_model(classifier.path)
@@ -406,6 +427,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_model_load_error(self, message: str) -> None:
+        if self.sender() is not self._load_worker:
+            return
         self.statusBar().showMessage("The model could not be opened.", 8000)
         self.classify_panel.show_message(message, error=True)
         self.tabs.setCurrentWidget(self.classify_panel)
@@ -482,6 +505,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_classify_error(self, message: str) -> None:
+        if self.sender() is not self._classify_worker:
+            return
         self.classify_panel.progress.setVisible(False)
         self.classify_panel.show_message(message, error=True)
 
@@ -505,7 +530,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             super().closeEvent(event)
             return
-        if self.model_unsaved and not self.is_training():
+        if self.model_unsaved:
             answer = QMessageBox.question(
                 self, "Save the trained model?",
                 "The model you trained has not been saved. Save it before quitting?",
@@ -521,9 +546,7 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
                 try:
-                    from ..core import storage
-
-                    saved = storage.save_bundle(self.classifier.model, self.classifier.metadata, path)
+                    saved = tasks.save_model(None, self.classifier, path)  # quitting: wait for it
                     self._remember_model(str(saved))
                 except Exception as exc:  # noqa: BLE001 - shown to the user, who can choose again
                     QMessageBox.warning(self, "Model not saved", f"{exc}\n\nThe window stays open.")

@@ -78,7 +78,8 @@ def train_model(task, config, scan):
     from ..core import training
     from ..core.dataset import scan_dataset
 
-    if scan.test is None and abs(scan.validation_split - config.validation_split) > 1e-9 and "folder" not in scan.validation_source:
+    if not scan.validation_from_folder and (abs(scan.validation_split - config.validation_split) > 1e-9
+                                            or scan.seed != config.seed):
         scan = scan_dataset(scan.root, validation_split=config.validation_split, seed=config.seed,
                             should_stop=task.should_stop)
     return training.train(config, scan, _SignalReporter(task))
@@ -121,7 +122,7 @@ def classify(task, classifier, paths: list[str]):
     # Files that are not pictures get a row of their own with the reason, after the pictures.
     for offset, (path, reason) in enumerate(skipped):
         task.yielded(("result", len(files) + offset, Prediction(path=path, error=reason), None))
-    return []
+    return None if task.should_stop() else []
 
 
 def classify_image(task, classifier, image):

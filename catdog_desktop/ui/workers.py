@@ -126,6 +126,9 @@ class ThreadPool(QObject):
             thread.deleteLater()
         worker.deleteLater()
 
+    def threads(self) -> list[QThread]:
+        return list(self._running.values())
+
     def running(self, name: str | None = None) -> list[Worker]:
         return [w for w, t in self._running.items() if t.isRunning() and (name is None or w.name == name)]
 
@@ -137,9 +140,10 @@ class ThreadPool(QObject):
         ok = True
         for worker, thread in list(self._running.items()):
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            if not thread.wait(remaining):
+            if thread.wait(remaining):
+                self._forget(worker)
+            else:
+                # Left running (and referenced) rather than blocking the close for ever.
                 log.warning("worker %s did not stop in time", worker.name)
                 ok = False
-        for worker in list(self._running):
-            self._forget(worker)
         return ok

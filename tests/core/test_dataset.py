@@ -129,3 +129,10 @@ def test_scan_images_expands_folders_and_reports_missing(tmp_path):
     found, skipped = scan_images([tmp_path / "a", tmp_path / "gone.jpg"])
     assert len(found) == 3
     assert {Path(p).name for p, _ in skipped} == {"readme.md", "gone.jpg"}
+
+
+def test_a_class_named_like_train_is_still_a_class(tmp_path):
+    write_class_folders(tmp_path / "vehicles" / "trains", ["steam", "electric"], 3)
+    write_class_folders(tmp_path / "vehicles", ["planes", "cars"], 6)
+    scan = scan_dataset(tmp_path / "vehicles")
+    assert scan.layout == LAYOUT_CLASSES and scan.class_names == ["cars", "planes", "trains"]

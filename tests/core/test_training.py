@@ -100,3 +100,33 @@ def test_undecodable_training_files_are_skipped_not_fatal(tmp_path):
     result = training.train(TrainingConfig(**{**TINY, "epochs": 1}), scan)
     assert [p.endswith("truncated.png") for p, _ in result.skipped] == [True]
     assert "damaged" in result.skipped[0][1]
+
+
+def test_test_folder_is_only_evaluated_never_trained_on(tmp_path, monkeypatch):
+    from catdog_desktop.core import pipeline
+
+    write_class_folders(tmp_path / "data" / "train", ["cats", "dogs"], 20)
+    write_class_folders(tmp_path / "data" / "test", ["cats", "dogs"], 6, seed=5)
+    scan = scan_dataset(tmp_path / "data")
+    decoded = []
+    original = pipeline.decode_split
+
+    def recording(split, *args, **kwargs):
+        decoded.append((args[3] if len(args) > 3 else kwargs.get("what"), set(split.paths)))
+        return original(split, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "decode_split", recording)
+    result = training.train(TrainingConfig(**{**TINY, "epochs": 1}), scan)
+    test_paths = set(scan.test.paths)
+    by_role = {what: paths for what, paths in decoded}
+    assert by_role["test pictures"] == test_paths
+    assert not test_paths & (by_role["training pictures"] | by_role["validation pictures"])
+    assert result.evaluation.split == "test" and result.evaluation.count == 12
+
+
+def test_stop_before_the_first_epoch_ends_makes_no_model(tmp_path):
+    from catdog_desktop.core.errors import CancelledError
+
+    write_class_folders(tmp_path, ["a", "b"], 20)
+    with pytest.raises(CancelledError, match="no model"):
+        training.train(TrainingConfig(**{**TINY, "batch_size": 4}), scan_dataset(tmp_path), Recorder(stop_after_batches=2))

@@ -38,7 +38,7 @@ def window(qtbot, settings):
     yield win
     win.model_unsaved = False  # no "save before quitting?" question in tests
     win.close()
-    assert win.pool.running() == []
+    assert win.pool.threads() == []  # every worker thread ended and was released
 
 
 def tiny_settings(panel, epochs=2):

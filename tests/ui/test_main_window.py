@@ -136,7 +136,7 @@ def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypa
     threads = list(win.pool._running.values())
     assert threads and all(t.isRunning() for t in threads)
     win.close()
-    assert win.pool.running() == [] and not any(t.isRunning() for t in threads)
+    assert win.pool.threads() == [] and not any(t.isRunning() for t in threads)
 
 
 # ----- classifying -------------------------------------------------------------------------------
