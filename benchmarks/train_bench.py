@@ -2,7 +2,7 @@
 """Training speed and accuracy benchmark (run by hand; not part of the test suite).
 
     python benchmarks/train_bench.py --data /work/shared/data/catsdogs/train \
-        [--set key=value ...] [--minutes N] [--out results.jsonl]
+        [--set key=value ...] [--minutes N] [--out results.jsonl] [--gui]
 
 ``--data`` is a class-folder dataset (``cats/``, ``dogs/``). The benchmark builds (once) a
 symlinked copy with a fixed, seeded split into ``train/`` and ``test/`` (``--test-per-class``
@@ -16,7 +16,8 @@ training FLOPs per image and achieved GFLOP/s, epochs and minutes, validation ac
 and last epoch), test accuracy (plain and with horizontal-flip TTA), peak RSS, and, measured
 in the same process, the original notebook CNN (64 px, batch 32, one epoch from in-memory
 NumPy arrays) so that speeds also come as ratios; plus one epoch of our model through the real
-tf.data pipeline vs fed from in-memory tensors.
+tf.data pipeline vs fed from in-memory tensors. ``--gui`` runs the training through the app's
+QThread worker (offscreen Qt) instead of calling ``train()`` directly, to compare the two.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import random
 import resource
 import statistics
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-DEFAULT_ROOT = "/work/scratch/bench_data"
+DEFAULT_ROOT = os.path.join(tempfile.gettempdir(), "catdog-bench-split")  # symlinks only
 SPLIT_SEED = 20240501
 
 
@@ -197,6 +199,56 @@ def bench_feed(config, x: np.ndarray, y: np.ndarray, num_classes: int, n_images:
 # --------------------------------------------------------------------------- main
 
 
+def train_through_gui(cfg, scan, reporter):
+    """Run one training the way the app does: tasks.train_model in a Worker on a QThread,
+    progress arriving as queued signals on the GUI thread. Same reporter figures as train()."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QObject, Slot
+    from PySide6.QtWidgets import QApplication
+
+    from catdog_desktop.ui import tasks
+    from catdog_desktop.ui.workers import ThreadPool, Worker
+
+    app = QApplication.instance() or QApplication([])
+
+    class Receiver(QObject):
+        result = None
+        error = None
+
+        @Slot(object)
+        def on_event(self, event):
+            kind, info = event
+            if kind == "batch":
+                reporter.on_batch_end(info)
+            elif kind == "epoch":
+                reporter.on_epoch_end(info)
+            if reporter.should_stop():
+                worker.stop()
+
+        @Slot(object)
+        def on_returned(self, value):
+            self.result = value
+
+        @Slot(str)
+        def on_error(self, message):
+            self.error = message
+
+    receiver = Receiver()
+    pool = ThreadPool()
+    worker = Worker(tasks.train_model, cfg, scan, name="train")
+    worker.yielded.connect(receiver.on_event)
+    worker.returned.connect(receiver.on_returned)
+    worker.errored.connect(receiver.on_error)
+    pool.start(worker)
+    while receiver.result is None and receiver.error is None:
+        app.processEvents()
+        time.sleep(0.005)
+    pool.shutdown()
+    if receiver.error:
+        raise SystemExit(f"training failed: {receiver.error}")
+    return receiver.result
+
+
 def parse_value(text: str):
     lowered = text.lower()
     if lowered in ("true", "false"):
@@ -225,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-feed-check", action="store_true", help="skip the pipeline vs in-memory epoch")
     ap.add_argument("--feed-images", type=int, default=2048, help="images in the pipeline vs in-memory epoch")
     ap.add_argument("--threads", type=int, default=0, help="TF intra/inter-op threads (0: TF default)")
+    ap.add_argument("--gui", action="store_true",
+                    help="train through the app's QThread worker (offscreen Qt) instead of calling train()")
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -311,8 +365,9 @@ def main(argv: list[str] | None = None) -> int:
 
     reporter = BenchReporter(args.minutes * 60 if args.minutes else None)
     t0 = time.perf_counter()
-    result = training.train(cfg, scan, reporter)
+    result = train_through_gui(cfg, scan, reporter) if args.gui else training.train(cfg, scan, reporter)
     wall = time.perf_counter() - t0
+    out["mode"] = "gui worker (QThread, offscreen)" if args.gui else "core train()"
 
     model = result.model
     flops = training_flops_per_image(model)

@@ -1,6 +1,6 @@
 """Make the small sample dataset that ships with the app (catdog_desktop/resources/sample/).
 
-    python scripts/make_sample_dataset.py --split-dir /tmp/catdog-default-split
+    python scripts/make_sample_dataset.py   # after scripts/train_default_model.py made the split
 
 Takes 100 photos per class from the TEST part of the default model's split (made by
 scripts/train_default_model.py), so the shipped model never trained on them, and stores them
@@ -10,6 +10,7 @@ at most 200 px on a side (a few kB each).
 import argparse
 import random
 import shutil
+import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split-dir", type=Path, default=Path("/tmp/catdog-default-split"))
+    parser.add_argument("--split-dir", type=Path, default=Path(tempfile.gettempdir()) / "catdog-bench-split")
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "catdog_desktop" / "resources" / "sample")
     args = parser.parse_args()

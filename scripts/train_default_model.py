@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_bench import SPLIT_SEED, build_split_tree  # noqa: E402
+from train_bench import DEFAULT_ROOT, SPLIT_SEED, build_split_tree  # noqa: E402
 
 from catdog_desktop.core import storage, training  # noqa: E402
 from catdog_desktop.core.config import TrainingConfig  # noqa: E402
@@ -51,7 +51,7 @@ class Budget(training.Reporter):
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--split-dir", type=Path, default=Path("/tmp/catdog-default-split"))
+    parser.add_argument("--split-dir", type=Path, default=Path(DEFAULT_ROOT))
     parser.add_argument("--minutes", type=float, default=85.0, help="stop after this long (best epoch kept)")
     parser.add_argument("--out", type=Path, default=ROOT / "catdog_desktop" / "resources" / "default-model.keras")
     args = parser.parse_args()
