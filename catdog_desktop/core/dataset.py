@@ -14,6 +14,7 @@ scans in seconds. Files that cannot be used are listed in ``skipped`` with the r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -238,6 +239,7 @@ def scan_dataset(
 
     if len(class_names) >= 2:
         _check_counts(class_names, train, validation, problems)
+        _check_leaks(train, validation, test, problems, scanner)
 
     log.info("scanned %s: %s, %d classes, %d train / %d val / %s test, %d skipped",
              root_path, layout, len(class_names), len(train), len(validation),
@@ -318,6 +320,34 @@ def _check_counts(class_names: list[str], train: Split, validation: Split, probl
             f"The classes are imbalanced: '{big}' has {max(nonzero)} training pictures, '{small}' only "
             f"{min(nonzero)}. Training weights the classes to compensate.",
         ))
+
+
+def _check_leaks(train: Split, validation: Split, test: Split | None, problems: list[Problem],
+                 scanner: "_Scanner") -> None:
+    """Warn when the same picture (same bytes) is both trained on and held out."""
+    held_out = [("validation", validation)] + ([("test", test)] if test is not None else [])
+    everything = train.paths + [p for _, split in held_out for p in split.paths]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        digests = dict(zip(everything, pool.map(_content_hash, everything)))
+    scanner._check_stop()
+    trained = {digests[p] for p in train.paths} - {None}
+    for name, split in held_out:
+        leaked = [p for p in split.paths if digests[p] in trained]
+        if leaked:
+            problems.append(Problem(
+                "warning",
+                f"{len(leaked)} {name} picture(s) are also among the training pictures (same file content), "
+                f"e.g. '{os.path.basename(leaked[0])}'. The {name} score will look better than it really is; "
+                "remove the copies for an honest figure.",
+            ))
+
+
+def _content_hash(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "blake2b").digest()
+    except OSError:
+        return None
 
 
 class _Scanner:

@@ -136,3 +136,15 @@ def test_a_class_named_like_train_is_still_a_class(tmp_path):
     write_class_folders(tmp_path / "vehicles", ["planes", "cars"], 6)
     scan = scan_dataset(tmp_path / "vehicles")
     assert scan.layout == LAYOUT_CLASSES and scan.class_names == ["cars", "planes", "trains"]
+
+
+def test_the_same_picture_in_training_and_test_is_reported(tmp_path):
+    write_class_folders(tmp_path / "train", ["cats", "dogs"], 10)
+    write_class_folders(tmp_path / "test", ["cats", "dogs"], 2, seed=4)
+    trained_on = scan_dataset(tmp_path).train.paths[0]
+    (tmp_path / "test" / "cats" / "copied.png").write_bytes(Path(trained_on).read_bytes())
+    scan = scan_dataset(tmp_path)
+    assert scan.ok
+    assert "1 test picture(s) are also among the training pictures" in messages(scan, "warning")
+    assert "copied.png" in messages(scan, "warning")
+    assert "validation picture(s) are also" not in messages(scan, "warning")
