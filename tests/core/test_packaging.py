@@ -69,3 +69,23 @@ def test_training_under_a_distribution_strategy(pets_dir):
     result = training.train(TrainingConfig(**{**TINY, "epochs": 1}), scan_dataset(pets_dir),
                             strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
     assert len(result.history) == 1 and result.evaluation.count == 20
+
+
+def test_built_in_model_classifies_the_sample_photos():
+    """The shipped model never trained on the sample photos (both come from its held-out split)."""
+    from catdog_desktop.core.inference import Classifier
+
+    model_path = paths.default_model_path()
+    assert model_path is not None, "catdog_desktop/resources/default-model.keras is missing"
+    assert model_path.stat().st_size < 10_000_000
+    clf = Classifier.load(model_path)
+    assert clf.class_names == ["cats", "dogs"]
+    provenance = clf.metadata["provenance"]
+    assert provenance["test_accuracy"] == clf.metadata["evaluation"]["accuracy"]
+    assert clf.metadata["evaluation"]["split"] == "test" and clf.metadata["evaluation"]["count"] == 1000
+    scan = scan_dataset(paths.sample_dataset_dir())
+    files = scan.train.paths + scan.validation.paths
+    labels = scan.train.labels + scan.validation.labels
+    predictions = clf.predict_paths(files)
+    accuracy = sum(clf.class_names.index(p.class_name) == y for p, y in zip(predictions, labels)) / len(files)
+    assert accuracy >= 0.85
