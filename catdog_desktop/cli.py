@@ -185,7 +185,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .core import pipeline
-    from .core.dataset import scan_dataset
+    from .core.dataset import Split, scan_dataset
     from .core.evaluation import evaluate_model
     from .core.inference import Classifier
 
@@ -206,8 +206,7 @@ def cmd_evaluate(args) -> int:
     elif trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
         split_obj, name = scan.validation, "validation"
     else:
-        split_obj = type(scan.train)(scan.train.paths + scan.validation.paths,
-                                     scan.train.labels + scan.validation.labels)
+        split_obj = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels)
         name = "all"
     remap = [classifier.class_names.index(n) for n in scan.class_names]
     decoded = pipeline.decode_split(split_obj, classifier.image_size)

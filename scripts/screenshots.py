@@ -2,8 +2,9 @@
 
     python scripts/screenshots.py [--data ../shared/data/catsdogs/train] [--out resources/screenshots]
 
-Uses a subset of the photos in --data (symlinked into a temporary folder); without --data it
-generates a synthetic dataset. Writes dataset.png, training.png, classify.png, classify_many.png.
+Classifies a few photos with the built-in model, then trains on a subset of the photos in --data
+(symlinked into a temporary folder; without --data a synthetic dataset is generated).
+Writes classify.png, classify_many.png, dataset.png, training.png.
 """
 
 from __future__ import annotations
@@ -41,14 +42,20 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
         write_class_folders(target, ["cats", "dogs"], per_class)
         write_class_folders(workdir / "extra", ["cats", "dogs"], 3, seed=9)
         return target, sorted(str(p) for p in (workdir / "extra").rglob("*.png"))
+    from catdog_desktop.paths import sample_dataset_dir
+
     rng = random.Random(7)
+    sample = sample_dataset_dir()
     for cls in sorted(p.name for p in data.iterdir() if p.is_dir()):
-        files = sorted((data / cls).iterdir())
+        # Photos to classify: full-size originals of the bundled sample, which the built-in
+        # model never trained on; the training subset avoids them.
+        held_out = sorted(p.name for p in (sample / cls).iterdir())[:4] if sample else []
+        extra += [str(data / cls / name) for name in held_out]
+        files = sorted(f for f in (data / cls).iterdir() if f.name not in held_out)
         rng.shuffle(files)
         (target / cls).mkdir(parents=True)
         for f in files[:per_class]:
             (target / cls / f.name).symlink_to(f)
-        extra += [str(f) for f in files[per_class:per_class + 4]]
     return target, extra
 
 
@@ -73,6 +80,20 @@ def main() -> int:
     window.resize(1180, 800)
     window.show()
     wait(app, lambda: window.tf_ready)
+    # The classify panel first, with the built-in model that is active at start.
+    wait(app, lambda: window.classifier is not None)
+    window.classify_paths(extra[:1])
+    wait(app, lambda: len(window.classify_panel.results()) == 1)
+    app.processEvents()
+    window.grab().save(str(args.out / "classify.png"))
+
+    (work / "notes.txt").write_text("not a picture")
+    window.classify_paths(extra + [str(work / "notes.txt")])
+    wait(app, lambda: len(window.classify_panel.results()) == len(extra) + 1)
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(args.out / "classify_many.png"))
 
     window.open_dataset(str(dataset))
     wait(app, lambda: window.scan is not None)
@@ -90,18 +111,6 @@ def main() -> int:
         time.sleep(0.05)
     window.grab().save(str(args.out / "training.png"))
 
-    window.classify_paths(extra[:1])
-    wait(app, lambda: len(window.classify_panel.results()) == 1)
-    app.processEvents()
-    window.grab().save(str(args.out / "classify.png"))
-
-    (work / "notes.txt").write_text("not a picture")
-    window.classify_paths(extra + [str(work / "notes.txt")])
-    wait(app, lambda: len(window.classify_panel.results()) == len(extra) + 1)
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
-    window.grab().save(str(args.out / "classify_many.png"))
     print(f"screenshots in {args.out}; first prediction took {window.first_prediction_seconds:.3f} s")
     window.model_unsaved = False
     window.close()

@@ -18,6 +18,7 @@ import numpy as np
 from . import pipeline
 from .config import TrainingConfig
 from .dataset import IMBALANCE_RATIO, DatasetScan
+from .errors import CancelledError, DatasetError
 from .evaluation import EvaluationResult, evaluate_model
 from .model import make_model
 
@@ -269,8 +270,6 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
               class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
     train_seconds = time.perf_counter() - fit_start
     if progress.stopped_by_user and progress.best_epoch == 0:
-        from .errors import CancelledError
-
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     if progress.best_weights is not None:
         model.set_weights(progress.best_weights)
@@ -291,8 +290,6 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
 
 
 def _check_decoded(train_set, val_set, class_names: list[str]) -> None:
-    from .errors import DatasetError
-
     if len(train_set) == 0:
         raise DatasetError("None of the training pictures could be read.")
     present = set(train_set.y.tolist())
