@@ -327,9 +327,13 @@ def _check_leaks(train: Split, validation: Split, test: Split | None, problems: 
     """Warn when the same picture (same bytes) is both trained on and held out."""
     held_out = [("validation", validation)] + ([("test", test)] if test is not None else [])
     everything = train.paths + [p for _, split in held_out for p in split.paths]
+    digests: dict[str, bytes | None] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        digests = dict(zip(everything, pool.map(_content_hash, everything)))
-    scanner._check_stop()
+        for i, (path, digest) in enumerate(zip(everything, pool.map(_content_hash, everything))):
+            if i % 64 == 0 and scanner.should_stop():
+                pool.shutdown(wait=True, cancel_futures=True)  # Cancel must not wait for every file
+                scanner._check_stop()
+            digests[path] = digest
     trained = {digests[p] for p in train.paths} - {None}
     for name, split in held_out:
         leaked = [p for p in split.paths if digests[p] in trained]
