@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
     def _on_scan_aborted(self) -> None:
         if self.sender() is self._scan_worker:
             self.dataset_panel.show_cancelled()
+            self.training_panel.set_dataset_ready(False, "Scanning was cancelled: choose a dataset.")
 
     @Slot()
     def _on_scan_finished(self) -> None:
