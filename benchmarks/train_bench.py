@@ -200,8 +200,9 @@ def bench_feed(config, x: np.ndarray, y: np.ndarray, num_classes: int, n_images:
 
 
 def train_through_gui(cfg, scan, reporter):
-    """Run one training the way the app does: tasks.train_model in a Worker on a QThread,
-    progress arriving as queued signals on the GUI thread. Same reporter figures as train()."""
+    """Run one training the way the app does: tasks.train_model in a Worker on a QThread (which
+    trains in a child process, core.isolated), progress arriving as queued signals on the GUI
+    thread. Same reporter figures as train()."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QObject, Slot
     from PySide6.QtWidgets import QApplication
@@ -399,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         "test_accuracy_tta": round(test_tta, 4),
         "test_loss": round(result.evaluation.loss, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # --gui trains in a child process, as the app does (core.isolated): its peak is here
+        "peak_rss_training_process_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "loadavg_end": os.getloadavg()[0],
         "history": epochs,
     })

@@ -15,3 +15,16 @@ class ModelFileError(CatdogError):
 
 class CancelledError(CatdogError):
     """The user cancelled a long operation."""
+
+
+def describe(exc: BaseException) -> str:
+    """A sentence for the user about an unexpected exception (one line, no traceback)."""
+    if isinstance(exc, CatdogError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "Not enough memory. Try a smaller image size or batch size."
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    lowered = text.lower()
+    if "oom" in lowered or "out of memory" in lowered or "resourceexhausted" in type(exc).__name__.lower():
+        return "Not enough memory for these settings. Try a smaller image size or batch size."
+    return f"Something went wrong: {type(exc).__name__}: {text[:300]}" if text else f"Something went wrong ({type(exc).__name__})."

@@ -74,15 +74,19 @@ class _SignalReporter:
 
 
 def train_model(task, config, scan):
-    """Train on ``scan`` (re-split first if the validation share changed); returns TrainingResult."""
-    from ..core import training
+    """Train on ``scan`` (re-split first if the validation share changed); returns TrainingResult.
+
+    The training runs in a child process (core.isolated): its memory is all given back when it
+    ends, however many times the user trains.
+    """
+    from ..core import isolated
     from ..core.dataset import scan_dataset
 
     if not scan.validation_from_folder and (abs(scan.validation_split - config.validation_split) > 1e-9
                                             or scan.seed != config.seed):
         scan = scan_dataset(scan.root, validation_split=config.validation_split, seed=config.seed,
                             should_stop=task.should_stop)
-    return training.train(config, scan, _SignalReporter(task))
+    return isolated.train_in_subprocess(config, scan, _SignalReporter(task))
 
 
 def save_model(task, classifier, path: str):

@@ -61,7 +61,7 @@ class Worker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from ..core.errors import CancelledError, CatdogError
+        from ..core.errors import CancelledError, CatdogError, describe
 
         try:
             result = self.fn(self.task, *self.args)
@@ -70,12 +70,9 @@ class Worker(QObject):
         except CatdogError as exc:
             log.info("%s: %s", self.name, exc)
             self.errored.emit(str(exc))
-        except MemoryError:
-            log.exception("%s ran out of memory", self.name)
-            self.errored.emit("Not enough memory. Try a smaller image size or batch size.")
         except Exception as exc:  # anything else is a bug or an environment problem: say so
             log.exception("%s failed", self.name)
-            self.errored.emit(friendly_error(exc))
+            self.errored.emit(describe(exc))
         else:
             if self.task.should_stop() and result is None:
                 self.aborted.emit()
@@ -83,14 +80,6 @@ class Worker(QObject):
                 self.returned.emit(result)
         finally:
             self.finished.emit()
-
-
-def friendly_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    lowered = text.lower()
-    if "oom" in lowered or "out of memory" in lowered or "resourceexhausted" in type(exc).__name__.lower():
-        return "Not enough memory for these settings. Try a smaller image size or batch size."
-    return f"Something went wrong: {type(exc).__name__}: {text[:300]}" if text else f"Something went wrong ({type(exc).__name__})."
 
 
 class ThreadPool(QObject):

@@ -1,0 +1,86 @@
+"""Training in a child process (core.isolated): same results, same errors, memory given back."""
+
+import multiprocessing
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from catdog_desktop.core import errors, isolated, training
+from catdog_desktop.core.config import TrainingConfig
+from catdog_desktop.core.dataset import scan_dataset
+from conftest import TINY
+from synthetic import write_class_folders
+
+
+class Recorder(training.Reporter):
+    def __init__(self, stop_after_batches=None, on_first_batch=None):
+        self.events = []
+        self.stop_after_batches = stop_after_batches
+        self.on_first_batch = on_first_batch
+
+    def on_stage(self, done, total, message):
+        self.events.append(("stage", message))
+
+    def on_batch_end(self, info):
+        if self.on_first_batch and not any(kind == "batch" for kind, _ in self.events):
+            self.on_first_batch()
+        self.events.append(("batch", info.batch))
+
+    def on_epoch_end(self, info):
+        self.events.append(("epoch", info.epoch))
+
+    def should_stop(self):
+        batches = sum(1 for kind, _ in self.events if kind == "batch")
+        return self.stop_after_batches is not None and batches >= self.stop_after_batches
+
+
+def test_training_in_a_child_process_reports_and_returns_a_working_model(pets_dir):
+    scan = scan_dataset(pets_dir)
+    reporter = Recorder()
+    result = isolated.train_in_subprocess(TrainingConfig(**TINY), scan, reporter)
+    kinds = [kind for kind, _ in reporter.events]
+    assert kinds[0] == "stage" and "batch" in kinds and kinds.count("epoch") == TINY["epochs"]
+    assert len(result.history) == TINY["epochs"] and result.evaluation.accuracy >= 0.9
+    assert result.class_names == ["cats", "dogs"] and result.config.image_size == TINY["image_size"]
+    probabilities = result.model(np.zeros((2, 32, 32, 3), np.float32)).numpy()
+    assert probabilities.shape == (2, 1) and np.all((probabilities >= 0) & (probabilities <= 1))
+    assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
+
+
+def test_an_error_in_the_child_comes_back_as_the_same_exception(tmp_path):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
+    scan = scan_dataset(tmp_path / "pets")
+    (tmp_path / "pets").rename(tmp_path / "gone")
+    with pytest.raises(errors.DatasetError, match="None of the training pictures could be read"):
+        isolated.train_in_subprocess(TrainingConfig(**TINY), scan)
+
+
+def test_a_stop_before_the_first_epoch_ends_is_a_cancel(pets_dir):
+    scan = scan_dataset(pets_dir)
+    with pytest.raises(errors.CancelledError):
+        isolated.train_in_subprocess(TrainingConfig(**{**TINY, "epochs": 50}), scan, Recorder(stop_after_batches=1))
+
+
+def test_a_child_killed_by_the_system_is_a_readable_error(pets_dir):
+    scan = scan_dataset(pets_dir)
+
+    def kill_child():
+        for child in multiprocessing.active_children():
+            if child.name == "catdog-training":
+                os.kill(child.pid, signal.SIGKILL)
+
+    with pytest.raises(errors.CatdogError, match="ran out of memory"):
+        isolated.train_in_subprocess(TrainingConfig(**{**TINY, "epochs": 50}), scan, Recorder(on_first_batch=kill_child))
+
+
+@pytest.mark.parametrize("exc, words", [
+    (MemoryError(), "Not enough memory"),
+    (RuntimeError("OOM when allocating tensor with shape[64,64,512,512]"), "Not enough memory"),
+    (ValueError("a bug\nmore lines"), "Something went wrong: ValueError: a bug"),
+    (errors.DatasetError("The folder is empty."), "The folder is empty."),
+])
+def test_exceptions_become_one_readable_line(exc, words):
+    text = errors.describe(exc)
+    assert text.startswith(words) and "\n" not in text
