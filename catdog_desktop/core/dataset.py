@@ -418,7 +418,8 @@ class _Scanner:
         for path in candidates:
             if require_extension and not images.is_image_name(path):
                 suffix = Path(path).suffix
-                reason = f"not an image file type ({suffix})" if suffix else "no image file extension"
+                reason = (images.unsupported_reason(path)
+                          or (f"not an image file type ({suffix})" if suffix else "no image file extension"))
                 self.skipped.append((path, reason))
             else:
                 named.append(path)

@@ -33,6 +33,36 @@ class ImageDecodeError(Exception):
     """A file could not be used as an image. ``str(err)`` is a sentence for the user."""
 
 
+#: Kinds of files people drop that are not pictures we can read, by extension, with what to do.
+_HEIF = "an HEIC/HEIF/AVIF photo, which this app cannot read: export it as JPEG first"
+_RAW = "a camera RAW file, which this app cannot read: export it as JPEG first"
+_ARCHIVE = "an archive: unpack it first, then use the pictures inside"
+KNOWN_UNSUPPORTED = {
+    **dict.fromkeys((".heic", ".heif", ".hif", ".avif"), _HEIF),
+    **dict.fromkeys((".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".raw"), _RAW),
+    **dict.fromkeys((".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"), _ARCHIVE),
+    ".pdf": "a PDF document, not a picture",
+    **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm"), "a video, not a picture"),
+    ".svg": "an SVG drawing, which this app cannot read: export it as PNG first",
+}
+#: The same kinds recognised from their first bytes, for files with a wrong or no extension.
+_MAGIC = ((b"PK\x03\x04", _ARCHIVE), (b"\x1f\x8b", _ARCHIVE), (b"7z\xbc\xaf\x27\x1c", _ARCHIVE),
+          (b"Rar!", _ARCHIVE), (b"%PDF", "a PDF document, not a picture"))
+
+
+def unsupported_reason(path: str | os.PathLike, head: bytes = b"") -> str | None:
+    """A sentence naming a known kind of file we cannot use (HEIC, RAW, archive...), else None.
+
+    ``head`` is the file's first bytes when already read; it recognises e.g. a zip renamed .jpg.
+    """
+    for magic, reason in _MAGIC:
+        if head.startswith(magic):
+            return reason
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif"):
+        return _HEIF
+    return KNOWN_UNSUPPORTED.get(Path(path).suffix.lower())
+
+
 def is_image_name(path: str | os.PathLike) -> bool:
     """True if the file name has an image extension (any case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
@@ -89,7 +119,8 @@ def _open(path, draft_size, header_only):
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
-        raise ImageDecodeError("not an image, or a format this app cannot read") from None
+        raise ImageDecodeError(unsupported_reason(path, _head(path))
+                               or "not an image, or a format this app cannot read") from None
     except Image.DecompressionBombError:
         raise ImageDecodeError("the picture is too large (possible decompression bomb)") from None
     except PermissionError:
@@ -102,6 +133,14 @@ def _open(path, draft_size, header_only):
         raise ImageDecodeError(f"the image is damaged or truncated ({reason})") from None
     except MemoryError:
         raise ImageDecodeError("not enough memory to decode the picture") from None
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16)
+    except OSError:
+        return b""
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

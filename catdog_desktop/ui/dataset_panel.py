@@ -36,6 +36,11 @@ class DatasetPanel(QWidget):
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label.setWordWrap(True)
 
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.TextFormat.RichText)
+        self.notice.setVisible(False)
+
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
@@ -82,6 +87,7 @@ class DatasetPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.path_label)
+        layout.addWidget(self.notice)
         layout.addLayout(scan_row)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
@@ -98,17 +104,27 @@ class DatasetPanel(QWidget):
             self.folder_chosen.emit(folder)
 
     def dragEnterEvent(self, event) -> None:
-        paths = local_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
-        if paths and os.path.isdir(paths[0]):
+        # Any local file is accepted, so that dropping the wrong thing gets an explanation.
+        if event.mimeData().hasUrls() and local_paths(event.mimeData().urls()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event) -> None:
         paths = local_paths(event.mimeData().urls())
-        if paths and os.path.isdir(paths[0]):
-            event.acceptProposedAction()
-            self.folder_chosen.emit(paths[0])
+        if not paths:
+            return
+        event.acceptProposedAction()
+        folders = [p for p in paths if os.path.isdir(p)]
+        if folders:
+            self.folder_chosen.emit(folders[0])
+        else:
+            self.show_notice(not_a_folder_message(paths[0]))
+
+    def show_notice(self, message: str) -> None:
+        """A message about the last drop that leaves the current dataset as it is."""
+        self.notice.setText(f'<span style="color:#c62828">✖ {html.escape(message)}</span>')
+        self.notice.setVisible(True)
 
     @Slot(bool)
     def _toggle_skipped(self, shown: bool) -> None:
@@ -117,6 +133,7 @@ class DatasetPanel(QWidget):
     # ----- what the main window tells us ----------------------------------------------------
     def set_scanning(self, folder: str) -> None:
         self.last_folder = folder
+        self.notice.setVisible(False)
         self.path_label.setText(f"<b>{html.escape(folder)}</b>")
         self.summary.setText("Looking at the pictures…")
         self.progress.setRange(0, 0)
@@ -198,3 +215,19 @@ class DatasetPanel(QWidget):
         row.addStretch(1)
         strip.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         return strip
+
+
+def not_a_folder_message(path: str) -> str:
+    """What to tell someone who dropped a file where a dataset folder is expected."""
+    from ..core.images import is_image_name, unsupported_reason  # numpy and Pillow: not at startup
+
+    name = os.path.basename(path) or path
+    if not os.path.exists(path):
+        return f"“{name}” no longer exists."
+    kind = unsupported_reason(path)
+    if kind:
+        return f"“{name}” is {kind}. A dataset is a folder with one sub-folder of pictures per class."
+    if is_image_name(path):
+        return (f"“{name}” is a picture, not a folder. Drop the folder that holds the class folders here; "
+                "to classify a picture, drop it on the Classify tab.")
+    return f"“{name}” is not a folder. Drop a folder with one sub-folder of pictures per class."

@@ -283,7 +283,7 @@ class TrainingPanel(QWidget):
         self.result_summary.setText(
             f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> on {ev.count} "
             f"{ev.split} pictures (loss {ev.loss:.3f})."
-            + (f"<br>{len(result.skipped)} picture(s) could not be read and were skipped." if result.skipped else "")
+            + skipped_html(result.skipped)
         )
         self.class_table.setRowCount(len(ev.per_class))
         for row, scores in enumerate(ev.per_class):
@@ -298,3 +298,13 @@ class TrainingPanel(QWidget):
         if self.confusion_chart is not None:
             self.confusion_chart.show_matrix(ev.class_names, ev.confusion)
         self.result_box.setVisible(True)
+
+
+def skipped_html(skipped: list[tuple[str, str]], limit: int = 3) -> str:
+    """Pictures that training could not read, by name and reason (the first few)."""
+    if not skipped:
+        return ""
+    items = "; ".join(f"{html.escape(os.path.basename(p))} ({html.escape(r)})" for p, r in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return (f"<br><span style='color:#a86400'>⚠ {len(skipped)} picture(s) could not be read and were "
+            f"skipped: {items}{more}.</span>")

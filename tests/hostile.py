@@ -1,0 +1,117 @@
+"""A corpus of hostile and unusual files, generated on demand (nothing checked in).
+
+``BAD`` files must be refused with the reason given; ``GOOD`` files must decode. Tests use
+them through the core, through drops on the app and through its folder and file pickers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from synthetic import synthetic_image
+
+
+def _jpeg_bytes(size=(120, 90)) -> bytes:
+    buf = io.BytesIO()
+    synthetic_image(0, np.random.default_rng(1), 64).resize(size).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _png_bomb() -> bytes:
+    """A PNG header that claims 20000x20000 pixels (400 MP) in a few bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def _zip_of_jpeg() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("cat.jpg", _jpeg_bytes())
+    return buf.getvalue()
+
+
+def _heic() -> bytes:
+    """The start of an iPhone HEIC file (an ISO-BMFF 'ftyp' box naming the heic brand)."""
+    return struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + os.urandom(200)
+
+
+#: name -> (bytes maker, words the user must see). None for bytes: made by a special case below.
+BAD = {
+    "empty.jpg": (lambda: b"", "empty"),
+    "truncated.jpg": (lambda: _jpeg_bytes((400, 300))[:1500], "damaged or truncated"),
+    "notes.jpg": (lambda: b"shopping list: milk, eggs\n" * 20, "not an image"),
+    "random.png": (lambda: np.random.default_rng(3).bytes(3000), "not an image"),
+    "holiday.zip": (_zip_of_jpeg, "archive"),
+    "renamed-archive.jpg": (_zip_of_jpeg, "archive"),
+    "IMG_0001.HEIC": (_heic, "HEIC"),
+    "bomb.png": (_png_bomb, "too large"),
+    "locked.jpg": (_jpeg_bytes, "permission denied"),
+}
+
+#: name -> Pillow image saver. Each must decode to an RGB picture.
+def _good_images() -> dict:
+    rng = np.random.default_rng(7)
+    rgb = synthetic_image(1, rng, 64)
+    frames = [synthetic_image(i % 2, rng, 40) for i in range(3)]
+    sixteen = Image.fromarray((np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return {
+        "Ünïcødé 猫 photo.JPG": lambda p: rgb.save(p, "JPEG"),
+        "cmyk.jpg": lambda p: rgb.convert("CMYK").save(p, "JPEG"),
+        "grey.png": lambda p: rgb.convert("L").save(p),
+        "palette-transparent.png": lambda p: rgb.convert("P").save(p, transparency=0),
+        "rgba.png": lambda p: rgb.convert("RGBA").save(p),
+        "sixteen-bit.png": lambda p: sixteen.save(p),
+        "animated.gif": lambda p: frames[0].save(p, save_all=True, append_images=frames[1:]),
+        "picture.webp": lambda p: rgb.save(p, "WEBP"),
+        "bitmap.bmp": lambda p: rgb.save(p, "BMP"),
+        "one-pixel.png": lambda p: Image.new("RGB", (1, 1), (200, 10, 10)).save(p),
+        "panorama.png": lambda p: rgb.resize((3000, 12)).save(p),
+        "rotated.jpg": lambda p: rgb.save(p, "JPEG", exif=exif.tobytes()),
+    }
+
+
+GOOD = list(_good_images())
+
+
+def make_bad(folder: Path, name: str, monkeypatch=None) -> Path:
+    """Write the bad file ``name`` into ``folder``. ``locked.jpg`` needs ``monkeypatch``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(BAD[name][0]())
+    if name == "locked.jpg":
+        make_unreadable(path, monkeypatch)
+    return path
+
+
+def make_good(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    _good_images()[name](path)
+    return path
+
+
+def make_unreadable(path: Path, monkeypatch) -> None:
+    """Take read permission away. Root reads anything, so there the denial is simulated."""
+    os.chmod(path, 0)
+    if os.access(path, os.R_OK):  # running as root
+        real_open = Image.open
+        target = str(path)
+
+        def denying_open(fp, *args, **kwargs):
+            if str(fp) == target:
+                raise PermissionError(13, "Permission denied", target)
+            return real_open(fp, *args, **kwargs)
+
+        monkeypatch.setattr(Image, "open", denying_open)
