@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
     def _on_scan_done(self, payload) -> None:
         if self.sender() is not self._scan_worker:
             return  # an older scan that was replaced
+        self._scan_worker = None  # done: Train may start now, before the thread has wound down
         scan, thumbnails = payload
         self.scan = scan
         self.dataset_panel.show_scan(scan, thumbnails)
@@ -246,6 +247,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_scan_error(self, message: str) -> None:
         if self.sender() is self._scan_worker:
+            self._scan_worker = None
             self.scan = None
             self.dataset_panel.show_error(message)
             self.training_panel.set_dataset_ready(False, "Choose a usable dataset first.")
@@ -268,6 +270,8 @@ class MainWindow(QMainWindow):
             return  # Train pressed twice
         if self.scan is None or not self.scan.ok or self._scan_worker is not None:
             self.training_panel.show_message("Choose a usable dataset first.", error=True)
+            return
+        if not self._keep_unsaved_model("training a new one"):
             return
         self._save_training_settings(config)
         worker = Worker(tasks.train_model, config, self.scan, name="train")
@@ -365,6 +369,39 @@ class MainWindow(QMainWindow):
         if path:
             self.save_model(path)
 
+    def _keep_unsaved_model(self, before: str) -> bool:
+        """Before the unsaved trained model is replaced or dropped, offer to save it.
+
+        Returns True when the caller may go on (saved, discarded, or nothing to lose).
+        """
+        if not self.model_unsaved or self.classifier is None:
+            return True
+        answer = QMessageBox.question(
+            self, "Save the trained model?",
+            f"The model you trained has not been saved. Save it before {before}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer != QMessageBox.StandardButton.Save:
+            return True
+        start = os.path.join(self.settings.value("last_model_dir", os.path.expanduser("~")), "my-model.keras")
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", start, "Keras models (*.keras)")
+        if not path:
+            return False
+        try:
+            # Waited for here (a few MB, well under a second): what comes next needs it saved.
+            saved = tasks.save_model(None, self.classifier, path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, who can choose again
+            QMessageBox.warning(self, "Model not saved",
+                                f"{exc}\n\nThe trained model is still here: save it to another folder.")
+            return False
+        self.classifier.path = str(saved)
+        self.model_unsaved = False
+        self._remember_model(str(saved))
+        self._update_model_labels()
+        return True
+
     def save_model(self, path: str) -> None:
         self._saving = self.classifier
         worker = Worker(tasks.save_model, self.classifier, path, name="save")
@@ -401,6 +438,8 @@ class MainWindow(QMainWindow):
             self.load_model(path)
 
     def load_model(self, path: str, quiet: bool = False) -> None:
+        if not quiet and not self._keep_unsaved_model("opening another model"):
+            return
         worker = Worker(tasks.load_model, path, name="load-model")
         worker.returned.connect(self._on_model_loaded)
         worker.errored.connect(self._on_quiet_load_error if quiet else self._on_model_load_error)
@@ -531,28 +570,9 @@ class MainWindow(QMainWindow):
         if self._closing:
             super().closeEvent(event)
             return
-        if self.model_unsaved:
-            answer = QMessageBox.question(
-                self, "Save the trained model?",
-                "The model you trained has not been saved. Save it before quitting?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            )
-            if answer == QMessageBox.StandardButton.Cancel:
-                event.ignore()
-                return
-            if answer == QMessageBox.StandardButton.Save:
-                path, _ = QFileDialog.getSaveFileName(self, "Save model", os.path.expanduser("~/my-model.keras"),
-                                                      "Keras models (*.keras)")
-                if not path:
-                    event.ignore()
-                    return
-                try:
-                    saved = tasks.save_model(None, self.classifier, path)  # quitting: wait for it
-                    self._remember_model(str(saved))
-                except Exception as exc:  # noqa: BLE001 - shown to the user, who can choose again
-                    QMessageBox.warning(self, "Model not saved", f"{exc}\n\nThe window stays open.")
-                    event.ignore()
-                    return
+        if not self._keep_unsaved_model("quitting"):
+            event.ignore()
+            return
         self.settings.setValue("geometry", self.saveGeometry())
         self._save_training_settings(self.training_panel.config())
         self._closing = True  # results that arrive from now on are dropped

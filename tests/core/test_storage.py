@@ -1,5 +1,8 @@
 import json
 import os
+import subprocess
+import sys
+import time
 import zipfile
 
 import keras
@@ -104,3 +107,32 @@ def test_mixed_precision_model_is_saved_computing_in_float32(tmp_path):
     assert loaded.get_layer("conv").compute_dtype == "float32"
     x = np.random.default_rng(0).integers(0, 255, (2, 8, 8, 3)).astype("float32")
     assert np.allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=2e-2)
+
+
+def test_killing_the_app_while_it_saves_leaves_the_previous_file_whole(trained, tmp_path):
+    _, _, model = trained
+    target = tmp_path / "model.keras"
+    target.write_bytes(model.read_bytes())
+    saver = (
+        "from catdog_desktop.core import storage\n"
+        "from catdog_desktop.core.inference import Classifier\n"
+        f"clf = Classifier.load({str(model)!r})\n"
+        "while True:\n"
+        f"    storage.save_bundle(clf.model, clf.metadata, {str(target)!r})\n"
+        "    print('saved', flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", saver], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        stamps = []
+        for _ in range(4):  # time a few saves, then kill half-way through the next one
+            assert proc.stdout.readline().strip() == "saved"
+            stamps.append(time.monotonic())
+        time.sleep((stamps[-1] - stamps[0]) / (len(stamps) - 1) / 2)
+    finally:
+        proc.kill()
+        proc.wait()
+    clf = Classifier.load(target)  # the file at the name is always a whole model
+    assert clf.class_names == ["cats", "dogs"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.keras"]
+    assert all(name.startswith(".model.") for name in leftovers)  # at most a hidden temp file

@@ -5,11 +5,9 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import Qt
 
-from conftest import tiny_settings
+from conftest import choose_folder, drop_files, drop_urls, tiny_settings
 from synthetic import synthetic_image
 
 
@@ -37,12 +35,6 @@ def test_window_shows_panels_and_loads_charts(window):
     assert "No model" in window.model_status.text()
 
 
-def choose_folder(qtbot, window, monkeypatch, folder):
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
-    qtbot.mouseClick(window.dataset_panel.choose_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.scan is not None and window.scan.root == str(folder), timeout=30_000)
-
-
 def test_picking_a_folder_scans_it_and_shows_the_classes(qtbot, window, monkeypatch, pets_dir, settings):
     choose_folder(qtbot, window, monkeypatch, pets_dir)
     table = window.dataset_panel.table
@@ -63,13 +55,7 @@ def test_a_bad_folder_shows_the_problem_and_blocks_training(qtbot, window, monke
 
 
 def test_dropping_a_folder_on_the_dataset_panel_scans_it(qtbot, window, pets_dir):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(pets_dir))])
-    panel = window.dataset_panel
-    enter = QDragEnterEvent(panel.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    panel.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    panel.dropEvent(QDropEvent(QPointF(panel.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    drop_urls(window.dataset_panel, [pets_dir])
     qtbot.waitUntil(lambda: window.scan is not None, timeout=30_000)
     assert window.scan.class_names == ["cats", "dogs"]
 
@@ -140,24 +126,6 @@ def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypa
 
 
 # ----- classifying -------------------------------------------------------------------------------
-
-@pytest.fixture
-def window_with_model(qtbot, window, trained):
-    _, _, model_path = trained
-    window.load_model(str(model_path))
-    qtbot.waitUntil(lambda: window.classifier is not None, timeout=60_000)
-    return window
-
-
-def drop_files(panel, paths):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    zone = panel.zone
-    enter = QDragEnterEvent(zone.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    zone.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    zone.dropEvent(QDropEvent(QPointF(zone.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
-
 
 def test_dropping_an_image_shows_a_prediction(qtbot, window_with_model, trained):
     scan, _, _ = trained

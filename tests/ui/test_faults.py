@@ -1,0 +1,312 @@
+"""Faults as a user meets them in the app: hostile files dropped or picked, failed saves,
+errors inside training, closing mid-work, and many start/stop cycles.
+
+Each test asserts the message the user sees and that the app is still usable afterwards.
+"""
+
+import errno
+import gc
+import multiprocessing
+import os
+import sys
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from conftest import choose_folder, drop_files, drop_urls, tiny_settings
+from hostile import BAD, GOOD, make_bad, make_good
+from synthetic import write_class_folders
+
+
+def classify_finished(panel, count):
+    return len(panel.results()) == count and not panel.progress.isVisible()
+
+
+# ----- hostile files: dropped, opened with the file picker, inside a picked folder -------------
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_a_dropped_bad_file_says_why_and_the_next_drop_works(qtbot, window_with_model, tmp_path, monkeypatch, name):
+    panel = window_with_model.classify_panel
+    drop_files(panel, [make_bad(tmp_path, name, monkeypatch)])
+    qtbot.waitUntil(lambda: classify_finished(panel, 1), timeout=30_000)
+    words = BAD[name][1]
+    assert "Cannot classify" in panel.verdict.text() and words in panel.verdict.text()
+    assert name in panel.message.text() and words in panel.message.text()
+    drop_files(panel, [make_good(tmp_path, GOOD[0])])  # still usable
+    qtbot.waitUntil(lambda: classify_finished(panel, 1) and panel.results()[0].ok, timeout=30_000)
+    assert panel.results()[0].class_name in ("cats", "dogs")
+
+
+def test_pictures_opened_with_the_file_picker_each_get_a_row(qtbot, window_with_model, tmp_path, monkeypatch):
+    bad = [make_bad(tmp_path, name, monkeypatch) for name in BAD]
+    good = [make_good(tmp_path, name) for name in GOOD]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(p) for p in good + bad], ""))
+    panel = window_with_model.classify_panel
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    total = len(good) + len(bad)
+    qtbot.waitUntil(lambda: classify_finished(panel, total), timeout=60_000)
+    rows = {panel.table.item(r, 1).text(): panel.table.item(r, 2).text() for r in range(panel.table.rowCount())}
+    for path in good:
+        assert rows[path.name] in ("cats", "dogs")
+    for path in bad:
+        assert rows[path.name].startswith("✖") and BAD[path.name][1] in rows[path.name]
+    assert f"{len(good)} picture(s) classified" in panel.message.text()
+    assert f"{len(bad)} could not be read" in panel.message.text()
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_a_bad_file_in_a_picked_dataset_is_listed_and_training_still_works(qtbot, window, tmp_path, monkeypatch, name):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 12)
+    make_bad(tmp_path / "pets" / "cats", name, monkeypatch)
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
+    panel = window.dataset_panel
+    words = BAD[name][1]
+    if window.scan.skipped:  # refused from its header: listed under "skipped" before training
+        assert panel.skipped_toggle.text().startswith("1 file(s) skipped")
+        assert name in panel.skipped_list.item(0).text() and words in panel.skipped_list.item(0).text()
+    else:  # only decoding finds it (a truncated JPEG): training skips it and says so
+        assert name == "truncated.jpg"
+    training = window.training_panel
+    assert window.scan.ok and training.train_button.isEnabled()
+    if window.scan.skipped:
+        return
+    tiny_settings(training, epochs=1)
+    qtbot.mouseClick(training.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window._train_worker is None, timeout=120_000)
+    assert window.classifier is not None and "correct" in training.result_summary.text()
+    assert name in training.result_summary.text() and words in training.result_summary.text()
+
+
+@pytest.mark.parametrize("name, words", [
+    ("holiday.zip", "archive"), ("picture.webp", "a picture, not a folder"), ("notes.txt", "not a folder"),
+])
+def test_dropping_a_file_where_a_dataset_folder_goes_explains_and_keeps_the_dataset(
+        qtbot, window, monkeypatch, pets_dir, tmp_path, name, words):
+    choose_folder(qtbot, window, monkeypatch, pets_dir)
+    path = tmp_path / name
+    if name in BAD:
+        make_bad(tmp_path, name)
+    elif name in GOOD:
+        make_good(tmp_path, name)
+    else:
+        path.write_text("hello")
+    drop_urls(window.dataset_panel, [path])
+    notice = window.dataset_panel.notice
+    assert notice.isVisibleTo(window.dataset_panel) and name in notice.text() and words in notice.text()
+    assert window.scan.root == str(pets_dir) and window.training_panel.train_button.isEnabled()
+
+
+# ----- saving ----------------------------------------------------------------------------------
+
+def fail_saving(monkeypatch, folder, fault):
+    """Make saving into ``folder`` fail as a read-only folder or a full disk does."""
+    from catdog_desktop.core import storage
+
+    if fault == "read-only folder":
+        os.chmod(folder, 0o555)
+        if os.access(folder, os.W_OK):  # root writes anywhere: simulate the refusal
+
+            def refuse(*args, **kwargs):
+                raise PermissionError(errno.EACCES, "Permission denied")
+            monkeypatch.setattr(storage.tempfile, "mkstemp", refuse)
+    else:
+        def disk_full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(storage.os, "fsync", disk_full)
+
+
+@pytest.mark.parametrize("fault, words", [("read-only folder", "permission denied"),
+                                          ("full disk", "No space left on device")])
+def test_a_failed_save_is_shown_and_the_model_can_be_saved_elsewhere(
+        qtbot, window, trained, tmp_path, monkeypatch, dialogs, fault, words):
+    _, result, _ = trained
+    window._on_training_done(result)  # a training just ended
+    folder = tmp_path / "models"
+    folder.mkdir()
+    previous = folder / "pets.keras"
+    previous.write_bytes(b"yesterday's model")
+    with monkeypatch.context() as m:
+        fail_saving(m, folder, fault)
+        m.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(previous), ""))
+        qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # File → Save model
+        qtbot.waitUntil(lambda: any(kind == "warning" for kind, *_ in dialogs), timeout=30_000)
+    _, title, text = dialogs[-1]
+    assert title == "Model not saved" and words in text and "save it to another folder" in text
+    os.chmod(folder, 0o755)
+    assert previous.read_bytes() == b"yesterday's model"  # the old file is intact
+    assert sorted(p.name for p in folder.iterdir()) == ["pets.keras"]  # and no half-written file is left
+    assert window.model_unsaved and window.classifier.model is result.model
+    assert "unsaved" in window.model_status.text()
+
+    elsewhere = tmp_path / "elsewhere.keras"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(elsewhere), ""))
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.model_unsaved, timeout=30_000)
+    assert elsewhere.stat().st_size > 10_000 and "elsewhere.keras" in window.model_status.text()
+
+
+def test_an_unsaved_model_is_never_replaced_without_asking(qtbot, window, trained, tmp_path, monkeypatch, pets_dir):
+    _, result, model_path = trained
+    window._on_training_done(result)
+    asked = []
+
+    def answer_with(button):
+        def question(parent, title, text, *args, **kwargs):
+            asked.append(text)
+            return button
+        monkeypatch.setattr(QMessageBox, "question", question)
+
+    answer_with(QMessageBox.StandardButton.Cancel)
+    window.load_model(str(model_path))
+    assert "before opening another model" in asked[-1]
+    assert window._load_worker is None and window.classifier.model is result.model
+
+    choose_folder(qtbot, window, monkeypatch, pets_dir)
+    qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
+    assert "before training a new one" in asked[-1] and window._train_worker is None
+
+    answer_with(QMessageBox.StandardButton.Save)
+    kept = tmp_path / "kept.keras"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(kept), ""))
+    window.load_model(str(model_path))  # saved first, then the other model opens
+    assert kept.exists() and not window.model_unsaved
+    qtbot.waitUntil(lambda: window.classifier.path == str(model_path), timeout=30_000)
+
+
+# ----- errors inside training ------------------------------------------------------------------
+
+def train_and_wait(qtbot, window):
+    qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window._train_worker is None, timeout=120_000)
+
+
+def test_pictures_deleted_after_the_scan_give_a_message_and_the_next_training_works(
+        qtbot, window, monkeypatch, tmp_path):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 20)
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
+    panel = window.training_panel
+    tiny_settings(panel, epochs=1)
+    moved = tmp_path / "moved"
+    (tmp_path / "pets").rename(moved)  # the folder goes away (unplugged drive, deleted) before Train
+    train_and_wait(qtbot, window)
+    assert "Training failed: None of the training pictures could be read" in panel.status.text()
+    assert panel.train_button.isEnabled() and window.classifier is None
+    moved.rename(tmp_path / "pets")  # back again: the same dataset trains
+    train_and_wait(qtbot, window)
+    assert window.classifier is not None and "correct" in panel.result_summary.text()
+
+
+def test_a_training_killed_by_the_system_is_a_message_and_the_app_goes_on(qtbot, window, monkeypatch, pets_dir):
+    import signal
+
+    choose_folder(qtbot, window, monkeypatch, pets_dir)
+    panel = window.training_panel
+    tiny_settings(panel, epochs=100)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.progress.format().startswith("Epoch"), timeout=120_000)
+    children = [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
+    assert len(children) == 1
+    os.kill(children[0].pid, signal.SIGKILL)  # what the out-of-memory killer does
+    qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
+    assert "Training failed" in panel.status.text() and "ran out of memory" in panel.status.text()
+    assert panel.train_button.isEnabled()
+    tiny_settings(panel, epochs=1)
+    train_and_wait(qtbot, window)
+    assert window.classifier is not None and "correct" in panel.result_summary.text()
+
+
+# ----- closing mid-work ------------------------------------------------------------------------
+
+def slow_down(monkeypatch, module, name, seconds):
+    real = getattr(module, name)
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, slow)
+
+
+def test_closing_while_scanning_a_slow_disk_stops_the_scan(qtbot, settings, monkeypatch, tmp_path):
+    from catdog_desktop.core import images
+    from catdog_desktop.ui.main_window import MainWindow
+
+    write_class_folders(tmp_path / "big", ["cats", "dogs"], 120, size=24)
+    slow_down(monkeypatch, images, "check_header", 0.05)  # 240 files: ~1.5 s with 8 threads
+    win = MainWindow(settings, default_model=None)
+    qtbot.addWidget(win)
+    win.show()
+    win.open_dataset(str(tmp_path / "big"))
+    qtbot.waitUntil(lambda: win.dataset_panel.progress.value() > 0, timeout=30_000)
+    started = time.monotonic()
+    win.close()
+    assert time.monotonic() - started < 5 and win.pool.threads() == [] and win.scan is None
+
+
+def test_closing_while_classifying_a_folder_stops_promptly(qtbot, window_with_model, monkeypatch, tmp_path):
+    from catdog_desktop.core import images
+
+    write_class_folders(tmp_path / "many", ["x"], 150, size=24)
+    slow_down(monkeypatch, images, "thumbnail", 0.05)  # each row's thumbnail: ~8 s for the folder
+    panel = window_with_model.classify_panel
+    drop_files(panel, [tmp_path / "many"])
+    qtbot.waitUntil(lambda: len(panel.results()) >= 3, timeout=30_000)
+    started = time.monotonic()
+    window_with_model.close()
+    assert time.monotonic() - started < 5 and window_with_model.pool.threads() == []
+    assert len(panel.results()) < 150
+
+
+# ----- many trainings --------------------------------------------------------------------------
+
+def process_figures() -> tuple[float, int]:
+    """(resident memory in MB, OS threads) of this process."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status", encoding="ascii"))
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+    import resource  # elsewhere: peak memory, Python threads (a weaker but still real bound)
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024, threading.active_count()
+
+
+def live_keras_models() -> int:
+    import keras
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, keras.Model))
+
+
+#: Each training runs in a child process (core.isolated), so nothing should stay behind in the
+#: app. In one process, TensorFlow kept 20-60 MB per fit() (tensorflow#61791): 20 cycles grew
+#: the app by 560 MB before training moved to a child process.
+MAX_RSS_GROWTH_MB = 60
+MAX_THREAD_GROWTH = 2
+
+
+def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_models(
+        qtbot, window, monkeypatch, pets_dir):
+    choose_folder(qtbot, window, monkeypatch, pets_dir)
+    panel = window.training_panel
+    tiny_settings(panel, epochs=100)
+    models_before = live_keras_models()
+    figures = []
+    for cycle in range(20):
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+        window.start_training(panel.config())  # Train pressed twice: still one training
+        assert len(window.pool.running("train")) == 1
+        if cycle % 2:  # odd cycles stop mid-epoch, even ones as soon as they start
+            qtbot.waitUntil(lambda: panel.progress.format().startswith("Epoch"), timeout=60_000)
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
+        qtbot.waitUntil(lambda: window.pool.threads() == [], timeout=10_000)
+        assert panel.train_button.isEnabled() and window.classifier is None  # no epoch ended: no model
+        assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
+        figures.append(process_figures())
+    print(f"\nstart/stop x20: RSS {[round(r) for r, _ in figures]} MB; threads {[t for _, t in figures]}")
+    (rss_start, threads_start), (rss_end, threads_end) = figures[1], figures[-1]
+    assert live_keras_models() == models_before  # every model made by a cycle was freed
+    assert threads_end - threads_start <= MAX_THREAD_GROWTH
+    assert rss_end - rss_start < MAX_RSS_GROWTH_MB
