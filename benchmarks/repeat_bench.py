@@ -3,10 +3,13 @@
 (run by hand; not part of the test suite).
 
     python benchmarks/repeat_bench.py [--data FOLDER] [--runs 10] [--preset quick] [--set key=value ...]
+                                      [--in-process]
 
 ``--data`` defaults to the sample dataset that ships with the app. Each run trains a new
 model with the same settings, then drops it, as the app does when a new training replaces
-the last one. Prints ONE JSON line: resident memory (MB) before the first run and after
+the last one. By default each training runs in a child process, as in the app
+(core.isolated); ``--in-process`` calls ``train()`` directly, which shows TensorFlow's
+per-training leak. Prints ONE JSON line: resident memory (MB) before the first run and after
 each run, the growth per run after the first, peak RSS, and seconds per run.
 """
 
@@ -27,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train_bench import parse_value  # noqa: E402
 
-from catdog_desktop.core import training  # noqa: E402
+from catdog_desktop.core import isolated, training  # noqa: E402
 from catdog_desktop.core.config import preset  # noqa: E402
 from catdog_desktop.core.dataset import scan_dataset  # noqa: E402
 from catdog_desktop.paths import sample_dataset_dir  # noqa: E402
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--in-process", action="store_true", help="call train() here instead of in a child process")
     args = ap.parse_args(argv)
 
     overrides = {}
@@ -68,14 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     after, seconds, accuracy = [], [], []
     for _ in range(args.runs):
         started = time.perf_counter()
-        result = training.train(config, scan)
+        result = training.train(config, scan) if args.in_process else isolated.train_in_subprocess(config, scan)
         seconds.append(time.perf_counter() - started)
         accuracy.append(round(result.evaluation.accuracy, 4))
         del result  # the app drops the last model when a new one replaces it
         after.append(round(rss_mb(), 1))
     growth = [b - a for a, b in zip(after, after[1:])]
     print(json.dumps({
-        "runs": args.runs, "config": config.to_dict(), "pictures": len(scan.train) + len(scan.validation),
+        "runs": args.runs, "in_process": args.in_process, "config": config.to_dict(), "pictures": len(scan.train) + len(scan.validation),
         "rss_mb_baseline": round(baseline, 1), "rss_mb_after_each": after,
         "growth_mb_per_run_after_first": round(statistics.median(growth), 1) if growth else None,
         "growth_mb_total_after_first": round(after[-1] - after[0], 1),

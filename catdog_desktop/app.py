@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr if sys.stderr is not None else None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # On a GPU, the app (classifying) and each training's child process share the card: without
+    # this, TensorFlow in the app would reserve nearly all GPU memory and the training would fail.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     if args.install_desktop_entry:
         from .desktop_entry import install
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -40,6 +41,23 @@ def _zip_of_jpeg() -> bytes:
     return buf.getvalue()
 
 
+def _raw_nef() -> bytes:
+    """A camera RAW file is a TIFF container: Pillow would open its small embedded preview."""
+    buf = io.BytesIO()
+    synthetic_image(0, np.random.default_rng(2), 64).save(buf, "TIFF")
+    return buf.getvalue()
+
+
+def _tar_of_jpeg() -> bytes:
+    buf = io.BytesIO()
+    data = _jpeg_bytes()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("cat.jpg")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def _heic() -> bytes:
     """The start of an iPhone HEIC file (an ISO-BMFF 'ftyp' box naming the heic brand)."""
     return struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + os.urandom(200)
@@ -54,6 +72,8 @@ BAD = {
     "holiday.zip": (_zip_of_jpeg, "archive"),
     "renamed-archive.jpg": (_zip_of_jpeg, "archive"),
     "IMG_0001.HEIC": (_heic, "HEIC"),
+    "camera.NEF": (_raw_nef, "camera RAW"),
+    "backup.jpg": (_tar_of_jpeg, "archive"),
     "bomb.png": (_png_bomb, "too large"),
     "locked.jpg": (_jpeg_bytes, "permission denied"),
 }

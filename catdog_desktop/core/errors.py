@@ -1,5 +1,7 @@
 """Exceptions whose message is a sentence the user can read (UI and CLI show ``str(err)``)."""
 
+import re
+
 
 class CatdogError(Exception):
     """Base class: a problem the user can understand and usually fix."""
@@ -24,7 +26,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "Not enough memory. Try a smaller image size or batch size."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    lowered = text.lower()
-    if "oom" in lowered or "out of memory" in lowered or "resourceexhausted" in type(exc).__name__.lower():
+    if (re.search(r"\bOOM\b", text) or "out of memory" in text.lower()
+            or "resourceexhausted" in type(exc).__name__.lower()):
         return "Not enough memory for these settings. Try a smaller image size or batch size."
     return f"Something went wrong: {type(exc).__name__}: {text[:300]}" if text else f"Something went wrong ({type(exc).__name__})."

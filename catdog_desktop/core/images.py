@@ -47,7 +47,10 @@ KNOWN_UNSUPPORTED = {
 }
 #: The same kinds recognised from their first bytes, for files with a wrong or no extension.
 _MAGIC = ((b"PK\x03\x04", _ARCHIVE), (b"\x1f\x8b", _ARCHIVE), (b"7z\xbc\xaf\x27\x1c", _ARCHIVE),
-          (b"Rar!", _ARCHIVE), (b"%PDF", "a PDF document, not a picture"))
+          (b"Rar!", _ARCHIVE), (b"BZh", _ARCHIVE), (b"\xfd7zXZ\x00", _ARCHIVE),
+          (b"%PDF", "a PDF document, not a picture"))
+#: Bytes of a file's start that :func:`unsupported_reason` looks at (a tar header ends at 262).
+HEAD_BYTES = 512
 
 
 def unsupported_reason(path: str | os.PathLike, head: bytes = b"") -> str | None:
@@ -58,6 +61,8 @@ def unsupported_reason(path: str | os.PathLike, head: bytes = b"") -> str | None
     for magic, reason in _MAGIC:
         if head.startswith(magic):
             return reason
+    if head[257:262] == b"ustar":
+        return _ARCHIVE
     if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif"):
         return _HEIF
     return KNOWN_UNSUPPORTED.get(Path(path).suffix.lower())
@@ -98,6 +103,11 @@ def _open(path, draft_size, header_only):
         raise ImageDecodeError("the file is empty (0 bytes)")
     if size > MAX_FILE_BYTES:
         raise ImageDecodeError(f"the file is too large ({size / 1e6:.0f} MB)")
+    known = KNOWN_UNSUPPORTED.get(path.suffix.lower())
+    if known:
+        # Camera RAW files are TIFF containers that Pillow would open as their small embedded
+        # preview: refuse them by name, like the other kinds we know we cannot read.
+        raise ImageDecodeError(known)
     try:
         # Image.open reads only the header; the size check happens before any pixel is
         # decoded. (Pillow itself merely warns between 1x and 2x its own limit, and
@@ -138,7 +148,7 @@ def _open(path, draft_size, header_only):
 def _head(path: Path) -> bytes:
     try:
         with open(path, "rb") as fh:
-            return fh.read(16)
+            return fh.read(HEAD_BYTES)
     except OSError:
         return b""
 

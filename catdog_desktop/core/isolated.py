@@ -2,15 +2,16 @@
 
 TensorFlow keeps 20-60 MB per ``fit()`` that it never frees, even after the model is gone and
 ``clear_session()`` ran (tensorflow#61791, keras#20552; measured here: +31 MB per Quick-preset
-training, +300 MB over ten). An app where people train again and again would grow without
-bound. A child process per training ends that, and brings two more things: an out-of-memory
-kill ends the training, not the app, and a stop request that the training cannot honour in
-time still ends it.
+training, +318 MB over ten). An app where people train again and again would grow without
+bound. A child process per training ends that, and an out-of-memory kill ends the training,
+not the app.
 
 The child runs :func:`catdog_desktop.core.training.train` unchanged and sends its reports
-back through a queue (plain dataclasses); the trained model comes back as a ``.keras`` file in
-a private temporary folder, loaded with ``safe_mode=True`` like any other model. Importing
-this module imports neither TensorFlow nor Qt.
+back through a one-way pipe (plain dataclasses); the trained model comes back as a ``.keras``
+file in a private temporary folder, loaded with ``safe_mode=True`` like any other model.
+The stop flag is a lock-free shared byte, so a child killed at any moment cannot leave a
+lock held; the child exits by itself if the app dies. Importing this module imports neither
+TensorFlow nor Qt.
 """
 
 from __future__ import annotations
@@ -18,59 +19,71 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import queue
 import shutil
+import signal
 import tempfile
-import time
+import threading
+from multiprocessing.connection import wait
 
 from . import errors
 
 log = logging.getLogger(__name__)
 
-#: Seconds the child gets to stop after a stop request before it is terminated.
-STOP_GRACE_SECONDS = 30.0
-#: How often the parent looks at the stop flag while waiting for reports (seconds).
+#: How often the parent looks at the stop flags while waiting for reports (seconds).
 POLL_SECONDS = 0.05
+#: Values of the shared stop flag.
+RUN, STOP = 0, 1
 
 
 def train_in_subprocess(config, data, reporter=None):
     """Like :func:`training.train` (same arguments, result and exceptions), in a child process.
 
+    ``reporter.should_stop()`` stops at the next batch and keeps the best epoch, as in-process.
+    If the reporter has ``should_abandon()`` and it returns True (the app is closing), the child
+    is ended at once and nothing is kept.
+
     Raises :class:`~catdog_desktop.core.errors.CancelledError` when stopped before the first
-    epoch ended, the same :class:`~catdog_desktop.core.errors.CatdogError` subclass the
-    training raised, or :class:`~catdog_desktop.core.errors.CatdogError` with a readable
-    message for anything else, including the child being killed (e.g. out of memory).
+    epoch ended (or abandoned), the same :class:`~catdog_desktop.core.errors.CatdogError`
+    subclass the training raised, or :class:`~catdog_desktop.core.errors.CatdogError` with a
+    readable message for anything else, including the child being killed (e.g. out of memory).
     """
     from .training import Reporter, TrainingResult
 
     reporter = reporter or Reporter()
+    if reporter.should_stop():
+        raise errors.CancelledError("Training was stopped before it began; no model was made.")
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or locks
-    events = context.Queue()
-    stop = context.Event()
     folder = tempfile.mkdtemp(prefix="catdog-training-")
-    model_path = os.path.join(folder, "model.keras")
-    process = context.Process(target=_child, args=(config, data, events, stop, model_path),
-                              name="catdog-training", daemon=True)
-    process.start()
-    started = False       # has the child reported anything yet?
-    stop_asked_at = None
-    grace = 2.0           # seconds the child gets to finish on its own once we leave
+    process = None
+    reader = writer = None
+    stop_sent = False
     try:
+        reader, writer = context.Pipe(duplex=False)
+        flag = context.RawValue("b", RUN)
+        model_path = os.path.join(folder, "model.keras")
+        process = context.Process(
+            target=_child, args=(config, data, writer, flag, model_path, logging.getLogger().getEffectiveLevel()),
+            name="catdog-training", daemon=True)
+        process.start()
+        writer.close()  # only the child writes: if it dies, the reader sees the end of the pipe
+        started = False
         while True:
-            if stop_asked_at is None and reporter.should_stop():
-                stop.set()
-                stop_asked_at = time.monotonic()
+            abandon = getattr(reporter, "should_abandon", None)
+            if abandon is not None and abandon():
+                raise errors.CancelledError("Training was abandoned; no model was kept.")
+            if not stop_sent and reporter.should_stop():
+                flag.value = STOP
+                stop_sent = True
                 if not started:  # still starting up: nothing to keep, end it now
-                    grace = 0.0
                     raise errors.CancelledError("Training was stopped before it began; no model was made.")
-            if stop_asked_at is not None and time.monotonic() - stop_asked_at > STOP_GRACE_SECONDS:
-                raise errors.CancelledError("Training did not stop in time and was ended; no model was kept.")
-            try:
-                kind, payload = events.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                if not process.is_alive():
-                    _raise_for_exit(process.exitcode)
+            ready = wait([reader, process.sentinel], POLL_SECONDS)
+            if not ready:
                 continue
+            try:
+                kind, payload = reader.recv()
+            except (EOFError, OSError):  # the child is gone and everything it sent was read
+                process.join(5.0)
+                _raise_for_exit(process.exitcode)
             started = True
             if kind == "stage":
                 reporter.on_stage(*payload)
@@ -87,58 +100,78 @@ def train_in_subprocess(config, data, reporter=None):
             elif kind == "done":
                 from .storage import load_bundle
 
-                fields = payload
                 model = load_bundle(model_path).model
-                return TrainingResult(model=model, **fields)
+                return TrainingResult(model=model, **payload)
     finally:
-        if process.is_alive() and grace:
-            stop.set()
-            process.join(grace)
-        if process.is_alive():
-            process.terminate()
+        if process is not None and process.is_alive():
+            process.terminate()  # done, failed or abandoned: nothing more to wait for
             process.join(5.0)
-        events.close()
-        events.join_thread()
+            if process.is_alive():
+                process.kill()
+                process.join(5.0)
+        for conn in (reader, writer):
+            if conn is not None:
+                conn.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def _raise_for_exit(code) -> None:
-    if code is not None and -code == getattr(__import__("signal"), "SIGKILL", 9):
+    if code is not None and code == -getattr(signal, "SIGKILL", 9):
         raise errors.CatdogError(
             "The training was ended by the system, which usually means the computer ran out of "
             "memory: try a smaller image size or batch size, or close other programs."
         )
-    raise errors.CatdogError(f"The training process stopped unexpectedly (exit code {code}); "
-                             "the app's log has the details.")
+    raise errors.CatdogError(f"The training process stopped unexpectedly (exit code {code}). Try again; if it "
+                             "happens again, start catdog-desktop from a terminal to see why.")
 
 
-def _child(config, data, events, stop, model_path) -> None:
+def _child(config, data, writer, flag, model_path, log_level) -> None:
     """The child process: train, save the model for the parent, report everything."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s [training]: %(message)s")
+    _exit_with_parent()
     from . import storage, training
 
-    class QueueReporter(training.Reporter):
+    class PipeReporter(training.Reporter):
         def on_stage(self, done, total, message):
-            events.put(("stage", (done, total, message)))
+            writer.send(("stage", (done, total, message)))
 
         def on_batch_end(self, info):
-            events.put(("batch", info))
+            writer.send(("batch", info))
 
         def on_epoch_end(self, info):
-            events.put(("epoch", info))
+            writer.send(("epoch", info))
 
         def should_stop(self):
-            return stop.is_set()
+            return flag.value == STOP
 
     try:
-        result = training.train(config, data, QueueReporter())
-        storage.save_bundle(result.model, result.metadata(), model_path)
+        result = training.train(config, data, PipeReporter())
+        try:
+            storage.save_bundle(result.model, result.metadata(), model_path)
+        except errors.ModelFileError as exc:
+            raise errors.CatdogError(f"The trained model could not be handed back to the app: the temporary "
+                                     f"folder is not usable ({exc}).") from None
         fields = {name: getattr(result, name) for name in result.__dataclass_fields__ if name != "model"}
-        events.put(("done", fields))
+        writer.send(("done", fields))
+    except (BrokenPipeError, EOFError):
+        os._exit(1)  # the app is gone
     except errors.CatdogError as exc:
-        events.put(("error", (type(exc).__name__, str(exc))))
+        writer.send(("error", (type(exc).__name__, str(exc))))
     except Exception as exc:  # noqa: BLE001 - becomes a readable message in the parent
         logging.getLogger(__name__).exception("training failed")
-        events.put(("error", ("CatdogError", errors.describe(exc))))
+        writer.send(("error", ("CatdogError", errors.describe(exc))))
     finally:
-        events.close()
-        events.join_thread()  # everything is delivered before the process ends
+        writer.close()
+
+
+def _exit_with_parent() -> None:
+    """End this process as soon as the parent dies (crash, kill), rather than train for nobody."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

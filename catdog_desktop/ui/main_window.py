@@ -376,6 +376,9 @@ class MainWindow(QMainWindow):
         """
         if not self.model_unsaved or self.classifier is None:
             return True
+        if self._saving is not None and self._saving is self.classifier:
+            self.statusBar().showMessage("The model is still being saved: try again in a moment.", 5000)
+            return False
         answer = QMessageBox.question(
             self, "Save the trained model?",
             f"The model you trained has not been saved. Save it before {before}?",
@@ -426,6 +429,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_save_error(self, message: str) -> None:
+        self._saving = None
         self.statusBar().showMessage("The model was not saved.")
         QMessageBox.warning(self, "Model not saved",
                             f"{message}\n\nThe trained model is still here: save it to another folder.")

@@ -72,6 +72,9 @@ class _SignalReporter:
     def should_stop(self):
         return self.task.should_stop()
 
+    def should_abandon(self):
+        return self.task.should_abandon()
+
 
 def train_model(task, config, scan):
     """Train on ``scan`` (re-split first if the validation share changed); returns TrainingResult.

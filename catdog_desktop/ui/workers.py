@@ -24,6 +24,7 @@ class Task:
     def __init__(self, worker: "Worker"):
         self._worker = worker
         self._stop = threading.Event()
+        self._abandon = threading.Event()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         self._worker.progress.emit((done, total, message))
@@ -36,6 +37,14 @@ class Task:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def abandon(self) -> None:
+        """Stop, and keep nothing: the result is no longer wanted (the window is closing)."""
+        self._abandon.set()
+        self._stop.set()
+
+    def should_abandon(self) -> bool:
+        return self._abandon.is_set()
 
 
 class Worker(QObject):
@@ -58,6 +67,10 @@ class Worker(QObject):
     def stop(self) -> None:
         """Ask the function to stop at its next check. Thread-safe."""
         self.task.stop()
+
+    def abandon(self) -> None:
+        """Ask the function to stop as soon as it can, keeping nothing. Thread-safe."""
+        self.task.abandon()
 
     @Slot()
     def run(self) -> None:
@@ -122,9 +135,10 @@ class ThreadPool(QObject):
         return [w for w, t in self._running.items() if t.isRunning() and (name is None or w.name == name)]
 
     def shutdown(self, timeout_s: float = 60.0) -> bool:
-        """Stop every worker and wait for its thread; True if all ended in time."""
+        """Abandon every worker (its result is not wanted) and wait for its thread; True if all
+        ended in time."""
         for worker in list(self._running):
-            worker.stop()
+            worker.abandon()
         deadline = time.monotonic() + timeout_s
         ok = True
         for worker, thread in list(self._running.items()):

@@ -3,6 +3,9 @@
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -59,8 +62,57 @@ def test_an_error_in_the_child_comes_back_as_the_same_exception(tmp_path):
 
 def test_a_stop_before_the_first_epoch_ends_is_a_cancel(pets_dir):
     scan = scan_dataset(pets_dir)
+    many_batches = TrainingConfig(**{**TINY, "epochs": 50, "batch_size": 2})  # 40 per epoch
     with pytest.raises(errors.CancelledError):
-        isolated.train_in_subprocess(TrainingConfig(**{**TINY, "epochs": 50}), scan, Recorder(stop_after_batches=1))
+        isolated.train_in_subprocess(many_batches, scan, Recorder(stop_after_batches=1))
+
+
+def test_abandoning_ends_the_child_at_once(pets_dir):
+    scan = scan_dataset(pets_dir)
+    reporter = Recorder()
+    reporter.should_abandon = lambda: any(kind == "batch" for kind, _ in reporter.events)
+    started = time.monotonic()
+    with pytest.raises(errors.CancelledError, match="abandoned"):
+        isolated.train_in_subprocess(TrainingConfig(**{**TINY, "epochs": 500}), scan, reporter)
+    assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
+    assert time.monotonic() - started < 120
+
+
+def test_the_child_ends_when_the_app_dies(pets_dir, tmp_path):
+    app = (
+        "import sys\n"
+        "from catdog_desktop.core import isolated, training\n"
+        "from catdog_desktop.core.config import TrainingConfig\n"
+        "from catdog_desktop.core.dataset import scan_dataset\n"
+        "class Say(training.Reporter):\n"
+        "    def on_batch_end(self, info):\n"
+        "        import multiprocessing\n"
+        "        print([p.pid for p in multiprocessing.active_children()][0], flush=True)\n"
+        "if __name__ == '__main__':\n"
+        f"    isolated.train_in_subprocess(TrainingConfig(**{dict(TINY, epochs=500)!r}), scan_dataset({str(pets_dir)!r}), Say())\n"
+    )
+    (tmp_path / "app.py").write_text(app)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "app.py")], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    proc.kill()  # the app crashes or is killed
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and pid_alive(child):
+        time.sleep(0.1)
+    assert not pid_alive(child)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by init) counts as ended
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def test_a_child_killed_by_the_system_is_a_readable_error(pets_dir):

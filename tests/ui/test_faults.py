@@ -291,6 +291,7 @@ def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_model
     choose_folder(qtbot, window, monkeypatch, pets_dir)
     panel = window.training_panel
     tiny_settings(panel, epochs=100)
+    panel.batch_size.setValue(2)  # 40 batches an epoch: a stop always lands before the first epoch ends
     models_before = live_keras_models()
     figures = []
     for cycle in range(20):

@@ -1,7 +1,9 @@
 """The app as a user drives it: pick a folder, train, stop, close, drop pictures."""
 
+import multiprocessing
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -121,8 +123,11 @@ def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypa
     qtbot.waitUntil(lambda: win.training_panel.progress.format().startswith("Epoch"), timeout=120_000)
     threads = list(win.pool._running.values())
     assert threads and all(t.isRunning() for t in threads)
+    started = time.monotonic()
     win.close()
+    assert time.monotonic() - started < 5  # the training is abandoned, not finished first
     assert win.pool.threads() == [] and not any(t.isRunning() for t in threads)
+    assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
 
 
 # ----- classifying -------------------------------------------------------------------------------
