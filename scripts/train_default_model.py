@@ -3,7 +3,8 @@
     python scripts/train_default_model.py --data ../shared/data/catsdogs/train
 
 Reproducible: the photos are split by a fixed seed into train (3,500 per class) and test
-(500 per class, never trained on nor used to pick the epoch); 20 % of train validates. The
+(500 per class, never trained on nor used to pick the epoch); 5 % of train validates (it only
+watches the run: the schedule is fixed and the last epochs of the cosine decay are all close). The
 bundle's metadata records the command, the settings and the accuracy on the test photos.
 The sample dataset that ships with the app is drawn from the same test photos.
 """
@@ -28,8 +29,8 @@ from catdog_desktop.core.config import TrainingConfig  # noqa: E402
 from catdog_desktop.core.dataset import scan_dataset  # noqa: E402
 
 #: The settings of the shipped model: the app's network, larger pictures, longer training.
-SHIPPED = dict(image_size=96, blocks=4, convs_per_block=2, base_filters=32, epochs=40,
-               learning_rate=2e-3, batch_size=32, early_stopping=False)
+SHIPPED = dict(image_size=96, blocks=4, convs_per_block=2, base_filters=32, epochs=50,
+               learning_rate=2e-3, batch_size=32, early_stopping=False, validation_split=0.05)
 
 
 class Budget(training.Reporter):
@@ -52,21 +53,22 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split-dir", type=Path, default=Path(DEFAULT_ROOT))
-    parser.add_argument("--minutes", type=float, default=85.0, help="stop after this long (best epoch kept)")
+    parser.add_argument("--minutes", type=float, default=88.0, help="stop after this long (best epoch kept)")
     parser.add_argument("--out", type=Path, default=ROOT / "catdog_desktop" / "resources" / "default-model.keras")
     args = parser.parse_args()
 
     split = build_split_tree(args.data, args.split_dir, test_per_class=500)
-    scan = scan_dataset(split)
-    scan.raise_for_errors()
     config = TrainingConfig(**SHIPPED)
+    scan = scan_dataset(split, validation_split=config.validation_split, seed=config.seed)
+    scan.raise_for_errors()
     started = time.monotonic()
     result = training.train(config, scan, Budget(args.minutes))
     metadata = result.metadata()
     metadata["provenance"] = {
         "command": "python scripts/train_default_model.py --data ../shared/data/catsdogs/train",
         "source": "the original project's 8,000 training photos (4,000 cats, 4,000 dogs)",
-        "split": f"seeded ({SPLIT_SEED}): 3,500 per class train (20% of it validation), 500 per class test",
+        "split": f"seeded ({SPLIT_SEED}): 3,500 per class train ({config.validation_split:.0%} of it validation), "
+                 "500 per class test",
         "test_accuracy": result.evaluation.accuracy,
         "minutes": round((time.monotonic() - started) / 60, 1),
     }

@@ -82,6 +82,7 @@ def test_built_in_model_classifies_the_sample_photos():
     assert clf.class_names == ["cats", "dogs"]
     provenance = clf.metadata["provenance"]
     assert provenance["test_accuracy"] == clf.metadata["evaluation"]["accuracy"]
+    assert provenance["test_accuracy"] >= 0.92  # issue 5's bar, on 1,000 photos it never saw
     assert clf.metadata["evaluation"]["split"] == "test" and clf.metadata["evaluation"]["count"] == 1000
     scan = scan_dataset(paths.sample_dataset_dir())
     files = scan.train.paths + scan.validation.paths
