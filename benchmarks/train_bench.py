@@ -234,12 +234,17 @@ def train_through_gui(cfg, scan, reporter):
         def on_error(self, message):
             self.error = message
 
+        @Slot()
+        def on_aborted(self):
+            self.error = "stopped before the first epoch ended"
+
     receiver = Receiver()
     pool = ThreadPool()
     worker = Worker(tasks.train_model, cfg, scan, name="train")
     worker.yielded.connect(receiver.on_event)
     worker.returned.connect(receiver.on_returned)
     worker.errored.connect(receiver.on_error)
+    worker.aborted.connect(receiver.on_aborted)
     pool.start(worker)
     while receiver.result is None and receiver.error is None:
         app.processEvents()

@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
 
+import catdog_desktop.ui  # noqa: E402,F401  - its PySide6 6.12 guard must be in place for every Qt test
+
 from synthetic import write_class_folders  # noqa: E402
 
 #: Small, fast settings that still separate the synthetic classes.

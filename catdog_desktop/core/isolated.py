@@ -121,8 +121,9 @@ def _raise_for_exit(code) -> None:
             "The training was ended by the system, which usually means the computer ran out of "
             "memory: try a smaller image size or batch size, or close other programs."
         )
-    raise errors.CatdogError(f"The training process stopped unexpectedly (exit code {code}). Try again; if it "
-                             "happens again, start catdog-desktop from a terminal to see why.")
+    how = "did not exit" if code is None else f"stopped unexpectedly (exit code {code})"
+    raise errors.CatdogError(f"The training process {how}. Try again; if it happens again, start "
+                             "catdog-desktop from a terminal to see why.")
 
 
 def _child(config, data, writer, flag, model_path, log_level) -> None:
@@ -131,15 +132,21 @@ def _child(config, data, writer, flag, model_path, log_level) -> None:
     _exit_with_parent()
     from . import storage, training
 
+    def send(message) -> None:
+        try:
+            writer.send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            os._exit(1)  # the app is gone: nobody to train for
+
     class PipeReporter(training.Reporter):
         def on_stage(self, done, total, message):
-            writer.send(("stage", (done, total, message)))
+            send(("stage", (done, total, message)))
 
         def on_batch_end(self, info):
-            writer.send(("batch", info))
+            send(("batch", info))
 
         def on_epoch_end(self, info):
-            writer.send(("epoch", info))
+            send(("epoch", info))
 
         def should_stop(self):
             return flag.value == STOP
@@ -152,14 +159,12 @@ def _child(config, data, writer, flag, model_path, log_level) -> None:
             raise errors.CatdogError(f"The trained model could not be handed back to the app: the temporary "
                                      f"folder is not usable ({exc}).") from None
         fields = {name: getattr(result, name) for name in result.__dataclass_fields__ if name != "model"}
-        writer.send(("done", fields))
-    except (BrokenPipeError, EOFError):
-        os._exit(1)  # the app is gone
+        send(("done", fields))
     except errors.CatdogError as exc:
-        writer.send(("error", (type(exc).__name__, str(exc))))
+        send(("error", (type(exc).__name__, str(exc))))
     except Exception as exc:  # noqa: BLE001 - becomes a readable message in the parent
         logging.getLogger(__name__).exception("training failed")
-        writer.send(("error", ("CatdogError", errors.describe(exc))))
+        send(("error", ("CatdogError", errors.describe(exc))))
     finally:
         writer.close()
 

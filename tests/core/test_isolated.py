@@ -92,14 +92,44 @@ def test_the_child_ends_when_the_app_dies(pets_dir, tmp_path):
         f"    isolated.train_in_subprocess(TrainingConfig(**{dict(TINY, epochs=500)!r}), scan_dataset({str(pets_dir)!r}), Say())\n"
     )
     (tmp_path / "app.py").write_text(app)
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "app.py")], stdout=subprocess.PIPE, text=True)
-    child = int(proc.stdout.readline())
-    proc.kill()  # the app crashes or is killed
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and pid_alive(child):
-        time.sleep(0.1)
-    assert not pid_alive(child)
+    assert_child_ends_with_app(tmp_path / "app.py")
+
+
+def test_a_silent_child_ends_when_the_app_dies(tmp_path):
+    # While importing TensorFlow, evaluating or saving, the child sends nothing, so a broken pipe
+    # cannot tell it the app is gone: the parent-death watch must.
+    app = (
+        "import multiprocessing, time\n"
+        "from catdog_desktop.core import isolated\n"
+        "def silent():\n"
+        "    isolated._exit_with_parent()\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    child = multiprocessing.get_context('spawn').Process(target=silent)\n"
+        "    child.start()\n"
+        "    time.sleep(1)\n"
+        "    print(child.pid, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    (tmp_path / "app.py").write_text(app)
+    assert_child_ends_with_app(tmp_path / "app.py")
+
+
+def assert_child_ends_with_app(script):
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(proc.stdout.readline())
+        proc.kill()  # the app crashes or is killed
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pid_alive(child):
+            time.sleep(0.1)
+        assert not pid_alive(child)
+    finally:
+        proc.kill()
+        if child is not None and pid_alive(child):
+            os.kill(child, signal.SIGKILL)
 
 
 def pid_alive(pid):

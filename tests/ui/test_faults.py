@@ -291,7 +291,7 @@ def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_model
     choose_folder(qtbot, window, monkeypatch, pets_dir)
     panel = window.training_panel
     tiny_settings(panel, epochs=100)
-    panel.batch_size.setValue(2)  # 40 batches an epoch: a stop always lands before the first epoch ends
+    panel.batch_size.setValue(2)  # 40 batches an epoch: a stop nearly always lands before an epoch ends
     models_before = live_keras_models()
     figures = []
     for cycle in range(20):
@@ -303,7 +303,9 @@ def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_model
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
         qtbot.waitUntil(lambda: window.pool.threads() == [], timeout=10_000)
-        assert panel.train_button.isEnabled() and window.classifier is None  # no epoch ended: no model
+        assert panel.train_button.isEnabled()
+        if window.classifier is not None:  # on a slow machine an epoch may end before the Stop lands
+            window.classifier, window.model_unsaved = None, False
         assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
         figures.append(process_figures())
     print(f"\nstart/stop x20: RSS {[round(r) for r, _ in figures]} MB; threads {[t for _, t in figures]}")

@@ -112,7 +112,12 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
 
 
 def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypatch, pets_dir):
+    from catdog_desktop.core import storage
     from catdog_desktop.ui.main_window import MainWindow
+
+    models_loaded = []
+    real_load = storage.load_bundle
+    monkeypatch.setattr(storage, "load_bundle", lambda path: models_loaded.append(path) or real_load(path))
 
     win = MainWindow(settings, default_model=None)
     qtbot.addWidget(win)
@@ -125,7 +130,8 @@ def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypa
     assert threads and all(t.isRunning() for t in threads)
     started = time.monotonic()
     win.close()
-    assert time.monotonic() - started < 5  # the training is abandoned, not finished first
+    assert time.monotonic() - started < 5
+    assert models_loaded == []  # abandoned: not evaluated, saved and handed back first
     assert win.pool.threads() == [] and not any(t.isRunning() for t in threads)
     assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
 
