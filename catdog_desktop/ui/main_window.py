@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
     def open_sample_dataset(self) -> None:
         if self.sample_dataset is not None:
             self.open_dataset(str(self.sample_dataset))
+
     @Slot(str)
     def open_dataset(self, folder: str) -> None:
         if self._train_worker is not None:
@@ -363,11 +364,28 @@ class MainWindow(QMainWindow):
         if self.classifier is None:
             self.statusBar().showMessage("There is no model to save yet.", 5000)
             return
+        path = self._ask_save_path()
+        if path:
+            self.save_model(path)
+
+    def _ask_save_path(self) -> str:
+        """The file the user chooses for the current model ("" if cancelled)."""
         start = self.classifier.path or os.path.join(self.settings.value("last_model_dir", os.path.expanduser("~")),
                                                      "my-model.keras")
         path, _ = QFileDialog.getSaveFileName(self, "Save model", start, "Keras models (*.keras)")
-        if path:
-            self.save_model(path)
+        return path
+
+    def _show_save_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Model not saved",
+                            f"{message}\n\nThe trained model is still here: save it to another folder.")
+
+    def _mark_saved(self, classifier, path) -> None:
+        """``classifier`` now lives in ``path``: remember it, and say so if it is the active one."""
+        classifier.path = str(path)
+        self._remember_model(str(path))
+        if classifier is self.classifier:
+            self.model_unsaved = False
+            self._update_model_labels()
 
     def _keep_unsaved_model(self, before: str) -> bool:
         """Before the unsaved trained model is replaced or dropped, offer to save it.
@@ -376,7 +394,7 @@ class MainWindow(QMainWindow):
         """
         if not self.model_unsaved or self.classifier is None:
             return True
-        if self._saving is not None and self._saving is self.classifier:
+        if self._saving is self.classifier:
             self.statusBar().showMessage("The model is still being saved: try again in a moment.", 5000)
             return False
         answer = QMessageBox.question(
@@ -388,21 +406,16 @@ class MainWindow(QMainWindow):
             return False
         if answer != QMessageBox.StandardButton.Save:
             return True
-        start = os.path.join(self.settings.value("last_model_dir", os.path.expanduser("~")), "my-model.keras")
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", start, "Keras models (*.keras)")
+        path = self._ask_save_path()
         if not path:
             return False
         try:
             # Waited for here (a few MB, well under a second): what comes next needs it saved.
             saved = tasks.save_model(None, self.classifier, path)
         except Exception as exc:  # noqa: BLE001 - shown to the user, who can choose again
-            QMessageBox.warning(self, "Model not saved",
-                                f"{exc}\n\nThe trained model is still here: save it to another folder.")
+            self._show_save_failed(str(exc))
             return False
-        self.classifier.path = str(saved)
-        self.model_unsaved = False
-        self._remember_model(str(saved))
-        self._update_model_labels()
+        self._mark_saved(self.classifier, saved)
         return True
 
     def save_model(self, path: str) -> None:
@@ -418,21 +431,15 @@ class MainWindow(QMainWindow):
         saved, self._saving = self._saving, None
         if saved is None:
             return
-        saved.path = str(path)
-        if saved is not self.classifier:  # another model became active meanwhile
-            self._remember_model(str(path))
-            return
-        self.model_unsaved = False
-        self._remember_model(str(path))
-        self._update_model_labels()
-        self.statusBar().showMessage(f"Model saved to {path}", 8000)
+        self._mark_saved(saved, path)
+        if saved is self.classifier:  # else another model became active meanwhile
+            self.statusBar().showMessage(f"Model saved to {path}", 8000)
 
     @Slot(str)
     def _on_save_error(self, message: str) -> None:
         self._saving = None
         self.statusBar().showMessage("The model was not saved.")
-        QMessageBox.warning(self, "Model not saved",
-                            f"{message}\n\nThe trained model is still here: save it to another folder.")
+        self._show_save_failed(message)
 
     @Slot()
     def open_model_dialog(self) -> None:
