@@ -4,6 +4,10 @@
     python benchmarks/train_bench.py --data /work/shared/data/catsdogs/train \
         [--set key=value ...] [--minutes N] [--out results.jsonl] [--gui]
 
+The app's defaults train with a 15-minute time limit (``--set time_limit_minutes=45`` for
+another; the learning rate is planned to fit it). ``--minutes`` is a plain cut on top of that,
+for comparing against a schedule that does not know the time.
+
 ``--data`` is a class-folder dataset (``cats/``, ``dogs/``). The benchmark builds (once) a
 symlinked copy with a fixed, seeded split into ``train/`` and ``test/`` (``--test-per-class``
 photos per class go to test) under ``--bench-root``; the app's scanner then holds out its
@@ -154,13 +158,12 @@ def bench_feed(config, x: np.ndarray, y: np.ndarray, num_classes: int, n_images:
 
     n = min(n_images, len(x)) // config.batch_size * config.batch_size
     x, y = x[:n], y[:n]
-    steps = n // config.batch_size
 
     def fresh():
         keras.backend.clear_session()
         keras.utils.set_random_seed(config.seed)
         model = make_model(config, num_classes)
-        compile_model(model, config, num_classes, steps)
+        compile_model(model, config, num_classes)
         return model
 
     class Timer(keras.callbacks.Callback):
@@ -272,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="class-folder dataset (e.g. .../catsdogs/train)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainingConfig field")
     ap.add_argument("--preset", default="default", help="start from this preset (config.PRESETS)")
-    ap.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="cut training after this many minutes, whatever the schedule (see time_limit_minutes)")
     ap.add_argument("--bench-root", default=DEFAULT_ROOT, help="where the train/test symlink tree is built")
     ap.add_argument("--test-per-class", type=int, default=500)
     ap.add_argument("--split-seed", type=int, default=1337,
@@ -394,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "params": int(model.count_params()),
         "epochs_run": len(epochs),
         "stopped_by_budget": result.stopped_by_user,
+        "stopped_by_time_limit": result.stopped_by_time_limit,
         "stopped_early": result.stopped_early,
         "train_minutes": round(result.train_seconds / 60, 2),
         "train_call_minutes": round(wall / 60, 2),

@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=sorted(PRESETS), default="default")
     defaults = TrainingConfig()
     for name, kind, help_text in [
-        ("epochs", int, "number of passes over the training pictures"),
+        ("epochs", int, "number of passes over the training pictures (at most)"),
+        ("time_limit_minutes", float, "finish within about this many minutes; the learning rate is "
+                                      "planned to fit (0: no limit)"),
         ("batch_size", int, "pictures per training step"),
         ("image_size", int, "pixels per side the model sees"),
         ("learning_rate", float, "peak learning rate"),
@@ -170,6 +172,7 @@ def cmd_train(args) -> int:
     if args.json:
         print(json.dumps({
             "model": str(path), "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+            "stopped_by_time_limit": result.stopped_by_time_limit,
             "train_seconds": round(result.train_seconds, 1), "decode_seconds": round(result.decode_seconds, 1),
             "skipped": [{"path": p, "reason": r} for p, r in scan.skipped + result.skipped],
             "evaluation": ev.to_dict(include_mistakes=False),
@@ -178,7 +181,8 @@ def cmd_train(args) -> int:
         for p, r in result.skipped:
             print(f"skipped {p}: {r}", file=sys.stderr)
         print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
-              f"(best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds / 60:.1f} min)")
+              f"(best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds / 60:.1f} min"
+              f"{', time limit reached' if result.stopped_by_time_limit else ''})")
         print(f"saved {path}")
     return EXIT_OK
 

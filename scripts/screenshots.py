@@ -63,7 +63,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--per-class", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=40, help="the most epochs")
+    parser.add_argument("--time-limit", type=int, default=1, help="minutes (the Train tab's time limit)")
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +104,7 @@ def main() -> int:
 
     panel = window.training_panel
     panel.epochs.setValue(args.epochs)
+    panel.time_limit.setValue(args.time_limit)
     panel._on_train_clicked()
     wait(app, lambda: window.is_training())
     wait(app, lambda: not window.is_training())

@@ -21,14 +21,18 @@ from .dataset import IMBALANCE_RATIO, DatasetScan
 from .errors import CancelledError, DatasetError
 from .evaluation import EvaluationResult, evaluate_model
 from .model import make_model
+from .schedule import WARMUP_START, Pace
 
 log = logging.getLogger(__name__)
+
+#: Seconds, for progress figures and the time limit (a name of its own so tests can simulate time).
+_clock = time.perf_counter
 
 
 @dataclass
 class BatchInfo:
     epoch: int              # 1-based
-    epochs: int
+    epochs: int             # epochs planned in all (fewer than configured when a time limit comes first)
     batch: int              # 1-based, within the epoch
     batches: int
     loss: float
@@ -84,6 +88,7 @@ class TrainingResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     decode_seconds: float = 0.0
     train_seconds: float = 0.0
+    stopped_by_time_limit: bool = False
 
     def metadata(self) -> dict:
         """What a saved bundle records about this training."""
@@ -95,6 +100,7 @@ class TrainingResult:
             "best_epoch": self.best_epoch,
             "stopped_by_user": self.stopped_by_user,
             "stopped_early": self.stopped_early,
+            "stopped_by_time_limit": self.stopped_by_time_limit,
             "evaluation": self.evaluation.to_dict(include_mistakes=False),
             "dataset": self.dataset_summary,
             "decode_seconds": round(self.decode_seconds, 2),
@@ -112,18 +118,12 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float] | No
     return {i: float(total / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
 
 
-def compile_model(model: keras.Model, config: TrainingConfig, num_classes: int, steps_per_epoch: int) -> None:
-    """AdamW with a short linear warm-up then cosine decay; label smoothing on the loss."""
-    total_steps = max(1, steps_per_epoch * config.epochs)
-    warmup = max(1, min(steps_per_epoch, total_steps // 10))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate * 0.05,
-        decay_steps=max(1, total_steps - warmup),
-        alpha=0.02,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    )
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+def compile_model(model: keras.Model, config: TrainingConfig, num_classes: int) -> None:
+    """AdamW and the loss (label smoothing). The optimizer starts at the warm-up's first rate; during
+    :func:`train` the progress callback sets the rate before every step from a :class:`Pace`
+    (a model fitted without that callback keeps the starting rate)."""
+    optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate * WARMUP_START,
+                                       weight_decay=config.weight_decay)
     if num_classes == 2:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
         metric = keras.metrics.BinaryAccuracy(name="accuracy")
@@ -134,37 +134,51 @@ def compile_model(model: keras.Model, config: TrainingConfig, num_classes: int, 
 
 
 class _ProgressCallback(keras.callbacks.Callback):
-    """Turns Keras callbacks into Reporter calls, handles stop requests, keeps the best weights."""
+    """Turns Keras callbacks into Reporter calls, sets the learning rate before every step (its
+    :class:`Pace`), handles stop requests and the time limit, keeps the best weights."""
 
-    def __init__(self, reporter: Reporter, epochs: int, batches: int, batch_size: int, n_train: int):
+    def __init__(self, reporter: Reporter, pace: Pace, batch_size: int, n_train: int):
         super().__init__()
         self.reporter = reporter
-        self.epochs = epochs
-        self.batches = batches
+        self.pace = pace
+        self.epochs = pace.max_epochs  # planned in all; re-estimated after each epoch with a time limit
+        self.batches = pace.steps_per_epoch
         self.batch_size = batch_size
         self.n_train = n_train
         self.stopped_by_user = False
+        self.stopped_by_time_limit = False
+        self.cut_short = False  # the running epoch was interrupted: its figures and weights don't count
         self.history: list[dict] = []
         self.best_epoch = 0
         self.best_key: tuple[float, float] | None = None
         self.best_weights = None
 
     def on_train_begin(self, logs=None):
-        self.fit_start = time.perf_counter()
+        self.fit_start = _clock()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.perf_counter()
+        self.epoch_index = epoch
+        self.epoch_start = _clock()
 
-    def _check_stop(self) -> None:
-        if not self.stopped_by_user and self.reporter.should_stop():
-            self.stopped_by_user = True
-            log.info("stop requested")
-        if self.stopped_by_user:
+    def on_train_batch_begin(self, batch, logs=None):
+        step = self.epoch_index * self.batches + batch
+        self.model.optimizer.learning_rate = self.pace.learning_rate(step, _clock() - self.fit_start)
+
+    def _check_stop(self, training: bool) -> None:
+        if not self.cut_short:
+            if self.reporter.should_stop():
+                self.stopped_by_user = self.cut_short = True
+                log.info("stop requested")
+            elif training and self.pace.overrun(_clock() - self.fit_start):
+                # (not during validation: the epoch's training is done, so it may as well count)
+                self.stopped_by_time_limit = self.cut_short = True
+                log.info("time limit overrun: this epoch is cut short")
+        if self.cut_short:
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        now = time.perf_counter()
+        now = _clock()
         seen = min((batch + 1) * self.batch_size, self.n_train)
         spent = max(now - self.epoch_start, 1e-9)
         rate = seen / spent
@@ -174,21 +188,23 @@ class _ProgressCallback(keras.callbacks.Callback):
             images_per_second=rate, elapsed=now - self.fit_start,
             epoch_eta=(self.n_train - seen) / rate if rate > 0 else 0.0,
         ))
-        self._check_stop()
+        self._check_stop(training=True)
 
     def on_test_batch_end(self, batch, logs=None):
         # A stop request also cuts the validation pass short; that epoch is then not counted.
-        if self.stopped_by_user or self.reporter.should_stop():
-            self.stopped_by_user = True
+        self._check_stop(training=False)
+        if self.cut_short:
             self.model.stop_evaluating = True
             self.model.stop_training = True  # else fit() would start another epoch first
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stopped_by_user:
+        if self.cut_short:
             return  # a partial epoch: its figures would mislead, and its weights are not "best"
         logs = logs or {}
-        now = time.perf_counter()
+        now = _clock()
         train_seconds = now - self.epoch_start
+        elapsed = now - self.fit_start
+        self.pace.epoch_ended(elapsed)
         entry = {
             "epoch": epoch + 1,
             "loss": float(logs.get("loss", math.nan)),
@@ -205,10 +221,15 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.best_epoch = epoch + 1
             self.best_weights = self.model.get_weights()
         self.history.append(entry)
+        if epoch + 1 < self.pace.max_epochs and not self.pace.next_epoch_fits(elapsed):
+            self.stopped_by_time_limit = True
+            self.model.stop_training = True
+            log.info("time limit: epoch %d is the last one that fits", epoch + 1)
+        self.epochs = epoch + 1 if self.stopped_by_time_limit else self.pace.planned_epochs(elapsed)
         self.reporter.on_epoch_end(EpochInfo(
             epoch=epoch + 1, epochs=self.epochs, loss=entry["loss"], accuracy=entry["accuracy"],
             val_loss=entry["val_loss"], val_accuracy=entry["val_accuracy"],
-            images_per_second=self.n_train / max(train_seconds, 1e-9), elapsed=now - self.fit_start,
+            images_per_second=self.n_train / max(train_seconds, 1e-9), elapsed=elapsed,
             epoch_seconds=train_seconds, learning_rate=entry["learning_rate"], is_best=is_best,
         ))
 
@@ -220,7 +241,9 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     Raises :class:`~catdog_desktop.core.errors.DatasetError` for an unusable dataset,
     ``ValueError`` for impossible settings and
     :class:`~catdog_desktop.core.errors.CancelledError` if stopped while reading pictures.
-    A stop during fitting returns normally with the best epoch so far.
+    A stop during fitting returns normally with the best epoch so far. With
+    ``config.time_limit_minutes``, the learning rate decays over the time and training ends
+    with the last epoch that fits (see :mod:`.schedule`).
     ``strategy`` (a ``tf.distribute.Strategy``) trains on several GPUs when given.
     """
     reporter = reporter or Reporter()
@@ -229,14 +252,14 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     num_classes = len(data.class_names)
     size = config.image_size
 
-    start = time.perf_counter()
+    start = _clock()
     train_set = pipeline.decode_split(data.train, size, reporter.on_stage, reporter.should_stop, "training pictures")
     val_set = pipeline.decode_split(data.validation, size, reporter.on_stage, reporter.should_stop, "validation pictures")
     eval_name = data.evaluation_name
     eval_set = val_set
     if eval_name == "test":
         eval_set = pipeline.decode_split(data.test, size, reporter.on_stage, reporter.should_stop, "test pictures")
-    decode_seconds = time.perf_counter() - start
+    decode_seconds = _clock() - start
     skipped = train_set.skipped + val_set.skipped + (eval_set.skipped if eval_set is not val_set else [])
     _check_decoded(train_set, val_set, data.class_names)
 
@@ -248,14 +271,23 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     if strategy is not None:
         with strategy.scope():
             model = make_model(config, num_classes)
-            compile_model(model, config, num_classes, batches)
+            compile_model(model, config, num_classes)
     else:
         model = make_model(config, num_classes)
-        compile_model(model, config, num_classes, batches)
+        compile_model(model, config, num_classes)
 
     train_ds = pipeline.make_dataset(train_set.x, train_set.y, num_classes, config.batch_size, True, config.seed)
     val_ds = pipeline.make_dataset(val_set.x, val_set.y, num_classes, max(config.batch_size, 64), False)
-    progress = _ProgressCallback(reporter, config.epochs, batches, config.batch_size, len(train_set))
+    # The time limit counts from the start of reading the pictures: that used some of it.
+    time_limit = config.time_limit_minutes * 60 - (_clock() - start) if config.time_limit_minutes else None
+    epochs = config.epochs
+    if time_limit is not None and time_limit <= 0:
+        # Reading alone took all the time: one epoch on its own schedule beats no model at all.
+        log.info("time limit spent reading the pictures: training one epoch")
+        epochs, time_limit = 1, None
+    pace = Pace(config.learning_rate, batches, epochs, time_limit)
+    progress = _ProgressCallback(reporter, pace, config.batch_size, len(train_set))
+    progress.stopped_by_time_limit = epochs < config.epochs
     callbacks: list = [progress]
     early = None
     if config.early_stopping:
@@ -265,10 +297,10 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     if weights:
         log.info("class weights: %s", weights)
 
-    fit_start = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+    fit_start = _clock()
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
               class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
-    train_seconds = time.perf_counter() - fit_start
+    train_seconds = _clock() - fit_start
     if progress.stopped_by_user and progress.best_epoch == 0:
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     if progress.best_weights is not None:
@@ -276,7 +308,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     progress.best_weights = None
 
     evaluation = evaluate_model(model, eval_set.x, eval_set.y, data.class_names, eval_set.paths, eval_name)
-    stopped_early = bool(early is not None and early.stopped_epoch > 0 and not progress.stopped_by_user)
+    stopped_early = bool(early is not None and early.stopped_epoch > 0 and not progress.cut_short)
     log.info("trained %d epochs in %.1f s; best epoch %d; %s accuracy %.4f",
              len(progress.history), train_seconds, progress.best_epoch, eval_name, evaluation.accuracy)
     summary = data.summary()
@@ -286,6 +318,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
         best_epoch=progress.best_epoch, stopped_by_user=progress.stopped_by_user,
         stopped_early=stopped_early, evaluation=evaluation, dataset_summary=summary,
         skipped=skipped, decode_seconds=decode_seconds, train_seconds=train_seconds,
+        stopped_by_time_limit=progress.stopped_by_time_limit,
     )
 
 

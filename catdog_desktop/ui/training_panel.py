@@ -38,6 +38,8 @@ class TrainingPanel(QWidget):
         self.confusion_chart = None
         self._epoch_seconds: list[float] = []
         self._epochs = 0
+        self._time_limited = False
+        self._time_limit_seconds = 0.0
         self._ready = False
 
         # --- settings ---
@@ -46,6 +48,8 @@ class TrainingPanel(QWidget):
             self.preset_box.addItem(PRESET_LABELS.get(key, key.title()), key)
         self.preset_box.currentIndexChanged.connect(self._on_preset_changed)
         self.epochs = QSpinBox(minimum=1, maximum=500)
+        self.time_limit = QSpinBox(minimum=0, maximum=7 * 24 * 60, suffix=" min", singleStep=5)
+        self.time_limit.setSpecialValueText("No limit")
         self.batch_size = QSpinBox(minimum=2, maximum=512)
         self.image_size = QComboBox()
         for size in (32, 48, 64, 80, 96, 128, 160):
@@ -54,7 +58,11 @@ class TrainingPanel(QWidget):
         self.validation_split = QSpinBox(minimum=5, maximum=50, suffix=" %")
         self.augmentation = QCheckBox("Vary the pictures while training (flip, rotate, zoom)")
         self.early_stopping = QCheckBox("Stop early when validation stops improving")
-        self.epochs.setToolTip("Passes over all training pictures. The best epoch is kept.")
+        self.epochs.setToolTip("Passes over all training pictures (at most). The best epoch is kept.")
+        self.time_limit.setToolTip("Training ends within about this long, reading the pictures included "
+                                   "(starting up and the final evaluation take a few seconds more). "
+                                   "The learning rate is planned to fit the time, so the last epochs still "
+                                   "settle the model; fewer epochs run if the time comes first.")
         self.image_size.setToolTip("Larger pictures can be more accurate but train more slowly.")
         self.validation_split.setToolTip("Share of the pictures held out to check progress (when the dataset has no validation folder).")
         for w in (self.augmentation, self.early_stopping):
@@ -62,7 +70,8 @@ class TrainingPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Settings", self.preset_box)
-        form.addRow("Epochs", self.epochs)
+        form.addRow("Time limit", self.time_limit)
+        form.addRow("Epochs (at most)", self.epochs)
         form.addRow("Image size", self.image_size)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Learning rate", self.learning_rate)
@@ -159,6 +168,7 @@ class TrainingPanel(QWidget):
     def config(self) -> TrainingConfig:
         base = preset(self.preset_box.currentData())
         base.epochs = self.epochs.value()
+        base.time_limit_minutes = float(self.time_limit.value())
         base.batch_size = self.batch_size.value()
         base.image_size = int(self.image_size.currentData())
         base.learning_rate = float(self.learning_rate.value())
@@ -175,6 +185,8 @@ class TrainingPanel(QWidget):
                 self.preset_box.setCurrentIndex(index)
                 self.preset_box.blockSignals(False)
         self.epochs.setValue(config.epochs)
+        minutes = config.time_limit_minutes
+        self.time_limit.setValue(max(1, round(minutes)) if minutes > 0 else 0)  # 0.4 min stays a limit
         self.batch_size.setValue(config.batch_size)
         index = self.image_size.findData(config.image_size)
         if index < 0:
@@ -215,6 +227,8 @@ class TrainingPanel(QWidget):
     # ----- progress from the training worker ------------------------------------------------
     def training_started(self, config: TrainingConfig) -> None:
         self._epochs = config.epochs
+        self._time_limited = config.time_limit_minutes > 0
+        self._time_limit_seconds = config.time_limit_minutes * 60
         self._epoch_seconds = []
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -235,16 +249,22 @@ class TrainingPanel(QWidget):
     def on_batch(self, info) -> None:
         self.progress.setRange(0, info.batches)
         self.progress.setValue(info.batch)
-        self.progress.setFormat(f"Epoch {info.epoch} of {info.epochs}: %p%")
+        # With a time limit the number of epochs is an estimate, refined as each epoch ends.
+        of = f"of {info.epochs}"
+        if self._time_limited:
+            of = f"of about {info.epochs}" if self._epoch_seconds else f"of at most {info.epochs}"
+        self.progress.setFormat(f"Epoch {info.epoch} {of}: %p%")
         remaining = info.epoch_eta
         if self._epoch_seconds:
             per_epoch = sum(self._epoch_seconds) / len(self._epoch_seconds)
             remaining += per_epoch * (info.epochs - info.epoch)
-            total = f" · about {format_seconds(remaining)} left in all (fewer if it stops early)"
+            if self._time_limited:
+                remaining = min(remaining, max(self._time_limit_seconds - info.elapsed, info.epoch_eta))
+            total = f" · about {format_seconds(remaining)} left in all (less if it stops early)"
         else:
             total = ""
         self.status.setText(
-            f"Epoch {info.epoch} of {info.epochs} · batch {info.batch} of {info.batches} · "
+            f"Epoch {info.epoch} {of} · batch {info.batch} of {info.batches} · "
             f"{info.images_per_second:.0f} pictures/s · {format_seconds(info.epoch_eta)} left in this epoch{total}"
         )
         if self.chart is not None:
@@ -275,6 +295,7 @@ class TrainingPanel(QWidget):
         ev = result.evaluation
         epochs = len(result.history)
         how = ("you stopped it" if result.stopped_by_user else
+               "the time limit was reached" if result.stopped_by_time_limit else
                "it stopped improving" if result.stopped_early else "all epochs ran")
         self.status.setText(
             f"Finished: {epochs} epoch(s) in {format_seconds(result.train_seconds)} ({how}); "

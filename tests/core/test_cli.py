@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from catdog_desktop import cli
+from catdog_desktop.core import storage
 
 
 def run(*args):
@@ -18,10 +19,12 @@ def run(*args):
 def test_train_evaluate_predict_json(pets_dir, tmp_path):
     out = tmp_path / "cli.keras"
     code, stdout, _ = run("--json", "train", pets_dir, "--out", out, "--epochs", 3, "--image-size", 32,
-                          "--blocks", 3, "--base-filters", 16, "--batch-size", 16)
+                          "--blocks", 3, "--base-filters", 16, "--batch-size", 16, "--time-limit-minutes", 30)
     assert code == 0, stdout
     trained = json.loads(stdout)
     assert trained["epochs_run"] == 3 and out.exists()
+    assert trained["stopped_by_time_limit"] is False  # 30 minutes: all 3 epochs fit
+    assert storage.read_metadata(out)["config"]["time_limit_minutes"] == 30
     assert 0.0 <= trained["evaluation"]["accuracy"] <= 1.0
 
     code, stdout, _ = run("--json", "evaluate", out, pets_dir)
@@ -54,6 +57,7 @@ def test_text_predict_lists_each_file(trained, tmp_path):
     (["evaluate", "{tmp}/nothing.keras", "{tmp}"], "does not exist"),
     (["predict", "{tmp}/notes.keras", "x.jpg"], "not a Keras model"),
     (["train", "{tmp}", "--out", "{tmp}/m.keras", "--image-size", "5"], "Image size"),
+    (["train", "{tmp}", "--out", "{tmp}/m.keras", "--time-limit-minutes", "-1"], "time limit"),
 ])
 def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, message):
     (tmp_path / "notes.keras").write_text("hello")

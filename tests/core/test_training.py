@@ -130,3 +130,37 @@ def test_stop_before_the_first_epoch_ends_makes_no_model(tmp_path):
     write_class_folders(tmp_path, ["a", "b"], 20)
     with pytest.raises(CancelledError, match="no model"):
         training.train(TrainingConfig(**{**TINY, "batch_size": 4}), scan_dataset(tmp_path), Recorder(stop_after_batches=2))
+
+
+def test_a_time_limit_ends_training_with_an_annealed_model(tmp_path, monkeypatch):
+    # Simulated time, so that the test does not depend on how busy the computer is:
+    # every reading of the training's clock is half a second later than the one before.
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(training, "_clock", lambda: next(ticks) * 0.5)
+    write_class_folders(tmp_path, ["a", "b"], 40)
+    rec = Recorder()
+    config = TrainingConfig(**{**TINY, "epochs": 500, "time_limit_minutes": 1.0})
+    result = training.train(config, scan_dataset(tmp_path), rec)
+    assert result.stopped_by_time_limit and not result.stopped_by_user and not result.stopped_early
+    assert 3 <= len(result.history) < 500
+    assert rec.epochs[-1].elapsed <= 60                 # the last epoch ended within the limit
+    assert result.metadata()["stopped_by_time_limit"] is True
+    rates = [entry["learning_rate"] for entry in result.history]
+    assert rates[-1] < 0.05 * config.learning_rate      # decayed over the minute, not over 500 epochs
+    assert all(b < a for a, b in zip(rates[1:], rates[2:]))
+    # The epochs planned in all are re-estimated as epochs end, and end on the true count.
+    assert rec.batches[0].epochs == 500                 # before an epoch is timed: the most epochs
+    assert rec.epochs[0].epochs < 500
+    assert rec.batches[-1].epochs == rec.epochs[-2].epochs
+    assert rec.epochs[-1].epochs == len(result.history)
+    assert result.evaluation.accuracy >= 0.9
+
+
+def test_a_time_limit_spent_reading_the_pictures_still_trains_one_epoch(tmp_path, monkeypatch):
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(training, "_clock", lambda: next(ticks) * 0.5)  # reading "takes" longer than the limit
+    write_class_folders(tmp_path, ["a", "b"], 20)
+    config = TrainingConfig(**{**TINY, "epochs": 50, "time_limit_minutes": 0.01})
+    result = training.train(config, scan_dataset(tmp_path))
+    assert len(result.history) == 1 and result.best_epoch == 1
+    assert result.stopped_by_time_limit and not result.stopped_by_user

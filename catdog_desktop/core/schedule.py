@@ -1,0 +1,114 @@
+"""The learning-rate schedule and the time limit, in plain Python (no Keras, no Qt).
+
+A person can say "train for at most 15 minutes" instead of guessing a number of epochs. The
+schedule then has to fit the time, not the epochs: a warm-up, then a cosine decay that reaches
+its floor when whichever runs out first, the epochs or the time, runs out. A fixed-epoch
+schedule cut by a clock stops while the learning rate is still high, and the last epochs, the
+ones that settle the weights, never happen (measured: the 24-epoch default cut at 15 minutes on a
+busy machine, after 13 epochs, gave 82 % instead of the usual 87-89 %).
+
+Without a time limit this is exactly Keras' ``CosineDecay`` with a linear warm-up (the schedule
+the app used before). With one, the training also stops at the end of the last epoch that fits;
+an epoch that overruns badly (the computer got much slower) is cut, and the best epoch is kept.
+The first epoch always runs to its end: without it there is no model at all.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+#: The learning rate starts the warm-up at this share of the peak ...
+WARMUP_START = 0.05
+#: ... and the cosine ends at this share of it.
+FLOOR = 0.02
+#: With a time limit, the warm-up lasts at most this share of it.
+WARMUP_TIME_SHARE = 0.1
+#: An epoch is cut short only when the time limit is overrun by this share plus ``OVERRUN_SECONDS``.
+OVERRUN_SHARE = 0.1
+OVERRUN_SECONDS = 30.0
+
+
+@dataclass
+class Pace:
+    """Learning rate per step, and when to stop, for ``max_epochs`` and an optional time limit.
+
+    All times are seconds since training (``fit``) began. Call :meth:`learning_rate` before each
+    step and :meth:`epoch_ended` after each epoch (validation included).
+    """
+
+    peak_learning_rate: float
+    steps_per_epoch: int
+    max_epochs: int
+    time_limit: float | None = None
+    epoch_seconds: list[float] = field(default_factory=list, init=False)  # each epoch's, validation included
+    _warm_at: float | None = field(default=None, init=False, repr=False)  # when the warm-up ended
+    _warm_step: int = field(default=0, init=False, repr=False)
+    _steps_from: float | None = field(default=None, init=False, repr=False)
+    _progress: float = field(default=0.0, init=False, repr=False)
+    _last_epoch_end: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.total_steps = max(1, self.steps_per_epoch * self.max_epochs)
+        self.warmup_steps = max(1, min(self.steps_per_epoch, self.total_steps // 10))
+        # The time the decay aims at: the limit at first, then the predicted end of the last
+        # epoch that fits (training stops there, up to an epoch before the limit).
+        self._decay_end = self.time_limit
+
+    def learning_rate(self, step: int, elapsed: float) -> float:
+        """The rate for global step ``step`` (0-based), ``elapsed`` seconds into training."""
+        peak = self.peak_learning_rate
+        if step == 0:
+            return peak * WARMUP_START
+        if self._steps_from is None:
+            self._steps_from = elapsed  # the first step also traced the graph: time the warm-up from here
+        if self._warm_at is None:
+            warm = step / self.warmup_steps
+            if self.time_limit is not None:
+                warm = max(warm, (elapsed - self._steps_from) / (WARMUP_TIME_SHARE * self.time_limit))
+            if warm < 1.0:
+                return peak * (WARMUP_START + (1.0 - WARMUP_START) * warm)
+            self._warm_at = elapsed
+            self._warm_step = step
+        progress = (step - self._warm_step) / max(1, self.total_steps - self._warm_step)
+        if self._decay_end is not None:
+            span = self._decay_end - self._warm_at
+            progress = max(progress, (elapsed - self._warm_at) / span if span > 0 else 1.0)
+        # A computer that speeds up again moves the predicted end later: the rate must not rise.
+        self._progress = max(self._progress, min(progress, 1.0))
+        return peak * (FLOOR + (1.0 - FLOOR) * 0.5 * (1.0 + math.cos(math.pi * self._progress)))
+
+    def epoch_ended(self, elapsed: float) -> None:
+        """Record how long the epoch that just ended took, validation included."""
+        self.epoch_seconds.append(elapsed - self._last_epoch_end)
+        self._last_epoch_end = elapsed
+        planned = self.planned_epochs(elapsed)
+        if self.time_limit is not None and planned < self.max_epochs:  # the time, not the epochs, ends it
+            more = planned - len(self.epoch_seconds)
+            self._decay_end = min(self.time_limit, elapsed + more * self._typical_epoch())
+
+    def _typical_epoch(self) -> float:
+        # The first epoch also traces the graph (often 1.3x longer): leave it out once others exist.
+        recent = self.epoch_seconds[1:][-3:] or self.epoch_seconds
+        return statistics.median(recent)
+
+    def next_epoch_fits(self, elapsed: float) -> bool:
+        """True if another epoch ends within the time limit (always True without one)."""
+        if self.time_limit is None or not self.epoch_seconds:
+            return True
+        return elapsed + self._typical_epoch() <= self.time_limit
+
+    def planned_epochs(self, elapsed: float) -> int:
+        """How many epochs will run in all: ``max_epochs``, or fewer if the time limit comes first."""
+        done = len(self.epoch_seconds)
+        if self.time_limit is None or not self.epoch_seconds:
+            return self.max_epochs
+        more = int(max(0.0, self.time_limit - elapsed) // max(self._typical_epoch(), 1e-9))
+        return max(done, min(self.max_epochs, done + more))
+
+    def overrun(self, elapsed: float) -> bool:
+        """True when an epoch must be cut short: the limit is long past and one epoch is done."""
+        if self.time_limit is None or not self.epoch_seconds:
+            return False
+        return elapsed > self.time_limit * (1.0 + OVERRUN_SHARE) + OVERRUN_SECONDS
