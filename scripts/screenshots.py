@@ -44,6 +44,7 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
         return target, sorted(str(p) for p in (workdir / "extra").rglob("*.png"))
     from catdog_desktop.paths import sample_dataset_dir
 
+    data = data.resolve()  # the symlinks below must not be relative to the current folder
     rng = random.Random(7)
     sample = sample_dataset_dir()
     for cls in sorted(p.name for p in data.iterdir() if p.is_dir()):
@@ -105,6 +106,7 @@ def main() -> int:
     panel = window.training_panel
     panel.epochs.setValue(args.epochs)
     panel.time_limit.setValue(args.time_limit)
+    wait(app, lambda: panel.train_button.isEnabled())  # the scan's thread has wound down
     panel._on_train_clicked()
     wait(app, lambda: window.is_training())
     wait(app, lambda: not window.is_training())

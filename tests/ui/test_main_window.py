@@ -136,8 +136,11 @@ def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, win
     panel.on_batch(BatchInfo(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
                              images_per_second=200, elapsed=600, epoch_eta=28))
     assert "about 5 min 00 s left in all" in panel.status.text()    # never past the 15-minute limit
-    panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True))
+    panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True, best_epoch=len(result.history)))
     assert "(the time limit was reached)" in panel.status.text()
+    assert "a longer time limit would probably give a better model" in panel.status.text()
+    panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True, best_epoch=1))
+    assert "longer time limit" not in panel.status.text()           # it had stopped improving
     panel.training_finished()
 
 
