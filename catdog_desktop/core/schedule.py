@@ -85,10 +85,14 @@ class Pace:
         """Record how long the epoch that just ended took, validation included."""
         self.epoch_seconds.append(elapsed - self._last_epoch_end)
         self._last_epoch_end = elapsed
+        if self.time_limit is None:
+            return
         planned = self.planned_epochs(elapsed)
-        if self.time_limit is not None and planned < self.max_epochs:  # the time, not the epochs, ends it
+        if planned < self.max_epochs:  # the time, not the epochs, ends it
             more = planned - len(self.epoch_seconds)
             self._decay_end = min(self.time_limit, elapsed + more * self._typical_epoch())
+        else:  # (again) the epochs end first: the steps lead the decay
+            self._decay_end = self.time_limit
 
     def _typical_epoch(self) -> float:
         # The first epoch also traces the graph (often 1.3x longer): leave it out once others exist.
