@@ -103,7 +103,7 @@ class Pace:
         """True if another epoch ends within the time limit (always True without one)."""
         if self.time_limit is None or not self.epoch_seconds:
             return True
-        return elapsed + self._typical_epoch() <= self.time_limit
+        return self.planned_epochs(elapsed) > len(self.epoch_seconds)
 
     def planned_epochs(self, elapsed: float) -> int:
         """How many epochs will run in all: ``max_epochs``, or fewer if the time limit comes first."""

@@ -225,7 +225,7 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.stopped_by_time_limit = True
             self.model.stop_training = True
             log.info("time limit: epoch %d is the last one that fits", epoch + 1)
-        self.epochs = epoch + 1 if self.stopped_by_time_limit else self.pace.planned_epochs(elapsed)
+        self.epochs = self.pace.planned_epochs(elapsed)  # epoch + 1 when this is the last one
         self.reporter.on_epoch_end(EpochInfo(
             epoch=epoch + 1, epochs=self.epochs, loss=entry["loss"], accuracy=entry["accuracy"],
             val_loss=entry["val_loss"], val_accuracy=entry["val_accuracy"],

@@ -38,8 +38,7 @@ class TrainingPanel(QWidget):
         self.confusion_chart = None
         self._epoch_seconds: list[float] = []
         self._epochs = 0
-        self._time_limited = False
-        self._time_limit_seconds = 0.0
+        self._time_limit_seconds = 0.0  # of the running training; 0: none
         self._ready = False
 
         # --- settings ---
@@ -227,7 +226,6 @@ class TrainingPanel(QWidget):
     # ----- progress from the training worker ------------------------------------------------
     def training_started(self, config: TrainingConfig) -> None:
         self._epochs = config.epochs
-        self._time_limited = config.time_limit_minutes > 0
         self._time_limit_seconds = config.time_limit_minutes * 60
         self._epoch_seconds = []
         self.train_button.setEnabled(False)
@@ -251,14 +249,14 @@ class TrainingPanel(QWidget):
         self.progress.setValue(info.batch)
         # With a time limit the number of epochs is an estimate, refined as each epoch ends.
         of = f"of {info.epochs}"
-        if self._time_limited:
+        if self._time_limit_seconds:
             of = f"of about {info.epochs}" if self._epoch_seconds else f"of at most {info.epochs}"
         self.progress.setFormat(f"Epoch {info.epoch} {of}: %p%")
         remaining = info.epoch_eta
         if self._epoch_seconds:
             per_epoch = sum(self._epoch_seconds) / len(self._epoch_seconds)
             remaining += per_epoch * (info.epochs - info.epoch)
-            if self._time_limited:
+            if self._time_limit_seconds:
                 remaining = min(remaining, max(self._time_limit_seconds - info.elapsed, info.epoch_eta))
             total = f" · about {format_seconds(remaining)} left in all (less if it stops early)"
         else:
