@@ -137,8 +137,11 @@ class _ProgressCallback(keras.callbacks.Callback):
     """Turns Keras callbacks into Reporter calls, sets the learning rate before every step (its
     :class:`Pace`), handles stop requests and the time limit, keeps the best weights."""
 
-    def __init__(self, reporter: Reporter, pace: Pace, batch_size: int, n_train: int):
+    def __init__(self, reporter: Reporter, pace: Pace, batch_size: int, n_train: int, origin: float):
         super().__init__()
+        # The pace's times count from ``origin``, when the time left was worked out, not from the
+        # start of fit(): building the model and fit()'s own set-up come out of the limit too.
+        self.fit_start = origin
         self.reporter = reporter
         self.pace = pace
         self.epochs = pace.max_epochs  # planned in all; re-estimated after each epoch with a time limit
@@ -154,7 +157,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.best_weights = None
 
     def on_train_begin(self, logs=None):
-        self.fit_start = _clock()
+        log.info("the first epoch begins %.1f s after the pictures were read", _clock() - self.fit_start)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_index = epoch
@@ -262,6 +265,10 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     decode_seconds = _clock() - start
     skipped = train_set.skipped + val_set.skipped + (eval_set.skipped if eval_set is not val_set else [])
     _check_decoded(train_set, val_set, data.class_names)
+    # The time limit counts from the start of reading the pictures: that used some of it. What is
+    # left counts from here, so that building the model and fit()'s set-up come out of it too.
+    origin = _clock()
+    time_limit = config.time_limit_minutes * 60 - (origin - start) if config.time_limit_minutes else None
 
     keras.backend.clear_session()
     gc.collect()
@@ -278,15 +285,13 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
 
     train_ds = pipeline.make_dataset(train_set.x, train_set.y, num_classes, config.batch_size, True, config.seed)
     val_ds = pipeline.make_dataset(val_set.x, val_set.y, num_classes, max(config.batch_size, 64), False)
-    # The time limit counts from the start of reading the pictures: that used some of it.
-    time_limit = config.time_limit_minutes * 60 - (_clock() - start) if config.time_limit_minutes else None
     epochs = config.epochs
     if time_limit is not None and time_limit <= 0:
         # Reading alone took all the time: one epoch on its own schedule beats no model at all.
         log.info("time limit spent reading the pictures: training one epoch")
         epochs, time_limit = 1, None
     pace = Pace(config.learning_rate, batches, epochs, time_limit)
-    progress = _ProgressCallback(reporter, pace, config.batch_size, len(train_set))
+    progress = _ProgressCallback(reporter, pace, config.batch_size, len(train_set), origin)
     progress.stopped_by_time_limit = epochs < config.epochs
     callbacks: list = [progress]
     early = None
@@ -297,10 +302,9 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     if weights:
         log.info("class weights: %s", weights)
 
-    fit_start = _clock()
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
               class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
-    train_seconds = _clock() - fit_start
+    train_seconds = _clock() - origin  # building the model included, as in the time limit
     if progress.stopped_by_user and progress.best_epoch == 0:
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     if progress.best_weights is not None:

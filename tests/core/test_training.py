@@ -156,6 +156,42 @@ def test_a_time_limit_ends_training_with_an_annealed_model(tmp_path, monkeypatch
     assert result.evaluation.accuracy >= 0.9
 
 
+def test_time_spent_before_the_first_epoch_comes_out_of_the_limit(tmp_path, monkeypatch):
+    # Simulated time again; fit()'s set-up before the first epoch "takes" 20 s of a 1-minute limit
+    # (on a busy machine it once took 40 s). The last epoch must still end within the minute.
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.5
+        return now[0]
+
+    def slow_make_model(*args, **kwargs):
+        model = make_model(*args, **kwargs)
+        fit = model.fit
+
+        def slow_fit(*a, **k):
+            now[0] += 20.0
+            return fit(*a, **k)
+
+        model.fit = slow_fit
+        return model
+
+    monkeypatch.setattr(training, "_clock", clock)
+    monkeypatch.setattr(training, "make_model", slow_make_model)
+
+    class EndTimes(Recorder):
+        def on_epoch_end(self, info):
+            super().on_epoch_end(info)
+            self.last_end = now[0]
+
+    write_class_folders(tmp_path, ["a", "b"], 40)
+    rec = EndTimes()
+    result = training.train(TrainingConfig(**{**TINY, "epochs": 500, "time_limit_minutes": 1.0}), scan_dataset(tmp_path), rec)
+    assert result.stopped_by_time_limit and len(result.history) >= 2
+    assert rec.last_end <= 60                            # since the start of train(), reading included
+    assert result.train_seconds >= 20 + rec.epochs[-1].epoch_seconds
+
+
 def test_a_time_limit_spent_reading_the_pictures_still_trains_one_epoch(tmp_path, monkeypatch):
     ticks = iter(range(10**9))
     monkeypatch.setattr(training, "_clock", lambda: next(ticks) * 0.5)  # reading "takes" longer than the limit
