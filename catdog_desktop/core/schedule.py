@@ -36,8 +36,9 @@ OVERRUN_SECONDS = 30.0
 class Pace:
     """Learning rate per step, and when to stop, for ``max_epochs`` and an optional time limit.
 
-    All times are seconds since training (``fit``) began. Call :meth:`learning_rate` before each
-    step and :meth:`epoch_ended` after each epoch (validation included).
+    All times are seconds since the time limit began (the start of reading the pictures). Call
+    :meth:`fit_began` before the first epoch, :meth:`learning_rate` before each step and
+    :meth:`epoch_ended` after each epoch (validation included).
     """
 
     peak_learning_rate: float
@@ -57,6 +58,17 @@ class Pace:
         # The time the decay aims at: the limit at first, then the predicted end of the last
         # epoch that fits (training stops there, up to an epoch before the limit).
         self._decay_end = self.time_limit
+
+    def fit_began(self, elapsed: float) -> bool:
+        """The first epoch starts now, ``elapsed`` seconds in: reading the pictures, building the model
+        and fit()'s set-up are not part of its duration. Returns False when they used up the whole
+        time limit: then one epoch runs on its own schedule, as one epoch beats no model at all."""
+        self._last_epoch_end = elapsed
+        if self.time_limit is None or elapsed < self.time_limit:
+            return True
+        self.max_epochs, self.time_limit = 1, None
+        self.__post_init__()
+        return False
 
     def learning_rate(self, step: int, elapsed: float) -> float:
         """The rate for global step ``step`` (0-based), ``elapsed`` seconds into training."""

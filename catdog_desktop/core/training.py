@@ -38,7 +38,7 @@ class BatchInfo:
     loss: float
     accuracy: float
     images_per_second: float
-    elapsed: float          # seconds since training (fit) started
+    elapsed: float          # seconds since training started (reading the pictures included)
     epoch_eta: float        # seconds left in this epoch's training pass
 
 
@@ -139,9 +139,9 @@ class _ProgressCallback(keras.callbacks.Callback):
 
     def __init__(self, reporter: Reporter, pace: Pace, batch_size: int, n_train: int, origin: float):
         super().__init__()
-        # The pace's times count from ``origin``, when the time left was worked out, not from the
-        # start of fit(): building the model and fit()'s own set-up come out of the limit too.
-        self.fit_start = origin
+        # All times count from ``origin``, the start of reading the pictures, as the time limit does:
+        # reading, building the model and fit()'s own set-up come out of the limit too.
+        self.origin = origin
         self.reporter = reporter
         self.pace = pace
         self.epochs = pace.max_epochs  # planned in all; re-estimated after each epoch with a time limit
@@ -157,7 +157,12 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.best_weights = None
 
     def on_train_begin(self, logs=None):
-        log.info("the first epoch begins %.1f s after the pictures were read", _clock() - self.fit_start)
+        now = _clock() - self.origin
+        log.info("the first epoch begins %.1f s after training started", now)
+        if not self.pace.fit_began(now):
+            log.info("time limit spent before the first epoch: training one epoch")
+            self.stopped_by_time_limit = True
+            self.epochs = self.pace.max_epochs
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_index = epoch
@@ -165,14 +170,14 @@ class _ProgressCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         step = self.epoch_index * self.batches + batch
-        self.model.optimizer.learning_rate = self.pace.learning_rate(step, _clock() - self.fit_start)
+        self.model.optimizer.learning_rate = self.pace.learning_rate(step, _clock() - self.origin)
 
     def _check_stop(self, training: bool) -> None:
         if not self.cut_short:
             if self.reporter.should_stop():
                 self.stopped_by_user = self.cut_short = True
                 log.info("stop requested")
-            elif training and self.pace.overrun(_clock() - self.fit_start):
+            elif training and self.pace.overrun(_clock() - self.origin):
                 # (not during validation: the epoch's training is done, so it may as well count)
                 self.stopped_by_time_limit = self.cut_short = True
                 log.info("time limit overrun: this epoch is cut short")
@@ -188,7 +193,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.reporter.on_batch_end(BatchInfo(
             epoch=len(self.history) + 1, epochs=self.epochs, batch=batch + 1, batches=self.batches,
             loss=float(logs.get("loss", math.nan)), accuracy=float(logs.get("accuracy", math.nan)),
-            images_per_second=rate, elapsed=now - self.fit_start,
+            images_per_second=rate, elapsed=now - self.origin,
             epoch_eta=(self.n_train - seen) / rate if rate > 0 else 0.0,
         ))
         self._check_stop(training=True)
@@ -206,7 +211,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         logs = logs or {}
         now = _clock()
         train_seconds = now - self.epoch_start
-        elapsed = now - self.fit_start
+        elapsed = now - self.origin
         self.pace.epoch_ended(elapsed)
         entry = {
             "epoch": epoch + 1,
@@ -224,7 +229,9 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.best_epoch = epoch + 1
             self.best_weights = self.model.get_weights()
         self.history.append(entry)
-        if epoch + 1 < self.pace.max_epochs and not self.pace.next_epoch_fits(elapsed):
+        if epoch + 1 >= self.pace.max_epochs:
+            self.model.stop_training = True  # fewer than fit() was asked for (see on_train_begin)
+        elif not self.pace.next_epoch_fits(elapsed):
             self.stopped_by_time_limit = True
             self.model.stop_training = True
             log.info("time limit: epoch %d is the last one that fits", epoch + 1)
@@ -265,10 +272,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     decode_seconds = _clock() - start
     skipped = train_set.skipped + val_set.skipped + (eval_set.skipped if eval_set is not val_set else [])
     _check_decoded(train_set, val_set, data.class_names)
-    # The time limit counts from the start of reading the pictures: that used some of it. What is
-    # left counts from here, so that building the model and fit()'s set-up come out of it too.
-    origin = _clock()
-    time_limit = config.time_limit_minutes * 60 - (origin - start) if config.time_limit_minutes else None
+    read_end = _clock()
 
     keras.backend.clear_session()
     gc.collect()
@@ -285,14 +289,9 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
 
     train_ds = pipeline.make_dataset(train_set.x, train_set.y, num_classes, config.batch_size, True, config.seed)
     val_ds = pipeline.make_dataset(val_set.x, val_set.y, num_classes, max(config.batch_size, 64), False)
-    epochs = config.epochs
-    if time_limit is not None and time_limit <= 0:
-        # Reading alone took all the time: one epoch on its own schedule beats no model at all.
-        log.info("time limit spent reading the pictures: training one epoch")
-        epochs, time_limit = 1, None
-    pace = Pace(config.learning_rate, batches, epochs, time_limit)
-    progress = _ProgressCallback(reporter, pace, config.batch_size, len(train_set), origin)
-    progress.stopped_by_time_limit = epochs < config.epochs
+    # The time limit counts from the start of reading the pictures (``start``), and so does the pace.
+    pace = Pace(config.learning_rate, batches, config.epochs, config.time_limit_minutes * 60 or None)
+    progress = _ProgressCallback(reporter, pace, config.batch_size, len(train_set), start)
     callbacks: list = [progress]
     early = None
     if config.early_stopping:
@@ -302,9 +301,9 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     if weights:
         log.info("class weights: %s", weights)
 
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
               class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
-    train_seconds = _clock() - origin  # building the model included, as in the time limit
+    train_seconds = _clock() - read_end  # building the model included
     if progress.stopped_by_user and progress.best_epoch == 0:
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     if progress.best_weights is not None:

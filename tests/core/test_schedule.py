@@ -103,3 +103,15 @@ def test_warm_up_time_counts_from_the_end_of_the_first_step():
     assert pace.learning_rate(0, 0.0) == pytest.approx(0.05e-3)
     second = pace.learning_rate(1, 20.0)
     assert second < 0.1e-3                                         # not the peak in one jump
+
+
+def test_the_set_up_before_the_first_epoch_is_not_part_of_it():
+    # Times count from the start of reading the pictures; the first epoch from when fit() began.
+    pace = Pace(1e-3, steps_per_epoch=10, max_epochs=100, time_limit=900.0)
+    assert pace.fit_began(300.0)
+    pace.epoch_ended(330.0)                              # a 30-s epoch after 300 s of reading and set-up
+    assert pace.epoch_seconds == [30.0]
+    assert pace.planned_epochs(330.0) == 1 + 570 // 30   # not 1 + 570 // 330
+    spent = Pace(1e-3, steps_per_epoch=10, max_epochs=100, time_limit=900.0)
+    assert not spent.fit_began(901.0)                    # nothing left: one epoch on its own schedule
+    assert spent.max_epochs == 1 and spent.time_limit is None and spent.total_steps == 10

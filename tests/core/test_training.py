@@ -156,9 +156,9 @@ def test_a_time_limit_ends_training_with_an_annealed_model(tmp_path, monkeypatch
     assert result.evaluation.accuracy >= 0.9
 
 
-def test_time_spent_before_the_first_epoch_comes_out_of_the_limit(tmp_path, monkeypatch):
-    # Simulated time again; fit()'s set-up before the first epoch "takes" 20 s of a 1-minute limit
-    # (on a busy machine it once took 40 s). The last epoch must still end within the minute.
+def simulated_clock_with_slow_setup(monkeypatch, build_seconds: float, setup_seconds: float) -> list[float]:
+    """Simulated time (each reading of the training's clock is half a second later); building the
+    model "takes" ``build_seconds`` and fit()'s set-up before the first epoch ``setup_seconds``."""
     now = [0.0]
 
     def clock():
@@ -166,11 +166,12 @@ def test_time_spent_before_the_first_epoch_comes_out_of_the_limit(tmp_path, monk
         return now[0]
 
     def slow_make_model(*args, **kwargs):
+        now[0] += build_seconds
         model = make_model(*args, **kwargs)
         fit = model.fit
 
         def slow_fit(*a, **k):
-            now[0] += 20.0
+            now[0] += setup_seconds
             return fit(*a, **k)
 
         model.fit = slow_fit
@@ -178,6 +179,12 @@ def test_time_spent_before_the_first_epoch_comes_out_of_the_limit(tmp_path, monk
 
     monkeypatch.setattr(training, "_clock", clock)
     monkeypatch.setattr(training, "make_model", slow_make_model)
+    return now
+
+
+@pytest.mark.parametrize("setup_seconds", [10.0, 25.0])  # (on a busy machine fit()'s set-up once took 40 s)
+def test_time_spent_before_the_first_epoch_comes_out_of_the_limit(tmp_path, monkeypatch, setup_seconds):
+    now = simulated_clock_with_slow_setup(monkeypatch, 2.0, setup_seconds)
 
     class EndTimes(Recorder):
         def on_epoch_end(self, info):
@@ -186,10 +193,38 @@ def test_time_spent_before_the_first_epoch_comes_out_of_the_limit(tmp_path, monk
 
     write_class_folders(tmp_path, ["a", "b"], 40)
     rec = EndTimes()
-    result = training.train(TrainingConfig(**{**TINY, "epochs": 500, "time_limit_minutes": 1.0}), scan_dataset(tmp_path), rec)
-    assert result.stopped_by_time_limit and len(result.history) >= 2
+    config = TrainingConfig(**{**TINY, "epochs": 500, "time_limit_minutes": 1.0})
+    result = training.train(config, scan_dataset(tmp_path), rec)
+    assert result.stopped_by_time_limit and len(result.history) >= 3
     assert rec.last_end <= 60                            # since the start of train(), reading included
-    assert result.train_seconds >= 20 + rec.epochs[-1].epoch_seconds
+    assert rec.epochs[-1].elapsed == pytest.approx(rec.last_end, abs=1.0)
+    # The set-up is not an epoch: epochs are planned from the epochs' own durations, so the
+    # rate still anneals over the time that is left.
+    assert result.history[-1]["learning_rate"] < 0.05 * config.learning_rate
+    epochs = sum(entry["seconds"] for entry in result.history)
+    assert result.train_seconds >= 2.0 + setup_seconds + epochs   # the model's building included
+
+
+def test_a_time_limit_spent_before_the_first_epoch_still_trains_one_epoch(tmp_path, monkeypatch):
+    simulated_clock_with_slow_setup(monkeypatch, 2.0, 70.0)
+    rates = []
+    learning_rate = training.Pace.learning_rate
+
+    def recorded(self, step, elapsed):
+        rates.append(learning_rate(self, step, elapsed))
+        return rates[-1]
+
+    monkeypatch.setattr(training.Pace, "learning_rate", recorded)
+    write_class_folders(tmp_path, ["a", "b"], 40)
+    rec = Recorder()
+    config = TrainingConfig(**{**TINY, "epochs": 50, "batch_size": 4, "time_limit_minutes": 1.0})
+    result = training.train(config, scan_dataset(tmp_path), rec)
+    assert len(result.history) == 1 and result.best_epoch == 1
+    assert result.stopped_by_time_limit and not result.stopped_by_user
+    assert rec.epochs[-1].epochs == 1
+    # Its own one-epoch schedule (16 steps), not the floor of a decay whose time is already over.
+    assert len(rates) == 16
+    assert sum(rates) / len(rates) > 0.3 * config.learning_rate
 
 
 def test_a_time_limit_spent_reading_the_pictures_still_trains_one_epoch(tmp_path, monkeypatch):
