@@ -132,11 +132,21 @@ def test_stop_before_the_first_epoch_ends_makes_no_model(tmp_path):
         training.train(TrainingConfig(**{**TINY, "batch_size": 4}), scan_dataset(tmp_path), Recorder(stop_after_batches=2))
 
 
+def simulated_clock(monkeypatch) -> list[float]:
+    """Simulated time for the training: each reading of its clock is half a second later than the
+    one before. ``now[0]`` is the time; moving it on simulates work that takes time."""
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.5
+        return now[0]
+
+    monkeypatch.setattr(training, "_clock", clock)
+    return now
+
+
 def test_a_time_limit_ends_training_with_an_annealed_model(tmp_path, monkeypatch):
-    # Simulated time, so that the test does not depend on how busy the computer is:
-    # every reading of the training's clock is half a second later than the one before.
-    ticks = iter(range(10**9))
-    monkeypatch.setattr(training, "_clock", lambda: next(ticks) * 0.5)
+    simulated_clock(monkeypatch)  # so that the test does not depend on how busy the computer is
     write_class_folders(tmp_path, ["a", "b"], 40)
     rec = Recorder()
     config = TrainingConfig(**{**TINY, "epochs": 500, "time_limit_minutes": 1.0})
@@ -157,13 +167,9 @@ def test_a_time_limit_ends_training_with_an_annealed_model(tmp_path, monkeypatch
 
 
 def simulated_clock_with_slow_setup(monkeypatch, build_seconds: float, setup_seconds: float) -> list[float]:
-    """Simulated time (each reading of the training's clock is half a second later); building the
-    model "takes" ``build_seconds`` and fit()'s set-up before the first epoch ``setup_seconds``."""
-    now = [0.0]
-
-    def clock():
-        now[0] += 0.5
-        return now[0]
+    """:func:`simulated_clock`, with building the model "taking" ``build_seconds`` and fit()'s
+    set-up before the first epoch ``setup_seconds``."""
+    now = simulated_clock(monkeypatch)
 
     def slow_make_model(*args, **kwargs):
         now[0] += build_seconds
@@ -177,7 +183,6 @@ def simulated_clock_with_slow_setup(monkeypatch, build_seconds: float, setup_sec
         model.fit = slow_fit
         return model
 
-    monkeypatch.setattr(training, "_clock", clock)
     monkeypatch.setattr(training, "make_model", slow_make_model)
     return now
 
@@ -228,8 +233,7 @@ def test_a_time_limit_spent_before_the_first_epoch_still_trains_one_epoch(tmp_pa
 
 
 def test_a_time_limit_spent_reading_the_pictures_still_trains_one_epoch(tmp_path, monkeypatch):
-    ticks = iter(range(10**9))
-    monkeypatch.setattr(training, "_clock", lambda: next(ticks) * 0.5)  # reading "takes" longer than the limit
+    simulated_clock(monkeypatch)  # reading "takes" longer than the limit
     write_class_folders(tmp_path, ["a", "b"], 20)
     config = TrainingConfig(**{**TINY, "epochs": 50, "time_limit_minutes": 0.01})
     result = training.train(config, scan_dataset(tmp_path))
