@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("validation_split", float, "share held out for validation when there is no validation folder"),
         ("blocks", int, "convolutional blocks"),
         ("base_filters", int, "filters in the first block"),
+        ("stem_stride", int, "stride of the first convolution (2: the network works at half the image size)"),
         ("dropout", float, "dropout before the classifier"),
         ("patience", int, "epochs without improvement before early stopping"),
         ("seed", int, "random seed"),

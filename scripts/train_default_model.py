@@ -30,7 +30,7 @@ from catdog_desktop.core.config import TrainingConfig  # noqa: E402
 from catdog_desktop.core.dataset import scan_dataset  # noqa: E402
 
 #: The settings of the shipped model: the app's network, larger pictures, longer training.
-SHIPPED = dict(image_size=96, blocks=4, convs_per_block=2, base_filters=32, epochs=50, time_limit_minutes=0,
+SHIPPED = dict(image_size=96, stem_stride=1, blocks=4, convs_per_block=2, base_filters=32, epochs=50, time_limit_minutes=0,
                learning_rate=2e-3, batch_size=32, early_stopping=False, validation_split=0.05)
 
 

@@ -18,7 +18,7 @@ from synthetic import write_class_folders  # noqa: E402
 
 #: Small, fast settings that still separate the synthetic classes.
 #: float32 so that a saved model (always float32) predicts exactly what the trained one did.
-TINY = dict(image_size=32, blocks=3, base_filters=16, convs_per_block=1, epochs=4, batch_size=16, patience=10, learning_rate=3e-3,
+TINY = dict(image_size=32, stem_stride=1, blocks=3, base_filters=16, convs_per_block=1, epochs=4, batch_size=16, patience=10, learning_rate=3e-3,
             precision="float32")
 
 

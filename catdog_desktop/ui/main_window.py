@@ -571,7 +571,13 @@ class MainWindow(QMainWindow):
         saved = self.settings.value("training_config", "")
         if saved:
             try:
-                self.training_panel.set_config(TrainingConfig.from_dict(json.loads(saved)),
+                data = json.loads(saved)
+                if "stem_stride" not in data:
+                    # Saved by a version whose default network saw 64 px; today's default sees 96
+                    # (halved by its first convolution). The old size would halve the new network
+                    # to 32 px, so it is not restored.
+                    data.pop("image_size", None)
+                self.training_panel.set_config(TrainingConfig.from_dict(data),
                                                self.settings.value("preset", "default"))
             except (ValueError, TypeError):
                 log.info("ignored unreadable saved settings")

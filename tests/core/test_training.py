@@ -5,7 +5,7 @@ from catdog_desktop.core import training
 from catdog_desktop.core.config import TrainingConfig
 from catdog_desktop.core.dataset import scan_dataset
 from catdog_desktop.core.inference import Classifier
-from catdog_desktop.core.model import last_conv_layer_name, make_model
+from catdog_desktop.core.model import last_conv_layer_name, make_model, training_flops_per_image
 from conftest import TINY
 from synthetic import write_class_folders
 
@@ -49,6 +49,29 @@ def test_model_takes_raw_pixels_and_names_its_blocks():
     assert model.output_shape == (None, 3)
     out = model(np.full((2, 32, 32, 3), 255, np.uint8).astype("float32"), training=False)
     assert np.allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_strided_first_convolution_halves_the_network_and_its_cost():
+    plain = make_model(TrainingConfig(image_size=64, blocks=4, stem_stride=1, augmentation=False), 2)
+    strided = make_model(TrainingConfig(image_size=96, blocks=4, stem_stride=2, augmentation=False), 2)
+    assert strided.input_shape == (None, 96, 96, 3)
+    assert strided.get_layer("block1_conv1").output.shape[1:3] == (48, 48)
+    assert strided.get_layer("block4_act").output.shape[1:3] == (6, 6)
+    assert plain.get_layer("block4_act").output.shape[1:3] == (8, 8)
+    ratio = training_flops_per_image(strided) / training_flops_per_image(plain)
+    assert 0.5 < ratio < 0.62  # (48/64)^2 = 0.56, plus a cheap first convolution
+    out = strided(np.zeros((1, 96, 96, 3), "float32"), training=False)
+    assert np.asarray(out).shape == (1, 1)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(stem_stride=3), "stride must be 1 or 2"),
+    (dict(image_size=16, blocks=4, stem_stride=2), "too many"),
+])
+def test_settings_that_cannot_work_are_refused_with_a_reason(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**changes).validate()
+    TrainingConfig(**{**changes, "stem_stride": 1, "blocks": 3}).validate()  # the same without the fault
 
 
 class Recorder(training.Reporter):

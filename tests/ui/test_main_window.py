@@ -271,3 +271,25 @@ def test_settings_and_last_model_are_restored_at_next_launch(qtbot, settings, tr
     assert second.classifier.path == str(model_path)
     assert second.recent_menu.actions()[0].data() == str(model_path)
     second.close()
+
+
+@pytest.mark.parametrize("saved_size, has_stem, restored_size", [(64, False, 96), (128, True, 128)])
+def test_a_size_saved_by_an_older_version_gives_way_to_todays_default(qtbot, settings, saved_size, has_stem,
+                                                                         restored_size):
+    """Older versions saved 64 px (their default, with no strided first convolution): restoring
+    it would run today's default network on 32 px. Everything else is restored."""
+    import json
+
+    from catdog_desktop.core.config import TrainingConfig
+    from catdog_desktop.ui.main_window import MainWindow
+
+    data = TrainingConfig(image_size=saved_size, epochs=9).to_dict()
+    if not has_stem:
+        del data["stem_stride"]
+    settings.setValue("training_config", json.dumps(data))
+    settings.setValue("preset", "default")
+    win = MainWindow(settings, default_model=None)
+    qtbot.addWidget(win)
+    config = win.training_panel.config()
+    assert (config.image_size, config.stem_stride, config.epochs) == (restored_size, 2, 9)
+    win.close()
