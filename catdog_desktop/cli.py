@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("time_limit_minutes", float, "finish within about this many minutes; the learning rate is "
                                       "planned to fit (0: no limit)"),
         ("batch_size", int, "pictures per training step"),
-        ("image_size", int, "pixels per side the model sees"),
+        ("image_size", int, "pixels per side of the pictures (the network works at half that with "
+                            "--stem-stride 2)"),
         ("learning_rate", float, "peak learning rate"),
         ("validation_split", float, "share held out for validation when there is no validation folder"),
         ("blocks", int, "convolutional blocks"),

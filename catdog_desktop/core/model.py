@@ -2,7 +2,8 @@
 
 The saved model takes raw RGB pixels (0..255, any dtype) and does its own scaling, so
 prediction can never use a different scaling than training did (the original notebook's bug).
-Layers are named so that Grad-CAM and the evaluation view can find them:
+The first convolution strides by ``config.stem_stride`` (2 by default), so the blocks work at
+``image_size / stem_stride`` pixels. Layers are named so that tools can find them:
 ``augmentation``, ``rescaling``, ``block{i}_conv{j}``, ``block{i}_bn{j}``, ``block{i}_act{j}``
 (the last convolution of a block is ``block{i}_conv``/``_bn``/``_act``), ``block{i}_pool``,
 ``gap``, ``dropout``, ``predictions``.
@@ -108,7 +109,7 @@ def make_model(config: TrainingConfig, num_classes: int) -> keras.Model:
 
 
 def last_conv_layer_name(model: keras.Model) -> str:
-    """Name of the last convolutional block's activation (the layer Grad-CAM looks at)."""
+    """Name of the last convolutional block's activation (the layer a class-activation map would use)."""
     names = [layer.name for layer in model.layers if layer.name.startswith("block") and layer.name.endswith("_act")]
     if not names:
         raise ValueError("This model has no named convolutional blocks.")

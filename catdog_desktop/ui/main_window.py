@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from .. import __version__
-from ..core.config import TrainingConfig
+from ..core.config import PRESETS, TrainingConfig, preset
 from ..paths import default_model_path, sample_dataset_dir
 from . import tasks
 from .classify_panel import ClassifyPanel
@@ -572,14 +572,13 @@ class MainWindow(QMainWindow):
         if saved:
             try:
                 data = json.loads(saved)
-                if "stem_stride" not in data:
-                    # Saved by a version whose default network saw 64 px; today's default sees 96
-                    # (halved by its first convolution). The old size would halve the new network
-                    # to 32 px, so it is not restored.
-                    data.pop("image_size", None)
-                self.training_panel.set_config(TrainingConfig.from_dict(data),
-                                               self.settings.value("preset", "default"))
-            except (ValueError, TypeError):
+                preset_name = self.settings.value("preset", "default")
+                if isinstance(data, dict) and "stem_stride" not in data and preset_name in PRESETS:
+                    # Saved by a version without the strided first convolution: its 64 px would
+                    # halve today's default network to 32 px, so the preset's own size comes back.
+                    data["image_size"] = preset(preset_name).image_size
+                self.training_panel.set_config(TrainingConfig.from_dict(data), preset_name)
+            except (ValueError, TypeError, AttributeError):
                 log.info("ignored unreadable saved settings")
         self.dataset_panel.last_folder = self.settings.value("last_dataset", "") or ""
 

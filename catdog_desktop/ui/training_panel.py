@@ -62,7 +62,8 @@ class TrainingPanel(QWidget):
                                    "(starting up and the final evaluation take a few seconds more). "
                                    "The learning rate is planned to fit the time, so the last epochs still "
                                    "settle the model; fewer epochs run if the time comes first.")
-        self.image_size.setToolTip("Larger pictures can be more accurate but train more slowly.")
+        self.image_size.setToolTip("Larger pictures can be more accurate but train more slowly. "
+                                   "The recommended network halves them first (96 px: it works at 48).")
         self.validation_split.setToolTip("Share of the pictures held out to check progress (when the dataset has no validation folder).")
         for w in (self.augmentation, self.early_stopping):
             w.setChecked(True)

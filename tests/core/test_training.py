@@ -66,12 +66,21 @@ def test_a_strided_first_convolution_halves_the_network_and_its_cost():
 
 @pytest.mark.parametrize("changes, message", [
     (dict(stem_stride=3), "stride must be 1 or 2"),
-    (dict(image_size=16, blocks=4, stem_stride=2), "too many"),
+    (dict(stem_stride=2.0), "stride must be 1 or 2"),
+    (dict(image_size=16, blocks=4, stem_stride=2), "too many for 16-pixel images with a stride-2"),
 ])
 def test_settings_that_cannot_work_are_refused_with_a_reason(changes, message):
+    """Each fault is refused with a reason; the same settings with a stride of 1 are fine."""
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**changes).validate()
-    TrainingConfig(**{**changes, "stem_stride": 1, "blocks": 3}).validate()  # the same without the fault
+    TrainingConfig(**{**changes, "stem_stride": 1}).validate()  # the same with a stride of 1 works
+
+
+def test_settings_saved_before_the_stride_existed_read_back_with_a_stride_of_1():
+    old = TrainingConfig().to_dict()
+    del old["stem_stride"]
+    assert TrainingConfig.from_dict(old).stem_stride == 1
+    assert TrainingConfig.from_dict(TrainingConfig().to_dict()) == TrainingConfig()
 
 
 class Recorder(training.Reporter):

@@ -273,11 +273,15 @@ def test_settings_and_last_model_are_restored_at_next_launch(qtbot, settings, tr
     second.close()
 
 
-@pytest.mark.parametrize("saved_size, has_stem, restored_size", [(64, False, 96), (128, True, 128)])
-def test_a_size_saved_by_an_older_version_gives_way_to_todays_default(qtbot, settings, saved_size, has_stem,
-                                                                         restored_size):
-    """Older versions saved 64 px (their default, with no strided first convolution): restoring
-    it would run today's default network on 32 px. Everything else is restored."""
+@pytest.mark.parametrize("saved_preset, saved_size, has_stem, restored_size", [
+    ("default", 64, False, 96),   # an older version's default: today's default size comes back
+    ("quick", 64, False, 64),     # Quick keeps its 64 px network
+    ("default", 128, True, 128),  # saved by this version: restored as it was
+])
+def test_a_size_saved_by_an_older_version_gives_way_to_the_presets(qtbot, settings, saved_preset, saved_size,
+                                                                    has_stem, restored_size):
+    """Older versions saved 64 px with no strided first convolution: restoring that size would run
+    today's default network on 32 px. Everything else is restored."""
     import json
 
     from catdog_desktop.core.config import TrainingConfig
@@ -287,9 +291,10 @@ def test_a_size_saved_by_an_older_version_gives_way_to_todays_default(qtbot, set
     if not has_stem:
         del data["stem_stride"]
     settings.setValue("training_config", json.dumps(data))
-    settings.setValue("preset", "default")
+    settings.setValue("preset", saved_preset)
     win = MainWindow(settings, default_model=None)
     qtbot.addWidget(win)
+    assert win.training_panel.preset_box.currentData() == saved_preset
     config = win.training_panel.config()
-    assert (config.image_size, config.stem_stride, config.epochs) == (restored_size, 2, 9)
+    assert (config.image_size, config.epochs) == (restored_size, 9)
     win.close()
