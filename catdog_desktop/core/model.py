@@ -87,11 +87,10 @@ def make_model(config: TrainingConfig, num_classes: int) -> keras.Model:
         x = make_augmentation(config.seed, getattr(config, "augmentation_strength", 1.0))(x)
     x = layers.Rescaling(1.0 / 255, name="rescaling", dtype=policy)(x)
     filters = config.base_filters
-    stem_stride = getattr(config, "stem_stride", 1)
     for i in range(1, config.blocks + 1):
         for j in range(1, config.convs_per_block + 1):
             suffix = "" if j == config.convs_per_block else str(j)
-            stride = stem_stride if (i, j) == (1, 1) else 1
+            stride = config.stem_stride if (i, j) == (1, 1) else 1
             x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
                               name=f"block{i}_conv{suffix}", dtype=policy)(x)
             x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn{suffix}", dtype=policy)(x)

@@ -571,13 +571,13 @@ class MainWindow(QMainWindow):
         saved = self.settings.value("training_config", "")
         if saved:
             try:
-                data = json.loads(saved)
+                config = TrainingConfig.from_dict(json.loads(saved))
                 preset_name = self.settings.value("preset", "default")
-                if isinstance(data, dict) and "stem_stride" not in data and preset_name in PRESETS:
-                    # Saved by a version without the strided first convolution: its 64 px would
-                    # halve today's default network to 32 px, so the preset's own size comes back.
-                    data["image_size"] = preset(preset_name).image_size
-                self.training_panel.set_config(TrainingConfig.from_dict(data), preset_name)
+                if preset_name in PRESETS and config.stem_stride != preset(preset_name).stem_stride:
+                    # The saved size was meant for a network with another first stride (an older
+                    # version's 64 px would halve today's default to 32 px): the preset's size comes back.
+                    config.image_size = preset(preset_name).image_size
+                self.training_panel.set_config(config, preset_name)
             except (ValueError, TypeError, AttributeError):
                 log.info("ignored unreadable saved settings")
         self.dataset_panel.last_folder = self.settings.value("last_dataset", "") or ""
