@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .core.config import PRESETS, TrainingConfig, preset
+from .core.config import BACKBONE_NAMES, PRESETS, TrainingConfig, preset
 from .core.errors import CancelledError, CatdogError
 
 log = logging.getLogger("catdog_desktop.cli")
@@ -36,9 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data_dir", help="folder with one sub-folder per class, or with train/test folders")
     t.add_argument("--out", required=True, help="where to save the model (.keras)")
     t.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    t.add_argument("--backbone", choices=[*BACKBONE_NAMES, "none"], default=None,
+                   help="start from a network pretrained on ImageNet (mobilenet_v2, the default), or "
+                        "'none' to train a small network from scratch (for pictures unlike photos)")
+    t.add_argument("--no-fine-tune", dest="fine_tune", action="store_false", default=None,
+                   help="pretrained: train only the classifier on the network's features")
     defaults = TrainingConfig()
     for name, kind, help_text in [
-        ("epochs", int, "number of passes over the training pictures (at most)"),
+        ("epochs", int, "number of passes over the training pictures (at most; pretrained: of fine-tuning)"),
         ("time_limit_minutes", float, "finish within about this many minutes; the learning rate is "
                                       "planned to fit (0: no limit)"),
         ("batch_size", int, "pictures per training step"),
@@ -46,9 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "--stem-stride 2)"),
         ("learning_rate", float, "peak learning rate"),
         ("validation_split", float, "share held out for validation when there is no validation folder"),
-        ("blocks", int, "convolutional blocks"),
-        ("base_filters", int, "filters in the first block"),
-        ("stem_stride", int, "stride of the first convolution (2: the network works at half the image size)"),
+        ("blocks", int, "from scratch: convolutional blocks"),
+        ("base_filters", int, "from scratch: filters in the first block"),
+        ("stem_stride", int, "from scratch: stride of the first convolution (2: the network works at half the image size)"),
+        ("head_epochs", int, "pretrained: epochs of the classifier on the network's features"),
         ("dropout", float, "dropout before the classifier"),
         ("patience", int, "epochs without improvement before early stopping"),
         ("seed", int, "random seed"),
@@ -176,12 +182,17 @@ def cmd_train(args) -> int:
             "model": str(path), "epochs_run": len(result.history), "best_epoch": result.best_epoch,
             "stopped_by_time_limit": result.stopped_by_time_limit,
             "train_seconds": round(result.train_seconds, 1), "decode_seconds": round(result.decode_seconds, 1),
+            "stage_seconds": {k: round(v, 1) for k, v in result.stage_seconds.items()},
+            "features_computed": result.features_computed, "features_cached": result.features_cached,
+            "notes": result.notes,
             "skipped": [{"path": p, "reason": r} for p, r in scan.skipped + result.skipped],
             "evaluation": ev.to_dict(include_mistakes=False),
         }))
     else:
         for p, r in result.skipped:
             print(f"skipped {p}: {r}", file=sys.stderr)
+        for note in result.notes:
+            print(note, file=sys.stderr)
         print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
               f"(best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds / 60:.1f} min"
               f"{', time limit reached' if result.stopped_by_time_limit else ''})")

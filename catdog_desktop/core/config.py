@@ -10,13 +10,17 @@ from dataclasses import dataclass
 class TrainingConfig:
     """Everything that shapes a model and its training. Defaults are the app's defaults."""
 
-    image_size: int = 96          # pixels per side of the pictures; the blocks work at image_size / stem_stride
+    # "mobilenet_v2": start from the network pretrained on ImageNet that ships with the app
+    # (features once, a classifier on them, then fine-tuning; core/transfer.py). "none": the
+    # small CNN of core/model.py trained from scratch (for pictures unlike photos).
+    backbone: str = "mobilenet_v2"
+    image_size: int = 128         # pixels per side of the pictures; from scratch, the blocks work at image_size / stem_stride
     blocks: int = 4               # convolutional blocks; a max-pool halves the resolution between two
     base_filters: int = 32        # filters of the first block, doubled each block
     convs_per_block: int = 2      # 3x3 convolutions per block (1: 3.5x fewer FLOPs, 2.5x the training rate, less accurate)
     dropout: float = 0.3          # before the classifier
     augmentation: bool = True     # random flip, rotation, zoom, contrast while training
-    learning_rate: float = 2e-3   # peak learning rate (AdamW, warm-up then cosine decay)
+    learning_rate: float = 1e-2   # peak learning rate (AdamW, warm-up then cosine decay); pretrained: the classifier's
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
     batch_size: int = 32
@@ -33,7 +37,11 @@ class TrainingConfig:
     # Stride of the first convolution. 2: the network works at half the input size, so 96 px in
     # cost 0.56x what 64 px cost without it, and gave more accuracy in 15 minutes (README).
     stem_stride: int = 2
-    precision: str = "auto"       # "float32", "mixed_bfloat16", or "auto": bfloat16 where the CPU has it
+    precision: str = "auto"       # "float32", "mixed_bfloat16", or "auto": bfloat16 where the CPU has it (from scratch)
+    # Pretrained only: epochs of the classifier on the cached features (seconds each), and
+    # whether the backbone's last blocks are then trained too when the time limit leaves room.
+    head_epochs: int = 30         # at least enough for a few hundred steps on a small dataset
+    fine_tune: bool = True
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -41,13 +49,20 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainingConfig":
         """Build from a dict, ignoring unknown keys (older or newer saved settings). Settings saved
-        before ``stem_stride`` existed meant a stride of 1, so that is what they get."""
+        before ``stem_stride`` existed meant a stride of 1, and those before ``backbone`` existed
+        meant the from-scratch network, so that is what they get."""
         names = {f.name for f in dataclasses.fields(cls)}
-        data = {"stem_stride": 1, **data}
+        data = {"stem_stride": 1, "backbone": "none", **data}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def validate(self) -> None:
         """Raise ValueError with a readable message for settings that cannot work."""
+        if self.backbone != "none" and self.backbone not in BACKBONE_NAMES:
+            raise ValueError(f"Unknown model type '{self.backbone}'. Choose one of: {', '.join(BACKBONE_NAMES)}, none.")
+        if self.backbone != "none" and self.image_size < 32:
+            raise ValueError("A pretrained network needs pictures of at least 32 pixels.")
+        if not 1 <= self.head_epochs <= 1000:
+            raise ValueError("Classifier epochs must be between 1 and 1000.")
         if not 16 <= self.image_size <= 512:
             raise ValueError("Image size must be between 16 and 512 pixels.")
         if type(self.stem_stride) is not int or self.stem_stride not in (1, 2):
@@ -75,22 +90,40 @@ class TrainingConfig:
             raise ValueError(f"Precision must be one of: {', '.join(PRECISIONS)}.")
 
 
+#: Values of ``TrainingConfig.backbone`` besides "none" (core/backbone.py has what each one is).
+BACKBONE_NAMES = ("mobilenet_v2",)
+
 #: Values of ``TrainingConfig.precision``.
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 
-#: Named settings offered in the app and the CLI (``--preset``). Each has a time limit, so that a
-#: slow or busy computer still ends on time with a settled model; on a fast one the epochs end first.
-PRESETS: dict[str, dict] = {
-    # ~3.5-4 min for 7,000 photos on a 2-core CPU with bfloat16 (about 85 % validation accuracy).
-    "quick": {"image_size": 64, "stem_stride": 1, "epochs": 12, "blocks": 4, "base_filters": 32, "convs_per_block": 1,
-              "augmentation_strength": 0.5, "time_limit_minutes": 5.0},
-    "default": {},
+#: Where each model type starts from, before a preset's settings: the dataclass defaults are
+#: the pretrained network's; the from-scratch CNN keeps the settings measured for it (README).
+BACKBONE_DEFAULTS: dict[str, dict] = {
+    "mobilenet_v2": {},
+    "none": {"image_size": 96, "stem_stride": 2, "epochs": 40, "learning_rate": 2e-3, "time_limit_minutes": 15.0},
+}
+
+#: Named settings offered in the app and the CLI (``--preset``), per model type. Each has a time
+#: limit, so that a slow or busy computer still ends on time with a settled model.
+PRESETS: dict[str, dict[str, dict]] = {
+    "default": {"mobilenet_v2": {}, "none": {}},
+    "quick": {
+        # The classifier on the features only: a minute or two for thousands of photos.
+        "mobilenet_v2": {"fine_tune": False, "time_limit_minutes": 3.0},
+        # ~3.5-4 min for 7,000 photos on a 2-core CPU with bfloat16 (about 85 % validation accuracy).
+        "none": {"image_size": 64, "stem_stride": 1, "epochs": 12, "blocks": 4, "base_filters": 32,
+                 "convs_per_block": 1, "augmentation_strength": 0.5, "time_limit_minutes": 5.0},
+    },
 }
 
 
 def preset(name: str, **overrides) -> TrainingConfig:
-    """The config for a named preset, with ``overrides`` applied."""
+    """The config for a named preset and model type (``backbone`` in ``overrides``, else the
+    default one), with ``overrides`` applied."""
     if name not in PRESETS:
         raise ValueError(f"Unknown preset '{name}'. Choose one of: {', '.join(PRESETS)}.")
-    return TrainingConfig(**{**PRESETS[name], **overrides})
+    backbone = overrides.get("backbone", TrainingConfig.backbone)
+    if backbone not in BACKBONE_DEFAULTS:
+        raise ValueError(f"Unknown model type '{backbone}'. Choose one of: {', '.join(BACKBONE_DEFAULTS)}.")
+    return TrainingConfig(**{**BACKBONE_DEFAULTS[backbone], **PRESETS[name][backbone], **overrides})

@@ -89,6 +89,15 @@ class TrainingResult:
     decode_seconds: float = 0.0
     train_seconds: float = 0.0
     stopped_by_time_limit: bool = False
+    #: Seconds each stage took (pretrained: "features", "classifier", "fine-tuning"), and the
+    #: pictures the backbone computed vs. found in the feature cache.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    features_computed: int = 0
+    features_cached: int = 0
+    #: Things the user should know about how it went, as sentences (e.g. why fine-tuning was skipped).
+    notes: list[str] = field(default_factory=list)
+    #: The pretrained network it started from: name and the weights file's sha256 (None: from scratch).
+    backbone: dict | None = None
 
     def metadata(self) -> dict:
         """What a saved bundle records about this training."""
@@ -105,6 +114,9 @@ class TrainingResult:
             "dataset": self.dataset_summary,
             "decode_seconds": round(self.decode_seconds, 2),
             "train_seconds": round(self.train_seconds, 2),
+            "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
+            "notes": list(self.notes),
+            "backbone": self.backbone,
         }
 
 
@@ -137,14 +149,19 @@ class _ProgressCallback(keras.callbacks.Callback):
     """Turns Keras callbacks into Reporter calls, sets the learning rate before every step (its
     :class:`Pace`), handles stop requests and the time limit, keeps the best weights."""
 
-    def __init__(self, reporter: Reporter, pace: Pace, batch_size: int, n_train: int, origin: float):
+    def __init__(self, reporter: Reporter, pace: Pace, batch_size: int, n_train: int, origin: float,
+                 first_epoch: int = 0, stage: str = ""):
         super().__init__()
+        # A training in stages (pretrained: classifier, then fine-tuning) numbers its epochs on:
+        # this stage's first epoch is ``first_epoch + 1``; ``stage`` names it in the history.
+        self.first_epoch = first_epoch
+        self.stage = stage
         # All times count from ``origin``, the start of reading the pictures, as the time limit does:
         # reading, building the model and fit()'s own set-up come out of the limit too.
         self.origin = origin
         self.reporter = reporter
         self.pace = pace
-        self.epochs = pace.max_epochs  # planned in all; re-estimated after each epoch with a time limit
+        self.epochs = first_epoch + pace.max_epochs  # planned in all; re-estimated after each epoch with a time limit
         self.batches = pace.steps_per_epoch
         self.batch_size = batch_size
         self.n_train = n_train
@@ -162,7 +179,11 @@ class _ProgressCallback(keras.callbacks.Callback):
         if not self.pace.fit_began(now):
             log.info("time limit spent before the first epoch: training one epoch")
             self.stopped_by_time_limit = True
-            self.epochs = self.pace.max_epochs
+            self.epochs = self.first_epoch + self.pace.max_epochs
+
+    def seed_best(self, key: tuple[float, float], weights, epoch: int) -> None:
+        """Start from an earlier stage's best: this stage's epochs are kept only if they beat it."""
+        self.best_key, self.best_weights, self.best_epoch = key, weights, epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_index = epoch
@@ -191,7 +212,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         spent = max(now - self.epoch_start, 1e-9)
         rate = seen / spent
         self.reporter.on_batch_end(BatchInfo(
-            epoch=len(self.history) + 1, epochs=self.epochs, batch=batch + 1, batches=self.batches,
+            epoch=self.first_epoch + len(self.history) + 1, epochs=self.epochs, batch=batch + 1, batches=self.batches,
             loss=float(logs.get("loss", math.nan)), accuracy=float(logs.get("accuracy", math.nan)),
             images_per_second=rate, elapsed=now - self.origin,
             epoch_eta=(self.n_train - seen) / rate if rate > 0 else 0.0,
@@ -213,8 +234,9 @@ class _ProgressCallback(keras.callbacks.Callback):
         train_seconds = now - self.epoch_start
         elapsed = now - self.origin
         self.pace.epoch_ended(elapsed)
+        number = self.first_epoch + epoch + 1
         entry = {
-            "epoch": epoch + 1,
+            "epoch": number,
             "loss": float(logs.get("loss", math.nan)),
             "accuracy": float(logs.get("accuracy", math.nan)),
             "val_loss": float(logs.get("val_loss", math.nan)),
@@ -222,11 +244,13 @@ class _ProgressCallback(keras.callbacks.Callback):
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "seconds": round(train_seconds, 3),
         }
+        if self.stage:
+            entry["stage"] = self.stage
         key = (entry["val_accuracy"], -entry["val_loss"])
         is_best = self.best_key is None or key > self.best_key
         if is_best:
             self.best_key = key
-            self.best_epoch = epoch + 1
+            self.best_epoch = number
             self.best_weights = self.model.get_weights()
         self.history.append(entry)
         if epoch + 1 >= self.pace.max_epochs:
@@ -235,9 +259,9 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.stopped_by_time_limit = True
             self.model.stop_training = True
             log.info("time limit: epoch %d is the last one that fits", epoch + 1)
-        self.epochs = self.pace.planned_epochs(elapsed)  # epoch + 1 when this is the last one
+        self.epochs = self.first_epoch + self.pace.planned_epochs(elapsed)  # ``number`` when this is the last one
         self.reporter.on_epoch_end(EpochInfo(
-            epoch=epoch + 1, epochs=self.epochs, loss=entry["loss"], accuracy=entry["accuracy"],
+            epoch=number, epochs=self.epochs, loss=entry["loss"], accuracy=entry["accuracy"],
             val_loss=entry["val_loss"], val_accuracy=entry["val_accuracy"],
             images_per_second=self.n_train / max(train_seconds, 1e-9), elapsed=elapsed,
             epoch_seconds=train_seconds, learning_rate=entry["learning_rate"], is_best=is_best,
@@ -259,6 +283,10 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     reporter = reporter or Reporter()
     config.validate()
     data.raise_for_errors()
+    if config.backbone != "none":
+        from .transfer import train_pretrained
+
+        return train_pretrained(config, data, reporter)
     num_classes = len(data.class_names)
     size = config.image_size
 
