@@ -13,7 +13,7 @@ import pytest
 from catdog_desktop.core import errors, isolated, training
 from catdog_desktop.core.config import TrainingConfig
 from catdog_desktop.core.dataset import scan_dataset
-from conftest import TINY
+from helpers import TINY
 from synthetic import write_class_folders
 
 

@@ -6,7 +6,7 @@ from catdog_desktop.core.config import TrainingConfig
 from catdog_desktop.core.dataset import scan_dataset
 from catdog_desktop.core.inference import Classifier
 from catdog_desktop.core.model import last_conv_layer_name, make_model, training_flops_per_image
-from conftest import TINY
+from helpers import TINY
 from synthetic import write_class_folders
 
 

@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from conftest import choose_folder, drop_files, drop_urls, tiny_settings
+from ui_helpers import choose_folder, drop_files, drop_urls, tiny_settings
 from hostile import BAD, GOOD, make_bad, make_good
 from synthetic import write_class_folders
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import choose_folder, drop_files, drop_urls, tiny_settings
+from ui_helpers import choose_folder, drop_files, drop_urls, tiny_settings
 from synthetic import synthetic_image
 
 
