@@ -221,11 +221,7 @@ def train_through_gui(cfg, scan, reporter):
 
         @Slot(object)
         def on_event(self, event):
-            kind, info = event
-            if kind == "batch":
-                reporter.on_batch_end(info)
-            elif kind == "epoch":
-                reporter.on_epoch_end(info)
+            reporter.on_event(event)
             if reporter.should_stop():
                 worker.stop()
 

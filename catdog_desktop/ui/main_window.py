@@ -21,7 +21,7 @@ from ..paths import default_model_path, sample_dataset_dir
 from . import tasks
 from .classify_panel import ClassifyPanel
 from .dataset_panel import DatasetPanel
-from .training_panel import TrainingPanel
+from .training_panel import PanelReporter, TrainingPanel
 from .workers import ThreadPool, Worker
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
 
         self.dataset_panel = DatasetPanel()
         self.training_panel = TrainingPanel()
+        self.training_reporter = PanelReporter(self.training_panel, self.statusBar().showMessage)
         self.classify_panel = ClassifyPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.dataset_panel, "1 · Dataset")
@@ -295,14 +296,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_training_event(self, event) -> None:
-        kind, info = event
-        if kind == "batch":
-            self.training_panel.on_batch(info)
-        elif kind == "epoch":
-            self.training_panel.on_epoch(info)
-            self.statusBar().showMessage(f"Epoch {info.epoch}: validation accuracy {info.val_accuracy:.1%}")
-        elif kind == "stage":
-            self.training_panel.on_stage(*info)
+        self.training_reporter.on_event(event)
 
     @Slot(object)
     def _on_training_done(self, result) -> None:

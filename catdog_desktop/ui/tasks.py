@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 
+from ..core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+
 log = logging.getLogger(__name__)
 
 DATASET_THUMBS = 4
@@ -50,29 +52,29 @@ def scan_folder(task, folder: str, validation_split: float, seed: int):
     return scan, thumbs
 
 
-class _SignalReporter:
-    """A core.training.Reporter that forwards to the worker (batch events throttled)."""
+class _ForwardingReporter(Reporter):
+    """Hands each training event to the worker as it is (batch events throttled)."""
 
     def __init__(self, task):
         self.task = task
         self.last_batch = 0.0
 
-    def on_stage(self, done, total, message):
-        self.task.yielded(("stage", (done, total, message)))
+    def on_stage(self, event: PhaseEvent) -> None:
+        self.task.yielded(event)
 
-    def on_batch_end(self, info):
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.task.yielded(event)
+
+    def on_batch_end(self, event: BatchEvent) -> None:
         now = time.monotonic()
-        if now - self.last_batch >= BATCH_EVENT_INTERVAL or info.batch == info.batches:
+        if now - self.last_batch >= BATCH_EVENT_INTERVAL or event.batch == event.batches:
             self.last_batch = now
-            self.task.yielded(("batch", info))
+            self.task.yielded(event)
 
-    def on_epoch_end(self, info):
-        self.task.yielded(("epoch", info))
-
-    def should_stop(self):
+    def should_stop(self) -> bool:
         return self.task.should_stop()
 
-    def should_abandon(self):
+    def should_abandon(self) -> bool:
         return self.task.should_abandon()
 
 
@@ -89,7 +91,7 @@ def train_model(task, config, scan):
                                             or scan.seed != config.seed):
         scan = scan_dataset(scan.root, validation_split=config.validation_split, seed=config.seed,
                             should_stop=task.should_stop)
-    return isolated.train_in_subprocess(config, scan, _SignalReporter(task))
+    return isolated.train_in_subprocess(config, scan, _ForwardingReporter(task))
 
 
 def save_model(task, classifier, path: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.config import PRESETS, TrainingConfig, preset
+from ..core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 
 PRESET_LABELS = {"default": "Recommended", "quick": "Quick look (a few minutes)"}
 
@@ -239,13 +241,13 @@ class TrainingPanel(QWidget):
         if self.chart is not None:
             self.chart.clear()
 
-    def on_stage(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{message}: {done} / {total}")
+    def on_stage(self, event: PhaseEvent) -> None:
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.progress.setFormat(f"{event.message}: {event.done} / {event.total}")
         self.status.setText("Each picture is read once and kept in memory for all epochs.")
 
-    def on_batch(self, info) -> None:
+    def on_batch(self, info: BatchEvent) -> None:
         self.progress.setRange(0, info.batches)
         self.progress.setValue(info.batch)
         # With a time limit the number of epochs is an estimate, refined as each epoch ends.
@@ -269,7 +271,7 @@ class TrainingPanel(QWidget):
         if self.chart is not None:
             self.chart.add_batch(info.epoch, info.batch, info.batches, info.loss)
 
-    def on_epoch(self, info) -> None:
+    def on_epoch(self, info: EpochEvent) -> None:
         self._epoch_seconds.append(info.epoch_seconds)
         if self.chart is not None:
             self.chart.add_epoch(info.epoch, {
@@ -321,6 +323,24 @@ class TrainingPanel(QWidget):
         if self.confusion_chart is not None:
             self.confusion_chart.show_matrix(ev.class_names, ev.confusion)
         self.result_box.setVisible(True)
+
+
+class PanelReporter(Reporter):
+    """The app's Reporter: shows a training's events on the panel, and each epoch on ``status``."""
+
+    def __init__(self, panel: TrainingPanel, status: Callable[[str], None]):
+        self.panel = panel
+        self.status = status
+
+    def on_stage(self, event: PhaseEvent) -> None:
+        self.panel.on_stage(event)
+
+    def on_batch_end(self, event: BatchEvent) -> None:
+        self.panel.on_batch(event)
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.panel.on_epoch(event)
+        self.status(f"Epoch {event.epoch}: validation accuracy {event.val_accuracy:.1%}")
 
 
 def skipped_html(skipped: list[tuple[str, str]], limit: int = 3) -> str:

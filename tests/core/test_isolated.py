@@ -23,8 +23,8 @@ class Recorder(training.Reporter):
         self.stop_after_batches = stop_after_batches
         self.on_first_batch = on_first_batch
 
-    def on_stage(self, done, total, message):
-        self.events.append(("stage", message))
+    def on_stage(self, event):
+        self.events.append(("stage", event.message))
 
     def on_batch_end(self, info):
         if self.on_first_batch and not any(kind == "batch" for kind, _ in self.events):

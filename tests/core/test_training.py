@@ -88,8 +88,8 @@ class Recorder(training.Reporter):
         self.batches, self.epochs, self.stages = [], [], []
         self.stop_after_batches = stop_after_batches
 
-    def on_stage(self, done, total, message):
-        self.stages.append((done, total, message))
+    def on_stage(self, event):
+        self.stages.append((event.done, event.total, event.message))
 
     def on_batch_end(self, info):
         self.batches.append(info)

@@ -114,7 +114,7 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
 def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, window, trained):
     import dataclasses
 
-    from catdog_desktop.core.training import BatchInfo, EpochInfo
+    from catdog_desktop.core.events import BatchEvent, EpochEvent
 
     _, result, _ = trained
     panel = window.training_panel
@@ -124,16 +124,16 @@ def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, win
     assert panel.time_limit.text() == "No limit" and panel.config().time_limit_minutes == 0
     panel.time_limit.setValue(15)
     panel.training_started(panel.config())
-    panel.on_batch(BatchInfo(epoch=1, epochs=500, batch=1, batches=175, loss=0.7, accuracy=0.5,
+    panel.on_batch(BatchEvent(epoch=1, epochs=500, batch=1, batches=175, loss=0.7, accuracy=0.5,
                              images_per_second=100, elapsed=5, epoch_eta=40))
     assert panel.progress.format() == "Epoch 1 of at most 500: %p%"   # not yet timed
-    panel.on_epoch(EpochInfo(epoch=1, epochs=27, loss=0.6, accuracy=0.6, val_loss=0.6, val_accuracy=0.6,
+    panel.on_epoch(EpochEvent(epoch=1, epochs=27, loss=0.6, accuracy=0.6, val_loss=0.6, val_accuracy=0.6,
                              images_per_second=200, elapsed=33, epoch_seconds=30, learning_rate=1e-3, is_best=True))
-    panel.on_batch(BatchInfo(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
+    panel.on_batch(BatchEvent(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
                              images_per_second=200, elapsed=35, epoch_eta=28))
     assert "Epoch 2 of about 27" in panel.status.text()
     assert "about 12 min 58 s left in all" in panel.status.text()   # 28 s + 25 more epochs of 30 s
-    panel.on_batch(BatchInfo(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
+    panel.on_batch(BatchEvent(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
                              images_per_second=200, elapsed=600, epoch_eta=28))
     assert "about 5 min 00 s left in all" in panel.status.text()    # never past the 15-minute limit
     panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True, best_epoch=len(result.history)))
