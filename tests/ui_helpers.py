@@ -32,4 +32,4 @@ def drop_files(panel, paths):
 def choose_folder(qtbot, window, monkeypatch, folder):
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     qtbot.mouseClick(window.dataset_panel.choose_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.scan is not None and window.scan.root == str(folder), timeout=30_000)
+    qtbot.waitUntil(lambda: window.session.scan is not None and window.session.scan.root == str(folder), timeout=30_000)

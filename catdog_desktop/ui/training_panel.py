@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 from collections.abc import Callable
@@ -87,11 +88,11 @@ class TrainingPanel(QWidget):
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
         self.train_button.setEnabled(False)
-        self.train_button.clicked.connect(self._on_train_clicked)
+        self.train_button.clicked.connect(self.request_training)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.setToolTip("Stop after the current batch and keep the best epoch so far")
-        self.stop_button.clicked.connect(self._on_stop_clicked)
+        self.stop_button.clicked.connect(self.request_stop)
         self.hint = QLabel("Choose a dataset first.")
         self.hint.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -167,8 +168,12 @@ class TrainingPanel(QWidget):
         self.confusion_holder.addWidget(self.confusion_chart)
 
     # ----- settings -----------------------------------------------------------------------
+    def preset_name(self) -> str:
+        return self.preset_box.currentData()
+
     def config(self) -> TrainingConfig:
-        base = preset(self.preset_box.currentData())
+        """The settings shown, over the fields the form does not show (kept from set_config)."""
+        base = dataclasses.replace(self._config)
         base.epochs = self.epochs.value()
         base.time_limit_minutes = float(self.time_limit.value())
         base.batch_size = self.batch_size.value()
@@ -180,6 +185,7 @@ class TrainingPanel(QWidget):
         return base
 
     def set_config(self, config: TrainingConfig, preset_name: str | None = None) -> None:
+        self._config = dataclasses.replace(config)
         if preset_name is not None:
             index = self.preset_box.findData(preset_name)
             if index >= 0:
@@ -211,7 +217,8 @@ class TrainingPanel(QWidget):
 
     # ----- actions ------------------------------------------------------------------------
     @Slot()
-    def _on_train_clicked(self) -> None:
+    def request_training(self) -> None:
+        """What Train does: check the settings, then ask for a training."""
         config = self.config()
         try:
             config.validate()
@@ -221,7 +228,7 @@ class TrainingPanel(QWidget):
         self.train_requested.emit(config)
 
     @Slot()
-    def _on_stop_clicked(self) -> None:
+    def request_stop(self) -> None:
         self.stop_button.setEnabled(False)
         self.status.setText("Stopping after this batch; the best epoch so far is kept…")
         self.stop_requested.emit()

@@ -44,14 +44,14 @@ def window(qtbot, settings):
     win.show()
     qtbot.waitUntil(lambda: win.tf_ready, timeout=120_000)
     yield win
-    win.model_unsaved = False  # no "save before quitting?" question in tests
+    win.session.discard_unsaved()  # no "save before quitting?" question in tests
     win.close()
-    assert win.pool.threads() == []  # every worker thread ended and was released
+    assert win.workers.threads() == []  # every worker thread ended and was released
 
 
 @pytest.fixture
 def window_with_model(qtbot, window, trained):
     _, _, model_path = trained
     window.load_model(str(model_path))
-    qtbot.waitUntil(lambda: window.classifier is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.session.classifier is not None, timeout=60_000)
     return window
