@@ -158,8 +158,15 @@ class ClassifyPanel(QWidget):
             self.show_message("The clipboard holds no picture. Copy a picture or a picture file first.", error=True)
 
     # ----- what the main window tells us ----------------------------------------------------
-    def set_model_name(self, text: str) -> None:
-        self.model_label.setText(text)
+    def show_model(self, name: str | None, classifier, unsaved: bool) -> None:
+        """Name the active model (core.inference.Classifier or None) above the pictures."""
+        if classifier is None:
+            self.model_label.setText("No model yet: train one (tab 2) or open one (File → Open model…).")
+            return
+        acc = (classifier.metadata.get("evaluation") or {}).get("accuracy")
+        acc_text = f", {acc:.1%} on held-out pictures" if isinstance(acc, (int, float)) else ""
+        self.model_label.setText(f"Model: <b>{html.escape(name)}</b> ({html.escape(', '.join(classifier.class_names))}"
+                                 f"{acc_text}){' — not saved yet' if unsaved else ''}")
 
     def show_message(self, text: str, error: bool = False) -> None:
         colour = "#c62828" if error else "#424242"

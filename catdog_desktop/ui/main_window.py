@@ -253,17 +253,8 @@ class MainWindow(QMainWindow):
     # ----- models ---------------------------------------------------------------------------
     def _on_model_changed(self, classifier) -> None:
         name, unsaved = self.session.model_name(), self.session.model_unsaved
-        if classifier is None:
-            text = "No model yet: train one (tab 2) or open one (File → Open model…)."
-            short = "No model"
-        else:
-            acc = (classifier.metadata.get("evaluation") or {}).get("accuracy")
-            acc_text = f", {acc:.1%} on held-out pictures" if isinstance(acc, (int, float)) else ""
-            text = (f"Model: <b>{name}</b> ({', '.join(classifier.class_names)}{acc_text})"
-                    f"{' — not saved yet' if unsaved else ''}")
-            short = f"Model: {name}{' (unsaved)' if unsaved else ''}"
-        self.classify_panel.set_model_name(text)
-        self.model_status.setText(short)
+        self.classify_panel.show_model(name, classifier, unsaved)
+        self.model_status.setText(f"Model: {name}{' (unsaved)' if unsaved else ''}" if classifier else "No model")
         self.save_model_action.setEnabled(classifier is not None)
         if classifier is not None and self._pending_pictures:
             pending, self._pending_pictures = self._pending_pictures, []
