@@ -203,15 +203,15 @@ def bench_feed(config, x: np.ndarray, y: np.ndarray, num_classes: int, n_images:
 
 
 def train_through_gui(cfg, scan, reporter):
-    """Run one training the way the app does: tasks.train_model in a Worker on a QThread (which
+    """Run one training the way the app does: core.jobs.train_model in a Worker on a QThread (which
     trains in a child process, core.isolated), progress arriving as queued signals on the GUI
     thread. Same reporter figures as train()."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QObject, Slot
     from PySide6.QtWidgets import QApplication
 
-    from catdog_desktop.ui import tasks
-    from catdog_desktop.ui.workers import ThreadPool, Worker
+    from catdog_desktop.core import jobs
+    from catdog_desktop.ui.workers import Worker, WorkerThreads
 
     app = QApplication.instance() or QApplication([])
 
@@ -221,11 +221,7 @@ def train_through_gui(cfg, scan, reporter):
 
         @Slot(object)
         def on_event(self, event):
-            kind, info = event
-            if kind == "batch":
-                reporter.on_batch_end(info)
-            elif kind == "epoch":
-                reporter.on_epoch_end(info)
+            reporter.on_event(event)
             if reporter.should_stop():
                 worker.stop()
 
@@ -242,8 +238,8 @@ def train_through_gui(cfg, scan, reporter):
             self.error = "stopped before the first epoch ended"
 
     receiver = Receiver()
-    pool = ThreadPool()
-    worker = Worker(tasks.train_model, cfg, scan, name="train")
+    pool = WorkerThreads()
+    worker = Worker(jobs.train_model, cfg, scan, name="train")
     worker.yielded.connect(receiver.on_event)
     worker.returned.connect(receiver.on_returned)
     worker.errored.connect(receiver.on_error)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .core.config import BACKBONE_NAMES, PRESETS, TrainingConfig, preset
 from .core.errors import CancelledError, CatdogError
+from .core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 
 log = logging.getLogger("catdog_desktop.cli")
 
@@ -112,7 +113,7 @@ def _config_from_args(args) -> TrainingConfig:
     return config
 
 
-class _TextReporter:
+class _TextReporter(Reporter):
     """Prints a progress bar per epoch to stderr (stdout stays clean for --json)."""
 
     def __init__(self, quiet: bool):
@@ -120,11 +121,11 @@ class _TextReporter:
         self.stream = sys.stderr
         self.last_draw = 0.0
 
-    def on_stage(self, done, total, message):
+    def on_stage(self, event: PhaseEvent):
         if not self.quiet:
-            self._draw(f"{message}: {done}/{total}", done == total)
+            self._draw(f"{event.message}: {event.done}/{event.total}", event.done == event.total)
 
-    def on_batch_end(self, info):
+    def on_batch_end(self, info: BatchEvent):
         now = time.monotonic()
         if self.quiet or (now - self.last_draw < 0.2 and info.batch != info.batches):
             return
@@ -136,15 +137,12 @@ class _TextReporter:
                    f"loss {info.loss:.3f} acc {info.accuracy:.3f} {info.images_per_second:.0f} img/s "
                    f"ETA {info.epoch_eta:.0f}s", False)
 
-    def on_epoch_end(self, info):
+    def on_epoch_end(self, info: EpochEvent):
         if not self.quiet:
             star = " *best" if info.is_best else ""
             self._draw(f"epoch {info.epoch}/{info.epochs}: loss {info.loss:.3f} acc {info.accuracy:.3f} "
                        f"val_loss {info.val_loss:.3f} val_acc {info.val_accuracy:.3f} "
                        f"({info.epoch_seconds:.0f}s, {info.images_per_second:.0f} img/s){star}", True)
-
-    def should_stop(self):
-        return False
 
     def _draw(self, text, final):
         end = "\n" if final else ""

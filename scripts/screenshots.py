@@ -83,7 +83,7 @@ def main() -> int:
     window.show()
     wait(app, lambda: window.tf_ready)
     # The classify panel first, with the built-in model that is active at start.
-    wait(app, lambda: window.classifier is not None)
+    wait(app, lambda: window.session.classifier is not None)
     window.classify_paths(extra[:1])
     wait(app, lambda: len(window.classify_panel.results()) == 1)
     app.processEvents()
@@ -98,7 +98,7 @@ def main() -> int:
     window.grab().save(str(args.out / "classify_many.png"))
 
     window.open_dataset(str(dataset))
-    wait(app, lambda: window.scan is not None)
+    wait(app, lambda: window.session.scan is not None)
     window.tabs.setCurrentWidget(window.dataset_panel)
     app.processEvents()
     window.grab().save(str(args.out / "dataset.png"))
@@ -115,8 +115,8 @@ def main() -> int:
         time.sleep(0.05)
     window.grab().save(str(args.out / "training.png"))
 
-    print(f"screenshots in {args.out}; first prediction took {window.first_prediction_seconds:.3f} s")
-    window.model_unsaved = False
+    print(f"screenshots in {args.out}; first prediction took {window.classify_panel.first_result_seconds:.3f} s")
+    window.session.discard_unsaved()
     window.close()
     return 0
 

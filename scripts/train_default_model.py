@@ -39,9 +39,9 @@ class Budget(training.Reporter):
     def __init__(self, minutes: float):
         self.deadline = time.monotonic() + minutes * 60
 
-    def on_stage(self, done, total, message):
-        if done == total:
-            print(f"{message}: {total}", flush=True)
+    def on_stage(self, event):
+        if event.done == event.total:
+            print(f"{event.message}: {event.total}", flush=True)
 
     def on_epoch_end(self, info):
         print(f"epoch {info.epoch}/{info.epochs} val_acc {info.val_accuracy:.4f} val_loss {info.val_loss:.4f} "

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,3 +131,54 @@ def preset(name: str, **overrides) -> TrainingConfig:
     if backbone not in BACKBONE_DEFAULTS:
         raise ValueError(f"Unknown model type '{backbone}'. Choose one of: {', '.join(BACKBONE_DEFAULTS)}.")
     return TrainingConfig(**{**BACKBONE_DEFAULTS[backbone], **PRESETS[name][backbone], **overrides})
+
+
+#: The fields the app's settings form lets the user change. Versions that stored the whole config
+#: took every other field from the preset of their day, so on restore those follow today's preset.
+FORM_FIELDS = ("epochs", "time_limit_minutes", "batch_size", "image_size", "learning_rate",
+               "validation_split", "augmentation", "early_stopping")
+
+
+def settings_to_dict(preset_name: str, config: TrainingConfig) -> dict:
+    """What to store of the user's training settings: the preset and the fields that differ from it
+    (so that a field the user never touched follows the preset when a new version improves it)."""
+    base = preset(preset_name, backbone=config.backbone).to_dict()
+    overrides = {k: v for k, v in config.to_dict().items() if base.get(k) != v}
+    # The model type is always stored: it decides which defaults the other fields are measured from.
+    return {"preset": preset_name, "overrides": {"backbone": config.backbone, **overrides}}
+
+
+def config_from_settings(data: dict | None) -> tuple[str, TrainingConfig]:
+    """The preset name and config that stored settings describe; the preset's defaults for anything
+    unreadable. Reads what :func:`settings_to_dict` writes, and the older stored form: the whole
+    config as JSON under ``"training_config"`` beside ``"preset"`` (with or without ``stem_stride``,
+    which came later)."""
+    data = data if isinstance(data, dict) else {}
+    name = data.get("preset") if data.get("preset") in PRESETS else "default"
+    try:
+        if "overrides" in data:
+            overrides = dict(data["overrides"])
+        elif data.get("training_config"):
+            overrides = _overrides_from_whole_config(name, data["training_config"])
+        else:
+            overrides = {}
+        names = {f.name for f in dataclasses.fields(TrainingConfig)}
+        config = preset(name, **{k: v for k, v in overrides.items() if k in names})
+        config.validate()
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.info("ignored unreadable saved settings: %s", exc)
+        return name, preset(name)
+    return name, config
+
+
+def _overrides_from_whole_config(preset_name: str, whole) -> dict:
+    saved = TrainingConfig.from_dict(json.loads(whole) if isinstance(whole, str) else whole)
+    # Those versions trained from scratch only: the fields the user changed are measured against
+    # that network's preset. The model type is not carried over: nobody chose it then, and the
+    # pretrained one (today's default) is better on every photo dataset measured.
+    base = preset(preset_name, backbone="none")
+    if saved.stem_stride != base.stem_stride:
+        # The saved size was meant for a network with another first stride (an older version's 64 px
+        # would halve today's default to 32 px): the preset's size comes back.
+        saved.image_size = base.image_size
+    return {k: getattr(saved, k) for k in FORM_FIELDS if getattr(saved, k) != getattr(base, k)}

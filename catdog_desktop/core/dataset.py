@@ -14,6 +14,7 @@ scans in seconds. Files that cannot be used are listed in ``skipped`` with the r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -84,6 +85,10 @@ class DatasetScan:
     seed: int = 1337
     validation_split: float = 0.2
     validation_from_folder: bool = False  # True: a validation folder, not a share of training
+    #: The problems that do not depend on the split (layout, classes, folders), for :meth:`resplit`.
+    layout_problems: list[Problem] = field(default_factory=list, repr=False)
+    #: Each file's content hash (None: unreadable), so that a new split finds copies without reading.
+    content_digests: dict[str, bytes | None] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -106,6 +111,26 @@ class DatasetScan:
     @property
     def evaluation_name(self) -> str:
         return "test" if self.evaluation_split is self.test else "validation"
+
+    def resplit(self, validation_split: float, seed: int) -> "DatasetScan":
+        """The same files with another share held out for validation, or another seed, without
+        reading the folder again. Returns ``self`` when nothing changes, including when the
+        validation pictures come from a folder of their own."""
+        if self.validation_from_folder or (abs(validation_split - self.validation_split) <= 1e-9 and seed == self.seed):
+            return self
+        if not 0.0 < validation_split < 1.0:
+            raise ValueError("validation_split must be between 0 and 1")
+        index = {name: i for i, name in enumerate(self.class_names)}
+        paths, labels = self.train.paths + self.validation.paths, self.train.labels + self.validation.labels
+        class_files = {name: [p for p, y in zip(paths, labels) if y == i] for name, i in index.items()}
+        train, validation = _hold_out(class_files, index, validation_split, seed)
+        problems = list(self.layout_problems)
+        if len(self.class_names) >= 2:
+            _check_counts(self.class_names, train, validation, problems)
+            _leak_problems(train, validation, self.test, self.content_digests, problems)
+        return dataclasses.replace(
+            self, train=train, validation=validation, problems=problems, seed=seed,
+            validation_split=validation_split, validation_source=_share_source(validation_split, seed))
 
     def raise_for_errors(self) -> None:
         if self.errors:
@@ -212,34 +237,26 @@ def scan_dataset(
         ))
 
     index = {name: i for i, name in enumerate(class_names)}
-    rng = random.Random(seed)
-    train, validation = Split(), Split()
     if val_files is not None:
+        train, validation = Split(), Split()
         _fill(train, train_files, index)
         _fill(validation, val_files, index, problems, "validation")
         validation_source = f"folder '{val_dirs[0].name}'"
     else:
-        for name in class_names:
-            files = sorted(train_files[name])
-            rng.shuffle(files)
-            n_val = int(round(len(files) * validation_split))
-            if len(files) >= 2:
-                n_val = min(max(n_val, 1), len(files) - 1)
-            else:
-                n_val = 0
-            validation.paths += files[:n_val]
-            validation.labels += [index[name]] * n_val
-            train.paths += files[n_val:]
-            train.labels += [index[name]] * (len(files) - n_val)
-        validation_source = f"{validation_split:.0%} of the training pictures (seed {seed})"
+        train, validation = _hold_out({name: train_files[name] for name in class_names}, index, validation_split, seed)
+        validation_source = _share_source(validation_split, seed)
     test = None
     if test_files is not None:
         test = Split()
         _fill(test, test_files, index, problems, "test")
+    layout_problems = list(problems)
 
+    digests: dict[str, bytes | None] = {}
     if len(class_names) >= 2:
         _check_counts(class_names, train, validation, problems)
-        _check_leaks(train, validation, test, problems, scanner)
+        held_out = validation.paths + (test.paths if test is not None else [])
+        digests = _content_digests(train.paths + held_out, scanner)
+        _leak_problems(train, validation, test, digests, problems)
 
     log.info("scanned %s: %s, %d classes, %d train / %d val / %s test, %d skipped",
              root_path, layout, len(class_names), len(train), len(validation),
@@ -248,7 +265,7 @@ def scan_dataset(
         root=str(root_path), layout=layout, class_names=class_names, train=train,
         validation=validation, test=test, skipped=scanner.skipped, problems=problems,
         validation_source=validation_source, seed=seed, validation_split=validation_split,
-        validation_from_folder=val_files is not None,
+        validation_from_folder=val_files is not None, layout_problems=layout_problems, content_digests=digests,
     )
 
 
@@ -322,21 +339,46 @@ def _check_counts(class_names: list[str], train: Split, validation: Split, probl
         ))
 
 
-def _check_leaks(train: Split, validation: Split, test: Split | None, problems: list[Problem],
-                 scanner: "_Scanner") -> None:
-    """Warn when the same picture (same bytes) is both trained on and held out."""
-    held_out = [("validation", validation)] + ([("test", test)] if test is not None else [])
-    everything = train.paths + [p for _, split in held_out for p in split.paths]
+def _hold_out(class_files: dict[str, list[str]], index: dict[str, int], validation_split: float,
+              seed: int) -> tuple[Split, Split]:
+    """(train, validation): a seeded, stratified share of each class held out (at least one picture
+    of a class with two or more, never all of them)."""
+    rng = random.Random(seed)
+    train, validation = Split(), Split()
+    for name in sorted(class_files, key=index.get):
+        files = sorted(class_files[name])
+        rng.shuffle(files)
+        n_val = int(round(len(files) * validation_split))
+        n_val = min(max(n_val, 1), len(files) - 1) if len(files) >= 2 else 0
+        validation.paths += files[:n_val]
+        validation.labels += [index[name]] * n_val
+        train.paths += files[n_val:]
+        train.labels += [index[name]] * (len(files) - n_val)
+    return train, validation
+
+
+def _share_source(validation_split: float, seed: int) -> str:
+    return f"{validation_split:.0%} of the training pictures (seed {seed})"
+
+
+def _content_digests(paths: list[str], scanner: "_Scanner") -> dict[str, bytes | None]:
     digests: dict[str, bytes | None] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for i, (path, digest) in enumerate(zip(everything, pool.map(_content_hash, everything))):
+        for i, (path, digest) in enumerate(zip(paths, pool.map(_content_hash, paths))):
             if i % 64 == 0 and scanner.should_stop():
                 pool.shutdown(wait=True, cancel_futures=True)  # Cancel must not wait for every file
                 scanner._check_stop()
             digests[path] = digest
-    trained = {digests[p] for p in train.paths} - {None}
+    return digests
+
+
+def _leak_problems(train: Split, validation: Split, test: Split | None, digests: dict[str, bytes | None],
+                   problems: list[Problem]) -> None:
+    """Warn when the same picture (same bytes) is both trained on and held out."""
+    held_out = [("validation", validation)] + ([("test", test)] if test is not None else [])
+    trained = {digests.get(p) for p in train.paths} - {None}
     for name, split in held_out:
-        leaked = [p for p in split.paths if digests[p] in trained]
+        leaked = [p for p in split.paths if digests.get(p) in trained]
         if leaked:
             problems.append(Problem(
                 "warning",

@@ -133,7 +133,7 @@ class FeatureCache:
     def put_many(self, keys: Sequence[bytes], features: np.ndarray) -> None:
         """Remember ``features`` (n, *feature_shape) for ``keys``; written to disk as one shard."""
         self._load()
-        features = np.asarray(features, dtype=np.float16)
+        features = np.asarray(features, dtype=np.float16)  # no copy when float16 already
         fresh = [(k, f) for k, f in zip(keys, features) if k not in self._memory]
         for key, value in fresh:
             self._memory[key] = value
@@ -287,5 +287,8 @@ def _run_chunk(extractor, decoded, views, keys, caches, out) -> None:
         out[i] = [r[j] for r in results]
     with_key = [j for j, (i, _) in enumerate(decoded) if keys[i] is not None]
     for cache, result in zip(caches, results):
+        if len(with_key) < len(decoded):
+            result = result[with_key]
+        # (a view when every picture has a key: the cache and ``out`` then share one copy)
         cache.put_many([bytes([v]) + keys[decoded[j][0]] for j in with_key for v in views],
-                       result[with_key].reshape(-1, *cache.feature_shape))
+                       result.reshape(-1, *cache.feature_shape))

@@ -7,7 +7,7 @@ bound. A child process per training ends that, and an out-of-memory kill ends th
 not the app.
 
 The child runs :func:`catdog_desktop.core.training.train` unchanged and sends its reports
-back through a one-way pipe (plain dataclasses); the trained model comes back as a ``.keras``
+back through a one-way pipe (the dataclasses of :mod:`.events`, as they are); the trained model comes back as a ``.keras``
 file in a private temporary folder, loaded with ``safe_mode=True`` like any other model.
 The stop flag is a lock-free shared byte, so a child killed at any moment cannot leave a
 lock held; the child exits by itself if the app dies. Importing this module imports neither
@@ -26,6 +26,7 @@ import threading
 from multiprocessing.connection import wait
 
 from . import errors
+from .events import ErrorEvent, FinishedEvent, Reporter
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def train_in_subprocess(config, data, reporter=None):
     subclass the training raised, or :class:`~catdog_desktop.core.errors.CatdogError` with a
     readable message for anything else, including the child being killed (e.g. out of memory).
     """
-    from .training import Reporter, TrainingResult
+    from .training import TrainingResult
 
     reporter = reporter or Reporter()
     if reporter.should_stop():
@@ -80,28 +81,22 @@ def train_in_subprocess(config, data, reporter=None):
             if not ready:
                 continue
             try:
-                kind, payload = reader.recv()
+                event = reader.recv()
             except (EOFError, OSError):  # the child is gone and everything it sent was read
                 process.join(5.0)
                 _raise_for_exit(process.exitcode)
             started = True
-            if kind == "stage":
-                reporter.on_stage(*payload)
-            elif kind == "batch":
-                reporter.on_batch_end(payload)
-            elif kind == "epoch":
-                reporter.on_epoch_end(payload)
-            elif kind == "error":
-                error_class, message = payload
-                cls = getattr(errors, error_class, None)
+            if isinstance(event, ErrorEvent):
+                cls = getattr(errors, event.error_class, None)
                 if not (isinstance(cls, type) and issubclass(cls, errors.CatdogError)):
                     cls = errors.CatdogError
-                raise cls(message)
-            elif kind == "done":
+                raise cls(event.message)
+            if isinstance(event, FinishedEvent):
                 from .storage import load_bundle
 
                 model = load_bundle(model_path).model
-                return TrainingResult(model=model, **payload)
+                return TrainingResult(model=model, **event.result)
+            reporter.on_event(event)
     finally:
         if process is not None and process.is_alive():
             process.terminate()  # done, failed or abandoned: nothing more to wait for
@@ -138,15 +133,13 @@ def _child(config, data, writer, flag, model_path, log_level) -> None:
         except (BrokenPipeError, ConnectionResetError):
             os._exit(1)  # the app is gone: nobody to train for
 
-    class PipeReporter(training.Reporter):
-        def on_stage(self, done, total, message):
-            send(("stage", (done, total, message)))
+    class PipeReporter(Reporter):
+        """Sends every event to the parent as it is."""
 
-        def on_batch_end(self, info):
-            send(("batch", info))
+        def on_stage(self, event):
+            send(event)
 
-        def on_epoch_end(self, info):
-            send(("epoch", info))
+        on_batch_end = on_epoch_end = on_stage
 
         def should_stop(self):
             return flag.value == STOP
@@ -159,12 +152,12 @@ def _child(config, data, writer, flag, model_path, log_level) -> None:
             raise errors.CatdogError(f"The trained model could not be handed back to the app: the temporary "
                                      f"folder is not usable ({exc}).") from None
         fields = {name: getattr(result, name) for name in result.__dataclass_fields__ if name != "model"}
-        send(("done", fields))
+        send(FinishedEvent(fields))
     except errors.CatdogError as exc:
-        send(("error", (type(exc).__name__, str(exc))))
+        send(ErrorEvent(type(exc).__name__, str(exc)))
     except Exception as exc:  # noqa: BLE001 - becomes a readable message in the parent
         logging.getLogger(__name__).exception("training failed")
-        send(("error", ("CatdogError", errors.describe(exc))))
+        send(ErrorEvent("CatdogError", errors.describe(exc)))
     finally:
         writer.close()
 

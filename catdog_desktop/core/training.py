@@ -20,6 +20,7 @@ from .config import TrainingConfig
 from .dataset import IMBALANCE_RATIO, DatasetScan
 from .errors import CancelledError, DatasetError
 from .evaluation import EvaluationResult, evaluate_model
+from .events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 from .model import make_model
 from .schedule import WARMUP_START, Pace
 
@@ -27,51 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds, for progress figures and the time limit (a name of its own so tests can simulate time).
 _clock = time.perf_counter
-
-
-@dataclass
-class BatchInfo:
-    epoch: int              # 1-based
-    epochs: int             # epochs planned in all (fewer than configured when a time limit comes first)
-    batch: int              # 1-based, within the epoch
-    batches: int
-    loss: float
-    accuracy: float
-    images_per_second: float
-    elapsed: float          # seconds since training started (reading the pictures included)
-    epoch_eta: float        # seconds left in this epoch's training pass
-
-
-@dataclass
-class EpochInfo:
-    epoch: int              # 1-based
-    epochs: int
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    images_per_second: float
-    elapsed: float
-    epoch_seconds: float
-    learning_rate: float
-    is_best: bool
-
-
-class Reporter:
-    """Receives progress from :func:`train`. Override what you need; all methods are optional."""
-
-    def on_stage(self, done: int, total: int, message: str) -> None:
-        """Preparation progress (reading pictures): ``done`` of ``total``."""
-
-    def on_batch_end(self, info: BatchInfo) -> None:
-        """After each training batch."""
-
-    def on_epoch_end(self, info: EpochInfo) -> None:
-        """After each complete epoch, with validation figures."""
-
-    def should_stop(self) -> bool:
-        """Return True to stop at the next batch (the best epoch so far is kept)."""
-        return False
 
 
 @dataclass
@@ -211,7 +167,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         seen = min((batch + 1) * self.batch_size, self.n_train)
         spent = max(now - self.epoch_start, 1e-9)
         rate = seen / spent
-        self.reporter.on_batch_end(BatchInfo(
+        self.reporter.on_batch_end(BatchEvent(
             epoch=self.first_epoch + len(self.history) + 1, epochs=self.epochs, batch=batch + 1, batches=self.batches,
             loss=float(logs.get("loss", math.nan)), accuracy=float(logs.get("accuracy", math.nan)),
             images_per_second=rate, elapsed=now - self.origin,
@@ -260,11 +216,12 @@ class _ProgressCallback(keras.callbacks.Callback):
             self.model.stop_training = True
             log.info("time limit: epoch %d is the last one that fits", epoch + 1)
         self.epochs = self.first_epoch + self.pace.planned_epochs(elapsed)  # ``number`` when this is the last one
-        self.reporter.on_epoch_end(EpochInfo(
+        self.reporter.on_epoch_end(EpochEvent(
             epoch=number, epochs=self.epochs, loss=entry["loss"], accuracy=entry["accuracy"],
             val_loss=entry["val_loss"], val_accuracy=entry["val_accuracy"],
             images_per_second=self.n_train / max(train_seconds, 1e-9), elapsed=elapsed,
             epoch_seconds=train_seconds, learning_rate=entry["learning_rate"], is_best=is_best,
+            phase=self.stage or "train",
         ))
 
 
@@ -291,12 +248,16 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     size = config.image_size
 
     start = _clock()
-    train_set = pipeline.decode_split(data.train, size, reporter.on_stage, reporter.should_stop, "training pictures")
-    val_set = pipeline.decode_split(data.validation, size, reporter.on_stage, reporter.should_stop, "validation pictures")
+
+    def reading(done: int, total: int, message: str) -> None:
+        reporter.on_stage(PhaseEvent(done, total, message, "reading"))
+
+    train_set = pipeline.decode_split(data.train, size, reading, reporter.should_stop, "training pictures")
+    val_set = pipeline.decode_split(data.validation, size, reading, reporter.should_stop, "validation pictures")
     eval_name = data.evaluation_name
     eval_set = val_set
     if eval_name == "test":
-        eval_set = pipeline.decode_split(data.test, size, reporter.on_stage, reporter.should_stop, "test pictures")
+        eval_set = pipeline.decode_split(data.test, size, reading, reporter.should_stop, "test pictures")
     decode_seconds = _clock() - start
     skipped = train_set.skipped + val_set.skipped + (eval_set.skipped if eval_set is not val_set else [])
     _check_decoded(train_set, val_set, data.class_names)

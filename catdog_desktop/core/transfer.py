@@ -38,6 +38,7 @@ from .config import TrainingConfig
 from .dataset import DatasetScan, Split
 from .errors import CancelledError
 from .evaluation import evaluate_probabilities, probabilities_from_outputs
+from .events import PhaseEvent
 from .features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
 from .schedule import Pace
 
@@ -108,7 +109,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter) -> "tr
     offset = 0
 
     def progress(done: int, _total: int) -> None:
-        reporter.on_stage(offset + done, total, "Computing features")
+        reporter.on_stage(PhaseEvent(offset + done, total, "Computing features", "features"))
 
     train_feats = compute_features(extract, data.train.paths, data.train.labels, size, caches,
                                    mirror=views == 2, progress=progress, should_stop=reporter.should_stop)
@@ -305,6 +306,7 @@ def _evaluate(model, split: Split, class_names: list[str], size: int, name: str,
             probs.append(probabilities_from_outputs(model.predict_on_batch(x.astype(np.float32))))
             labels += [split.labels[begin + i] for i in kept]
             paths += [chunk[i] for i in kept]
-        reporter.on_stage(min(begin + EVAL_CHUNK, len(split)), len(split), f"Checking the model on the {name} pictures")
+        reporter.on_stage(PhaseEvent(min(begin + EVAL_CHUNK, len(split)), len(split),
+                                     f"Checking the model on the {name} pictures", "evaluation"))
     probabilities = np.concatenate(probs) if probs else np.zeros((0, len(class_names)))
     return evaluate_probabilities(probabilities, np.asarray(labels), class_names, paths, name), skipped

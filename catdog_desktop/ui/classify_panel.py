@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import time
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QShortcut
@@ -12,10 +13,11 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from ..core.jobs import ROW_THUMB_SIZE as ROW_THUMB
 from .common import local_paths, pixmap_from_rgb
 
-PREVIEW_SIZE = 360
-ROW_THUMB = 48
+#: The smallest side of the single-picture preview on screen (the picture itself is larger).
+PREVIEW_MIN_SIDE = 360
 IMAGE_FILTER = "Pictures (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 
 
@@ -80,7 +82,7 @@ class ClassifyPanel(QWidget):
         single = QWidget()
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.preview.setMinimumSize(PREVIEW_MIN_SIDE, PREVIEW_MIN_SIDE)
         self.verdict = QLabel()
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
         self.verdict.setWordWrap(True)
@@ -125,6 +127,9 @@ class ClassifyPanel(QWidget):
         layout.addWidget(self.message)
         self._results: dict[int, object] = {}
         self._expected = 0
+        self._began = 0.0
+        #: Seconds from a drop to its first prediction on screen (the first one; for the benchmark).
+        self.first_result_seconds: float | None = None
 
     # ----- user actions -------------------------------------------------------------------
     @Slot()
@@ -153,8 +158,15 @@ class ClassifyPanel(QWidget):
             self.show_message("The clipboard holds no picture. Copy a picture or a picture file first.", error=True)
 
     # ----- what the main window tells us ----------------------------------------------------
-    def set_model_name(self, text: str) -> None:
-        self.model_label.setText(text)
+    def show_model(self, name: str | None, classifier, unsaved: bool) -> None:
+        """Name the active model (core.inference.Classifier or None) above the pictures."""
+        if classifier is None:
+            self.model_label.setText("No model yet: train one (tab 2) or open one (File → Open model…).")
+            return
+        acc = (classifier.metadata.get("evaluation") or {}).get("accuracy")
+        acc_text = f", {acc:.1%} on held-out pictures" if isinstance(acc, (int, float)) else ""
+        self.model_label.setText(f"Model: <b>{html.escape(name)}</b> ({html.escape(', '.join(classifier.class_names))}"
+                                 f"{acc_text}){' — not saved yet' if unsaved else ''}")
 
     def show_message(self, text: str, error: bool = False) -> None:
         colour = "#c62828" if error else "#424242"
@@ -163,6 +175,7 @@ class ClassifyPanel(QWidget):
     def begin(self, count: int | None) -> None:
         """A new batch of pictures is being classified (count unknown while folders expand)."""
         self._results = {}
+        self._began = time.perf_counter()
         self._expected = count or 0
         self.table.setRowCount(0)
         self.message.clear()
@@ -179,6 +192,8 @@ class ClassifyPanel(QWidget):
 
     def add_result(self, index: int, prediction, thumb) -> None:
         """One picture's prediction (core.inference.Prediction) and its thumbnail bytes or None."""
+        if self.first_result_seconds is None:
+            self.first_result_seconds = time.perf_counter() - self._began
         self._results[index] = prediction
         self.progress.setValue(len(self._results))
         if self._expected <= 1:
@@ -214,7 +229,7 @@ class ClassifyPanel(QWidget):
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
         if thumb is not None:
             pix = pixmap_from_rgb(*thumb)
-            side = max(PREVIEW_SIZE, min(self.preview.width(), self.preview.height()) - 8)
+            side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
             self.preview.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                               Qt.TransformationMode.SmoothTransformation))
         else:

@@ -31,3 +31,20 @@ def problems_html(problems, limit: int = 12) -> str:
     if len(problems) > limit:
         items.append(f"<div>… and {len(problems) - limit} more</div>")
     return "".join(items)
+
+
+def show_about(parent, versions: dict[str, str]) -> None:
+    """Help → About: the app's version and the libraries' (``versions``: those loaded so far)."""
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import qVersion
+    from PySide6.QtWidgets import QMessageBox
+
+    from .. import __version__
+
+    tf = versions.get("tensorflow", "still loading…")
+    keras = versions.get("keras", "still loading…")
+    QMessageBox.about(parent, "About catdog-desktop", (
+        f"<h3>catdog-desktop {__version__}</h3>"
+        "<p>Train an image classifier on your own folders of pictures, and use it.</p>"
+        f"<p>TensorFlow {tf}<br>Keras {keras}<br>Qt {qVersion()} (PySide6 {pyside_version})</p>"
+    ))

@@ -11,9 +11,8 @@ from PySide6.QtWidgets import (
     QSizePolicy, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
 )
 
+from ..core.jobs import DATASET_THUMB_SIZE as THUMB_SIZE
 from .common import local_paths, pixmap_from_rgb, problems_html
-
-THUMB_SIZE = 56
 
 
 class DatasetPanel(QWidget):
@@ -25,6 +24,8 @@ class DatasetPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.last_folder = ""
+        #: Example pictures of the dataset shown, per class: (width, height, RGB bytes) each.
+        self.thumbnails: dict[str, list[tuple[int, int, bytes]]] = {}
 
         self.choose_button = QPushButton("Choose dataset folder…")
         self.choose_button.setToolTip("A folder with one sub-folder per class, or with train/test folders (Ctrl+O)")
@@ -169,7 +170,9 @@ class DatasetPanel(QWidget):
         self.sample_button.setEnabled(not busy)
         self.setAcceptDrops(not busy)
 
-    def show_scan(self, scan, thumbnails: dict[str, list[tuple[int, int, bytes]]]) -> None:
+    def show_scan(self, scan) -> None:
+        """Show ``scan`` with ``self.thumbnails`` as examples."""
+        thumbnails = self.thumbnails
         self._idle()
         n = len(scan.class_names)
         if n:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.config import PRESETS, TrainingConfig, preset
+from ..core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 
 PRESET_LABELS = {"default": "Recommended", "quick": "Quick look (a few minutes)"}
 
@@ -85,11 +88,11 @@ class TrainingPanel(QWidget):
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
         self.train_button.setEnabled(False)
-        self.train_button.clicked.connect(self._on_train_clicked)
+        self.train_button.clicked.connect(self.request_training)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.setToolTip("Stop after the current batch and keep the best epoch so far")
-        self.stop_button.clicked.connect(self._on_stop_clicked)
+        self.stop_button.clicked.connect(self.request_stop)
         self.hint = QLabel("Choose a dataset first.")
         self.hint.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -165,8 +168,12 @@ class TrainingPanel(QWidget):
         self.confusion_holder.addWidget(self.confusion_chart)
 
     # ----- settings -----------------------------------------------------------------------
+    def preset_name(self) -> str:
+        return self.preset_box.currentData()
+
     def config(self) -> TrainingConfig:
-        base = preset(self.preset_box.currentData())
+        """The settings shown, over the fields the form does not show (kept from set_config)."""
+        base = dataclasses.replace(self._config)
         base.epochs = self.epochs.value()
         base.time_limit_minutes = float(self.time_limit.value())
         base.batch_size = self.batch_size.value()
@@ -178,6 +185,7 @@ class TrainingPanel(QWidget):
         return base
 
     def set_config(self, config: TrainingConfig, preset_name: str | None = None) -> None:
+        self._config = dataclasses.replace(config)
         if preset_name is not None:
             index = self.preset_box.findData(preset_name)
             if index >= 0:
@@ -209,7 +217,8 @@ class TrainingPanel(QWidget):
 
     # ----- actions ------------------------------------------------------------------------
     @Slot()
-    def _on_train_clicked(self) -> None:
+    def request_training(self) -> None:
+        """What Train does: check the settings, then ask for a training."""
         config = self.config()
         try:
             config.validate()
@@ -219,7 +228,7 @@ class TrainingPanel(QWidget):
         self.train_requested.emit(config)
 
     @Slot()
-    def _on_stop_clicked(self) -> None:
+    def request_stop(self) -> None:
         self.stop_button.setEnabled(False)
         self.status.setText("Stopping after this batch; the best epoch so far is kept…")
         self.stop_requested.emit()
@@ -239,13 +248,13 @@ class TrainingPanel(QWidget):
         if self.chart is not None:
             self.chart.clear()
 
-    def on_stage(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{message}: {done} / {total}")
+    def on_stage(self, event: PhaseEvent) -> None:
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.progress.setFormat(f"{event.message}: {event.done} / {event.total}")
         self.status.setText("Each picture is read once and kept in memory for all epochs.")
 
-    def on_batch(self, info) -> None:
+    def on_batch(self, info: BatchEvent) -> None:
         self.progress.setRange(0, info.batches)
         self.progress.setValue(info.batch)
         # With a time limit the number of epochs is an estimate, refined as each epoch ends.
@@ -269,7 +278,7 @@ class TrainingPanel(QWidget):
         if self.chart is not None:
             self.chart.add_batch(info.epoch, info.batch, info.batches, info.loss)
 
-    def on_epoch(self, info) -> None:
+    def on_epoch(self, info: EpochEvent) -> None:
         self._epoch_seconds.append(info.epoch_seconds)
         if self.chart is not None:
             self.chart.add_epoch(info.epoch, {
@@ -321,6 +330,24 @@ class TrainingPanel(QWidget):
         if self.confusion_chart is not None:
             self.confusion_chart.show_matrix(ev.class_names, ev.confusion)
         self.result_box.setVisible(True)
+
+
+class PanelReporter(Reporter):
+    """The app's Reporter: shows a training's events on the panel, and each epoch on ``status``."""
+
+    def __init__(self, panel: TrainingPanel, status: Callable[[str], None]):
+        self.panel = panel
+        self.status = status
+
+    def on_stage(self, event: PhaseEvent) -> None:
+        self.panel.on_stage(event)
+
+    def on_batch_end(self, event: BatchEvent) -> None:
+        self.panel.on_batch(event)
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.panel.on_epoch(event)
+        self.status(f"Epoch {event.epoch}: validation accuracy {event.val_accuracy:.1%}")
 
 
 def skipped_html(skipped: list[tuple[str, str]], limit: int = 3) -> str:

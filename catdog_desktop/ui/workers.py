@@ -1,7 +1,9 @@
 """Background work for the UI: QObject workers moved to QThreads.
 
-A worker runs a plain function off the GUI thread. The function gets a :class:`Task` to
-report progress, yield partial results and check for a stop request. Signals carry plain
+A worker runs a plain function (catdog_desktop.core.jobs) off the GUI thread. The function gets
+a :class:`Task` to report progress, yield partial results and check for a stop request; it raises
+CancelledError when stopped before it has a result. :class:`JobRunner` runs the newest job of
+each kind and drops what superseded ones still send. Signals carry plain
 Python data and follow superqt's vocabulary: ``progress``, ``yielded``, ``returned``,
 ``errored``, ``aborted`` and ``finished`` (always last; ``returned`` never follows an abort).
 """
@@ -87,16 +89,14 @@ class Worker(QObject):
             log.exception("%s failed", self.name)
             self.errored.emit(describe(exc))
         else:
-            if self.task.should_stop() and result is None:
-                self.aborted.emit()
-            else:
-                self.returned.emit(result)
+            self.returned.emit(result)
         finally:
             self.finished.emit()
 
 
-class ThreadPool(QObject):
-    """Owns running workers and their threads until they finish; stops them all on shutdown."""
+class WorkerThreads(QObject):
+    """Gives each worker a QThread of its own and keeps both until the worker finishes; stops them
+    all on shutdown."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -150,3 +150,107 @@ class ThreadPool(QObject):
                 log.warning("worker %s did not stop in time", worker.name)
                 ok = False
         return ok
+
+
+#: The signals of a :class:`Worker`, in the order a :class:`JobRunner` accepts handlers for them.
+OUTCOMES = ("progress", "yielded", "returned", "errored", "aborted", "finished")
+
+
+class JobRunner(QObject):
+    """Runs the newest job of each kind. Starting a job of kind K asks the previous K job to stop,
+    and whatever that job still sends (results, errors, finished) is dropped: handlers only ever
+    hear from the newest job of their kind, so callers need no bookkeeping of which job is which.
+
+    Handlers are plain callables, called in the GUI thread (through a relay object whose slots
+    receive the worker's queued signals).
+    """
+
+    def __init__(self, threads: WorkerThreads, parent: QObject | None = None):
+        super().__init__(parent)
+        self.threads = threads
+        self._latest: dict[str, Worker] = {}
+        self._relays: set[_Relay] = set()
+
+    def start(self, kind: str, fn: Callable, *args, **handlers: Callable) -> Worker:
+        """Run ``fn(task, *args)`` as the newest ``kind`` job. ``handlers``: any of progress,
+        yielded, returned, errored, aborted, finished (see :class:`Worker`)."""
+        unknown = set(handlers) - set(OUTCOMES)
+        if unknown:
+            raise TypeError(f"no such worker signal: {', '.join(sorted(unknown))}")
+        self.stop(kind)
+        worker = Worker(fn, *args, name=kind)
+        relay = _Relay(self, worker, handlers)
+        self._relays.add(relay)
+        self._latest[kind] = worker
+        return self.threads.start(worker)
+
+    def busy(self, kind: str) -> bool:
+        """True until the newest ``kind`` job has finished."""
+        return kind in self._latest
+
+    def stop(self, kind: str) -> None:
+        """Ask the newest ``kind`` job to stop (it may still return what it has: a training does)."""
+        worker = self._latest.get(kind)
+        if worker is not None:
+            worker.stop()
+
+    def drop_all(self) -> None:
+        """From now on nothing any running job sends is handled (the window is closing)."""
+        self._latest.clear()
+
+    def _is_current(self, worker: Worker) -> bool:
+        return self._latest.get(worker.name) is worker
+
+    def _finished(self, relay: "_Relay") -> None:
+        if self._is_current(relay.worker):
+            del self._latest[relay.worker.name]
+        self._relays.discard(relay)
+        relay.deleteLater()
+
+
+class _Relay(QObject):
+    """Receives one worker's signals in the GUI thread and passes them on while it is current."""
+
+    def __init__(self, runner: JobRunner, worker: Worker, handlers: dict[str, Callable]):
+        super().__init__(runner)
+        self.runner = runner
+        self.worker = worker
+        self.handlers = handlers
+        worker.progress.connect(self._on_progress)
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.aborted.connect(self._on_aborted)
+        worker.finished.connect(self._on_finished)
+
+    def _pass(self, outcome: str, *args) -> None:
+        handler = self.handlers.get(outcome)
+        if handler is not None and self.runner._is_current(self.worker):
+            handler(*args)
+
+    @Slot(object)
+    def _on_progress(self, value) -> None:
+        self._pass("progress", value)
+
+    @Slot(object)
+    def _on_yielded(self, value) -> None:
+        self._pass("yielded", value)
+
+    @Slot(object)
+    def _on_returned(self, value) -> None:
+        self._pass("returned", value)
+
+    @Slot(str)
+    def _on_errored(self, message: str) -> None:
+        self._pass("errored", message)
+
+    @Slot()
+    def _on_aborted(self) -> None:
+        self._pass("aborted")
+
+    @Slot()
+    def _on_finished(self) -> None:
+        try:
+            self._pass("finished")
+        finally:
+            self.runner._finished(self)

@@ -16,10 +16,27 @@ def run(*args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def test_train_pretrained_by_default(pets_dir, tmp_path):
+    out = tmp_path / "pretrained.keras"
+    code, stdout, stderr = run("--json", "train", pets_dir, "--out", out, "--image-size", 32)
+    assert code == 0, stdout + stderr
+    trained = json.loads(stdout)
+    meta = storage.read_metadata(out)
+    assert meta["config"]["backbone"] == "mobilenet_v2" and meta["backbone"]["name"] == "mobilenet_v2"
+    assert set(trained["stage_seconds"]) >= {"features", "classifier", "evaluation"}
+    assert trained["features_computed"] + trained["features_cached"] == 100
+    assert any("Fine-tuning was skipped" in note for note in trained["notes"])  # 80 training pictures
+    assert trained["evaluation"]["accuracy"] >= 0.9
+
+    code, stdout, _ = run("--json", "predict", out, pets_dir / "dogs" / "dogs_001.png")
+    assert code == 0 and json.loads(stdout)["predictions"][0]["class"] == "dogs"
+
+
 def test_train_evaluate_predict_json(pets_dir, tmp_path):
     out = tmp_path / "cli.keras"
-    code, stdout, _ = run("--json", "train", pets_dir, "--out", out, "--epochs", 3, "--image-size", 32,
-                          "--blocks", 3, "--base-filters", 16, "--batch-size", 16, "--time-limit-minutes", 30)
+    code, stdout, _ = run("--json", "train", pets_dir, "--out", out, "--backbone", "none", "--epochs", 3,
+                          "--image-size", 32, "--blocks", 3, "--base-filters", 16, "--batch-size", 16,
+                          "--time-limit-minutes", 30)
     assert code == 0, stdout
     trained = json.loads(stdout)
     assert trained["epochs_run"] == 3 and out.exists()

@@ -148,3 +148,26 @@ def test_the_same_picture_in_training_and_test_is_reported(tmp_path):
     assert "1 test picture(s) are also among the training pictures" in messages(scan, "warning")
     assert "copied.png" in messages(scan, "warning")
     assert "validation picture(s) are also" not in messages(scan, "warning")
+
+
+def test_a_new_split_reuses_the_files_found_and_equals_a_fresh_scan(tmp_path):
+    import shutil
+
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 15)
+    shutil.copy(tmp_path / "pets" / "cats" / "cats_000.png", tmp_path / "pets" / "cats" / "copy.png")  # a leak, maybe
+    scan = scan_dataset(tmp_path / "pets", validation_split=0.2, seed=1)
+    fresh = scan_dataset(tmp_path / "pets", validation_split=0.4, seed=7)
+    assert scan.resplit(0.2, 1) is scan
+    (tmp_path / "pets").rename(tmp_path / "gone")  # nothing is read again
+    again = scan.resplit(0.4, 7)
+    for name in ("train", "validation", "problems", "validation_source", "seed", "validation_split"):
+        assert getattr(again, name) == getattr(fresh, name), name
+    assert (len(scan.validation), len(again.validation)) == (6, 12)
+    assert again.resplit(0.2, 1).train == scan.train
+
+
+def test_a_validation_folder_is_not_split_again(tmp_path):
+    write_class_folders(tmp_path / "d" / "train", ["a", "b"], 10)
+    write_class_folders(tmp_path / "d" / "val", ["a", "b"], 3, seed=2)
+    scan = scan_dataset(tmp_path / "d")
+    assert scan.validation_from_folder and scan.resplit(0.5, 3) is scan

@@ -13,7 +13,7 @@ import pytest
 from catdog_desktop.core import errors, isolated, training
 from catdog_desktop.core.config import TrainingConfig
 from catdog_desktop.core.dataset import scan_dataset
-from conftest import TINY
+from helpers import TINY
 from synthetic import write_class_folders
 
 
@@ -23,8 +23,8 @@ class Recorder(training.Reporter):
         self.stop_after_batches = stop_after_batches
         self.on_first_batch = on_first_batch
 
-    def on_stage(self, done, total, message):
-        self.events.append(("stage", message))
+    def on_stage(self, event):
+        self.events.append(("stage", event.message))
 
     def on_batch_end(self, info):
         if self.on_first_batch and not any(kind == "batch" for kind, _ in self.events):

@@ -10,7 +10,7 @@ import pytest
 from catdog_desktop import desktop_entry, paths
 from catdog_desktop.core.config import TrainingConfig
 from catdog_desktop.core.dataset import scan_dataset
-from conftest import TINY
+from helpers import TINY
 
 
 @pytest.mark.parametrize("group, name, target", [

@@ -39,8 +39,8 @@ class Recorder(training.Reporter):
         self.stages, self.epochs, self.batches = [], [], 0
         self.stop_when = stop_when
 
-    def on_stage(self, done, total, message):
-        self.stages.append((done, total, message))
+    def on_stage(self, event):
+        self.stages.append((event.done, event.total, event.message))
 
     def on_batch_end(self, info):
         self.batches += 1

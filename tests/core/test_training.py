@@ -6,7 +6,7 @@ from catdog_desktop.core.config import TrainingConfig
 from catdog_desktop.core.dataset import scan_dataset
 from catdog_desktop.core.inference import Classifier
 from catdog_desktop.core.model import last_conv_layer_name, make_model, training_flops_per_image
-from conftest import TINY
+from helpers import TINY
 from synthetic import write_class_folders
 
 
@@ -88,8 +88,8 @@ class Recorder(training.Reporter):
         self.batches, self.epochs, self.stages = [], [], []
         self.stop_after_batches = stop_after_batches
 
-    def on_stage(self, done, total, message):
-        self.stages.append((done, total, message))
+    def on_stage(self, event):
+        self.stages.append((event.done, event.total, event.message))
 
     def on_batch_end(self, info):
         self.batches.append(info)

@@ -1,7 +1,13 @@
-import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog
+"""Qt fixtures. GUI tests run offscreen: set before a QApplication exists."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+import catdog_desktop.ui  # noqa: E402,F401  - its PySide6 6.12 guard must be in place for every Qt test
 
 
 @pytest.fixture(autouse=True)
@@ -38,44 +44,14 @@ def window(qtbot, settings):
     win.show()
     qtbot.waitUntil(lambda: win.tf_ready, timeout=120_000)
     yield win
-    win.model_unsaved = False  # no "save before quitting?" question in tests
+    win.session.discard_unsaved()  # no "save before quitting?" question in tests
     win.close()
-    assert win.pool.threads() == []  # every worker thread ended and was released
-
-
-def tiny_settings(panel, epochs=2):
-    """Fast settings for the generated dataset."""
-    panel.epochs.setValue(epochs)
-    panel.image_size.setCurrentIndex(panel.image_size.findData(32))
-    panel.batch_size.setValue(16)
+    assert win.workers.threads() == []  # every worker thread ended and was released
 
 
 @pytest.fixture
 def window_with_model(qtbot, window, trained):
     _, _, model_path = trained
     window.load_model(str(model_path))
-    qtbot.waitUntil(lambda: window.classifier is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.session.classifier is not None, timeout=60_000)
     return window
-
-
-def drop_urls(target, paths):
-    """Drag ``paths`` over ``target`` and drop them there, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(target.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    target.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    target.dropEvent(QDropEvent(QPointF(target.rect().center()), Qt.DropAction.CopyAction, mime,
-                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
-
-
-def drop_files(panel, paths):
-    """Drop ``paths`` on the Classify tab's drop zone."""
-    drop_urls(panel.zone, paths)
-
-
-def choose_folder(qtbot, window, monkeypatch, folder):
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
-    qtbot.mouseClick(window.dataset_panel.choose_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.scan is not None and window.scan.root == str(folder), timeout=30_000)

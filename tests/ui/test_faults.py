@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from conftest import choose_folder, drop_files, drop_urls, tiny_settings
+from ui_helpers import choose_folder, drop_files, drop_urls, tiny_settings
 from hostile import BAD, GOOD, make_bad, make_good
 from synthetic import write_class_folders
 
@@ -64,19 +64,19 @@ def test_a_bad_file_in_a_picked_dataset_is_listed_and_training_still_works(qtbot
     choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
     panel = window.dataset_panel
     words = BAD[name][1]
-    if window.scan.skipped:  # refused from its header: listed under "skipped" before training
+    if window.session.scan.skipped:  # refused from its header: listed under "skipped" before training
         assert panel.skipped_toggle.text().startswith("1 file(s) skipped")
         assert name in panel.skipped_list.item(0).text() and words in panel.skipped_list.item(0).text()
     else:  # only decoding finds it (a truncated JPEG): training skips it and says so
         assert name == "truncated.jpg"
     training = window.training_panel
-    assert window.scan.ok and training.train_button.isEnabled()
-    if window.scan.skipped:
+    assert window.session.scan.ok and training.train_button.isEnabled()
+    if window.session.scan.skipped:
         return
     tiny_settings(training, epochs=1)
     qtbot.mouseClick(training.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window._train_worker is None, timeout=120_000)
-    assert window.classifier is not None and "correct" in training.result_summary.text()
+    qtbot.waitUntil(lambda: not window.is_training(), timeout=120_000)
+    assert window.session.classifier is not None and "correct" in training.result_summary.text()
     assert name in training.result_summary.text() and words in training.result_summary.text()
 
 
@@ -96,7 +96,7 @@ def test_dropping_a_file_where_a_dataset_folder_goes_explains_and_keeps_the_data
     drop_urls(window.dataset_panel, [path])
     notice = window.dataset_panel.notice
     assert notice.isVisibleTo(window.dataset_panel) and name in notice.text() and words in notice.text()
-    assert window.scan.root == str(pets_dir) and window.training_panel.train_button.isEnabled()
+    assert window.session.scan.root == str(pets_dir) and window.training_panel.train_button.isEnabled()
 
 
 # ----- saving ----------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def fail_saving(monkeypatch, folder, fault):
 def test_a_failed_save_is_shown_and_the_model_can_be_saved_elsewhere(
         qtbot, window, trained, tmp_path, monkeypatch, dialogs, fault, words):
     _, result, _ = trained
-    window._on_training_done(result)  # a training just ended
+    window.session.set_trained_model(result)  # a training just ended
     folder = tmp_path / "models"
     folder.mkdir()
     previous = folder / "pets.keras"
@@ -138,19 +138,19 @@ def test_a_failed_save_is_shown_and_the_model_can_be_saved_elsewhere(
     os.chmod(folder, 0o755)
     assert previous.read_bytes() == b"yesterday's model"  # the old file is intact
     assert sorted(p.name for p in folder.iterdir()) == ["pets.keras"]  # and no half-written file is left
-    assert window.model_unsaved and window.classifier.model is result.model
+    assert window.session.model_unsaved and window.session.classifier.model is result.model
     assert "unsaved" in window.model_status.text()
 
     elsewhere = tmp_path / "elsewhere.keras"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(elsewhere), ""))
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: not window.model_unsaved, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.session.model_unsaved, timeout=30_000)
     assert elsewhere.stat().st_size > 10_000 and "elsewhere.keras" in window.model_status.text()
 
 
 def test_an_unsaved_model_is_never_replaced_without_asking(qtbot, window, trained, tmp_path, monkeypatch, pets_dir):
     _, result, model_path = trained
-    window._on_training_done(result)
+    window.session.set_trained_model(result)
     asked = []
 
     def answer_with(button):
@@ -162,25 +162,25 @@ def test_an_unsaved_model_is_never_replaced_without_asking(qtbot, window, traine
     answer_with(QMessageBox.StandardButton.Cancel)
     window.load_model(str(model_path))
     assert "before opening another model" in asked[-1]
-    assert window._load_worker is None and window.classifier.model is result.model
+    assert not window.jobs.busy("load-model") and window.session.classifier.model is result.model
 
     choose_folder(qtbot, window, monkeypatch, pets_dir)
     qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
-    assert "before training a new one" in asked[-1] and window._train_worker is None
+    assert "before training a new one" in asked[-1] and not window.is_training()
 
     answer_with(QMessageBox.StandardButton.Save)
     kept = tmp_path / "kept.keras"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(kept), ""))
     window.load_model(str(model_path))  # saved first, then the other model opens
-    assert kept.exists() and not window.model_unsaved
-    qtbot.waitUntil(lambda: window.classifier.path == str(model_path), timeout=30_000)
+    assert kept.exists() and not window.session.model_unsaved
+    qtbot.waitUntil(lambda: window.session.classifier.path == str(model_path), timeout=30_000)
 
 
 # ----- errors inside training ------------------------------------------------------------------
 
 def train_and_wait(qtbot, window):
     qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window._train_worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not window.is_training(), timeout=120_000)
 
 
 def test_pictures_deleted_after_the_scan_give_a_message_and_the_next_training_works(
@@ -193,10 +193,10 @@ def test_pictures_deleted_after_the_scan_give_a_message_and_the_next_training_wo
     (tmp_path / "pets").rename(moved)  # the folder goes away (unplugged drive, deleted) before Train
     train_and_wait(qtbot, window)
     assert "Training failed: None of the training pictures could be read" in panel.status.text()
-    assert panel.train_button.isEnabled() and window.classifier is None
+    assert panel.train_button.isEnabled() and window.session.classifier is None
     moved.rename(tmp_path / "pets")  # back again: the same dataset trains
     train_and_wait(qtbot, window)
-    assert window.classifier is not None and "correct" in panel.result_summary.text()
+    assert window.session.classifier is not None and "correct" in panel.result_summary.text()
 
 
 def test_a_training_killed_by_the_system_is_a_message_and_the_app_goes_on(qtbot, window, monkeypatch, pets_dir):
@@ -210,12 +210,12 @@ def test_a_training_killed_by_the_system_is_a_message_and_the_app_goes_on(qtbot,
     children = [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
     assert len(children) == 1
     os.kill(children[0].pid, signal.SIGKILL)  # what the out-of-memory killer does
-    qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.is_training(), timeout=60_000)
     assert "Training failed" in panel.status.text() and "ran out of memory" in panel.status.text()
     assert panel.train_button.isEnabled()
     tiny_settings(panel, epochs=1)
     train_and_wait(qtbot, window)
-    assert window.classifier is not None and "correct" in panel.result_summary.text()
+    assert window.session.classifier is not None and "correct" in panel.result_summary.text()
 
 
 # ----- closing mid-work ------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_closing_while_scanning_a_slow_disk_stops_the_scan(qtbot, settings, monk
     qtbot.waitUntil(lambda: win.dataset_panel.progress.value() > 0, timeout=30_000)
     started = time.monotonic()
     win.close()
-    assert time.monotonic() - started < 5 and win.pool.threads() == [] and win.scan is None
+    assert time.monotonic() - started < 5 and win.workers.threads() == [] and win.session.scan is None
 
 
 def test_closing_while_classifying_a_folder_stops_promptly(qtbot, window_with_model, monkeypatch, tmp_path):
@@ -255,7 +255,7 @@ def test_closing_while_classifying_a_folder_stops_promptly(qtbot, window_with_mo
     qtbot.waitUntil(lambda: len(panel.results()) >= 3, timeout=30_000)
     started = time.monotonic()
     window_with_model.close()
-    assert time.monotonic() - started < 5 and window_with_model.pool.threads() == []
+    assert time.monotonic() - started < 5 and window_with_model.workers.threads() == []
     assert len(panel.results()) < 150
 
 
@@ -297,15 +297,15 @@ def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_model
     for cycle in range(20):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
         window.start_training(panel.config())  # Train pressed twice: still one training
-        assert len(window.pool.running("train")) == 1
+        assert len(window.workers.running("train")) == 1
         if cycle % 2:  # odd cycles stop mid-epoch, even ones as soon as they start
             qtbot.waitUntil(lambda: panel.progress.format().startswith("Epoch"), timeout=60_000)
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
-        qtbot.waitUntil(lambda: window.pool.threads() == [], timeout=10_000)
+        qtbot.waitUntil(lambda: not window.is_training(), timeout=60_000)
+        qtbot.waitUntil(lambda: window.workers.threads() == [], timeout=10_000)
         assert panel.train_button.isEnabled()
-        if window.classifier is not None:  # on a slow machine an epoch may end before the Stop lands
-            window.classifier, window.model_unsaved = None, False
+        if window.session.classifier is not None:  # on a slow machine an epoch may end before the Stop lands
+            window.session.set_model(None)
         assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
         figures.append(process_figures())
     print(f"\nstart/stop x20: RSS {[round(r) for r, _ in figures]} MB; threads {[t for _, t in figures]}")

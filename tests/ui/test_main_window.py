@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import choose_folder, drop_files, drop_urls, tiny_settings
+from ui_helpers import choose_folder, drop_files, drop_urls, tiny_settings
 from synthetic import synthetic_image
 
 
@@ -58,8 +58,8 @@ def test_a_bad_folder_shows_the_problem_and_blocks_training(qtbot, window, monke
 
 def test_dropping_a_folder_on_the_dataset_panel_scans_it(qtbot, window, pets_dir):
     drop_urls(window.dataset_panel, [pets_dir])
-    qtbot.waitUntil(lambda: window.scan is not None, timeout=30_000)
-    assert window.scan.class_names == ["cats", "dogs"]
+    qtbot.waitUntil(lambda: window.session.scan is not None, timeout=30_000)
+    assert window.session.scan.class_names == ["cats", "dogs"]
 
 
 def start_training(qtbot, window, monkeypatch, folder, epochs):
@@ -88,13 +88,13 @@ def test_training_streams_epochs_to_the_chart_then_finishes(qtbot, window, monke
     events = start_training(qtbot, window, monkeypatch, pets_dir, epochs=2)
     panel = window.training_panel
     assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: window._train_worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not window.is_training(), timeout=120_000)
     names = [name for name, _ in events]
     assert names == ["on_epoch", "on_epoch", "show_result", "training_finished"]
     assert [args[0].epoch for name, args in events if name == "on_epoch"] == [1, 2]
     assert panel.chart.points("loss") == panel.chart.points("val_accuracy") == 2
     assert panel.result_box.isVisible() and "correct" in panel.result_summary.text()
-    assert window.classifier is not None and window.model_unsaved
+    assert window.session.classifier is not None and window.session.model_unsaved
     assert "unsaved" in window.model_status.text()
 
 
@@ -104,7 +104,7 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
     qtbot.waitUntil(lambda: any(n == "on_epoch" for n, _ in events), timeout=120_000)
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)  # pressing again is harmless
-    qtbot.waitUntil(lambda: window._train_worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.is_training(), timeout=60_000)
     result = [args[0] for n, args in events if n == "show_result"][0]
     assert result.stopped_by_user and len(result.history) < 200
     assert "you stopped it" in panel.status.text()
@@ -114,7 +114,7 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
 def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, window, trained):
     import dataclasses
 
-    from catdog_desktop.core.training import BatchInfo, EpochInfo
+    from catdog_desktop.core.events import BatchEvent, EpochEvent
 
     _, result, _ = trained
     panel = window.training_panel
@@ -124,16 +124,16 @@ def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, win
     assert panel.time_limit.text() == "No limit" and panel.config().time_limit_minutes == 0
     panel.time_limit.setValue(15)
     panel.training_started(panel.config())
-    panel.on_batch(BatchInfo(epoch=1, epochs=500, batch=1, batches=175, loss=0.7, accuracy=0.5,
+    panel.on_batch(BatchEvent(epoch=1, epochs=500, batch=1, batches=175, loss=0.7, accuracy=0.5,
                              images_per_second=100, elapsed=5, epoch_eta=40))
     assert panel.progress.format() == "Epoch 1 of at most 500: %p%"   # not yet timed
-    panel.on_epoch(EpochInfo(epoch=1, epochs=27, loss=0.6, accuracy=0.6, val_loss=0.6, val_accuracy=0.6,
+    panel.on_epoch(EpochEvent(epoch=1, epochs=27, loss=0.6, accuracy=0.6, val_loss=0.6, val_accuracy=0.6,
                              images_per_second=200, elapsed=33, epoch_seconds=30, learning_rate=1e-3, is_best=True))
-    panel.on_batch(BatchInfo(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
+    panel.on_batch(BatchEvent(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
                              images_per_second=200, elapsed=35, epoch_eta=28))
     assert "Epoch 2 of about 27" in panel.status.text()
     assert "about 12 min 58 s left in all" in panel.status.text()   # 28 s + 25 more epochs of 30 s
-    panel.on_batch(BatchInfo(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
+    panel.on_batch(BatchEvent(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
                              images_per_second=200, elapsed=600, epoch_eta=28))
     assert "about 5 min 00 s left in all" in panel.status.text()    # never past the 15-minute limit
     panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True, best_epoch=len(result.history)))
@@ -159,13 +159,13 @@ def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypa
     tiny_settings(win.training_panel, epochs=200)
     qtbot.mouseClick(win.training_panel.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.training_panel.progress.format().startswith("Epoch"), timeout=120_000)
-    threads = list(win.pool._running.values())
+    threads = win.workers.threads()
     assert threads and all(t.isRunning() for t in threads)
     started = time.monotonic()
     win.close()
     assert time.monotonic() - started < 5
     assert models_loaded == []  # abandoned: not evaluated, saved and handed back first
-    assert win.pool.threads() == [] and not any(t.isRunning() for t in threads)
+    assert win.workers.threads() == [] and not any(t.isRunning() for t in threads)
     assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
 
 
@@ -182,7 +182,7 @@ def test_dropping_an_image_shows_a_prediction(qtbot, window_with_model, trained)
     assert prediction.class_name in panel.verdict.text()
     assert panel.stack.currentIndex() == 1 and not panel.preview.pixmap().isNull()
     assert panel.bars_box.count() == 2
-    assert window_with_model.first_prediction_seconds is not None
+    assert window_with_model.classify_panel.first_result_seconds is not None
 
 
 def test_dropping_a_text_file_gives_a_message_not_a_crash(qtbot, window_with_model, tmp_path):
@@ -192,7 +192,7 @@ def test_dropping_a_text_file_gives_a_message_not_a_crash(qtbot, window_with_mod
     qtbot.waitUntil(lambda: "notes.txt" in panel.message.text(), timeout=30_000)
     assert "not an image" in panel.message.text()
     assert [p.ok for p in panel.results()] == [False] and "Cannot classify" in panel.verdict.text()
-    assert window_with_model.classifier is not None  # still usable
+    assert window_with_model.session.classifier is not None  # still usable
 
 
 def test_dropping_several_files_and_a_folder_fills_the_list(qtbot, window_with_model, trained, tmp_path):
@@ -216,7 +216,7 @@ def test_a_file_that_is_not_a_model_is_refused_in_the_panel(qtbot, window, tmp_p
     (tmp_path / "fake.keras").write_text("nope")
     window.load_model(str(tmp_path / "fake.keras"))
     qtbot.waitUntil(lambda: "not a Keras model" in window.classify_panel.message.text(), timeout=30_000)
-    assert window.classifier is None
+    assert window.session.classifier is None
 
 
 def test_saving_records_the_model_in_recent_models(qtbot, window_with_model, tmp_path, settings):
@@ -236,13 +236,13 @@ def test_built_in_model_is_active_at_start_and_sample_dataset_is_one_click(qtbot
     win = MainWindow(settings, default_model=str(model_path))
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.classifier is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: win.session.classifier is not None, timeout=120_000)
     assert "built-in" in win.model_status.text() and "built-in" in win.classify_panel.model_label.text()
     assert settings.value("recent_models") in (None, [], "")  # the built-in model is not a "recent" file
     assert win.dataset_panel.sample_button.isVisible()
     qtbot.mouseClick(win.dataset_panel.sample_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.scan is not None, timeout=30_000)
-    assert win.scan.root == str(sample_dataset_dir()) and win.training_panel.train_button.isEnabled()
+    qtbot.waitUntil(lambda: win.session.scan is not None, timeout=30_000)
+    assert win.session.scan.root == str(sample_dataset_dir()) and win.training_panel.train_button.isEnabled()
     win.close()
 
 
@@ -258,7 +258,7 @@ def test_settings_and_last_model_are_restored_at_next_launch(qtbot, settings, tr
     first.training_panel.augmentation.setChecked(False)
     first.resize(760, 560)  # within the offscreen screen (800x600), which restoreGeometry clamps to
     first.load_model(str(model_path))
-    qtbot.waitUntil(lambda: first.classifier is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: first.session.classifier is not None, timeout=120_000)
     first.close()
 
     second = MainWindow(settings, default_model=None)
@@ -267,8 +267,8 @@ def test_settings_and_last_model_are_restored_at_next_launch(qtbot, settings, tr
     assert second.training_panel.epochs.value() == 7 and not second.training_panel.augmentation.isChecked()
     assert second.training_panel.config().time_limit_minutes == 20
     assert (second.size().width(), second.size().height()) == (760, 560)
-    qtbot.waitUntil(lambda: second.classifier is not None, timeout=120_000)  # the last model reopens
-    assert second.classifier.path == str(model_path)
+    qtbot.waitUntil(lambda: second.session.classifier is not None, timeout=120_000)  # the last model reopens
+    assert second.session.classifier.path == str(model_path)
     assert second.recent_menu.actions()[0].data() == str(model_path)
     second.close()
 

@@ -1,15 +1,21 @@
-"""The functions the UI runs in worker threads. No Qt here: each takes a ``task`` object
-(progress, yielded, should_stop; see workers.Task) and calls only catdog_desktop.core."""
+"""The functions the app runs in worker threads. No Qt here: each takes a ``task`` object
+(progress, yielded, should_stop, should_abandon; the UI's is ``ui.workers.Task``) and returns its
+result, or raises :class:`~.errors.CancelledError` when stopped before it has one."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+from .errors import CancelledError
+from .events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+
 log = logging.getLogger(__name__)
 
+#: Example pictures per class on the Dataset tab, and their size (pixels per side).
 DATASET_THUMBS = 4
 DATASET_THUMB_SIZE = 56
+#: A single classified picture is shown large; rows of many get small thumbnails.
 PREVIEW_SIZE = 640
 ROW_THUMB_SIZE = 48
 #: Per-batch progress is sent at most this often (seconds): enough for a smooth bar.
@@ -26,15 +32,15 @@ def warm_up(task) -> dict:
     import keras
     import tensorflow as tf
 
-    from ..core import inference, training  # noqa: F401
+    from . import inference, training  # noqa: F401
     log.info("TensorFlow %s loaded in %.1f s", tf.__version__, time.perf_counter() - started)
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 def scan_folder(task, folder: str, validation_split: float, seed: int):
     """Scan a dataset folder and make a few thumbnails per class."""
-    from ..core.dataset import scan_dataset
-    from ..core.images import ImageDecodeError, thumbnail
+    from .dataset import scan_dataset
+    from .images import ImageDecodeError, thumbnail
 
     scan = scan_dataset(folder, validation_split=validation_split, seed=seed,
                         progress=task.progress, should_stop=task.should_stop)
@@ -50,66 +56,62 @@ def scan_folder(task, folder: str, validation_split: float, seed: int):
     return scan, thumbs
 
 
-class _SignalReporter:
-    """A core.training.Reporter that forwards to the worker (batch events throttled)."""
+class _ForwardingReporter(Reporter):
+    """Hands each training event to the worker as it is (batch events throttled)."""
 
     def __init__(self, task):
         self.task = task
         self.last_batch = 0.0
 
-    def on_stage(self, done, total, message):
-        self.task.yielded(("stage", (done, total, message)))
+    def on_stage(self, event: PhaseEvent) -> None:
+        self.task.yielded(event)
 
-    def on_batch_end(self, info):
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.task.yielded(event)
+
+    def on_batch_end(self, event: BatchEvent) -> None:
         now = time.monotonic()
-        if now - self.last_batch >= BATCH_EVENT_INTERVAL or info.batch == info.batches:
+        if now - self.last_batch >= BATCH_EVENT_INTERVAL or event.batch == event.batches:
             self.last_batch = now
-            self.task.yielded(("batch", info))
+            self.task.yielded(event)
 
-    def on_epoch_end(self, info):
-        self.task.yielded(("epoch", info))
-
-    def should_stop(self):
+    def should_stop(self) -> bool:
         return self.task.should_stop()
 
-    def should_abandon(self):
+    def should_abandon(self) -> bool:
         return self.task.should_abandon()
 
 
 def train_model(task, config, scan):
-    """Train on ``scan`` (re-split first if the validation share changed); returns TrainingResult.
+    """Train on ``scan`` as it is split (see DatasetScan.resplit); returns TrainingResult.
 
     The training runs in a child process (core.isolated): its memory is all given back when it
     ends, however many times the user trains.
     """
-    from ..core import isolated
-    from ..core.dataset import scan_dataset
+    from . import isolated
 
-    if not scan.validation_from_folder and (abs(scan.validation_split - config.validation_split) > 1e-9
-                                            or scan.seed != config.seed):
-        scan = scan_dataset(scan.root, validation_split=config.validation_split, seed=config.seed,
-                            should_stop=task.should_stop)
-    return isolated.train_in_subprocess(config, scan, _SignalReporter(task))
+    return isolated.train_in_subprocess(config, scan, _ForwardingReporter(task))
 
 
 def save_model(task, classifier, path: str):
-    from ..core import storage
+    from . import storage
 
     return storage.save_bundle(classifier.model, classifier.metadata, path)
 
 
 def load_model(task, path: str):
-    from ..core.inference import Classifier
+    from .inference import Classifier
 
-    return Classifier.load(path)
+    return Classifier.load(path).warm_up()  # here, off the GUI thread: the first picture is then quick
 
 
-def classify(task, classifier, paths: list[str]):
-    """Classify files and folders; yields ("total", n) then ("result", i, prediction, thumb)."""
-    from ..core.dataset import scan_images
-    from ..core.images import ImageDecodeError, thumbnail
+def classify(task, classifier, paths: list[str]) -> int:
+    """Classify files and folders; yields ("total", n) then ("result", i, prediction, thumb) for
+    each; returns n."""
+    from .dataset import scan_images
+    from .images import ImageDecodeError, thumbnail
 
-    from ..core.inference import Prediction
+    from .inference import Prediction
 
     files, skipped = scan_images(paths, should_stop=task.should_stop)
     total = len(files) + len(skipped)
@@ -129,10 +131,12 @@ def classify(task, classifier, paths: list[str]):
     # Files that are not pictures get a row of their own with the reason, after the pictures.
     for offset, (path, reason) in enumerate(skipped):
         task.yielded(("result", len(files) + offset, Prediction(path=path, error=reason), None))
-    return None if task.should_stop() else []
+    if task.should_stop():
+        raise CancelledError("Classifying was stopped.")
+    return total
 
 
-def classify_image(task, classifier, image):
+def classify_image(task, classifier, image) -> int:
     """Classify a pasted picture given as (width, height, RGB bytes)."""
     from PIL import Image
 
@@ -143,4 +147,4 @@ def classify_image(task, classifier, image):
     preview = picture.copy()
     preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     task.yielded(("result", 0, prediction, (preview.width, preview.height, preview.tobytes())))
-    return []
+    return 1

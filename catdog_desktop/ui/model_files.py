@@ -1,0 +1,129 @@
+"""Opening and saving model files: the dialogs, the "save it first?" question, and the jobs that
+load and save in the background. The session (core.session) records the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from ..core import jobs
+from ..core.session import Session
+from .workers import JobRunner
+
+log = logging.getLogger(__name__)
+
+Button = QMessageBox.StandardButton
+
+
+class ModelFiles(QObject):
+    """File → Open model / Save model, for ``window``. ``status`` shows a status-bar message;
+    ``on_load_error`` receives the reason a model the user asked for could not be opened."""
+
+    def __init__(self, window: QWidget, session: Session, jobs_: JobRunner, status: Callable[..., None],
+                 on_load_error: Callable[[str], None]):
+        super().__init__(window)
+        self.window = window
+        self.session = session
+        self.jobs = jobs_
+        self.status = status
+        self.on_load_error = on_load_error
+
+    # ----- opening ------------------------------------------------------------------------------
+    @Slot()
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open model", self.session.model_folder,
+                                              "Keras models (*.keras);;All files (*)")
+        if path:
+            self.load(path)
+
+    def load(self, path: str, quiet: bool = False) -> None:
+        """Open the model in ``path``; the newest request wins. ``quiet``: at start-up, where a
+        model that no longer opens is only mentioned."""
+        if not quiet and not self.keep_unsaved("opening another model"):
+            return
+        self.status(f"Opening {os.path.basename(path)}…")
+        self.jobs.start("load-model", jobs.load_model, path, returned=self._on_loaded,
+                        errored=self._on_quiet_load_error if quiet else self._on_load_error)
+
+    def _on_loaded(self, classifier) -> None:
+        self.session.set_model(classifier)
+        self.status(f"Model {os.path.basename(classifier.path)} is ready.", 8000)
+
+    def _on_load_error(self, message: str) -> None:
+        self.status("The model could not be opened.", 8000)
+        self.on_load_error(message)
+
+    def _on_quiet_load_error(self, message: str) -> None:
+        log.info("last model not restored: %s", message)
+        self.status("The last model could not be reopened.", 8000)
+
+    # ----- saving -------------------------------------------------------------------------------
+    @Slot()
+    def save_dialog(self) -> None:
+        if self.session.classifier is None:
+            self.status("There is no model to save yet.", 5000)
+            return
+        path = self._ask_save_path()
+        if path:
+            self.save(path)
+
+    def save(self, path: str) -> None:
+        """Save the active model to ``path`` in the background."""
+        classifier = self.session.classifier
+
+        def saved(where) -> None:
+            self.session.mark_saved(classifier, where)
+            if classifier is self.session.classifier:  # else another model became active meanwhile
+                self.status(f"Model saved to {where}", 8000)
+
+        def failed(message: str) -> None:
+            self.status("The model was not saved.")
+            self._show_save_failed(message)
+
+        self.status("Saving the model…")
+        self.jobs.start("save", jobs.save_model, classifier, path, returned=saved, errored=failed)
+
+    def keep_unsaved(self, before: str) -> bool:
+        """Before the unsaved trained model is replaced or dropped, offer to save it.
+
+        Returns True when the caller may go on (saved, discarded, or nothing to lose).
+        """
+        if not self.session.has_unsaved_work:
+            return True
+        if self.jobs.busy("save"):
+            self.status("The model is still being saved: try again in a moment.", 5000)
+            return False
+        answer = QMessageBox.question(self.window, "Save the trained model?",
+                                      f"The model you trained has not been saved. Save it before {before}?",
+                                      Button.Save | Button.Discard | Button.Cancel)
+        if answer == Button.Cancel:
+            return False
+        if answer != Button.Save:
+            self.session.discard_unsaved()
+            return True
+        path = self._ask_save_path()
+        if not path:
+            return False
+        classifier = self.session.classifier
+        try:
+            # Waited for here (a few MB, well under a second): what comes next needs it saved.
+            saved = jobs.save_model(None, classifier, path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, who can choose again
+            self._show_save_failed(str(exc))
+            return False
+        self.session.mark_saved(classifier, saved)
+        return True
+
+    def _ask_save_path(self) -> str:
+        """The file the user chooses for the active model ("" if cancelled)."""
+        start = self.session.classifier.path or os.path.join(self.session.model_folder, "my-model.keras")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save model", start, "Keras models (*.keras)")
+        return path
+
+    def _show_save_failed(self, message: str) -> None:
+        QMessageBox.warning(self.window, "Model not saved",
+                            f"{message}\n\nThe trained model is still here: save it to another folder.")

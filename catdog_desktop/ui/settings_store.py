@@ -1,0 +1,26 @@
+"""QSettings as the session's settings store (core.session.SettingsStore)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+
+class QSettingsStore:
+    """Reads and writes through ``QSettings`` (the user's settings file, or a test's)."""
+
+    def __init__(self, settings: QSettings | None = None):
+        self.settings = settings if settings is not None else QSettings()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.settings.value(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.settings.setValue(key, value)
+
+    def remove(self, key: str) -> None:
+        self.settings.remove(key)
+
+    def sync(self) -> None:
+        self.settings.sync()

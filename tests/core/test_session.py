@@ -1,0 +1,93 @@
+"""The app's state without a display (core.session)."""
+
+import json
+from types import SimpleNamespace
+
+from catdog_desktop.core.config import TrainingConfig, preset
+from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.session import DictStore, EventEmitter, Session
+from synthetic import write_class_folders
+
+
+def model(path=None):
+    return SimpleNamespace(path=path, class_names=["cats", "dogs"], metadata={})
+
+
+def record(emitter):
+    calls = []
+    emitter.connect(lambda *args: calls.append(args))
+    return calls
+
+
+def test_an_event_emitter_calls_its_callbacks_in_order_until_disconnected():
+    emitter, calls = EventEmitter(), []
+    first = emitter.connect(lambda x: calls.append(("first", x)))
+    emitter.connect(lambda x: calls.append(("second", x)))
+    emitter.emit(1)
+    emitter.disconnect(first)
+    emitter.emit(2)
+    assert calls == [("first", 1), ("second", 1), ("second", 2)]
+
+
+def test_training_settings_are_stored_as_a_preset_and_overrides_and_read_back():
+    store = DictStore()
+    Session(store).save_training_settings("quick", preset("quick", epochs=7))
+    assert json.loads(store["training"]) == {"preset": "quick", "overrides": {"epochs": 7}}
+    assert Session(store).training_settings() == ("quick", preset("quick", epochs=7))
+
+
+def test_the_older_stored_form_is_read_and_replaced_on_the_next_save():
+    whole = TrainingConfig(image_size=64, epochs=9).to_dict()
+    del whole["stem_stride"]  # saved before the strided network
+    store = DictStore(training_config=json.dumps(whole), preset="default")
+    session = Session(store)
+    name, config = session.training_settings()
+    assert (name, config.image_size, config.epochs) == ("default", 96, 9)
+    session.save_training_settings(name, config)
+    assert set(store) == {"training"}
+
+
+def test_a_trained_model_is_unsaved_until_saved_and_a_discard_is_remembered(tmp_path):
+    store = DictStore()
+    session = Session(store)
+    changes, recent = record(session.events.model), record(session.events.recent)
+    trained = model()
+    session.set_model(trained, unsaved=True)
+    assert session.model_unsaved and session.has_unsaved_work and session.model_name() == "trained just now"
+    session.discard_unsaved()
+    assert session.model_unsaved and not session.has_unsaved_work  # shown as unsaved, not asked about again
+    session.mark_saved(trained, tmp_path / "pets.keras")
+    assert not session.model_unsaved and session.model_name() == "pets.keras"
+    assert changes == [(trained,), (trained,)]
+    assert recent == [([str(tmp_path / "pets.keras")],)]
+    assert store["last_model"] == str(tmp_path / "pets.keras") and store["last_model_dir"] == str(tmp_path)
+    another = model()
+    session.set_model(another, unsaved=True)
+    assert session.has_unsaved_work  # a new training: asked about again
+
+
+def test_recent_models_keep_the_newest_six_and_never_the_built_in_one(tmp_path):
+    builtin = tmp_path / "default-model.keras"
+    session = Session(DictStore(), builtin_model=builtin)
+    for i in range(8):
+        session.set_model(model(str(tmp_path / f"m{i}.keras")))
+    session.set_model(model(str(tmp_path / "m3.keras")))
+    session.set_model(model(str(builtin)))
+    assert session.model_name() == "built-in cats-vs-dogs model"
+    assert [p[-8:] for p in session.recent_models] == [f"m{i}.keras" for i in (3, 7, 6, 5, 4, 2)]
+    assert session.startup_model() == str(builtin)  # the last model's file does not exist
+    (tmp_path / "m3.keras").write_bytes(b"x")
+    assert session.startup_model() == str(tmp_path / "m3.keras")
+
+
+def test_the_split_is_decided_once_and_a_new_one_becomes_the_dataset_in_use(tmp_path):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
+    session = Session(DictStore())
+    session.open_dataset(str(tmp_path / "pets"))
+    assert session.scan is None and session.last_dataset == str(tmp_path / "pets")
+    session.set_dataset(scan_dataset(tmp_path / "pets"))
+    shown = record(session.events.dataset)
+    same = session.training_data(TrainingConfig())
+    assert same is session.scan and shown == []
+    other = session.training_data(TrainingConfig(validation_split=0.5))
+    assert other is session.scan and len(other.validation) == 10 and shown == [(other,)]
