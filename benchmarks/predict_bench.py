@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> int:
@@ -28,18 +29,24 @@ def main() -> int:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--backbone", default=None,
+                        help="without --model: the app's default model type, or 'none' for from scratch")
     args = parser.parse_args()
 
     from catdog_desktop.core import storage
-    from catdog_desktop.core.config import TrainingConfig
+    from catdog_desktop.core.config import preset
     from catdog_desktop.core.images import load_pixels
     from catdog_desktop.core.inference import Classifier
     from catdog_desktop.core.model import make_model
+    from catdog_desktop.core.transfer import make_pretrained_model
+    from train_bench import cpu_info
 
     model_path = args.model
     if model_path is None:
+        config = preset("default", **({"backbone": args.backbone} if args.backbone else {}))
+        model = make_model(config, 2) if config.backbone == "none" else make_pretrained_model(config, 2)
         model_path = Path(tempfile.mkdtemp()) / "bench.keras"
-        storage.save_bundle(make_model(TrainingConfig(), 2), {"class_names": ["cats", "dogs"]}, model_path)
+        storage.save_bundle(model, {"class_names": ["cats", "dogs"]}, model_path)
     started = time.perf_counter()
     clf = Classifier.load(model_path)
     load_seconds = time.perf_counter() - started
@@ -63,7 +70,8 @@ def main() -> int:
         results = clf.predict_paths(folder)
         runs.append(len(results) / (time.perf_counter() - t))
     print(json.dumps({
-        "model": str(args.model or "default settings, untrained"),
+        "cpu": cpu_info(),
+        "model": str(args.model or f"default settings ({config.backbone}), untrained"),
         "image_size": clf.image_size,
         "model_load_seconds": round(load_seconds, 2),
         "single_photo": str(big.name),

@@ -97,6 +97,43 @@ class CachedDecode:
         return self.cache[key]
 
 
+def cpu_info() -> dict:
+    """The CPU the figures were measured on: model name, the vector/bfloat16 flags that decide
+    TensorFlow's speed, and a cap on oneDNN's instruction set if one was set."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name") and model == "unknown":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+    return {"model": model, "cores": os.cpu_count(), "flags": [f for f in wanted if f in flags],
+            "bfloat16_hardware": bool({"avx512_bf16", "amx_bf16"} & flags),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}
+
+
+def build_subset_tree(split_root: Path, root: Path, per_class: int, seed: int = SPLIT_SEED) -> Path:
+    """``root/{train,test}``: ``per_class`` training photos a class drawn (seeded) from
+    ``split_root/train``, and the same ``split_root/test`` (symlinks)."""
+    for part in ("train", "test"):
+        for folder in sorted((split_root / part).iterdir()):
+            files = sorted(folder.iterdir())
+            if part == "train":
+                random.Random(f"{seed}-subset-{folder.name}").shuffle(files)
+                files = files[:per_class]
+            target = root / part / folder.name
+            target.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                link = target / f.name
+                if not link.is_symlink():
+                    link.symlink_to(f.resolve())
+    return root
+
+
 # --------------------------------------------------------------------------- reference CNN
 
 
@@ -285,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="TF intra/inter-op threads (0: TF default)")
     ap.add_argument("--gui", action="store_true",
                     help="train through the app's QThread worker (offscreen Qt) instead of calling train()")
+    ap.add_argument("--backbone", default=None, help="mobilenet_v2 (pretrained, the default) or none (from scratch)")
+    ap.add_argument("--train-per-class", type=int, default=0,
+                    help="pretrained: train on only this many photos a class (the test photos stay the same)")
+    ap.add_argument("--warm", action="store_true",
+                    help="pretrained: train twice with one feature cache and report both feature stages")
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -304,10 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         if key not in fields:
             ap.error(f"unknown TrainingConfig field {key!r}; fields: {', '.join(fields)}")
         overrides[key] = parse_value(value)
+    if args.backbone:
+        overrides["backbone"] = args.backbone
     cfg = config_mod.preset(args.preset, **overrides)
     cfg.validate()
 
     root = build_split_tree(Path(args.data), Path(args.bench_root), args.test_per_class)
+    if cfg.backbone != "none":
+        return bench_pretrained(args, cfg, root)
     t0 = time.perf_counter()
     scan = dataset.scan_dataset(root, cfg.validation_split, args.split_seed)
     scan_seconds = time.perf_counter() - t0
@@ -419,6 +465,92 @@ def main(argv: list[str] | None = None) -> int:
             "gflops_per_second_ratio": round(out["gflops_per_second"] / ref["gflops_per_second"], 3),
             "flops_per_image_ratio": round(flops / ref["flops_per_image"], 3),
         }
+    line = json.dumps(out)
+    print(line, flush=True)
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.write(line + "\n")
+    keras.backend.clear_session()
+    return 0
+
+
+def bench_pretrained(args, cfg, root: Path) -> int:
+    """The pretrained training as the app runs it, timed from the start of reading the pictures
+    (the features stage streams them: nothing is decoded beforehand), each stage on its own."""
+    import keras
+
+    from catdog_desktop.core import dataset, evaluation, features, pipeline, training
+
+    if args.train_per_class:
+        root = build_subset_tree(root, Path(tempfile.mkdtemp(prefix="catdog-bench-subset-")), args.train_per_class)
+    cache_dir = tempfile.mkdtemp(prefix="catdog-bench-features-")  # a cold cache, unless --warm's second run
+    os.environ[features.CACHE_ENV] = cache_dir
+    out: dict = {"label": args.label, "cpu": cpu_info(), "config": cfg.to_dict(), "split_seed": args.split_seed,
+                 "loadavg_start": os.getloadavg()[0]}
+    t0 = time.perf_counter()
+    scan = dataset.scan_dataset(root, cfg.validation_split, args.split_seed)
+    out["scan_seconds"] = round(time.perf_counter() - t0, 2)
+    scan.raise_for_errors()
+    assert scan.evaluation_name == "test", "the benchmark needs a test folder"
+    out["counts"] = {"train": len(scan.train), "validation": len(scan.validation), "test": len(scan.test)}
+
+    if not args.no_reference:  # the machine's speed during this run, comparable across runs and days
+        t1 = time.perf_counter()
+        rtrain = pipeline.decode_split(scan.train, 64)
+        rval = pipeline.decode_split(scan.validation, 64)
+        out["reference_decode_seconds"] = round(time.perf_counter() - t1, 2)
+        out["reference"] = bench_notebook_cnn(rtrain.x, rtrain.y, rval.x, rval.y)
+        del rtrain, rval
+
+    class Stages(training.Reporter):
+        def __init__(self):
+            self.epochs: list[dict] = []
+
+        def on_epoch_end(self, info):
+            self.epochs.append({"epoch": info.epoch, "phase": info.phase, "seconds": round(info.epoch_seconds, 2),
+                                "val_accuracy": round(info.val_accuracy, 4), "elapsed": round(info.elapsed, 1)})
+            print(json.dumps({"progress": self.epochs[-1]}), file=sys.stderr, flush=True)
+
+    runs = []
+    for _ in range(2 if args.warm else 1):
+        reporter = Stages()
+        t0 = time.perf_counter()
+        result = train_through_gui(cfg, scan, reporter) if args.gui else training.train(cfg, scan, reporter)
+        wall = time.perf_counter() - t0
+        n_views = (2 if cfg.augmentation else 1) * len(scan.train) + len(scan.validation)
+        stages = {k: round(v, 2) for k, v in result.stage_seconds.items()}
+        runs.append({
+            "minutes": round(wall / 60, 2), "stage_seconds": stages,
+            "features_computed": result.features_computed, "features_cached": result.features_cached,
+            "feature_pictures_per_second": round((len(scan.train) + len(scan.validation)) / stages["features"], 1),
+            "backbone_forward_passes_per_second": round(n_views / stages["features"], 1)
+            if result.features_computed else None,
+            "classifier_epochs": sum(e["phase"] == "classifier" for e in reporter.epochs),
+            "fine_tuning_epochs": sum(e["phase"] == "fine-tuning" for e in reporter.epochs),
+            "fine_tuning_seconds_per_epoch": round(statistics.median(
+                [e["seconds"] for e in reporter.epochs if e["phase"] == "fine-tuning"]), 1)
+            if any(e["phase"] == "fine-tuning" for e in reporter.epochs) else None,
+            "best_epoch": result.best_epoch, "notes": result.notes,
+            "val_accuracy_best": max(e["val_accuracy"] for e in reporter.epochs),
+            "test_accuracy": round(result.evaluation.accuracy, 4),
+            "stopped_by_time_limit": result.stopped_by_time_limit,
+        })
+    out.update(runs[0])
+    if args.warm:
+        out["warm"] = runs[1]
+        out["warm_feature_stage_speedup"] = round(runs[0]["stage_seconds"]["features"]
+                                                  / max(runs[1]["stage_seconds"]["features"], 1e-9), 1)
+    test_set = pipeline.decode_split(scan.test, cfg.image_size)
+    out["test_accuracy_tta"] = round(evaluation.evaluate_model(
+        result.model, test_set.x, test_set.y, scan.class_names, flip_tta=True).accuracy, 4)
+    out.update({
+        "mode": "gui worker (QThread, offscreen)" if args.gui else "core train()",
+        "precision": "float32",  # the pretrained path always computes in float32
+        "model_params": int(result.model.count_params()),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_training_process_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "loadavg_end": os.getloadavg()[0],
+    })
     line = json.dumps(out)
     print(line, flush=True)
     if args.out:

@@ -37,7 +37,7 @@ from . import pipeline
 from .config import TrainingConfig
 from .dataset import DatasetScan, Split
 from .errors import CancelledError
-from .evaluation import evaluate_probabilities, probabilities_from_outputs
+from .evaluation import evaluate_probabilities
 from .events import PhaseEvent
 from .features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
 from .schedule import Pace
@@ -129,9 +129,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter) -> "tr
 
     # --- 2. the classifier on the features ---
     head_start = _clock()
-    dropout = layers.Dropout(config.dropout, name="dropout")
-    dense = (layers.Dense(1, activation="sigmoid", name="predictions") if num_classes == 2 else
-             layers.Dense(num_classes, activation="softmax", name="predictions"))
+    dropout, dense = _classifier_layers(config, num_classes)
     features_in = keras.Input(shape=(spec.feature_dim,), name="features")
     head = keras.Model(features_in, dense(dropout(features_in)), name="classifier")
     fit = _fit_stage(head, config, reporter, start, time_limit, stage="classifier", first_epoch=0, best=None,
@@ -262,6 +260,19 @@ def _end_to_end(config: TrainingConfig, backbone, dropout, dense) -> keras.Model
     return keras.Model(inputs, dense(dropout(x)), name=f"catdog_{config.backbone}")
 
 
+def make_pretrained_model(config: TrainingConfig, num_classes: int) -> keras.Model:
+    """The saved model's architecture with an untrained classifier (for measuring its speed)."""
+    dropout, dense = _classifier_layers(config, num_classes)
+    return _end_to_end(config, backbones.make_backbone(config.backbone, config.image_size), dropout, dense)
+
+
+def _classifier_layers(config: TrainingConfig, num_classes: int):
+    """Dropout and the output layer: sigmoid for two classes, softmax for more (as from scratch)."""
+    dense = (layers.Dense(1, activation="sigmoid", name="predictions") if num_classes == 2 else
+             layers.Dense(num_classes, activation="softmax", name="predictions"))
+    return layers.Dropout(config.dropout, name="dropout"), dense
+
+
 def _fine_tune_size_obstacle(config, data, mid_shape, views) -> str | None:
     """Why this dataset should not be fine-tuned (a sentence for the user), or None."""
     if not config.fine_tune:
@@ -296,17 +307,23 @@ def _fine_tune_time_obstacle(config, data, views, forward_rate, time_limit, elap
 
 
 def _evaluate(model, split: Split, class_names: list[str], size: int, name: str, reporter):
-    """Score ``model`` on ``split``, decoding a chunk of pictures at a time (memory stays small)."""
-    probs, labels, paths, skipped = [], [], [], []
-    for begin in range(0, len(split), EVAL_CHUNK):
-        chunk = split.paths[begin:begin + EVAL_CHUNK]
-        x, kept, bad = pipeline.decode_paths(chunk, size)  # not stopped: the model is made, its score is owed
-        skipped += bad
-        if len(kept):
-            probs.append(probabilities_from_outputs(model.predict_on_batch(x.astype(np.float32))))
-            labels += [split.labels[begin + i] for i in kept]
-            paths += [chunk[i] for i in kept]
-        reporter.on_stage(PhaseEvent(min(begin + EVAL_CHUNK, len(split)), len(split),
-                                     f"Checking the model on the {name} pictures", "evaluation"))
-    probabilities = np.concatenate(probs) if probs else np.zeros((0, len(class_names)))
-    return evaluate_probabilities(probabilities, np.asarray(labels), class_names, paths, name), skipped
+    """Score ``model`` on ``split`` as the app classifies (threads decode, one compiled graph
+    predicts a batch at a time: memory stays small however many pictures there are)."""
+    from .inference import Classifier
+
+    classifier = Classifier(model, class_names, size)
+
+    def on_result(index: int, _prediction) -> None:
+        if (index + 1) % EVAL_CHUNK == 0 or index + 1 == len(split):
+            reporter.on_stage(PhaseEvent(index + 1, len(split), f"Checking the model on the {name} pictures",
+                                         "evaluation"))
+
+    # Not stoppable: the model is made, and its score is owed.
+    predictions = classifier.predict_paths(split.paths, batch_size=EVAL_CHUNK, on_result=on_result)
+    good = [i for i, p in enumerate(predictions) if p.ok]
+    probabilities = (np.array([[predictions[i].probabilities[c] for c in class_names] for i in good])
+                     if good else np.zeros((0, len(class_names))))
+    skipped = [(p.path, p.error) for p in predictions if not p.ok]
+    result = evaluate_probabilities(probabilities, np.asarray([split.labels[i] for i in good]), class_names,
+                                    [split.paths[i] for i in good], name)
+    return result, skipped

@@ -37,12 +37,12 @@ def test_training_settings_are_stored_as_a_preset_and_overrides_and_read_back():
 
 
 def test_the_older_stored_form_is_read_and_replaced_on_the_next_save():
-    whole = TrainingConfig(image_size=64, epochs=9).to_dict()
-    del whole["stem_stride"]  # saved before the strided network
+    whole = TrainingConfig(backbone="none", image_size=64, epochs=9).to_dict()
+    del whole["stem_stride"], whole["backbone"]  # saved before the strided network and the pretrained one
     store = DictStore(training_config=json.dumps(whole), preset="default")
     session = Session(store)
     name, config = session.training_settings()
-    assert (name, config.image_size, config.epochs) == ("default", 96, 9)
+    assert (name, config.image_size, config.epochs) == ("default", preset("default").image_size, 9)
     session.save_training_settings(name, config)
     assert set(store) == {"training"}
 

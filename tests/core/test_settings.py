@@ -23,17 +23,20 @@ def test_a_field_the_user_never_changed_follows_the_preset():
 
 
 @pytest.mark.parametrize("saved_preset, saved_size, has_stem, restored_size", [
-    ("default", 64, False, 96),   # an older version's default: today's default size comes back
-    ("quick", 64, False, 64),     # Quick keeps its 64 px network
-    ("default", 128, True, 128),  # saved by the previous version: restored as it was
+    ("default", 64, False, None),  # an older version's default: today's default size comes back
+    ("quick", 64, False, None),    # Quick's 64 px were Quick's own: today's Quick size comes back
+    ("default", 128, True, 128),   # a size the user chose: restored as it was
 ])
 def test_the_whole_config_stored_by_older_versions_is_migrated(saved_preset, saved_size, has_stem, restored_size):
-    whole = TrainingConfig(image_size=saved_size, epochs=9, dropout=0.5).to_dict()
+    # Those versions trained from scratch only (no model type was stored, none was chosen): the
+    # choices the user made come back on today's default model type, the pretrained one.
+    whole = TrainingConfig(backbone="none", image_size=saved_size, epochs=9, dropout=0.5).to_dict()
+    del whole["backbone"]
     if not has_stem:
         del whole["stem_stride"]
     name, config = config_from_settings({"preset": saved_preset, "training_config": json.dumps(whole)})
-    assert name == saved_preset
-    assert (config.image_size, config.epochs) == (restored_size, 9)
+    assert name == saved_preset and config.backbone == "mobilenet_v2"
+    assert (config.image_size, config.epochs) == (restored_size or preset(saved_preset).image_size, 9)
     # Fields the settings form never offered were the preset's of that day: today's preset's now.
     assert config.stem_stride == preset(saved_preset).stem_stride
     assert config.dropout == preset(saved_preset).dropout
