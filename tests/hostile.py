@@ -2,6 +2,8 @@
 
 ``BAD`` files must be refused with the reason given; ``GOOD`` files must decode. Tests use
 them through the core, through drops on the app and through its folder and file pickers.
+Hostile folders (``make_deep_folder``, ``make_link_to_itself``) and model files (``BAD_MODELS``)
+are at the end.
 """
 
 from __future__ import annotations
@@ -135,3 +137,40 @@ def make_unreadable(path: Path, monkeypatch) -> None:
             return real_open(fp, *args, **kwargs)
 
         monkeypatch.setattr(Image, "open", denying_open)
+
+
+# ----- hostile folders -------------------------------------------------------------------------
+
+#: Deeper than Python's default recursion limit (1,000): a recursive walk dies in it.
+DEEP_LEVELS = 1200
+
+
+def make_deep_folder(folder: Path, levels: int = DEEP_LEVELS, picture: str = GOOD[0]) -> Path:
+    """``folder``/d/d/.../d (``levels`` deep) with one good picture at the bottom; returns it.
+    Remove it with :func:`remove_deep_folder`: ``shutil.rmtree`` recurses too."""
+    bottom = Path(folder)
+    bottom.mkdir(parents=True, exist_ok=True)
+    for _ in range(levels):  # one at a time: mkdir(parents=True) recurses once per level
+        bottom = bottom / "d"  # 2 characters a level: well under PATH_MAX (4096)
+        bottom.mkdir()
+    return make_good(bottom, picture)
+
+
+def remove_deep_folder(folder: Path) -> None:
+    """Delete what :func:`make_deep_folder` made in ``folder``, bottom up, without recursion."""
+    top = Path(folder) / "d"
+    chain = [top]
+    while (chain[-1] / "d").is_dir():
+        chain.append(chain[-1] / "d")
+    for level in reversed(chain):
+        for child in level.iterdir():
+            if not child.is_dir():
+                child.unlink()
+        level.rmdir()
+
+
+def make_link_to_itself(dataset: Path, name: str = "zloop") -> Path:
+    """``dataset``/``name`` -> ``.``, as ``ln -s . zloop`` inside a class-folders dataset makes."""
+    link = dataset / name
+    link.symlink_to(".", target_is_directory=True)
+    return link

@@ -82,3 +82,18 @@ def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, message):
     assert code == cli.EXIT_ERROR
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("error: ") and message in stderr
+
+
+def run_here(capsys, *args):
+    """The CLI in this process (TensorFlow is loaded once): (exit code, stdout, stderr)."""
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_classifies_a_picture_beside_a_folder_nested_1200_deep(trained, tmp_path, capsys, deep_folder):
+    scan, _, model = trained
+    deep = deep_folder(tmp_path / "deep")
+    code, stdout, stderr = run_here(capsys, "--json", "predict", model, scan.validation.paths[0], tmp_path / "deep")
+    assert code == cli.EXIT_OK, stdout + stderr
+    assert [p["path"] for p in json.loads(stdout)["predictions"]] == [scan.validation.paths[0], str(deep)]
