@@ -76,8 +76,9 @@ BAD = {
     "IMG_0001.HEIC": (_heic, "HEIC"),
     "camera.NEF": (_raw_nef, "camera RAW"),
     "backup.jpg": (_tar_of_jpeg, "archive"),
-    "bomb.png": (_png_bomb, "too large"),
+    "bomb.png": (_png_bomb, "too large (20000x20000 pixels)"),
     "locked.jpg": (_jpeg_bytes, "permission denied"),
+    "pipe.jpg": (lambda: b"", "not a regular file"),  # a named pipe (FIFO): made by make_bad
 }
 
 #: name -> Pillow image saver. Each must decode to an RGB picture.
@@ -111,6 +112,9 @@ def make_bad(folder: Path, name: str, monkeypatch=None) -> Path:
     """Write the bad file ``name`` into ``folder``. ``locked.jpg`` needs ``monkeypatch``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
+    if name == "pipe.jpg":
+        os.mkfifo(path)  # reading it would wait forever for a writer
+        return path
     path.write_bytes(BAD[name][0]())
     if name == "locked.jpg":
         make_unreadable(path, monkeypatch)
@@ -174,3 +178,21 @@ def make_link_to_itself(dataset: Path, name: str = "zloop") -> Path:
     link = dataset / name
     link.symlink_to(".", target_is_directory=True)
     return link
+
+
+# ----- hostile model files ---------------------------------------------------------------------
+
+#: name -> (maker from a good .keras file's bytes, words the user must see).
+BAD_MODELS = {
+    "empty.keras": (lambda good: b"", "empty"),
+    "notes.keras": (lambda good: b"hello, I am not a model", "not a Keras model"),
+    "half-downloaded.keras": (lambda good: good[: len(good) // 2], "damaged or incomplete"),
+    "old.h5": (lambda good: b"\x89HDF\r\n", "HDF5"),
+}
+
+
+def make_bad_model(folder: Path, name: str, good_model: Path) -> Path:
+    """Write the bad model file ``name`` into ``folder``, made from the good model ``good_model``."""
+    path = Path(folder) / name
+    path.write_bytes(BAD_MODELS[name][0](Path(good_model).read_bytes()))
+    return path

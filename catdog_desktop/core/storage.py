@@ -174,8 +174,19 @@ def _check_file(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise ModelFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
     if not is_zip:
+        if _head(path, 4) == b"PK\x03\x04":  # a zip's first entry, but no directory at the end
+            raise ModelFileError(f"{path.name} is damaged or incomplete: it begins like a Keras model file but "
+                                 "its end is missing (a download or copy that did not finish?).")
         raise ModelFileError(f"{path.name} is not a Keras model file (.keras).")
     return path
+
+
+def _head(path: Path, count: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(count)
+    except OSError:
+        return b""
 
 
 def _complete_metadata(model, metadata: dict, path: Path) -> dict:
