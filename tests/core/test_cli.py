@@ -8,6 +8,7 @@ import pytest
 
 from catdog_desktop import cli
 from catdog_desktop.core import storage
+from synthetic import write_class_folders
 
 
 def run(*args):
@@ -97,3 +98,18 @@ def test_predict_classifies_a_picture_beside_a_folder_nested_1200_deep(trained, 
     code, stdout, stderr = run_here(capsys, "--json", "predict", model, scan.validation.paths[0], tmp_path / "deep")
     assert code == cli.EXIT_OK, stdout + stderr
     assert [p["path"] for p in json.loads(stdout)["predictions"]] == [scan.validation.paths[0], str(deep)]
+
+
+def test_evaluate_leaves_out_classes_the_model_does_not_know_and_says_so(trained, tmp_path, capsys):
+    _, _, model = trained  # knows cats and dogs
+    write_class_folders(tmp_path / "zoo", ["birds", "cats", "dogs"], 4, seed=5)
+    code, stdout, _ = run_here(capsys, "--json", "evaluate", model, tmp_path / "zoo")
+    assert code == cli.EXIT_OK
+    ev = json.loads(stdout)
+    assert ev["left_out"] == {"birds": 4} and ev["count"] == 8 and ev["class_names"] == ["cats", "dogs"]
+
+    code, stdout, _ = run_here(capsys, "evaluate", model, tmp_path / "zoo")
+    assert code == cli.EXIT_OK and "left out: 4 picture(s) of classes the model does not know: birds (4)" in stdout
+
+    code, _, stderr = run_here(capsys, "evaluate", "--strict", model, tmp_path / "zoo")
+    assert code == cli.EXIT_ERROR and "error: " in stderr and "birds" in stderr
