@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,15 +161,15 @@ class _TextReporter(Reporter):
 def cmd_train(args) -> int:
     from .core.dataset import scan_dataset
 
+    from .core import storage
+
     config = _config_from_args(args)
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise CatdogError(f"The folder {out.parent} does not exist.")
+    out = storage.check_writable(args.out)  # before training, not after it
     scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed)
     if not args.json:
         _print_scan(scan)
     scan.raise_for_errors()
-    from .core import storage, training
+    from .core import training
 
     strategy = None
     if args.multi_gpu:
@@ -176,7 +177,7 @@ def cmd_train(args) -> int:
 
         strategy = tf.distribute.MirroredStrategy()
     result = training.train(config, scan, _TextReporter(args.json), strategy=strategy)
-    path = storage.save_bundle(result.model, result.metadata(), out)
+    path = _save_or_rescue(result, out)
     ev = result.evaluation
     if args.json:
         print(json.dumps({
@@ -199,6 +200,22 @@ def cmd_train(args) -> int:
               f"{', time limit reached' if result.stopped_by_time_limit else ''})")
         print(f"saved {path}")
     return EXIT_OK
+
+
+def _save_or_rescue(result, out: Path) -> Path:
+    """Save the trained model to ``out``; if that fails now (the disk filled up during training),
+    save it in the temporary folder and end with an error that says where, rather than lose it."""
+    from .core import storage
+
+    try:
+        return storage.save_bundle(result.model, result.metadata(), out)
+    except CatdogError as exc:
+        rescue = Path(tempfile.gettempdir()) / f"{out.stem}-rescued-{time.strftime('%Y%m%d-%H%M%S')}.keras"
+        try:
+            rescued = storage.save_bundle(result.model, result.metadata(), rescue)
+        except CatdogError as second:
+            raise CatdogError(f"{exc} The trained model could not be saved elsewhere either: {second}") from None
+        raise CatdogError(f"{exc} The trained model was saved to {rescued} instead: move it where you want it.") from None
 
 
 def cmd_evaluate(args) -> int:
