@@ -195,8 +195,10 @@ def cmd_train(args) -> int:
             print(f"skipped {p}: {r}", file=sys.stderr)
         for note in result.notes:
             print(note, file=sys.stderr)
+        kept = (f"best epoch {result.best_epoch} of {len(result.history)}" if result.history
+                else "stopped part-way through the first pass")
         print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
-              f"(best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds / 60:.1f} min"
+              f"({kept}, {result.train_seconds / 60:.1f} min"
               f"{', time limit reached' if result.stopped_by_time_limit else ''})")
         print(f"saved {path}")
     return EXIT_OK
