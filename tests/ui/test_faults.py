@@ -313,3 +313,36 @@ def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_model
     assert live_keras_models() == models_before  # every model made by a cycle was freed
     assert threads_end - threads_start <= MAX_THREAD_GROWTH
     assert rss_end - rss_start < MAX_RSS_GROWTH_MB
+
+
+def test_the_built_in_model_is_never_proposed_nor_overwritten_by_save(qtbot, settings, tmp_path, monkeypatch, dialogs):
+    from catdog_desktop.paths import RESOURCES, default_model_path
+    from catdog_desktop.ui.main_window import MainWindow
+
+    builtin = default_model_path()
+    before = builtin.read_bytes()
+    settings.setValue("last_model_dir", str(tmp_path))
+    win = MainWindow(settings)  # the real built-in model, inside the installed package
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.session.classifier is not None, timeout=120_000)
+    assert win.session.classifier.path == str(builtin)
+    proposed = []
+
+    def pick(path):
+        def dialog(parent, title, start, *args, **kwargs):
+            proposed.append(start)
+            return path, ""
+        return dialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", pick(""))
+    qtbot.keyClick(win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # File → Save model
+    assert proposed == [str(tmp_path / "my-model.keras")]   # the user's folder, not the package's file
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", pick(str(builtin)))  # picked there anyway
+    qtbot.keyClick(win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    kind, title, text = dialogs[-1]
+    assert kind == "warning" and "inside the app's own folder" in text and "another folder" in text
+    assert not win.jobs.busy("save") and builtin.read_bytes() == before
+    assert sorted(p.name for p in RESOURCES.glob("*.keras")) == ["default-model.keras"]  # no temporary file left
+    win.close()
