@@ -346,3 +346,36 @@ def test_the_built_in_model_is_never_proposed_nor_overwritten_by_save(qtbot, set
     assert not win.jobs.busy("save") and builtin.read_bytes() == before
     assert sorted(p.name for p in RESOURCES.glob("*.keras")) == ["default-model.keras"]  # no temporary file left
     win.close()
+
+
+def test_cancelling_the_scan_of_another_folder_shows_the_dataset_still_in_use(qtbot, window, monkeypatch, tmp_path):
+    from catdog_desktop.core import images
+
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 4)
+    write_class_folders(tmp_path / "zoo", ["birds", "fish", "lions"], 120, size=24)
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
+    panel = window.dataset_panel
+    slow_down(monkeypatch, images, "check_header", 0.05)  # 360 files: seconds with 8 threads
+    window.open_dataset(str(tmp_path / "zoo"))
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=30_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.cancel_button.isVisible(), timeout=10_000)
+    assert window.session.scan.root == str(tmp_path / "pets")
+    assert str(tmp_path / "pets") in panel.path_label.text() and "zoo" not in panel.path_label.text()
+    assert [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())] == ["cats", "dogs"]
+    assert set(panel.thumbnails) == {"cats", "dogs"} and window.training_panel.train_button.isEnabled()
+    assert window.session.last_dataset == str(tmp_path / "pets")
+
+
+def test_cancelling_the_first_scan_shows_no_dataset(qtbot, window, monkeypatch, tmp_path):
+    from catdog_desktop.core import images
+
+    write_class_folders(tmp_path / "zoo", ["birds", "fish", "lions"], 120, size=24)
+    slow_down(monkeypatch, images, "check_header", 0.05)
+    window.open_dataset(str(tmp_path / "zoo"))
+    panel = window.dataset_panel
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=30_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.cancel_button.isVisible(), timeout=10_000)
+    assert window.session.scan is None and "zoo" not in panel.path_label.text()
+    assert not panel.table.isVisibleTo(panel) and not window.training_panel.train_button.isEnabled()
