@@ -379,3 +379,12 @@ def test_cancelling_the_first_scan_shows_no_dataset(qtbot, window, monkeypatch, 
     qtbot.waitUntil(lambda: not panel.cancel_button.isVisible(), timeout=10_000)
     assert window.session.scan is None and "zoo" not in panel.path_label.text()
     assert not panel.table.isVisibleTo(panel) and not window.training_panel.train_button.isEnabled()
+
+
+def test_a_folder_nested_1200_deep_in_a_picked_dataset_is_read(qtbot, window, monkeypatch, tmp_path, deep_folder):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 4)
+    deep = deep_folder(tmp_path / "pets" / "dogs")
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
+    scan = window.session.scan
+    assert scan.ok and str(deep) in scan.train.paths + scan.validation.paths
+    assert window.training_panel.train_button.isEnabled()
