@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a model on held-out pictures")
     e.add_argument("model")
     e.add_argument("data_dir")
+    e.add_argument("--strict", action="store_true",
+                   help="fail (exit 2) when the folder has classes the model does not know, instead of "
+                        "leaving their pictures out")
 
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
     p.add_argument("model")
@@ -157,15 +161,15 @@ class _TextReporter(Reporter):
 def cmd_train(args) -> int:
     from .core.dataset import scan_dataset
 
+    from .core import storage
+
     config = _config_from_args(args)
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise CatdogError(f"The folder {out.parent} does not exist.")
+    out = storage.check_writable(args.out)  # before training, not after it
     scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed)
     if not args.json:
         _print_scan(scan)
     scan.raise_for_errors()
-    from .core import storage, training
+    from .core import training
 
     strategy = None
     if args.multi_gpu:
@@ -173,7 +177,7 @@ def cmd_train(args) -> int:
 
         strategy = tf.distribute.MirroredStrategy()
     result = training.train(config, scan, _TextReporter(args.json), strategy=strategy)
-    path = storage.save_bundle(result.model, result.metadata(), out)
+    path = _save_or_rescue(result, out)
     ev = result.evaluation
     if args.json:
         print(json.dumps({
@@ -191,11 +195,29 @@ def cmd_train(args) -> int:
             print(f"skipped {p}: {r}", file=sys.stderr)
         for note in result.notes:
             print(note, file=sys.stderr)
+        kept = (f"best epoch {result.best_epoch} of {len(result.history)}" if result.history
+                else "stopped part-way through the first pass")
         print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
-              f"(best epoch {result.best_epoch} of {len(result.history)}, {result.train_seconds / 60:.1f} min"
+              f"({kept}, {result.train_seconds / 60:.1f} min"
               f"{', time limit reached' if result.stopped_by_time_limit else ''})")
         print(f"saved {path}")
     return EXIT_OK
+
+
+def _save_or_rescue(result, out: Path) -> Path:
+    """Save the trained model to ``out``; if that fails now (the disk filled up during training),
+    save it in the temporary folder and end with an error that says where, rather than lose it."""
+    from .core import storage
+
+    try:
+        return storage.save_bundle(result.model, result.metadata(), out)
+    except CatdogError as exc:
+        rescue = Path(tempfile.gettempdir()) / f"{out.stem}-rescued-{time.strftime('%Y%m%d-%H%M%S')}.keras"
+        try:
+            rescued = storage.save_bundle(result.model, result.metadata(), rescue)
+        except CatdogError as second:
+            raise CatdogError(f"{exc} The trained model could not be saved elsewhere either: {second}") from None
+        raise CatdogError(f"{exc} The trained model was saved to {rescued} instead: move it where you want it.") from None
 
 
 def cmd_evaluate(args) -> int:
@@ -211,7 +233,7 @@ def cmd_evaluate(args) -> int:
     split = trained_on.get("validation_split", 0.2)
     scan = scan_dataset(args.data_dir, validation_split=split, seed=seed)
     unknown = sorted(set(scan.class_names) - set(classifier.class_names))
-    if unknown:
+    if unknown and (args.strict or len(unknown) == len(scan.class_names)):
         raise CatdogError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
                           f"The model knows: {', '.join(classifier.class_names)}.")
     # Which pictures are held out: the test folder; else, for the very folder the model was trained
@@ -223,7 +245,8 @@ def cmd_evaluate(args) -> int:
     else:
         split_obj = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels)
         name = "all"
-    remap = [classifier.class_names.index(n) for n in scan.class_names]
+    split_obj, left_out = _known_classes_only(split_obj, scan.class_names, classifier.class_names)
+    remap = [classifier.class_names.index(n) if n in classifier.class_names else -1 for n in scan.class_names]
     decoded = pipeline.decode_split(split_obj, classifier.image_size)
     if len(decoded) == 0:
         raise CatdogError("None of the pictures could be read.")
@@ -234,9 +257,14 @@ def cmd_evaluate(args) -> int:
     if args.json:
         data = ev.to_dict()
         data["skipped"] = [{"path": p, "reason": r} for p, r in scan.skipped + decoded.skipped]
+        data["left_out"] = left_out
         print(json.dumps(data))
     else:
         print(f"{name} pictures: {ev.count}   accuracy {ev.accuracy:.2%}   loss {ev.loss:.4f}")
+        if left_out:
+            classes = ", ".join(f"{n} ({count})" for n, count in left_out.items())
+            print(f"left out: {sum(left_out.values())} picture(s) of classes the model does not know: {classes}. "
+                  f"The model knows: {', '.join(classifier.class_names)}.")
         width = max(len(n) for n in ev.class_names)
         print(" " * (width + 2) + "  ".join(f"{n:>{width}}" for n in ev.class_names) + "   (predicted)")
         for name_i, row in zip(ev.class_names, ev.confusion):
@@ -246,6 +274,22 @@ def cmd_evaluate(args) -> int:
         for p, r in scan.skipped + decoded.skipped:
             print(f"skipped {p}: {r}", file=sys.stderr)
     return EXIT_OK
+
+
+def _known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
+    """(the part of ``split`` whose classes the model knows, {unknown class: pictures left out})."""
+    from .core.dataset import Split
+
+    known = Split()
+    left_out: dict[str, int] = {}
+    for path, label in zip(split.paths, split.labels):
+        name = folder_classes[label]
+        if name in model_classes:
+            known.paths.append(path)
+            known.labels.append(label)
+        else:
+            left_out[name] = left_out.get(name, 0) + 1
+    return known, dict(sorted(left_out.items()))
 
 
 def cmd_predict(args) -> int:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+PACKAGE = Path(__file__).resolve().parent
+RESOURCES = PACKAGE / "resources"
+
+
+def inside_package(path: str | Path) -> bool:
+    """True for a path inside the installed app (its built-in model, its code): never a place to save
+    the user's files, which an update or uninstall would delete (and the built-in model would be lost)."""
+    try:
+        return Path(path).expanduser().resolve().is_relative_to(PACKAGE)
+    except (OSError, ValueError):
+        return False
 
 
 def icon_path(kind: str = "png") -> Path:

@@ -34,3 +34,20 @@ def trained(pets_dir, tmp_path_factory):
     result = training.train(TrainingConfig(**TINY), scan)
     path = storage.save_bundle(result.model, result.metadata(), tmp_path_factory.mktemp("models") / "pets.keras")
     return scan, result, path
+
+
+@pytest.fixture
+def deep_folder():
+    """``deep_folder(parent)``: a picture 1,200 folders below ``parent`` (tests/hostile.py), removed
+    afterwards without recursion (pytest's own clean-up would hit Python's recursion limit)."""
+    from hostile import make_deep_folder, remove_deep_folder
+
+    made = []
+
+    def make(parent):
+        made.append(parent)
+        return make_deep_folder(parent)
+
+    yield make
+    for parent in made:
+        remove_deep_folder(parent)

@@ -2,6 +2,8 @@
 
 ``BAD`` files must be refused with the reason given; ``GOOD`` files must decode. Tests use
 them through the core, through drops on the app and through its folder and file pickers.
+Hostile folders (``make_deep_folder``, ``make_link_to_itself``) and model files (``BAD_MODELS``)
+are at the end.
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ BAD = {
     "IMG_0001.HEIC": (_heic, "HEIC"),
     "camera.NEF": (_raw_nef, "camera RAW"),
     "backup.jpg": (_tar_of_jpeg, "archive"),
-    "bomb.png": (_png_bomb, "too large"),
+    "bomb.png": (_png_bomb, "too large (20000x20000 pixels)"),
     "locked.jpg": (_jpeg_bytes, "permission denied"),
+    "pipe.jpg": (lambda: b"", "not a regular file"),  # a named pipe (FIFO): made by make_bad
 }
 
 #: name -> Pillow image saver. Each must decode to an RGB picture.
@@ -109,6 +112,9 @@ def make_bad(folder: Path, name: str, monkeypatch=None) -> Path:
     """Write the bad file ``name`` into ``folder``. ``locked.jpg`` needs ``monkeypatch``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
+    if name == "pipe.jpg":
+        os.mkfifo(path)  # reading it would wait forever for a writer
+        return path
     path.write_bytes(BAD[name][0]())
     if name == "locked.jpg":
         make_unreadable(path, monkeypatch)
@@ -135,3 +141,58 @@ def make_unreadable(path: Path, monkeypatch) -> None:
             return real_open(fp, *args, **kwargs)
 
         monkeypatch.setattr(Image, "open", denying_open)
+
+
+# ----- hostile folders -------------------------------------------------------------------------
+
+#: Deeper than Python's default recursion limit (1,000): a recursive walk dies in it.
+DEEP_LEVELS = 1200
+
+
+def make_deep_folder(folder: Path, levels: int = DEEP_LEVELS, picture: str = GOOD[0]) -> Path:
+    """``folder``/d/d/.../d (``levels`` deep) with one good picture at the bottom; returns it.
+    Remove it with :func:`remove_deep_folder`: ``shutil.rmtree`` recurses too."""
+    bottom = Path(folder)
+    bottom.mkdir(parents=True, exist_ok=True)
+    for _ in range(levels):  # one at a time: mkdir(parents=True) recurses once per level
+        bottom = bottom / "d"  # 2 characters a level: well under PATH_MAX (4096)
+        bottom.mkdir()
+    return make_good(bottom, picture)
+
+
+def remove_deep_folder(folder: Path) -> None:
+    """Delete what :func:`make_deep_folder` made in ``folder``, bottom up, without recursion."""
+    top = Path(folder) / "d"
+    chain = [top]
+    while (chain[-1] / "d").is_dir():
+        chain.append(chain[-1] / "d")
+    for level in reversed(chain):
+        for child in level.iterdir():
+            if not child.is_dir():
+                child.unlink()
+        level.rmdir()
+
+
+def make_link_to_itself(dataset: Path, name: str = "zloop") -> Path:
+    """``dataset``/``name`` -> ``.``, as ``ln -s . zloop`` inside a class-folders dataset makes."""
+    link = dataset / name
+    link.symlink_to(".", target_is_directory=True)
+    return link
+
+
+# ----- hostile model files ---------------------------------------------------------------------
+
+#: name -> (maker from a good .keras file's bytes, words the user must see).
+BAD_MODELS = {
+    "empty.keras": (lambda good: b"", "empty"),
+    "notes.keras": (lambda good: b"hello, I am not a model", "not a Keras model"),
+    "half-downloaded.keras": (lambda good: good[: len(good) // 2], "damaged or incomplete"),
+    "old.h5": (lambda good: b"\x89HDF\r\n", "HDF5"),
+}
+
+
+def make_bad_model(folder: Path, name: str, good_model: Path) -> Path:
+    """Write the bad model file ``name`` into ``folder``, made from the good model ``good_model``."""
+    path = Path(folder) / name
+    path.write_bytes(BAD_MODELS[name][0](Path(good_model).read_bytes()))
+    return path

@@ -210,6 +210,7 @@ def scan_dataset(
         val_dirs = []
         loose = scanner.loose_images(root_path)
 
+    problems += [Problem("warning", message) for message in scanner.warnings.values()]
     class_names = sorted(name for name, files in train_files.items() if files)
     for name in sorted(train_files):
         if not train_files[name]:
@@ -279,12 +280,16 @@ def scan_images(
     found: list[str] = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
-            found += scanner.walk_images(p)
-        elif p.exists():
-            found += scanner.check_files([str(p)], require_extension=False)
-        else:
-            scanner.skipped.append((str(p), "the file no longer exists"))
+        try:
+            if p.is_dir():
+                found += scanner.walk_images(p)
+            elif p.exists():
+                found += scanner.check_files([str(p)], require_extension=False)
+            else:
+                scanner.skipped.append((str(p), "the file no longer exists"))
+        except (OSError, RecursionError) as exc:  # this argument is unusable; the others still count
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            scanner.skipped.append((str(p), f"cannot read ({reason})"))
     return found, scanner.skipped
 
 
@@ -403,6 +408,8 @@ class _Scanner:
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
         self.skipped: list[tuple[str, str]] = []
+        #: Warnings about folders, by path (a folder listed twice is mentioned once).
+        self.warnings: dict[str, str] = {}
         self.checked = 0
 
     def _check_stop(self) -> None:
@@ -420,13 +427,14 @@ class _Scanner:
             raise DatasetError(f"Cannot read the folder {folder}: {exc.strerror or exc}.") from None
         out = []
         for entry in entries:
-            if _is_hidden(entry.name):
+            if _is_hidden(entry.name) or not _is_folder(entry):
                 continue
-            try:
-                if entry.is_dir():
-                    out.append(Path(entry.path))
-            except OSError:
+            if entry.is_symlink() and _links_to_ancestor(entry.path, folder):
+                self.warnings.setdefault(entry.path, (
+                    f"'{entry.name}' in '{folder.name}' is a link to '{folder.name}' itself or a folder "
+                    "above it, not a class folder: it is left out."))
                 continue
+            out.append(Path(entry.path))
         return out
 
     def loose_images(self, folder: Path) -> list[str]:
@@ -440,19 +448,31 @@ class _Scanner:
         return {d.name: self.walk_images(d) for d in self.list_subdirs(folder)}
 
     def walk_images(self, folder: Path) -> list[str]:
-        """All usable image files below ``folder``; others are recorded in ``skipped``."""
+        """All usable image files below ``folder``; others are recorded in ``skipped``.
+
+        An explicit stack rather than ``os.walk``, which recurses once per level (Python 3.11) and
+        dies with RecursionError in a folder nested ~1,000 deep. Links to folders found inside are
+        not followed, so a link that loops back cannot trap the scan or count pictures twice.
+        """
         candidates: list[str] = []
-
-        def on_error(exc: OSError) -> None:
-            self.skipped.append((exc.filename or str(folder), f"cannot read ({exc.strerror or exc})"))
-
-        # followlinks=False: a symlink loop cannot trap the scan.
-        for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error):
+        stack = [str(folder)]
+        while stack:
             self._check_stop()
-            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
-            for name in sorted(filenames):
-                if not _is_hidden(name):
-                    candidates.append(os.path.join(dirpath, name))
+            current = stack.pop()
+            try:
+                with os.scandir(current) as it:
+                    entries = sorted((e for e in it if not _is_hidden(e.name)), key=lambda e: e.name)
+            except OSError as exc:
+                self.skipped.append((current, f"cannot read ({exc.strerror or exc})"))
+                continue
+            subfolders = []
+            for entry in entries:
+                if _is_folder(entry):
+                    if not entry.is_symlink():
+                        subfolders.append(entry.path)
+                else:
+                    candidates.append(entry.path)
+            stack.extend(reversed(subfolders))  # depth first, in name order
         return self.check_files(candidates, require_extension=True)
 
     def check_files(self, candidates: list[str], require_extension: bool) -> list[str]:
@@ -481,6 +501,23 @@ class _Scanner:
                     self.skipped.append((path, reason))
         self.checked += total
         return good
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _links_to_ancestor(link: str, folder: Path) -> bool:
+    """True when the link ``link`` inside ``folder`` points at ``folder`` or a folder above it:
+    walking it would go over the same pictures again."""
+    try:
+        target = Path(os.path.realpath(link))
+        return Path(os.path.realpath(folder)).is_relative_to(target)
+    except (OSError, ValueError):
+        return True
 
 
 def _header_problem(path: str) -> str | None:

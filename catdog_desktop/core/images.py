@@ -7,6 +7,7 @@ so a picture is seen the same way everywhere.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -94,11 +95,15 @@ def check_header(path: str | os.PathLike) -> tuple[int, int]:
 def _open(path, draft_size, header_only):
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         raise ImageDecodeError("the file no longer exists") from None
     except OSError as exc:
         raise ImageDecodeError(f"cannot read the file ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        # A named pipe would block the first read forever; a device could be endless.
+        raise ImageDecodeError("not a regular file (a pipe, device or socket), so not a picture")
+    size = info.st_size
     if size == 0:
         raise ImageDecodeError("the file is empty (0 bytes)")
     if size > MAX_FILE_BYTES:
@@ -115,10 +120,7 @@ def _open(path, draft_size, header_only):
         with Image.open(path, formats=ALLOWED_FORMATS) as img:
             width, height = img.size
             if width * height > MAX_PIXELS:
-                raise ImageDecodeError(
-                    f"the picture is too large ({width}x{height} pixels); "
-                    f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
-                )
+                raise _too_large(width, height)
             if header_only:
                 return width, height
             if draft_size and img.format in ("JPEG", "MPO"):
@@ -132,7 +134,9 @@ def _open(path, draft_size, header_only):
         raise ImageDecodeError(unsupported_reason(path, _head(path))
                                or "not an image, or a format this app cannot read") from None
     except Image.DecompressionBombError:
-        raise ImageDecodeError("the picture is too large (possible decompression bomb)") from None
+        # Image.open refuses pictures above twice Pillow's limit before our own check sees them.
+        size = _header_size(path)
+        raise (_too_large(*size) if size else ImageDecodeError("the picture is too large")) from None
     except PermissionError:
         raise ImageDecodeError("permission denied: the file cannot be read") from None
     except FileNotFoundError:
@@ -143,6 +147,27 @@ def _open(path, draft_size, header_only):
         raise ImageDecodeError(f"the image is damaged or truncated ({reason})") from None
     except MemoryError:
         raise ImageDecodeError("not enough memory to decode the picture") from None
+
+
+def _too_large(width: int, height: int) -> ImageDecodeError:
+    return ImageDecodeError(f"the picture is too large ({width}x{height} pixels); "
+                            f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the header through the format's own Pillow plugin, which reads the
+    header only and has no size limit of its own (that check is in ``Image.open``)."""
+    head = _head(path)
+    for fmt in ALLOWED_FORMATS:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(head):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                return factory(fh, str(path)).size
+        except Exception:  # noqa: BLE001 - only for a better message; the file is refused anyway
+            continue
+    return None
 
 
 def _head(path: Path) -> bytes:

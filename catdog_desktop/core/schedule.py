@@ -12,7 +12,9 @@ not accuracy that the time does not allow.)
 Without a time limit this is exactly Keras' ``CosineDecay`` with a linear warm-up (the schedule
 the app used before). With one, the training also stops at the end of the last epoch that fits;
 an epoch that overruns badly (the computer got much slower) is cut, and the best epoch is kept.
-The first epoch always runs to its end: without it there is no model at all.
+The first epoch is timed from its first batches: when it cannot end within the limit (20,000
+pictures and a 1-minute limit: the first epoch alone took 169 s), it is stopped at the limit and
+its weights so far are the model, which beats both no model and a limit overrun threefold.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ WARMUP_TIME_SHARE = 0.1
 #: An epoch is cut short only when the time limit is overrun by this share plus ``OVERRUN_SECONDS``.
 OVERRUN_SHARE = 0.1
 OVERRUN_SECONDS = 30.0
+#: The first epoch's duration is projected once this many batches after its first one have run
+#: (the first also builds the graph), or this share of the epoch if that comes sooner.
+FIRST_EPOCH_SAMPLE_BATCHES = 10
+FIRST_EPOCH_SAMPLE_SHARE = 0.05
 
 
 @dataclass
@@ -51,6 +57,9 @@ class Pace:
     _steps_from: float | None = field(default=None, init=False, repr=False)
     _progress: float = field(default=0.0, init=False, repr=False)
     _last_epoch_end: float = field(default=0.0, init=False, repr=False)
+    #: The first epoch's training time as projected from its first batches (None: not yet).
+    first_epoch_estimate: float | None = field(default=None, init=False)
+    _first_batch_end: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.total_steps = max(1, self.steps_per_epoch * self.max_epochs)
@@ -125,8 +134,33 @@ class Pace:
         more = int(max(0.0, self.time_limit - elapsed) // max(self._typical_epoch(), 1e-9))
         return max(done, min(self.max_epochs, done + more))
 
+    def first_epoch_batch_ended(self, batches: int, elapsed: float) -> None:
+        """During the first epoch, after each of its batches (``batches`` done so far): projects the
+        epoch's duration from the batches after the first one, which also built the graph."""
+        if self.epoch_seconds or self.time_limit is None:
+            return
+        if batches == 1 or self._first_batch_end is None:
+            self._first_batch_end = elapsed
+            return
+        sample = max(1, min(FIRST_EPOCH_SAMPLE_BATCHES, math.ceil(FIRST_EPOCH_SAMPLE_SHARE * self.steps_per_epoch)))
+        if batches - 1 >= sample:
+            per_batch = (elapsed - self._first_batch_end) / (batches - 1)
+            self.first_epoch_estimate = (self._first_batch_end - self._last_epoch_end
+                                         + per_batch * (self.steps_per_epoch - 1))
+
+    def first_epoch_fits(self) -> bool:
+        """False once the first epoch is projected to end past the limit (and its tolerance)."""
+        return (self.time_limit is None or self.first_epoch_estimate is None
+                or self._last_epoch_end + self.first_epoch_estimate <= self._overrun_bound())
+
     def overrun(self, elapsed: float) -> bool:
-        """True when an epoch must be cut short: the limit is long past and one epoch is done."""
-        if self.time_limit is None or not self.epoch_seconds:
+        """True when an epoch must be cut short: the limit is long past, or, for the first epoch,
+        reached when that epoch cannot end in time (its weights so far are then the model)."""
+        if self.time_limit is None:
             return False
-        return elapsed > self.time_limit * (1.0 + OVERRUN_SHARE) + OVERRUN_SECONDS
+        if not self.epoch_seconds:
+            return elapsed >= self.time_limit and (not self.first_epoch_fits() or elapsed > self._overrun_bound())
+        return elapsed > self._overrun_bound()
+
+    def _overrun_bound(self) -> float:
+        return self.time_limit * (1.0 + OVERRUN_SHARE) + OVERRUN_SECONDS

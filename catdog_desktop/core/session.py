@@ -85,17 +85,34 @@ class Session:
         self.classifier = None
         self.model_unsaved = False
         self._discarded = None  # the unsaved model the user chose to discard
+        self._before_opening = None  # the dataset in use before the folder being opened now
 
     # ----- dataset -----------------------------------------------------------------------
     def set_dataset(self, scan) -> None:
         """``scan``: the core.dataset.DatasetScan now in use (None while a folder is checked)."""
         self.scan = scan
+        if scan is not None:
+            self._before_opening = None
         self.events.dataset.emit(scan)
 
     def open_dataset(self, folder: str) -> None:
-        """A folder is being opened: nothing trains on the previous one meanwhile."""
+        """A folder is being opened: nothing trains on the previous one meanwhile (it comes back
+        with :meth:`cancel_opening`)."""
+        if self.scan is not None:
+            self._before_opening = self.scan
         self.store.set(LAST_DATASET, folder)
         self.set_dataset(None)
+
+    def cancel_opening(self):
+        """Opening a folder was cancelled: the dataset in use before it is the one in use again
+        (None if there was none). Returns it."""
+        previous, self._before_opening = self._before_opening, None
+        if previous is not None:
+            self.store.set(LAST_DATASET, previous.root)
+        else:
+            self.store.remove(LAST_DATASET)
+        self.set_dataset(previous)
+        return previous
 
     @property
     def last_dataset(self) -> str:

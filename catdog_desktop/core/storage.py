@@ -50,6 +50,29 @@ def normalise_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """The path a bundle would be saved to, after checking that a file can be created in its folder
+    (by making and removing one), so that a long training does not end unable to save.
+
+    Raises :class:`ModelFileError` with the reason; returns the normalised path.
+    """
+    path = normalise_path(path)
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise ModelFileError(f"Cannot save to {path}: {folder} is a file, not a folder.")
+    if not folder.is_dir():
+        raise ModelFileError(f"Cannot save: the folder {folder} does not exist.")
+    if path.is_dir():
+        raise ModelFileError(f"Cannot save to {path}: it is a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _cannot_write(exc, folder) from None
+    return path
+
+
 def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
     """Write ``model`` and ``metadata`` to ``path`` atomically; returns the final path.
 
@@ -80,11 +103,8 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
         os.replace(tmp, path)
         tmp = None
         _fsync_dir(folder)
-    except PermissionError:
-        raise ModelFileError(f"Cannot save to {folder}: permission denied. Choose another folder.") from None
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ModelFileError(f"Cannot save to {path}: {reason}.") from None
+        raise _cannot_write(exc, folder, path) from None
     finally:
         if tmp is not None:
             try:
@@ -93,6 +113,12 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
                 pass
     log.info("saved model bundle %s", path)
     return path
+
+
+def _cannot_write(exc: OSError, folder: Path, path: Path | None = None) -> ModelFileError:
+    if isinstance(exc, PermissionError):
+        return ModelFileError(f"Cannot save to {folder}: permission denied. Choose another folder.")
+    return ModelFileError(f"Cannot save to {path or folder}: {exc.strerror or exc}.")
 
 
 def _inference_copy(model, keras):
@@ -174,8 +200,19 @@ def _check_file(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise ModelFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
     if not is_zip:
+        if _head(path, 4) == b"PK\x03\x04":  # a zip's first entry, but no directory at the end
+            raise ModelFileError(f"{path.name} is damaged or incomplete: it begins like a Keras model file but "
+                                 "its end is missing (a download or copy that did not finish?).")
         raise ModelFileError(f"{path.name} is not a Keras model file (.keras).")
     return path
+
+
+def _head(path: Path, count: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(count)
+    except OSError:
+        return b""
 
 
 def _complete_metadata(model, metadata: dict, path: Path) -> dict:

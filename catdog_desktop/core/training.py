@@ -124,6 +124,10 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.stopped_by_user = False
         self.stopped_by_time_limit = False
         self.cut_short = False  # the running epoch was interrupted: its figures and weights don't count
+        #: The time limit stopped this stage's first epoch part-way: seconds one epoch was projected
+        #: to take (None: it did not happen).
+        self.partial_first_epoch: float | None = None
+        self.batch_done = 0
         self.history: list[dict] = []
         self.best_epoch = 0
         self.best_key: tuple[float, float] | None = None
@@ -157,6 +161,10 @@ class _ProgressCallback(keras.callbacks.Callback):
             elif training and self.pace.overrun(_clock() - self.origin):
                 # (not during validation: the epoch's training is done, so it may as well count)
                 self.stopped_by_time_limit = self.cut_short = True
+                if not self.pace.epoch_seconds:
+                    spent = max(_clock() - self.epoch_start, 1e-9)
+                    self.partial_first_epoch = (self.pace.first_epoch_estimate
+                                                or spent * self.batches / max(self.batch_done, 1))
                 log.info("time limit overrun: this epoch is cut short")
         if self.cut_short:
             self.model.stop_training = True
@@ -164,6 +172,10 @@ class _ProgressCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
         now = _clock()
+        self.batch_done = batch + 1
+        self.pace.first_epoch_batch_ended(batch + 1, now - self.origin)
+        if not self.pace.first_epoch_fits():
+            self.epochs = self.first_epoch + 1  # this one will be the only one
         seen = min((batch + 1) * self.batch_size, self.n_train)
         spent = max(now - self.epoch_start, 1e-9)
         rate = seen / spent
@@ -295,8 +307,11 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     train_seconds = _clock() - read_end  # building the model included
     if progress.stopped_by_user and progress.best_epoch == 0:
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
+    notes = []
     if progress.best_weights is not None:
         model.set_weights(progress.best_weights)
+    elif progress.partial_first_epoch:  # no complete epoch: the weights at the limit beat no model
+        notes.append(first_pass_note(len(train_set), progress.partial_first_epoch, config.time_limit_minutes))
     progress.best_weights = None
 
     evaluation = evaluate_model(model, eval_set.x, eval_set.y, data.class_names, eval_set.paths, eval_name)
@@ -310,8 +325,19 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
         best_epoch=progress.best_epoch, stopped_by_user=progress.stopped_by_user,
         stopped_early=stopped_early, evaluation=evaluation, dataset_summary=summary,
         skipped=skipped, decode_seconds=decode_seconds, train_seconds=train_seconds,
-        stopped_by_time_limit=progress.stopped_by_time_limit,
+        stopped_by_time_limit=progress.stopped_by_time_limit, notes=notes,
     )
+
+
+def first_pass_note(pictures: int, epoch_seconds: float, limit_minutes: float) -> str:
+    """What the user reads when the time limit stopped the very first pass over the pictures."""
+    limit = f"{limit_minutes:g}-minute" if limit_minutes >= 1 else f"{round(limit_minutes * 60)}-second"
+    return (f"One pass over {pictures:,} pictures takes about {_duration(epoch_seconds)}, longer than your "
+            f"{limit} limit: the model was stopped part-way through its first pass.")
+
+
+def _duration(seconds: float) -> str:
+    return f"{round(seconds)} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
 
 
 def _check_decoded(train_set, val_set, class_names: list[str]) -> None:

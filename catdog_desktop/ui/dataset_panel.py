@@ -155,8 +155,17 @@ class DatasetPanel(QWidget):
         self.sample_button.setEnabled(True)
 
     def show_cancelled(self) -> None:
+        """Scanning was cancelled and no dataset is in use: show none."""
         self._idle()
+        self.path_label.setText("No dataset in use: scanning was cancelled. Choose a folder, or drop one here.")
         self.summary.setText("Scanning was cancelled.")
+        self.table.setVisible(False)
+        self.table.setRowCount(0)
+        self.thumbnails = {}
+        self.problems.clear()
+        self.skipped_list.clear()
+        self.skipped_toggle.setVisible(False)
+        self.skipped_list.setVisible(False)
 
     def show_error(self, message: str) -> None:
         self._idle()
@@ -174,6 +183,7 @@ class DatasetPanel(QWidget):
         """Show ``scan`` with ``self.thumbnails`` as examples."""
         thumbnails = self.thumbnails
         self._idle()
+        self.path_label.setText(f"<b>{html.escape(scan.root)}</b>")
         n = len(scan.class_names)
         if n:
             test = f", <b>{len(scan.test)}</b> for the final test" if scan.test is not None else ""

@@ -200,8 +200,13 @@ class MainWindow(QMainWindow):
         self.training_panel.set_dataset_ready(False, "Choose a usable dataset first.")
 
     def _on_scan_aborted(self) -> None:
-        self.dataset_panel.show_cancelled()
-        self.training_panel.set_dataset_ready(False, "Scanning was cancelled: choose a dataset.")
+        previous = self.session.cancel_opening()  # shown again through the session's dataset event
+        if previous is None:
+            self.dataset_panel.show_cancelled()
+            self.training_panel.set_dataset_ready(False, "Scanning was cancelled: choose a dataset.")
+        else:
+            self.statusBar().showMessage(f"Scanning was cancelled: the dataset in use is still "
+                                         f"{os.path.basename(previous.root)}.", 8000)
 
     # ----- training -------------------------------------------------------------------------
     @Slot(object)

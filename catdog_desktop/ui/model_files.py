@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..core import jobs
 from ..core.session import Session
+from ..paths import inside_package
 from .workers import JobRunner
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,19 @@ class ModelFiles(QObject):
         return True
 
     def _ask_save_path(self) -> str:
-        """The file the user chooses for the active model ("" if cancelled)."""
-        start = self.session.classifier.path or os.path.join(self.session.model_folder, "my-model.keras")
+        """The file the user chooses for the active model ("" if cancelled or refused). Never a file
+        inside the installed app: the built-in model lives there."""
+        start = self.session.classifier.path
+        if not start or inside_package(start):
+            folder = self.session.model_folder
+            start = os.path.join(folder if not inside_package(folder) else os.path.expanduser("~"), "my-model.keras")
         path, _ = QFileDialog.getSaveFileName(self.window, "Save model", start, "Keras models (*.keras)")
+        if path and inside_package(path):
+            QMessageBox.warning(self.window, "Model not saved",
+                                f"{path} is inside the app's own folder, where the built-in model lives and "
+                                "which an update would replace. Save your model in another folder, for "
+                                "example your Documents.")
+            return ""
         return path
 
     def _show_save_failed(self, message: str) -> None:

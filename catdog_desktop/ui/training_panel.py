@@ -305,16 +305,17 @@ class TrainingPanel(QWidget):
         how = ("you stopped it" if result.stopped_by_user else
                "the time limit was reached" if result.stopped_by_time_limit else
                "it stopped improving" if result.stopped_early else "all epochs ran")
-        more = ""
-        if result.stopped_by_time_limit and result.best_epoch == epochs:
-            more = " It was still improving: a longer time limit would probably give a better model."
-        self.status.setText(
-            f"Finished: {epochs} epoch(s) in {format_seconds(result.train_seconds)} ({how}); "
-            f"the model from epoch {result.best_epoch or '—'} is kept.{more}"
-        )
+        if epochs == 0:  # the time limit came before the first pass over the pictures ended
+            kept = "the model as it was at the limit, part-way through the first pass, is kept."
+        else:
+            kept = f"the model from epoch {result.best_epoch or '—'} is kept."
+            if result.stopped_by_time_limit and result.best_epoch == epochs:
+                kept += " It was still improving: a longer time limit would probably give a better model."
+        self.status.setText(f"Finished: {epochs} epoch(s) in {format_seconds(result.train_seconds)} ({how}); {kept}")
         self.result_summary.setText(
             f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> on {ev.count} "
             f"{ev.split} pictures (loss {ev.loss:.3f})."
+            + "".join(f"<p>{html.escape(note)}</p>" for note in result.notes)
             + skipped_html(result.skipped)
         )
         self.class_table.setRowCount(len(ev.per_class))

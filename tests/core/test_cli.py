@@ -1,6 +1,7 @@
 """The CLI through its real entry point, as a user on a bigger machine runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 
 from catdog_desktop import cli
 from catdog_desktop.core import storage
+from synthetic import write_class_folders
 
 
 def run(*args):
@@ -82,3 +84,80 @@ def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, message):
     assert code == cli.EXIT_ERROR
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("error: ") and message in stderr
+
+
+def run_here(capsys, *args):
+    """The CLI in this process (TensorFlow is loaded once): (exit code, stdout, stderr)."""
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_classifies_a_picture_beside_a_folder_nested_1200_deep(trained, tmp_path, capsys, deep_folder):
+    scan, _, model = trained
+    deep = deep_folder(tmp_path / "deep")
+    code, stdout, stderr = run_here(capsys, "--json", "predict", model, scan.validation.paths[0], tmp_path / "deep")
+    assert code == cli.EXIT_OK, stdout + stderr
+    assert [p["path"] for p in json.loads(stdout)["predictions"]] == [scan.validation.paths[0], str(deep)]
+
+
+def test_evaluate_leaves_out_classes_the_model_does_not_know_and_says_so(trained, tmp_path, capsys):
+    _, _, model = trained  # knows cats and dogs
+    write_class_folders(tmp_path / "zoo", ["birds", "cats", "dogs"], 4, seed=5)
+    code, stdout, _ = run_here(capsys, "--json", "evaluate", model, tmp_path / "zoo")
+    assert code == cli.EXIT_OK
+    ev = json.loads(stdout)
+    assert ev["left_out"] == {"birds": 4} and ev["count"] == 8 and ev["class_names"] == ["cats", "dogs"]
+
+    code, stdout, _ = run_here(capsys, "evaluate", model, tmp_path / "zoo")
+    assert code == cli.EXIT_OK and "left out: 4 picture(s) of classes the model does not know: birds (4)" in stdout
+
+    code, _, stderr = run_here(capsys, "evaluate", "--strict", model, tmp_path / "zoo")
+    assert code == cli.EXIT_ERROR and "error: " in stderr and "birds" in stderr
+
+
+TINY_CLI = ["--backbone", "none", "--epochs", 1, "--image-size", 32, "--blocks", 3, "--base-filters", 16,
+            "--batch-size", 16]
+
+
+@pytest.mark.parametrize("out", ["{tmp}/notes.txt/model.keras", "{tmp}/missing/model.keras"])
+def test_train_refuses_an_unusable_out_path_before_training(pets_dir, tmp_path, capsys, monkeypatch, out):
+    from catdog_desktop.core import training
+
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained although it cannot save"))
+    code, _, stderr = run_here(capsys, "train", pets_dir, "--out", out.format(tmp=tmp_path), *TINY_CLI)
+    assert code == cli.EXIT_ERROR and stderr.startswith("error: Cannot save")
+    assert ("is a file, not a folder" if "notes" in out else "does not exist") in stderr
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_train_refuses_a_read_only_folder_before_training(pets_dir, tmp_path, capsys, monkeypatch):
+    from catdog_desktop.core import training
+
+    os.chmod(tmp_path, 0o555)
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained although it cannot save"))
+    code, _, stderr = run_here(capsys, "train", pets_dir, "--out", tmp_path / "m.keras", *TINY_CLI)
+    os.chmod(tmp_path, 0o755)
+    assert code == cli.EXIT_ERROR and "permission denied" in stderr
+
+
+def test_a_save_that_fails_after_training_keeps_the_model_in_the_temp_folder(pets_dir, tmp_path, capsys, monkeypatch):
+    save = storage.save_bundle
+    calls = []
+
+    def disk_full_once(model, metadata, path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise storage.ModelFileError(f"Cannot save to {path}: No space left on device.")
+        return save(model, metadata, path)
+
+    monkeypatch.setattr(storage, "save_bundle", disk_full_once)
+    monkeypatch.setattr(cli.tempfile, "gettempdir", lambda: str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
+    code, _, stderr = run_here(capsys, "train", pets_dir, "--out", tmp_path / "m.keras", *TINY_CLI)
+    assert code == cli.EXIT_ERROR and "No space left on device" in stderr
+    rescued = list((tmp_path / "temp").glob("m-rescued-*.keras"))
+    assert len(rescued) == 1 and str(rescued[0]) in stderr and "saved to" in stderr
+    assert storage.read_metadata(rescued[0])["class_names"] == ["cats", "dogs"]
+    assert not (tmp_path / "m.keras").exists()

@@ -4,6 +4,7 @@ import pytest
 
 from catdog_desktop.core.dataset import LAYOUT_CLASSES, LAYOUT_SPLIT, scan_dataset, scan_images
 from catdog_desktop.core.errors import CancelledError, DatasetError
+from hostile import make_link_to_itself
 from synthetic import write_class_folders
 
 
@@ -171,3 +172,33 @@ def test_a_validation_folder_is_not_split_again(tmp_path):
     write_class_folders(tmp_path / "d" / "val", ["a", "b"], 3, seed=2)
     scan = scan_dataset(tmp_path / "d")
     assert scan.validation_from_folder and scan.resplit(0.5, 3) is scan
+
+
+def test_a_folder_nested_1200_deep_is_scanned_without_recursion(tmp_path, deep_folder):
+    write_class_folders(tmp_path / "data", ["cats", "dogs"], 3)
+    deep = deep_folder(tmp_path / "data" / "dogs")
+    scan = scan_dataset(tmp_path / "data")
+    assert scan.ok and str(deep) in scan.train.paths + scan.validation.paths
+    found, skipped = scan_images([tmp_path / "data" / "dogs", tmp_path / "gone.jpg"])
+    assert str(deep) in found and len(found) == 4 and [Path(p).name for p, _ in skipped] == ["gone.jpg"]
+
+
+def test_a_class_folder_linking_to_the_dataset_itself_is_left_out_with_a_warning(tmp_path):
+    write_class_folders(tmp_path, ["cats", "dogs"], 3)
+    make_link_to_itself(tmp_path)
+    scan = scan_dataset(tmp_path)
+    assert scan.class_names == ["cats", "dogs"] and len(scan.train) + len(scan.validation) == 6
+    assert "'zloop'" in messages(scan, "warning") and "link" in messages(scan, "warning")
+
+
+def test_a_link_to_an_ancestor_is_left_out_but_a_link_elsewhere_is_a_class(tmp_path):
+    write_class_folders(tmp_path / "data" / "train", ["cats", "dogs"], 3)
+    write_class_folders(tmp_path / "data" / "test", ["cats", "dogs"], 2)
+    write_class_folders(tmp_path / "more", ["birds"], 3)
+    (tmp_path / "data" / "train" / "up").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "train" / "birds").symlink_to(tmp_path / "more" / "birds")
+    (tmp_path / "more" / "birds" / "back").symlink_to(tmp_path / "data")  # inside a class: never followed
+    scan = scan_dataset(tmp_path / "data")
+    assert scan.layout == LAYOUT_SPLIT and scan.class_names == ["birds", "cats", "dogs"]
+    assert len(scan.train) + len(scan.validation) == 9
+    assert "'up'" in messages(scan, "warning")

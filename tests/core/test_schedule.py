@@ -74,13 +74,29 @@ def test_planned_epochs_follow_the_measured_epoch_time():
     assert not pace.next_epoch_fits(111.0)
 
 
-def test_an_epoch_is_cut_only_when_the_limit_is_long_past_and_one_epoch_is_done():
+def test_a_later_epoch_is_cut_only_when_the_limit_is_long_past():
     pace = Pace(1e-3, steps_per_epoch=10, max_epochs=5, time_limit=60)
-    assert not pace.overrun(10_000)                               # the first epoch always finishes
-    pace.epoch_ended(500.0)
+    pace.epoch_ended(50.0)
     assert not pace.overrun(60 * 1.1 + 29)
     assert pace.overrun(60 * 1.1 + 31)
     assert not Pace(1e-3, 10, 5).overrun(math.inf)                # no limit: never
+
+
+@pytest.mark.parametrize("seconds_per_batch, cut_at", [(0.5, None), (0.8, None), (3.0, 19)])
+def test_the_first_epoch_is_stopped_at_the_limit_when_its_first_batches_say_it_cannot_fit(
+        seconds_per_batch, cut_at):
+    pace = Pace(1e-3, steps_per_epoch=100, max_epochs=5, time_limit=60)
+    pace.fit_began(0.0)
+    for batch in range(1, 101):
+        elapsed = 5.0 + batch * seconds_per_batch  # the first batch also builds the graph
+        pace.first_epoch_batch_ended(batch, elapsed)
+        if pace.overrun(elapsed):
+            break
+    if cut_at is None:  # 55 s, or 85 s: within the 10 % + 30 s an epoch may run over
+        assert batch == 100 and pace.first_epoch_fits()
+    else:  # 305 s projected after 11 batches: stopped when the limit is reached, not at the tolerance
+        assert not pace.first_epoch_fits() and pace.first_epoch_estimate == pytest.approx(305.0)
+        assert elapsed == pytest.approx(5.0 + cut_at * 3.0) and elapsed >= 60
 
 
 def test_the_rate_never_rises_when_the_computer_speeds_up():

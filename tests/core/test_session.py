@@ -91,3 +91,19 @@ def test_the_split_is_decided_once_and_a_new_one_becomes_the_dataset_in_use(tmp_
     assert same is session.scan and shown == []
     other = session.training_data(TrainingConfig(validation_split=0.5))
     assert other is session.scan and len(other.validation) == 10 and shown == [(other,)]
+
+
+def test_a_cancelled_opening_gives_back_the_dataset_in_use_before(tmp_path):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 3)
+    session = Session(DictStore())
+    session.open_dataset(str(tmp_path / "pets"))
+    assert session.cancel_opening() is None and session.scan is None and session.last_dataset == ""
+    session.open_dataset(str(tmp_path / "pets"))
+    pets = scan_dataset(tmp_path / "pets")
+    session.set_dataset(pets)
+    shown = record(session.events.dataset)
+    session.open_dataset(str(tmp_path / "birds"))
+    session.open_dataset(str(tmp_path / "fish"))   # a second folder before the first was read
+    assert session.scan is None
+    assert session.cancel_opening() is pets and session.scan is pets
+    assert shown == [(None,), (None,), (pets,)] and session.last_dataset == pets.root

@@ -11,6 +11,7 @@ import pytest
 from catdog_desktop.core import storage
 from catdog_desktop.core.errors import ModelFileError
 from catdog_desktop.core.inference import Classifier
+from hostile import BAD_MODELS, make_bad_model
 
 
 def test_bundle_carries_metadata_and_is_small(trained):
@@ -55,15 +56,11 @@ def test_save_into_missing_folder_is_a_clear_error(trained, tmp_path):
         storage.save_bundle(result.model, result.metadata(), tmp_path / "no" / "m.keras")
 
 
-@pytest.mark.parametrize("name, content, reason", [
-    ("empty.keras", b"", "empty"),
-    ("text.keras", b"hello, I am not a model", "not a Keras model"),
-    ("old.h5", b"\x89HDF\r\n", "HDF5"),
-])
-def test_non_model_files_are_refused_clearly(tmp_path, name, content, reason):
-    (tmp_path / name).write_bytes(content)
-    with pytest.raises(ModelFileError, match=reason):
-        Classifier.load(tmp_path / name)
+@pytest.mark.parametrize("name", list(BAD_MODELS))
+def test_bad_model_files_are_refused_saying_what_is_wrong(trained, tmp_path, name):
+    path = make_bad_model(tmp_path, name, trained[2])
+    with pytest.raises(ModelFileError, match=BAD_MODELS[name][1]):
+        Classifier.load(path)
 
 
 def test_zip_that_is_not_a_model_is_refused(tmp_path):

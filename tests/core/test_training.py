@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,7 @@ def test_a_strided_first_convolution_halves_the_network_and_its_cost():
 ])
 def test_settings_that_cannot_work_are_refused_with_a_reason(changes, message):
     """Each fault is refused with a reason; the same settings with a stride of 1 are fine."""
+    changes = {"backbone": "none", **changes}  # the stride is a setting of the network trained from scratch
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**changes).validate()
     TrainingConfig(**{**changes, "stem_stride": 1}).validate()  # the same with a stride of 1 works
@@ -271,3 +274,29 @@ def test_a_time_limit_spent_reading_the_pictures_still_trains_one_epoch(tmp_path
     result = training.train(config, scan_dataset(tmp_path))
     assert len(result.history) == 1 and result.best_epoch == 1
     assert result.stopped_by_time_limit and not result.stopped_by_user
+
+
+def test_a_first_epoch_longer_than_the_limit_is_stopped_at_the_limit_and_its_model_kept(tmp_path, monkeypatch):
+    now = simulated_clock(monkeypatch)
+
+    class SlowBatches(Recorder):
+        def on_batch_end(self, info):
+            super().on_batch_end(info)
+            now[0] += 10.0  # each batch "takes" 10 s: one pass of 20 batches, 200 s, against a minute
+
+    write_class_folders(tmp_path, ["a", "b"], 50)
+    rec = SlowBatches()
+    config = TrainingConfig(**{**TINY, "epochs": 50, "batch_size": 4, "time_limit_minutes": 1.0})
+    initial = make_model(config, 2).get_weights()
+    result = training.train(config, scan_dataset(tmp_path), rec)
+    assert result.stopped_by_time_limit and not result.stopped_by_user
+    assert result.history == [] and result.best_epoch == 0 and rec.epochs == []
+    assert 4 <= len(rec.batches) < 20 and rec.batches[-1].elapsed < 75   # stopped at the minute, not after 200 s
+    assert rec.batches[-1].epochs == 1                                  # the one pass planned, once timed
+    assert result.evaluation.count == 20                                # the weights at the limit, evaluated
+    assert any(not np.array_equal(a, b) for a, b in zip(initial, result.model.get_weights()))
+    # 10 s a batch and the simulated clock's own half-seconds: about 230 s
+    assert len(result.notes) == 1 and re.fullmatch(
+        r"One pass over 80 pictures takes about [34] minutes, longer than your 1-minute limit: "
+        r"the model was stopped part-way through its first pass\.", result.notes[0])
+    assert result.metadata()["notes"] == result.notes

@@ -313,3 +313,78 @@ def test_starting_and_stopping_training_20_times_leaks_neither_threads_nor_model
     assert live_keras_models() == models_before  # every model made by a cycle was freed
     assert threads_end - threads_start <= MAX_THREAD_GROWTH
     assert rss_end - rss_start < MAX_RSS_GROWTH_MB
+
+
+def test_the_built_in_model_is_never_proposed_nor_overwritten_by_save(qtbot, settings, tmp_path, monkeypatch, dialogs):
+    from catdog_desktop.paths import RESOURCES, default_model_path
+    from catdog_desktop.ui.main_window import MainWindow
+
+    builtin = default_model_path()
+    before = builtin.read_bytes()
+    settings.setValue("last_model_dir", str(tmp_path))
+    win = MainWindow(settings)  # the real built-in model, inside the installed package
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.session.classifier is not None, timeout=120_000)
+    assert win.session.classifier.path == str(builtin)
+    proposed = []
+
+    def pick(path):
+        def dialog(parent, title, start, *args, **kwargs):
+            proposed.append(start)
+            return path, ""
+        return dialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", pick(""))
+    qtbot.keyClick(win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # File → Save model
+    assert proposed == [str(tmp_path / "my-model.keras")]   # the user's folder, not the package's file
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", pick(str(builtin)))  # picked there anyway
+    qtbot.keyClick(win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    kind, title, text = dialogs[-1]
+    assert kind == "warning" and "inside the app's own folder" in text and "another folder" in text
+    assert not win.jobs.busy("save") and builtin.read_bytes() == before
+    assert sorted(p.name for p in RESOURCES.glob("*.keras")) == ["default-model.keras"]  # no temporary file left
+    win.close()
+
+
+def test_cancelling_the_scan_of_another_folder_shows_the_dataset_still_in_use(qtbot, window, monkeypatch, tmp_path):
+    from catdog_desktop.core import images
+
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 4)
+    write_class_folders(tmp_path / "zoo", ["birds", "fish", "lions"], 120, size=24)
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
+    panel = window.dataset_panel
+    slow_down(monkeypatch, images, "check_header", 0.05)  # 360 files: seconds with 8 threads
+    window.open_dataset(str(tmp_path / "zoo"))
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=30_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.cancel_button.isVisible(), timeout=10_000)
+    assert window.session.scan.root == str(tmp_path / "pets")
+    assert str(tmp_path / "pets") in panel.path_label.text() and "zoo" not in panel.path_label.text()
+    assert [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())] == ["cats", "dogs"]
+    assert set(panel.thumbnails) == {"cats", "dogs"} and window.training_panel.train_button.isEnabled()
+    assert window.session.last_dataset == str(tmp_path / "pets")
+
+
+def test_cancelling_the_first_scan_shows_no_dataset(qtbot, window, monkeypatch, tmp_path):
+    from catdog_desktop.core import images
+
+    write_class_folders(tmp_path / "zoo", ["birds", "fish", "lions"], 120, size=24)
+    slow_down(monkeypatch, images, "check_header", 0.05)
+    window.open_dataset(str(tmp_path / "zoo"))
+    panel = window.dataset_panel
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=30_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.cancel_button.isVisible(), timeout=10_000)
+    assert window.session.scan is None and "zoo" not in panel.path_label.text()
+    assert not panel.table.isVisibleTo(panel) and not window.training_panel.train_button.isEnabled()
+
+
+def test_a_folder_nested_1200_deep_in_a_picked_dataset_is_read(qtbot, window, monkeypatch, tmp_path, deep_folder):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 4)
+    deep = deep_folder(tmp_path / "pets" / "dogs")
+    choose_folder(qtbot, window, monkeypatch, tmp_path / "pets")
+    scan = window.session.scan
+    assert scan.ok and str(deep) in scan.train.paths + scan.validation.paths
+    assert window.training_panel.train_button.isEnabled()

@@ -219,6 +219,19 @@ def test_a_file_that_is_not_a_model_is_refused_in_the_panel(qtbot, window, tmp_p
     assert window.session.classifier is None
 
 
+def test_a_first_pass_stopped_by_the_time_limit_is_explained(window, trained):
+    import dataclasses
+
+    _, result, _ = trained
+    note = ("One pass over 20,000 pictures takes about 3 minutes, longer than your 1-minute limit: "
+            "the model was stopped part-way through its first pass.")
+    panel = window.training_panel
+    panel.show_result(dataclasses.replace(result, history=[], best_epoch=0, stopped_by_time_limit=True, notes=[note]))
+    assert "part-way through the first pass, is kept" in panel.status.text()
+    assert "longer time limit would probably" not in panel.status.text()
+    assert note in panel.result_summary.text()
+
+
 def test_saving_records_the_model_in_recent_models(qtbot, window_with_model, tmp_path, settings):
     window_with_model.save_model(str(tmp_path / "copy"))
     qtbot.waitUntil(lambda: settings.value("last_model") == str(tmp_path / "copy.keras"), timeout=30_000)
