@@ -97,6 +97,15 @@ class CachedDecode:
         return self.cache[key]
 
 
+def emit(out: dict, path: str | None) -> None:
+    """Print the result as one JSON line, and append it to ``path`` when given."""
+    line = json.dumps(out)
+    print(line, flush=True)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+
+
 def cpu_info() -> dict:
     """The CPU the figures were measured on: model name, the vector/bfloat16 flags that decide
     TensorFlow's speed, and a cap on oneDNN's instruction set if one was set."""
@@ -465,11 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             "gflops_per_second_ratio": round(out["gflops_per_second"] / ref["gflops_per_second"], 3),
             "flops_per_image_ratio": round(flops / ref["flops_per_image"], 3),
         }
-    line = json.dumps(out)
-    print(line, flush=True)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(line + "\n")
+    emit(out, args.out)
     keras.backend.clear_session()
     return 0
 
@@ -551,11 +556,7 @@ def bench_pretrained(args, cfg, root: Path) -> int:
         "peak_rss_training_process_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "loadavg_end": os.getloadavg()[0],
     })
-    line = json.dumps(out)
-    print(line, flush=True)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(line + "\n")
+    emit(out, args.out)
     keras.backend.clear_session()
     return 0
 
