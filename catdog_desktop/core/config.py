@@ -163,6 +163,8 @@ def config_from_settings(data: dict | None) -> tuple[str, TrainingConfig]:
         else:
             overrides = {}
         names = {f.name for f in dataclasses.fields(TrainingConfig)}
+        if overrides.get("backbone", "none") not in BACKBONE_DEFAULTS:
+            del overrides["backbone"]  # a model type of a newer version: ours, and the rest as saved
         config = preset(name, **{k: v for k, v in overrides.items() if k in names})
         config.validate()
     except (ValueError, TypeError, AttributeError) as exc:

@@ -10,7 +10,7 @@ from catdog_desktop.core.config import TrainingConfig, config_from_settings, pre
 def test_settings_store_the_preset_and_only_what_differs_from_it():
     config = preset("quick", epochs=7, dropout=0.4)
     stored = settings_to_dict("quick", config)
-    assert stored == {"preset": "quick", "overrides": {"epochs": 7, "dropout": 0.4}}
+    assert stored == {"preset": "quick", "overrides": {"backbone": "mobilenet_v2", "epochs": 7, "dropout": 0.4}}
     assert json.loads(json.dumps(stored)) == stored  # storable as JSON text
     assert config_from_settings(stored) == ("quick", config)  # every field comes back, not just the form's
 
@@ -23,9 +23,10 @@ def test_a_field_the_user_never_changed_follows_the_preset():
 
 
 @pytest.mark.parametrize("saved_preset, saved_size, has_stem, restored_size", [
-    ("default", 64, False, 96),   # an older version's default: today's default size comes back
-    ("quick", 64, False, 64),     # Quick keeps its 64 px network
-    ("default", 128, True, 128),  # saved by the previous version: restored as it was
+    # Those versions trained from scratch; their settings restore to the pretrained model (by design):
+    ("default", 64, False, preset("default").image_size),  # a 64 px meant for another network: the preset's size
+    ("quick", 64, False, preset("quick").image_size),
+    ("default", 128, True, 128),  # a size the user chose for the strided network: restored as it was
 ])
 def test_the_whole_config_stored_by_older_versions_is_migrated(saved_preset, saved_size, has_stem, restored_size):
     whole = TrainingConfig(image_size=saved_size, epochs=9, dropout=0.5).to_dict()
