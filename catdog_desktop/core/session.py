@@ -28,6 +28,7 @@ LAST_MODEL = "last_model"
 LAST_MODEL_DIR = "last_model_dir"
 LAST_DATASET = "last_dataset"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
+ADVANCED_OPEN = "advanced_settings_open"
 
 
 class SettingsStore(Protocol):
@@ -126,6 +127,14 @@ class Session:
         self.store.set(TRAINING, json.dumps(settings_to_dict(preset_name, config)))
         for key in OLD_TRAINING_KEYS:
             self.store.remove(key)
+
+    @property
+    def advanced_open(self) -> bool:
+        """Whether the Advanced training settings were left open."""
+        return str(self.store.get(ADVANCED_OPEN, False)).lower() in ("true", "1")
+
+    def set_advanced_open(self, open_: bool) -> None:
+        self.store.set(ADVANCED_OPEN, bool(open_))
 
     # ----- the active model ------------------------------------------------------------------
     def set_model(self, classifier, unsaved: bool = False) -> None:

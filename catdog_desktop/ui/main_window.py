@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
             self.resize(1120, 780)
         preset_name, config = self.session.training_settings()
         self.training_panel.set_config(config, preset_name)
+        self.training_panel.form.set_advanced_open(self.session.advanced_open)
+        self.training_panel.form.advanced_toggled.connect(self.session.set_advanced_open)
         self.dataset_panel.last_folder = self.session.last_dataset
         self._on_model_changed(None)
 
