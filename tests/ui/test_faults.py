@@ -65,7 +65,7 @@ def test_a_bad_file_in_a_picked_dataset_is_listed_and_training_still_works(qtbot
     panel = window.dataset_panel
     words = BAD[name][1]
     if window.session.scan.skipped:  # refused from its header: listed under "skipped" before training
-        assert panel.skipped_toggle.text().startswith("1 file(s) skipped")
+        assert panel.skipped_toggle.text().startswith("1 file skipped")
         assert name in panel.skipped_list.item(0).text() and words in panel.skipped_list.item(0).text()
     else:  # only decoding finds it (a truncated JPEG): training skips it and says so
         assert name == "truncated.jpg"
