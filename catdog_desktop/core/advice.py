@@ -60,5 +60,6 @@ def cache_sentence(result) -> str:
     if not reused:
         return ""
     total = reused + result.features_computed
-    return (f"{reused:,} of {count(total, 'picture')}' features were reused from an earlier training"
-            f"{' (none had to be computed)' if not result.features_computed else ''}.")
+    if not result.features_computed:
+        return f"All {count(total, 'picture')}' features were reused from an earlier training."
+    return f"{reused:,} of {count(total, 'picture')}' features were reused from an earlier training."

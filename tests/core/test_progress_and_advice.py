@@ -68,4 +68,6 @@ def test_stage_times_and_the_feature_cache_are_told_in_words():
     assert stage_times(done) == "Time: features 12 s · classifier 8 s · fine-tuning 2 min 10 s."
     assert cache_sentence(done) == "3,000 of 3,100 pictures' features were reused from an earlier training."
     assert cache_sentence(result(features_cached=0, features_computed=80)) == ""
+    assert cache_sentence(result(features_cached=100, features_computed=0)) == (
+        "All 100 pictures' features were reused from an earlier training.")
     assert stage_times(result(stage_seconds={})) == ""

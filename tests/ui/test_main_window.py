@@ -204,7 +204,7 @@ def test_dropping_several_files_and_a_folder_fills_the_list(qtbot, window_with_m
     qtbot.waitUntil(lambda: len(panel.results()) == 4, timeout=30_000)
     assert panel.table.rowCount() == 4 and panel.stack.currentIndex() == 2
     assert panel.table.item(3, 2).text().startswith("✖") and "empty" in panel.table.item(3, 2).text()
-    qtbot.waitUntil(lambda: "3 picture(s) classified" in panel.message.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "3 pictures classified" in panel.message.text(), timeout=10_000)
 
 
 def test_drop_without_a_model_explains_what_to_do(qtbot, window, trained):
