@@ -6,7 +6,8 @@ from PySide6.QtWidgets import QFileDialog
 
 
 def tiny_settings(panel, epochs=2):
-    """Fast settings for the generated dataset."""
+    """Fast settings for the generated dataset: the small CNN from scratch, ``epochs`` epochs."""
+    panel.backbone_box.setCurrentIndex(panel.backbone_box.findData("none"))  # resets the other fields
     panel.epochs.setValue(epochs)
     panel.image_size.setCurrentIndex(panel.image_size.findData(32))
     panel.batch_size.setValue(16)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import images
 from .errors import CancelledError, DatasetError
+from .wording import count, is_are
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,9 @@ def scan_dataset(
                 f"(for example '{root_path.name}/cats' and '{root_path.name}/dogs') and choose '{root_path.name}' again.",
             ))
         else:
-            problems.append(Problem("warning", f"{len(loose)} picture(s) directly in '{root_path.name}' belong to no class and are ignored."))
+            n = len(loose)
+            problems.append(Problem("warning", f"{count(n, 'picture')} directly in '{root_path.name}' "
+                                               f"belong{'s' if n == 1 else ''} to no class and {is_are(n)} ignored."))
         scanner.skipped.extend((p, "not inside a class folder") for p in loose)
     elif not train_files:
         problems.append(Problem("error", f"The folder '{root_path.name}' is empty: it has no class sub-folders with pictures."))
@@ -387,7 +390,8 @@ def _leak_problems(train: Split, validation: Split, test: Split | None, digests:
         if leaked:
             problems.append(Problem(
                 "warning",
-                f"{len(leaked)} {name} picture(s) are also among the training pictures (same file content), "
+                f"{count(len(leaked), name + ' picture')} {is_are(len(leaked))} also among the training pictures "
+                f"(same file content), "
                 f"e.g. '{os.path.basename(leaked[0])}'. The {name} score will look better than it really is; "
                 "remove the copies for an honest figure.",
             ))

@@ -36,6 +36,8 @@ class BatchEvent:
     images_per_second: float
     elapsed: float          # seconds since training started (reading the pictures included)
     epoch_eta: float        # seconds left in this epoch's training pass
+    #: As EpochEvent.phase: a batch of a fine-tuning epoch says so before its epoch ends.
+    phase: str = "train"
 
 
 @dataclass

@@ -27,7 +27,9 @@ RECENT_MODELS = "recent_models"
 LAST_MODEL = "last_model"
 LAST_MODEL_DIR = "last_model_dir"
 LAST_DATASET = "last_dataset"
+LAST_PICTURES_DIR = "last_pictures_dir"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
+ADVANCED_OPEN = "advanced_settings_open"
 
 
 class SettingsStore(Protocol):
@@ -71,6 +73,7 @@ class EventEmitter:
 class SessionEvents:
     dataset: EventEmitter = field(default_factory=EventEmitter)   # (scan or None)
     model: EventEmitter = field(default_factory=EventEmitter)     # (classifier or None): active model or its saved state
+    trained: EventEmitter = field(default_factory=EventEmitter)   # (classifier): a training made a model
     recent: EventEmitter = field(default_factory=EventEmitter)    # (list of paths)
 
 
@@ -83,8 +86,10 @@ class Session:
         self.events = SessionEvents()
         self.scan = None
         self.classifier = None
-        self.model_unsaved = False
-        self._discarded = None  # the unsaved model the user chose to discard
+        #: The model the last training made, whether it classifies or not: a training never replaces
+        #: the active model by itself (unless there is none); the user chooses (:meth:`use_trained`).
+        self.trained = None
+        self._discarded: list = []  # unsaved models the user chose not to keep
         self._before_opening = None  # the dataset in use before the folder being opened now
 
     # ----- dataset -----------------------------------------------------------------------
@@ -144,46 +149,112 @@ class Session:
         for key in OLD_TRAINING_KEYS:
             self.store.remove(key)
 
+    @property
+    def pictures_folder(self) -> str:
+        """Where *Open pictures…* starts: the folder pictures were last opened from."""
+        return self.store.get(LAST_PICTURES_DIR, "") or os.path.expanduser("~")
+
+    def set_pictures_folder(self, folder: str) -> None:
+        self.store.set(LAST_PICTURES_DIR, folder)
+
+    @property
+    def advanced_open(self) -> bool:
+        """Whether the Advanced training settings were left open."""
+        return str(self.store.get(ADVANCED_OPEN, False)).lower() in ("true", "1")
+
+    def set_advanced_open(self, open_: bool) -> None:
+        self.store.set(ADVANCED_OPEN, bool(open_))
+
     # ----- the active model ------------------------------------------------------------------
     def set_model(self, classifier, unsaved: bool = False) -> None:
-        """Make ``classifier`` the active model; a model opened from a file joins the recent ones."""
+        """Make ``classifier`` the active model; a model opened from a file joins the recent ones.
+        (``unsaved`` is implied by a model without a file; kept for callers that say it.)"""
         self.classifier = classifier
-        self.model_unsaved = bool(unsaved and classifier is not None)
-        if classifier is not None and not unsaved:
+        if classifier is not None and classifier.path:
             self.remember_model(classifier.path)
         self.events.model.emit(classifier)
 
+    @property
+    def model_unsaved(self) -> bool:
+        """True when the active model exists only in memory (trained and not saved)."""
+        return self.classifier is not None and not self.classifier.path
+
     def set_trained_model(self, result) -> None:
-        """A training just ended with ``result`` (core.training.TrainingResult): its model is
-        active and not saved yet."""
+        """A training just ended with ``result`` (core.training.TrainingResult). Its model becomes
+        the active one only when there is none; otherwise the user chooses (:meth:`use_trained`)."""
         from .inference import Classifier
 
-        classifier = Classifier(result.model, result.class_names, result.config.image_size, result.metadata())
-        self.set_model(classifier, unsaved=True)
+        self.trained = Classifier(result.model, result.class_names, result.config.image_size, result.metadata())
+        if self.classifier is None:
+            self.set_model(self.trained)
+        self.events.trained.emit(self.trained)
+
+    def use_trained(self) -> None:
+        """The user chose the model the last training made: it classifies from now on."""
+        if self.trained is not None and self.trained is not self.classifier:
+            self.set_model(self.trained)
 
     def mark_saved(self, classifier, path) -> None:
         """``classifier`` now lives in ``path`` (it may no longer be the active one)."""
         classifier.path = str(path)
         self.remember_model(str(path))
         if classifier is self.classifier:
-            self.model_unsaved = False
             self.events.model.emit(classifier)
 
-    def discard_unsaved(self) -> None:
-        """The user chose not to keep the unsaved model: do not ask about it again."""
-        self._discarded = self.classifier
+    def at_risk(self, reason: str):
+        """The unsaved model that ``reason`` would lose and the user has not discarded, or None.
+        "training": a new training replaces the trained model (unless it is the active one, which
+        stays); "opening": another model (opened, or the trained one) replaces the active one (unless
+        it is the trained one, still a click away); "quitting": either."""
+        candidates = []
+        if reason in ("training", "quitting") and self.trained is not self.classifier:
+            candidates.append(self.trained)
+        if reason in ("opening", "quitting") and (reason == "quitting" or self.classifier is not self.trained):
+            candidates.append(self.classifier)
+        for model in candidates:
+            if model is not None and not model.path and not any(model is d for d in self._discarded):
+                return model
+        return None
+
+    def discard_unsaved(self, classifier=None) -> None:
+        """The user chose not to keep ``classifier`` (by default every unsaved model): do not ask
+        about it again."""
+        self._discarded += [classifier] if classifier is not None else [self.trained, self.classifier]
 
     @property
     def has_unsaved_work(self) -> bool:
-        """True when an unsaved trained model would be lost and the user has not discarded it."""
-        return self.model_unsaved and self.classifier is not None and self.classifier is not self._discarded
+        """True when quitting would lose an unsaved trained model the user has not discarded."""
+        return self.at_risk("quitting") is not None
+
+    def model_comparison(self) -> str:
+        """The trained model's held-out accuracy beside the active one's, when both were scored on
+        the same pictures (same folder, classes and held-out split); otherwise why they cannot be
+        compared. "" when nothing was trained."""
+        trained, active = self.trained, self.classifier
+        if trained is None:
+            return ""
+        mine = _score(trained.metadata)
+        this = (f"This model: {mine[0]:.1%} correct on {mine[1]:,} {mine[2]} pictures." if mine
+                else "This model has no score.")
+        if active is trained:
+            return f"{this} It is the model in use: it classifies the pictures you drop."
+        if active is None:
+            return this
+        name = self.model_name_of(active)
+        theirs = _score(active.metadata)
+        if mine and theirs and _same_pictures(trained.metadata, active.metadata):
+            return f"{this} The model in use ({name}): {theirs[0]:.1%} on the same pictures."
+        return (f"{this} The model in use ({name}) was checked on other pictures, so the two scores "
+                f"do not compare.")
 
     def is_builtin(self, path: str | None) -> bool:
         return bool(path) and self.builtin_model is not None and path == self.builtin_model
 
     def model_name(self) -> str | None:
         """How to call the active model: its file name, the built-in one, or "trained just now"."""
-        clf = self.classifier
+        return self.model_name_of(self.classifier)
+
+    def model_name_of(self, clf) -> str | None:
         if clf is None:
             return None
         if self.is_builtin(clf.path):
@@ -218,3 +289,21 @@ class Session:
         if last and os.path.exists(last):
             return last
         return self.builtin_model
+
+
+def _score(metadata: dict) -> tuple[float, int, str] | None:
+    """(accuracy, pictures, split name) of a model's held-out evaluation, from its metadata."""
+    ev = (metadata or {}).get("evaluation") or {}
+    if not isinstance(ev.get("accuracy"), (int, float)):
+        return None
+    return float(ev["accuracy"]), int(ev.get("count") or 0), str(ev.get("split") or "held-out")
+
+
+def _same_pictures(a: dict, b: dict) -> bool:
+    """Whether two models were scored on the same held-out pictures: the same dataset folder and
+    classes, the same split name and, for a validation split, the same share and seed."""
+    da, db = a.get("dataset") or {}, b.get("dataset") or {}
+    sa, sb = (a.get("evaluation") or {}).get("split"), (b.get("evaluation") or {}).get("split")
+    if not da or da.get("root") != db.get("root") or da.get("class_names") != db.get("class_names") or sa != sb:
+        return False
+    return sa == "test" or all(da.get(k) == db.get(k) for k in ("validation_source", "validation_split", "seed"))

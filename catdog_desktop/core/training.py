@@ -183,7 +183,7 @@ class _ProgressCallback(keras.callbacks.Callback):
             epoch=self.first_epoch + len(self.history) + 1, epochs=self.epochs, batch=batch + 1, batches=self.batches,
             loss=float(logs.get("loss", math.nan)), accuracy=float(logs.get("accuracy", math.nan)),
             images_per_second=rate, elapsed=now - self.origin,
-            epoch_eta=(self.n_train - seen) / rate if rate > 0 else 0.0,
+            epoch_eta=(self.n_train - seen) / rate if rate > 0 else 0.0, phase=self.stage or "train",
         ))
         self._check_stop(training=True)
 

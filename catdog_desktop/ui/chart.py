@@ -14,16 +14,23 @@ from matplotlib.figure import Figure
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#ff7f0e"
+FINE_TUNE_COLOUR = "#9c27b0"
 
 
 class HistoryChart(FigureCanvasQTAgg):
-    """Loss and accuracy per epoch, for training and validation, plus a live batch trace."""
+    """Loss and accuracy per epoch, for training and validation, plus a live batch trace. All
+    epochs share one axis; where fine-tuning begins a shaded, labelled span marks it. Before the
+    first training the axes are hidden behind a sentence (empty axes only raise questions)."""
+
+    EMPTY_TEXT = "Loss and accuracy appear here, epoch by epoch, when you train."
 
     def __init__(self, parent=None):
         figure = Figure(figsize=(7, 3.2), layout="constrained")
         super().__init__(figure)
         self.setParent(parent)
         self.setMinimumHeight(220)
+        self.setToolTip("Loss: how far the model's confidence is from the truth (lower is better). Accuracy: the "
+                        "share of pictures it gets right. Validation: on pictures it does not train on.")
         self.ax_loss = figure.add_subplot(1, 2, 1)
         self.ax_acc = figure.add_subplot(1, 2, 2)
         self.ax_loss.set_title("Loss (lower is better)", fontsize=10)
@@ -36,18 +43,27 @@ class HistoryChart(FigureCanvasQTAgg):
         self.lines = {
             "loss": self.ax_loss.plot([], [], "o-", color=TRAIN_COLOUR, ms=3, label="training")[0],
             "val_loss": self.ax_loss.plot([], [], "o-", color=VAL_COLOUR, ms=3, label="validation")[0],
-            "accuracy": self.ax_acc.plot([], [], "o-", color=TRAIN_COLOUR, ms=3, label="training")[0],
-            "val_accuracy": self.ax_acc.plot([], [], "o-", color=VAL_COLOUR, ms=3, label="validation")[0],
+            "accuracy": self.ax_acc.plot([], [], "o-", color=TRAIN_COLOUR, ms=3)[0],
+            "val_accuracy": self.ax_acc.plot([], [], "o-", color=VAL_COLOUR, ms=3)[0],
         }
         self.batch_line = self.ax_loss.plot([], [], "-", color=TRAIN_COLOUR, alpha=0.25, lw=1)[0]
-        self.best_marker = self.ax_acc.plot([], [], "*", color="#2ca02c", ms=12, label="best")[0]
-        self.ax_loss.legend(fontsize=8, loc="upper right")
-        self.ax_acc.legend(fontsize=8, loc="lower right")
+        self.best_marker = self.ax_acc.plot([], [], "*", color="#2ca02c", ms=12, label="best epoch")[0]
+        # Where fine-tuning begins: a shaded span to the right edge on both charts, labelled.
+        self.fine_tune_spans = [ax.axvspan(0, 0, color=FINE_TUNE_COLOUR, alpha=0.12, lw=0, label=None)
+                                for ax in (self.ax_loss, self.ax_acc)]
+        self.fine_tune_labels = [ax.text(0, 0.98, " fine-tuning", transform=ax.get_xaxis_transform(), va="top",
+                                         fontsize=8, color="#6a1b9a") for ax in (self.ax_loss, self.ax_acc)]
+        # One legend above both charts, outside them: it can never hide a point.
+        self.legend = figure.legend(handles=[self.lines["loss"], self.lines["val_loss"], self.best_marker],
+                                    loc="outside upper center", ncol=3, fontsize=8, frameon=False)
+        self.empty_text = figure.text(0.5, 0.5, self.EMPTY_TEXT, ha="center", va="center", fontsize=11,
+                                      color="#616161", wrap=True)
         self.clear()
 
     def clear(self) -> None:
         self.data = {key: ([], []) for key in self.lines}
         self.batch_data: tuple[list, list] = ([], [])
+        self.fine_tune_start: float | None = None
         for line in [*self.lines.values(), self.batch_line, self.best_marker]:
             line.set_data([], [])
         self._rescale()
@@ -61,7 +77,7 @@ class HistoryChart(FigureCanvasQTAgg):
             self.batch_line.set_data(xs, ys)
             self._rescale()
 
-    def add_epoch(self, epoch: int, metrics: dict, is_best: bool = False) -> None:
+    def add_epoch(self, epoch: int, metrics: dict, is_best: bool = False, phase: str = "train") -> None:
         for key, line in self.lines.items():
             value = metrics.get(key)
             if value is not None and math.isfinite(value):
@@ -71,18 +87,36 @@ class HistoryChart(FigureCanvasQTAgg):
                 line.set_data(xs, ys)
         if is_best and metrics.get("val_accuracy") is not None:
             self.best_marker.set_data([epoch], [metrics["val_accuracy"]])
+        if phase == "fine-tuning" and self.fine_tune_start is None:
+            self.fine_tune_start = epoch - 0.5
         self._rescale()
 
     def points(self, key: str) -> int:
         """How many epoch points a line has (used by tests and the status bar)."""
         return len(self.data[key][0])
 
+    def is_empty(self) -> bool:
+        return not self.batch_data[0] and not any(xs for xs, _ in self.data.values())
+
     def _rescale(self) -> None:
-        self.ax_loss.relim()
+        empty = self.is_empty()
+        for ax in (self.ax_loss, self.ax_acc):
+            ax.set_visible(not empty)
+        self.legend.set_visible(not empty)
+        self.empty_text.set_visible(empty)
+        self.ax_loss.relim(visible_only=True)
         self.ax_loss.autoscale_view()
         right = max([1.0, *self.data["loss"][0], *self.data["val_loss"][0], *self.batch_data[0]]) + 0.2
         self.ax_loss.set_xlim(0, right)
         self.ax_acc.set_xlim(0, right)
+        start = self.fine_tune_start
+        for span, label in zip(self.fine_tune_spans, self.fine_tune_labels):
+            span.set_visible(start is not None)
+            label.set_visible(start is not None)
+            if start is not None:
+                span.set_x(start)
+                span.set_width(right - start)
+                label.set_x(start)
         self.draw_idle()
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from ..core.wording import count
 from ..core.jobs import ROW_THUMB_SIZE as ROW_THUMB
 from .common import local_paths, pixmap_from_rgb
 
@@ -58,6 +59,7 @@ class DropZone(QFrame):
 class ClassifyPanel(QWidget):
     classify_requested = Signal(list)       # paths (files and folders)
     image_pasted = Signal(object)           # (width, height, RGB bytes)
+    pictures_opened = Signal(str)           # the folder *Open pictures…* took them from
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -125,6 +127,8 @@ class ClassifyPanel(QWidget):
         layout.addWidget(self.zone, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
+        #: Where *Open pictures…* starts (the folder last used; the window sets it).
+        self.pictures_folder = os.path.expanduser("~")
         self._results: dict[int, object] = {}
         self._expected = 0
         self._began = 0.0
@@ -134,8 +138,10 @@ class ClassifyPanel(QWidget):
     # ----- user actions -------------------------------------------------------------------
     @Slot()
     def open_pictures(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open pictures", os.path.expanduser("~"), IMAGE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open pictures", self.pictures_folder, IMAGE_FILTER)
         if paths:
+            self.pictures_folder = os.path.dirname(paths[0])
+            self.pictures_opened.emit(self.pictures_folder)
             self.classify_requested.emit(paths)
 
     @Slot()
@@ -201,18 +207,21 @@ class ClassifyPanel(QWidget):
         else:
             self._set_row(index, prediction, thumb)
 
-    def finish(self, skipped: list[tuple[str, str]] | None = None) -> None:
+    def finish(self, skipped: list[tuple[str, str]] | None = None, note: str = "") -> None:
+        """All pictures are classified; ``note`` (e.g. which model re-classified them) leads the message."""
         self.progress.setVisible(False)
         failures = [p for p in self._results.values() if not p.ok]
-        parts = []
+        parts = [note] if note else []
         if self._expected > 1:
             counts: dict[str, int] = {}
             for p in self._results.values():
                 if p.ok:
                     counts[p.class_name] = counts.get(p.class_name, 0) + 1
-            spread = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+            # "cats: 1", not "1 cats": class names are folder names, often plural.
+            spread = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
             ok = len(self._results) - len(failures)
-            parts.append(f"{ok} picture(s) classified ({spread})" + (f"; {len(failures)} could not be read." if failures else "."))
+            parts.append(f"{count(ok, 'picture')} classified ({spread})"
+                         + (f"; {count(len(failures), 'file')} could not be read." if failures else "."))
         elif failures:
             parts.append(f"{os.path.basename(failures[0].path or '')}: {failures[0].error}.")
         if skipped:
@@ -223,6 +232,8 @@ class ClassifyPanel(QWidget):
             parts.append("No pictures found there.")
         if parts:
             self.show_message(" ".join(parts), error=bool(failures or skipped or not self._results))
+        else:
+            self.message.clear()
 
     def _show_single(self, prediction, thumb) -> None:
         self.stack.setCurrentIndex(1)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QSizePolicy, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
 )
 
+from ..core import wording
 from ..core.jobs import DATASET_THUMB_SIZE as THUMB_SIZE
 from .common import local_paths, pixmap_from_rgb, problems_html
 
@@ -55,9 +56,18 @@ class DatasetPanel(QWidget):
         )
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setToolTip("Training pictures teach the model; validation pictures check it while it trains; "
+                                "test pictures give the final score. “seed 1337” is the number that fixes "
+                                "which pictures are held back, so the split is the same every time.")
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Class", "Training", "Validation", "Test", "Examples"])
+        for column, tip in enumerate(("A sub-folder of pictures: one kind of thing to recognise.",
+                                      "Pictures the model learns from.",
+                                      "Pictures held back to check the model while it trains.",
+                                      "Pictures kept apart for the final score (a test folder).",
+                                      "A few of the pictures, as read.")):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
@@ -212,7 +222,7 @@ class DatasetPanel(QWidget):
             self.skipped_list.addItem(f"{os.path.basename(path)} — {reason}   ({path})")
         count = len(scan.skipped)
         self.skipped_toggle.setVisible(bool(count))
-        self.skipped_toggle.setText(f"{count} file(s) skipped — show why")
+        self.skipped_toggle.setText(f"{wording.count(count, 'file')} skipped — show why")
         self.skipped_toggle.setChecked(False)
 
     def _thumb_strip(self, thumbs) -> QWidget:

@@ -12,12 +12,14 @@ import os
 
 from PySide6.QtCore import QSettings, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from ..core import jobs
 from ..core.session import WINDOW_GEOMETRY, Session
+from ..core.wording import count
 from ..paths import default_model_path, sample_dataset_dir
 from .classify_panel import ClassifyPanel
+from .classifying import Classifying
 from .common import show_about
 from .dataset_panel import DatasetPanel
 from .model_files import ModelFiles
@@ -45,12 +47,13 @@ class MainWindow(QMainWindow):
         self.tf_ready = False
         self.versions: dict[str, str] = {}
         self._started_background = False
-        self._pending_pictures: list[str] = []
 
         self.dataset_panel = DatasetPanel()
         self.training_panel = TrainingPanel()
         self.classify_panel = ClassifyPanel()
         self.training_reporter = PanelReporter(self.training_panel, self.statusBar().showMessage)
+        self.classifying = Classifying(self.classify_panel, self.session, self.jobs,
+                                       lambda: self.tabs.setCurrentWidget(self.classify_panel))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.dataset_panel, "1 · Dataset")
         self.tabs.addTab(self.training_panel, "2 · Train")
@@ -65,11 +68,15 @@ class MainWindow(QMainWindow):
         self.dataset_panel.sample_button.setVisible(self.sample_dataset is not None)
         self.training_panel.train_requested.connect(self.start_training)
         self.training_panel.stop_requested.connect(self.stop_training)
-        self.training_panel.save_requested.connect(self.models.save_dialog)
+        self.training_panel.save_requested.connect(lambda: self.models.save_dialog(self.session.trained))
+        self.training_panel.use_trained_requested.connect(self.use_trained_model)
         self.classify_panel.classify_requested.connect(self.classify_paths)
-        self.classify_panel.image_pasted.connect(self.classify_pasted)
+        self.classify_panel.image_pasted.connect(self.classifying.classify_pasted)
+        self.classify_panel.pictures_opened.connect(self.session.set_pictures_folder)
+        self.classify_panel.pictures_folder = self.session.pictures_folder
         self.session.events.dataset.connect(self._on_dataset_changed)
         self.session.events.model.connect(self._on_model_changed)
+        self.session.events.trained.connect(lambda _trained: self._show_model_choice())
         self.session.events.recent.connect(self._rebuild_recent_menu)
 
         self._build_menus()
@@ -80,8 +87,12 @@ class MainWindow(QMainWindow):
             self.resize(1120, 780)
         preset_name, config = self.session.training_settings()
         self.training_panel.set_config(config, preset_name)
+        self.training_panel.form.set_advanced_open(self.session.advanced_open)
+        self.training_panel.form.advanced_toggled.connect(self.session.set_advanced_open)
         self.dataset_panel.last_folder = self.session.last_dataset
         self._on_model_changed(None)
+        if self.session.last_dataset and os.path.isdir(self.session.last_dataset):
+            QTimer.singleShot(0, lambda: self.session.scan is None and self.open_dataset(self.session.last_dataset))
 
     # ----- menus ----------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -96,6 +107,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(action("Open &model…", self.models.open_dialog, QKeySequence("Ctrl+Shift+O")))
         self.save_model_action = action("&Save model…", self.models.save_dialog, QKeySequence.StandardKey.Save)
         file_menu.addAction(self.save_model_action)
+        self.builtin_action = action("Use &built-in model", self.models.use_builtin)
+        self.builtin_action.setEnabled(self.session.builtin_model is not None)
+        file_menu.addAction(self.builtin_action)
         self.recent_menu = file_menu.addMenu("Recent models")
         file_menu.addSeparator()
         file_menu.addAction(action("&Quit", self.close, QKeySequence.StandardKey.Quit))
@@ -108,13 +122,7 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu(self.session.recent_models)
 
     def _rebuild_recent_menu(self, recent: list[str]) -> None:
-        self.recent_menu.clear()
-        for path in recent:
-            item = self.recent_menu.addAction(os.path.basename(path))
-            item.setToolTip(path)
-            item.setData(path)
-            item.triggered.connect(lambda _checked=False, p=path: self.load_model(p))
-        self.recent_menu.setEnabled(bool(recent))
+        self.models.fill_recent_menu(self.recent_menu, recent)
 
     # ----- start-up: show first, then load the heavy libraries --------------------------------
     def showEvent(self, event) -> None:
@@ -152,7 +160,8 @@ class MainWindow(QMainWindow):
         elif pictures and self.session.classifier is not None:
             self.classify_paths(pictures + folders)
         elif pictures:
-            self._pending_pictures = pictures + folders  # classified once a model is ready
+            self.classifying.wait_for_model(pictures + folders)  # classified once a model is ready
+            self.model_status.setText("Loading the model…")
 
     # ----- dataset --------------------------------------------------------------------------
     @Slot()
@@ -182,8 +191,9 @@ class MainWindow(QMainWindow):
         scan, self.dataset_panel.thumbnails = payload
         self.session.set_dataset(scan)
         if scan.ok:
-            self.statusBar().showMessage(f"Dataset ready: {len(scan.train) + len(scan.validation)} pictures in "
-                                         f"{len(scan.class_names)} classes.", 8000)
+            total = len(scan.train) + len(scan.validation) + (len(scan.test) if scan.test is not None else 0)
+            self.statusBar().showMessage(f"Dataset ready: {count(total, 'picture')} in "
+                                         f"{count(len(scan.class_names), 'class', 'classes')}.", 8000)
 
     def _on_dataset_changed(self, scan) -> None:
         if scan is None:
@@ -191,7 +201,8 @@ class MainWindow(QMainWindow):
         self.dataset_panel.show_scan(scan)
         if scan.ok:
             self.training_panel.set_dataset_ready(True, f"Dataset: {os.path.basename(scan.root)} — "
-                                                        f"{len(scan.class_names)} classes. Press Train.")
+                                                        f"{count(len(scan.class_names), 'class', 'classes')}. "
+                                                        "Press Train.")
         else:
             self.training_panel.set_dataset_ready(False, "The dataset has problems; see the Dataset tab.")
 
@@ -217,7 +228,7 @@ class MainWindow(QMainWindow):
         if scan is None or not scan.ok:
             self.training_panel.show_message("Choose a usable dataset first.", error=True)
             return
-        if not self.models.keep_unsaved("training a new one"):
+        if not self.models.keep_unsaved("training a new one", "training"):
             return
         self.session.save_training_settings(self.training_panel.preset_name(), config)
         data = self.session.training_data(config)  # split again first if the share or seed changed
@@ -240,8 +251,19 @@ class MainWindow(QMainWindow):
     def _on_training_done(self, result) -> None:
         self.training_panel.show_result(result)
         self.session.set_trained_model(result)
+        in_use = "" if self.session.classifier is self.session.trained else " The model in use is unchanged."
         self.statusBar().showMessage(f"Training finished: {result.evaluation.accuracy:.1%} on "
-                                     f"{result.evaluation.split} pictures. Save the model to keep it.")
+                                     f"{result.evaluation.split} pictures.{in_use} Save the model to keep it.")
+
+    @Slot()
+    def use_trained_model(self) -> None:
+        if self.models.keep_unsaved("using the new one", "opening"):
+            self.session.use_trained()
+
+    def _show_model_choice(self) -> None:
+        if self.session.trained is not None:
+            self.training_panel.show_choice(self.session.model_comparison(),
+                                            in_use=self.session.trained is self.session.classifier)
 
     def _on_training_error(self, message: str) -> None:
         self.training_panel.show_message(f"Training failed: {message}", error=True)
@@ -261,9 +283,8 @@ class MainWindow(QMainWindow):
         self.classify_panel.show_model(name, classifier, unsaved)
         self.model_status.setText(f"Model: {name}{' (unsaved)' if unsaved else ''}" if classifier else "No model")
         self.save_model_action.setEnabled(classifier is not None)
-        if classifier is not None and self._pending_pictures:
-            pending, self._pending_pictures = self._pending_pictures, []
-            self.classify_paths(pending)
+        self._show_model_choice()
+        self.classifying.model_changed(classifier)
 
     def _on_model_load_error(self, message: str) -> None:
         self.classify_panel.show_message(message, error=True)
@@ -278,40 +299,16 @@ class MainWindow(QMainWindow):
     # ----- classifying ----------------------------------------------------------------------
     @Slot(list)
     def classify_paths(self, paths: list) -> None:
-        self.tabs.setCurrentWidget(self.classify_panel)
-        if self.session.classifier is None:
-            self.classify_panel.show_message("There is no model yet: train one on the Train tab, or open one "
-                                             "with File → Open model…", error=True)
-            return
-        single = len(paths) == 1 and not os.path.isdir(paths[0])
-        self.classify_panel.begin(1 if single else None)
-        self._classify(jobs.classify, list(paths))
-
-    @Slot(object)
-    def classify_pasted(self, image) -> None:
-        if self.session.classifier is None:
-            self.classify_panel.show_message("There is no model yet: train or open one first.", error=True)
-            return
-        self.classify_panel.begin(1)
-        self._classify(jobs.classify_image, image)
-
-    def _classify(self, job, what) -> None:
-        self.jobs.start("classify", job, self.session.classifier, what, yielded=self._on_classified,
-                        returned=lambda _count: self.classify_panel.finish(), errored=self._on_classify_error)
-
-    def _on_classified(self, event) -> None:
-        if event[0] == "total":
-            self.classify_panel.set_total(event[1])
-        else:
-            self.classify_panel.add_result(*event[1:])
-
-    def _on_classify_error(self, message: str) -> None:
-        self.classify_panel.progress.setVisible(False)
-        self.classify_panel.show_message(message, error=True)
+        self.classifying.classify_paths(paths)
 
     # ----- closing ----------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
-        if not self.models.keep_unsaved("quitting"):
+        if self.is_training() and QMessageBox.question(
+                self, "Quit?", "A training is running. Stop it and quit?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
+        if not self.models.keep_unsaved("quitting", "quitting"):
             event.ignore()
             return
         self.store.set(WINDOW_GEOMETRY, self.saveGeometry())

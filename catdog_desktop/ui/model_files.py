@@ -8,10 +8,10 @@ import os
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from ..core import jobs
-from ..core.session import Session
+from ..core.session import BUILTIN_NAME, Session
 from ..paths import inside_package
 from .workers import JobRunner
 
@@ -44,11 +44,30 @@ class ModelFiles(QObject):
     def load(self, path: str, quiet: bool = False) -> None:
         """Open the model in ``path``; the newest request wins. ``quiet``: at start-up, where a
         model that no longer opens is only mentioned."""
-        if not quiet and not self.keep_unsaved("opening another model"):
+        if not quiet and not self.keep_unsaved("opening another model", "opening"):
             return
         self.status(f"Opening {os.path.basename(path)}…")
         self.jobs.start("load-model", jobs.load_model, path, returned=self._on_loaded,
                         errored=self._on_quiet_load_error if quiet else self._on_load_error)
+
+    @Slot()
+    def use_builtin(self) -> None:
+        """File → Use built-in model: the cats-vs-dogs model that comes with the app, always reachable."""
+        if self.session.builtin_model is not None:
+            self.load(self.session.builtin_model)
+
+    def fill_recent_menu(self, menu: QMenu, recent: list[str]) -> None:
+        """File → Recent models: the built-in model first, then the files opened or saved last."""
+        menu.clear()
+        if self.session.builtin_model is not None:
+            menu.addAction(BUILTIN_NAME[0].upper() + BUILTIN_NAME[1:], self.use_builtin)
+            menu.addSeparator()
+        for path in recent:
+            item = menu.addAction(os.path.basename(path))
+            item.setToolTip(path)
+            item.setData(path)
+            item.triggered.connect(lambda _checked=False, p=path: self.load(p))
+        menu.setEnabled(bool(menu.actions()))
 
     def _on_loaded(self, classifier) -> None:
         self.session.set_model(classifier)
@@ -64,17 +83,19 @@ class ModelFiles(QObject):
 
     # ----- saving -------------------------------------------------------------------------------
     @Slot()
-    def save_dialog(self) -> None:
-        if self.session.classifier is None:
+    def save_dialog(self, classifier=None) -> None:
+        """Ask where to save ``classifier`` (the active model by default), then save it."""
+        classifier = classifier or self.session.classifier
+        if classifier is None:
             self.status("There is no model to save yet.", 5000)
             return
-        path = self._ask_save_path()
+        path = self._ask_save_path(classifier)
         if path:
-            self.save(path)
+            self.save(path, classifier)
 
-    def save(self, path: str) -> None:
-        """Save the active model to ``path`` in the background."""
-        classifier = self.session.classifier
+    def save(self, path: str, classifier=None) -> None:
+        """Save ``classifier`` (the active model by default) to ``path`` in the background."""
+        classifier = classifier or self.session.classifier
 
         def saved(where) -> None:
             self.session.mark_saved(classifier, where)
@@ -88,12 +109,12 @@ class ModelFiles(QObject):
         self.status("Saving the model…")
         self.jobs.start("save", jobs.save_model, classifier, path, returned=saved, errored=failed)
 
-    def keep_unsaved(self, before: str) -> bool:
-        """Before the unsaved trained model is replaced or dropped, offer to save it.
-
-        Returns True when the caller may go on (saved, discarded, or nothing to lose).
+    def keep_unsaved(self, before: str, reason: str) -> bool:
+        """Before an unsaved trained model is lost (``reason``: see Session.at_risk), offer to
+        save it. Returns True when the caller may go on (saved, discarded, or nothing to lose).
         """
-        if not self.session.has_unsaved_work:
+        classifier = self.session.at_risk(reason)
+        if classifier is None:
             return True
         if self.jobs.busy("save"):
             self.status("The model is still being saved: try again in a moment.", 5000)
@@ -104,12 +125,11 @@ class ModelFiles(QObject):
         if answer == Button.Cancel:
             return False
         if answer != Button.Save:
-            self.session.discard_unsaved()
+            self.session.discard_unsaved(classifier)
             return True
-        path = self._ask_save_path()
+        path = self._ask_save_path(classifier)
         if not path:
             return False
-        classifier = self.session.classifier
         try:
             # Waited for here (a few MB, well under a second): what comes next needs it saved.
             saved = jobs.save_model(None, classifier, path)
@@ -119,10 +139,10 @@ class ModelFiles(QObject):
         self.session.mark_saved(classifier, saved)
         return True
 
-    def _ask_save_path(self) -> str:
-        """The file the user chooses for the active model ("" if cancelled or refused). Never a file
+    def _ask_save_path(self, classifier) -> str:
+        """The file the user chooses for ``classifier`` ("" if cancelled or refused). Never a file
         inside the installed app: the built-in model lives there."""
-        start = self.session.classifier.path
+        start = classifier.path
         if not start or inside_package(start):
             folder = self.session.model_folder
             start = os.path.join(folder if not inside_package(folder) else os.path.expanduser("~"), "my-model.keras")

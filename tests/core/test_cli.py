@@ -75,7 +75,7 @@ def test_text_predict_lists_each_file(trained, tmp_path):
     (["train", "{tmp}", "--out", "{tmp}/m.keras"], "is empty"),
     (["evaluate", "{tmp}/nothing.keras", "{tmp}"], "does not exist"),
     (["predict", "{tmp}/notes.keras", "x.jpg"], "not a Keras model"),
-    (["train", "{tmp}", "--out", "{tmp}/m.keras", "--image-size", "5"], "Image size"),
+    (["train", "{tmp}", "--out", "{tmp}/m.keras", "--image-size", "5"], "at least 32 pixels"),  # pretrained
     (["train", "{tmp}", "--out", "{tmp}/m.keras", "--time-limit-minutes", "-1"], "time limit"),
 ])
 def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, message):

@@ -146,7 +146,7 @@ def test_the_same_picture_in_training_and_test_is_reported(tmp_path):
     (tmp_path / "test" / "cats" / "copied.png").write_bytes(Path(trained_on).read_bytes())
     scan = scan_dataset(tmp_path)
     assert scan.ok
-    assert "1 test picture(s) are also among the training pictures" in messages(scan, "warning")
+    assert "1 test picture is also among the training pictures" in messages(scan, "warning")
     assert "copied.png" in messages(scan, "warning")
     assert "validation picture(s) are also" not in messages(scan, "warning")
 

@@ -32,7 +32,7 @@ def test_an_event_emitter_calls_its_callbacks_in_order_until_disconnected():
 def test_training_settings_are_stored_as_a_preset_and_overrides_and_read_back():
     store = DictStore()
     Session(store).save_training_settings("quick", preset("quick", epochs=7))
-    assert json.loads(store["training"]) == {"preset": "quick", "overrides": {"epochs": 7}}
+    assert json.loads(store["training"]) == {"preset": "quick", "overrides": {"backbone": "mobilenet_v2", "epochs": 7}}
     assert Session(store).training_settings() == ("quick", preset("quick", epochs=7))
 
 
@@ -107,3 +107,50 @@ def test_a_cancelled_opening_gives_back_the_dataset_in_use_before(tmp_path):
     assert session.scan is None
     assert session.cancel_opening() is pets and session.scan is pets
     assert shown == [(None,), (None,), (pets,)] and session.last_dataset == pets.root
+
+
+def scored(path=None, accuracy=0.9, root="/pets", split="validation", seed=1337):
+    metadata = {"evaluation": {"accuracy": accuracy, "count": 20, "split": split},
+                "dataset": {"root": root, "class_names": ["cats", "dogs"], "validation_source": "split",
+                            "validation_split": 0.2, "seed": seed}}
+    return SimpleNamespace(path=path, class_names=["cats", "dogs"], metadata=metadata)
+
+
+def trained_result(accuracy, monkeypatch, **where):
+    """A TrainingResult stand-in whose model becomes ``scored(...)`` in the session."""
+    from catdog_desktop.core import inference
+
+    made = scored(accuracy=accuracy, **where)
+    monkeypatch.setattr(inference, "Classifier", lambda *args: made)
+    return SimpleNamespace(model=None, class_names=["cats", "dogs"], config=TrainingConfig(), metadata=dict)
+
+
+def test_a_training_never_replaces_the_model_in_use_by_itself(tmp_path, monkeypatch):
+    session = Session(DictStore(), builtin_model=tmp_path / "builtin.keras")
+    in_use = scored(str(tmp_path / "old.keras"), accuracy=0.80)
+    session.set_model(in_use)
+    session.set_trained_model(trained_result(0.95, monkeypatch))
+    assert session.classifier is in_use and session.trained is not None
+    assert session.model_comparison() == ("This model: 95.0% correct on 20 validation pictures. "
+                                          "The model in use (old.keras): 80.0% on the same pictures.")
+    assert session.at_risk("quitting") is session.trained and session.at_risk("opening") is None
+    session.use_trained()
+    assert session.classifier is session.trained and session.model_name() == "trained just now"
+    assert "It is the model in use" in session.model_comparison()
+    session.set_trained_model(trained_result(0.9, monkeypatch, seed=2))  # split differently
+    assert "checked on other pictures" in session.model_comparison()
+    assert session.at_risk("opening") is session.classifier      # using the new one would lose it
+
+
+def test_a_discarded_model_is_not_asked_about_again_when_quitting(monkeypatch):
+    session = Session(DictStore())
+    session.set_trained_model(trained_result(0.9, monkeypatch))   # no model before: in use at once
+    assert session.classifier is session.trained and session.at_risk("training") is None  # it stays in use
+    session.set_trained_model(trained_result(0.8, monkeypatch))
+    asked = session.at_risk("training")
+    assert asked is session.trained
+    session.discard_unsaved(asked)                      # "Discard" before training a new one
+    assert session.at_risk("training") is None
+    assert session.at_risk("quitting") is session.classifier    # the one in use is another model
+    session.discard_unsaved(session.classifier)
+    assert not session.has_unsaved_work

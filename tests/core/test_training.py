@@ -69,7 +69,7 @@ def test_a_strided_first_convolution_halves_the_network_and_its_cost():
 @pytest.mark.parametrize("changes, message", [
     (dict(stem_stride=3), "stride must be 1 or 2"),
     (dict(stem_stride=2.0), "stride must be 1 or 2"),
-    (dict(image_size=16, blocks=4, stem_stride=2), "too many for 16-pixel images with a stride-2"),
+    (dict(backbone="none", image_size=16, blocks=4, stem_stride=2), "too many for 16-pixel images with a stride-2"),
 ])
 def test_settings_that_cannot_work_are_refused_with_a_reason(changes, message):
     """Each fault is refused with a reason; the same settings with a stride of 1 are fine."""

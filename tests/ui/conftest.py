@@ -12,14 +12,18 @@ import catdog_desktop.ui  # noqa: E402,F401  - its PySide6 6.12 guard must be in
 
 @pytest.fixture(autouse=True)
 def dialogs(monkeypatch):
-    """Modal message boxes would hang an offscreen test: record them and answer "Discard"."""
+    """Modal message boxes would hang an offscreen test: record them and answer "Discard" (or
+    "Yes" where Discard is not offered: "A training is running. Stop it and quit?")."""
     from PySide6.QtWidgets import QMessageBox
 
     shown = []
+    Button = QMessageBox.StandardButton
 
     def fake(kind, answer):
-        def show(parent, title, text, *args, **kwargs):
+        def show(parent, title, text, buttons=None, *args, **kwargs):
             shown.append((kind, title, text))
+            if answer == Button.Discard and buttons is not None and not (buttons & Button.Discard):
+                return Button.Yes
             return answer
         return show
 

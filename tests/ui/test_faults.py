@@ -4,6 +4,7 @@ errors inside training, closing mid-work, and many start/stop cycles.
 Each test asserts the message the user sees and that the app is still usable afterwards.
 """
 
+import dataclasses
 import errno
 import gc
 import multiprocessing
@@ -53,8 +54,8 @@ def test_pictures_opened_with_the_file_picker_each_get_a_row(qtbot, window_with_
         assert rows[path.name] in ("cats", "dogs")
     for path in bad:
         assert rows[path.name].startswith("✖") and BAD[path.name][1] in rows[path.name]
-    assert f"{len(good)} picture(s) classified" in panel.message.text()
-    assert f"{len(bad)} could not be read" in panel.message.text()
+    assert f"{len(good)} pictures classified" in panel.message.text()
+    assert f"{len(bad)} files could not be read" in panel.message.text()
 
 
 @pytest.mark.parametrize("name", list(BAD))
@@ -65,7 +66,7 @@ def test_a_bad_file_in_a_picked_dataset_is_listed_and_training_still_works(qtbot
     panel = window.dataset_panel
     words = BAD[name][1]
     if window.session.scan.skipped:  # refused from its header: listed under "skipped" before training
-        assert panel.skipped_toggle.text().startswith("1 file(s) skipped")
+        assert panel.skipped_toggle.text().startswith("1 file skipped")
         assert name in panel.skipped_list.item(0).text() and words in panel.skipped_list.item(0).text()
     else:  # only decoding finds it (a truncated JPEG): training skips it and says so
         assert name == "truncated.jpg"
@@ -150,7 +151,8 @@ def test_a_failed_save_is_shown_and_the_model_can_be_saved_elsewhere(
 
 def test_an_unsaved_model_is_never_replaced_without_asking(qtbot, window, trained, tmp_path, monkeypatch, pets_dir):
     _, result, model_path = trained
-    window.session.set_trained_model(result)
+    window.session.set_trained_model(result)  # in use: there was no model
+    window.session.set_trained_model(dataclasses.replace(result))  # another training: not in use
     asked = []
 
     def answer_with(button):
@@ -167,6 +169,8 @@ def test_an_unsaved_model_is_never_replaced_without_asking(qtbot, window, traine
     choose_folder(qtbot, window, monkeypatch, pets_dir)
     qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
     assert "before training a new one" in asked[-1] and not window.is_training()
+    window.training_panel.use_button.click()  # the new one would replace the unsaved one in use
+    assert "before using the new one" in asked[-1] and window.session.classifier.model is result.model
 
     answer_with(QMessageBox.StandardButton.Save)
     kept = tmp_path / "kept.keras"

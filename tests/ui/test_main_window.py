@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from catdog_desktop.core.config import preset
 from ui_helpers import choose_folder, drop_files, drop_urls, tiny_settings
 from synthetic import synthetic_image
 
@@ -126,7 +127,7 @@ def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, win
     panel.training_started(panel.config())
     panel.on_batch(BatchEvent(epoch=1, epochs=500, batch=1, batches=175, loss=0.7, accuracy=0.5,
                              images_per_second=100, elapsed=5, epoch_eta=40))
-    assert panel.progress.format() == "Epoch 1 of at most 500: %p%"   # not yet timed
+    assert panel.progress.format() == "Epoch 1 of at most 500 · %p%"   # not yet timed
     panel.on_epoch(EpochEvent(epoch=1, epochs=27, loss=0.6, accuracy=0.6, val_loss=0.6, val_accuracy=0.6,
                              images_per_second=200, elapsed=33, epoch_seconds=30, learning_rate=1e-3, is_best=True))
     panel.on_batch(BatchEvent(epoch=2, epochs=27, batch=10, batches=175, loss=0.5, accuracy=0.7,
@@ -138,9 +139,9 @@ def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, win
     assert "about 5 min 00 s left in all" in panel.status.text()    # never past the 15-minute limit
     panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True, best_epoch=len(result.history)))
     assert "(the time limit was reached)" in panel.status.text()
-    assert "a longer time limit would probably give a better model" in panel.status.text()
+    assert "a longer time limit would help" in panel.result_notes.text()
     panel.show_result(dataclasses.replace(result, stopped_by_time_limit=True, best_epoch=1))
-    assert "longer time limit" not in panel.status.text()           # it had stopped improving
+    assert "longer time limit" not in panel.result_notes.text()     # it had stopped improving
     panel.training_finished()
 
 
@@ -203,7 +204,7 @@ def test_dropping_several_files_and_a_folder_fills_the_list(qtbot, window_with_m
     qtbot.waitUntil(lambda: len(panel.results()) == 4, timeout=30_000)
     assert panel.table.rowCount() == 4 and panel.stack.currentIndex() == 2
     assert panel.table.item(3, 2).text().startswith("✖") and "empty" in panel.table.item(3, 2).text()
-    qtbot.waitUntil(lambda: "3 picture(s) classified" in panel.message.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "3 pictures classified" in panel.message.text(), timeout=10_000)
 
 
 def test_drop_without_a_model_explains_what_to_do(qtbot, window, trained):
@@ -287,9 +288,10 @@ def test_settings_and_last_model_are_restored_at_next_launch(qtbot, settings, tr
 
 
 @pytest.mark.parametrize("saved_preset, saved_size, has_stem, restored_size", [
-    ("default", 64, False, 96),   # an older version's default: today's default size comes back
-    ("quick", 64, False, 64),     # Quick keeps its 64 px network
-    ("default", 128, True, 128),  # saved by this version: restored as it was
+    # Restored to the pretrained model, by design: a 64 px meant for another network gives way to its preset.
+    ("default", 64, False, preset("default").image_size),
+    ("quick", 64, False, preset("quick").image_size),
+    ("default", 128, True, 128),  # a size chosen for the strided network: restored as it was
 ])
 def test_a_size_saved_by_an_older_version_gives_way_to_the_presets(qtbot, settings, saved_preset, saved_size,
                                                                     has_stem, restored_size):
