@@ -63,9 +63,9 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--per-class", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=40, help="the most epochs")
-    parser.add_argument("--time-limit", type=int, default=1, help="minutes (the Train tab's time limit)")
+    parser.add_argument("--per-class", type=int, default=800)
+    parser.add_argument("--epochs", type=int, default=10, help="the most epochs (of fine-tuning)")
+    parser.add_argument("--time-limit", type=int, default=3, help="minutes (the Train tab's time limit)")
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def main() -> int:
     panel.epochs.setValue(args.epochs)
     panel.time_limit.setValue(args.time_limit)
     wait(app, lambda: panel.train_button.isEnabled())  # the scan's thread has wound down
-    panel._on_train_clicked()
+    panel.request_training()
     wait(app, lambda: window.is_training())
     wait(app, lambda: not window.is_training())
     for _ in range(20):

@@ -252,7 +252,7 @@ class TrainingPanel(QWidget):
             f"{count(ev.count, ev.split + ' picture')} (loss {ev.loss:.3f})."
             + skipped_html(result.skipped)
         )
-        lines = [f"<span style='color:#1b5e20'>💡 {html.escape(s)}</span>" for s in advice.advice(result)]
+        lines = [f"<span style='color:#1b5e20'>Tip: {html.escape(s)}</span>" for s in advice.advice(result)]
         lines += [html.escape(s) for s in result.notes]
         lines += [html.escape(s) for s in (advice.stage_times(result), advice.cache_sentence(result)) if s]
         self.result_notes.setText("<br>".join(lines))

@@ -32,7 +32,7 @@ def test_an_event_emitter_calls_its_callbacks_in_order_until_disconnected():
 def test_training_settings_are_stored_as_a_preset_and_overrides_and_read_back():
     store = DictStore()
     Session(store).save_training_settings("quick", preset("quick", epochs=7))
-    assert json.loads(store["training"]) == {"preset": "quick", "overrides": {"backbone": "mobilenet_v2", "epochs": 7}}
+    assert json.loads(store["training"]) == {"preset": "quick", "overrides": {"epochs": 7}}
     assert Session(store).training_settings() == ("quick", preset("quick", epochs=7))
 
 

@@ -230,7 +230,7 @@ def test_a_first_pass_stopped_by_the_time_limit_is_explained(window, trained):
     panel.show_result(dataclasses.replace(result, history=[], best_epoch=0, stopped_by_time_limit=True, notes=[note]))
     assert "part-way through the first pass, is kept" in panel.status.text()
     assert "longer time limit would probably" not in panel.status.text()
-    assert note in panel.result_summary.text()
+    assert note in panel.result_notes.text()
 
 
 def test_saving_records_the_model_in_recent_models(qtbot, window_with_model, tmp_path, settings):
