@@ -161,7 +161,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter) -> "tr
                 backbones.set_fine_tuning(backbone, config.backbone, False)
             history += fit.history
             stage_seconds["fine-tuning"] = _clock() - ft_start
-            if fit.best_epoch <= best.best_epoch:
+            if fit.history and fit.best_epoch <= best.best_epoch:
                 notes.append("Fine-tuning did not beat the classifier alone on the validation pictures, "
                              "so the model without it is kept.")
     del train_feats, val_feats
@@ -195,7 +195,6 @@ class _StageResult:
     history: list[dict]
     best_epoch: int           # over all stages so far
     best_key: tuple | None
-    best_weights: list | None
     stopped_by_user: bool
     stopped_by_time_limit: bool
     stopped_early: bool
@@ -229,7 +228,7 @@ def _fit_stage(model, config, reporter, origin, time_limit, stage, first_epoch, 
         model.set_weights(progress.best_weights)
     return _StageResult(
         history=progress.history, best_epoch=progress.best_epoch, best_key=progress.best_key,
-        best_weights=None, stopped_by_user=progress.stopped_by_user,
+        stopped_by_user=progress.stopped_by_user,
         stopped_by_time_limit=progress.stopped_by_time_limit,
         stopped_early=bool(early is not None and early.stopped_epoch > 0 and not progress.cut_short),
     )
