@@ -143,7 +143,10 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter) -> "tr
 
     # --- 3. fine-tuning the last blocks on their cached input ---
     if fine_tune and not fit.stopped_by_user:
-        reason = _fine_tune_time_obstacle(config, data, views, forward_rate, time_limit, _clock() - start, extract)
+        forward_rate = forward_rate or _time_forward_passes(extract, size)
+        # The final check on the held-out pictures (one forward pass each) comes out of the limit too.
+        ft_limit = time_limit - len(data.evaluation_split) / forward_rate if time_limit else None
+        reason = _fine_tune_time_obstacle(data, views, forward_rate, ft_limit, _clock() - start)
         if reason:
             notes.append(reason)
         else:
@@ -153,7 +156,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter) -> "tr
             try:
                 fit = _fit_stage(
                     tuned, dataclasses.replace(config, learning_rate=config.learning_rate * FINE_TUNE_RATE_SHARE),
-                    reporter, start, time_limit, stage="fine-tuning", first_epoch=len(history), best=best,
+                    reporter, start, ft_limit, stage="fine-tuning", first_epoch=len(history), best=best,
                     x=train_feats.mid.reshape(-1, *mid_shape), y=np.repeat(train_feats.labels, views),
                     val=(val_feats.mid[:, 0], val_feats.labels), batch_size=config.batch_size,
                     epochs=config.epochs, min_steps=0, early_stopping=config.early_stopping)
@@ -287,16 +290,20 @@ def _fine_tune_size_obstacle(config, data, mid_shape, views) -> str | None:
     return None
 
 
-def _fine_tune_time_obstacle(config, data, views, forward_rate, time_limit, elapsed, extract) -> str | None:
+def _time_forward_passes(extract, size: int) -> float:
+    """The backbone's forward passes a second, timed on one batch (when every feature came from the
+    cache, the features stage measured nothing)."""
+    probe = np.zeros((32, size, size, 3), np.float32)
+    extract(probe)
+    t = _clock()
+    extract(probe)
+    return 32 / max(_clock() - t, 1e-6)
+
+
+def _fine_tune_time_obstacle(data, views, forward_rate, time_limit, elapsed) -> str | None:
     """Why fine-tuning does not fit in the time left (a sentence for the user), or None."""
     if time_limit is None:
         return None
-    if forward_rate is None:  # every feature came from the cache: time the backbone on one batch
-        probe = np.zeros((32, config.image_size, config.image_size, 3), np.float32)
-        extract(probe)
-        t = _clock()
-        extract(probe)
-        forward_rate = 32 / max(_clock() - t, 1e-6)
     epoch_seconds = len(data.train) * views * FINE_TUNE_STEP_COST / forward_rate
     if time_limit - elapsed < 2 * epoch_seconds:
         return (f"Fine-tuning was skipped: one pass over the pictures would take about "

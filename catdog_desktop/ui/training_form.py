@@ -162,6 +162,10 @@ class TrainingForm(QGroupBox):
         pretrained = config.backbone != "none"
         self.fine_tune.setVisible(pretrained)
         self.size_hint.setVisible(not pretrained)
+        # What "vary the pictures" does differs: a pretrained training learns each picture's mirror
+        # image too (its features are computed once); from scratch, random flips, turns and zooms.
+        self.augmentation.setText("Also learn from each picture's mirror image" if pretrained
+                                  else "Vary the pictures while training (flip, rotate, zoom)")
 
     @Slot(int)
     def _on_choice_changed(self, _index: int) -> None:
