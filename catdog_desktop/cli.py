@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
     t.add_argument("--no-early-stopping", dest="early_stopping", action="store_false", default=None)
     t.add_argument("--multi-gpu", action="store_true",
-                   help="train with tf.distribute.MirroredStrategy over all GPUs")
+                   help="from scratch (--backbone none): train with tf.distribute.MirroredStrategy over all GPUs")
 
     e = sub.add_parser("evaluate", help="score a model on held-out pictures")
     e.add_argument("model")
@@ -164,6 +164,9 @@ def cmd_train(args) -> int:
     from .core import storage
 
     config = _config_from_args(args)
+    if args.multi_gpu and config.backbone != "none":
+        raise CatdogError("--multi-gpu trains the from-scratch network: add --backbone none "
+                          "(the pretrained training uses one device).")
     out = storage.check_writable(args.out)  # before training, not after it
     scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed)
     if not args.json:

@@ -109,7 +109,8 @@ class Classifier:
         on_result: Callable[[int, Prediction], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[Prediction]:
-        """Classify many files, in order; decoding runs in parallel threads.
+        """Classify many files, in order, a batch at a time; threads decode the next batch while
+        the model works on this one, so only two batches of pixels are in memory at once.
 
         ``on_result(index, prediction)`` is called as results arrive; ``should_stop`` ends
         early (the results so far are returned).
@@ -123,12 +124,18 @@ class Classifier:
             except ImageDecodeError as exc:
                 return None, str(exc)
 
+        starts = range(0, len(paths), batch_size)
         with ThreadPoolExecutor(max_workers=decode_workers()) as pool:
-            for start in range(0, len(paths), batch_size):
+            # The next chunk is decoded while the model works on this one (both release the GIL).
+            ahead = [pool.submit(decode, p) for p in paths[:batch_size]]
+            for start in starts:
                 if should_stop is not None and should_stop():
+                    for future in ahead:
+                        future.cancel()
                     break
                 chunk = paths[start:start + batch_size]
-                decoded = list(pool.map(decode, chunk))
+                decoded = [future.result() for future in ahead]
+                ahead = [pool.submit(decode, p) for p in paths[start + batch_size:start + 2 * batch_size]]
                 good = [i for i, (px, _) in enumerate(decoded) if px is not None]
                 probs = self.probabilities(np.stack([decoded[i][0] for i in good])) if good else []
                 by_index = dict(zip(good, probs))

@@ -78,6 +78,7 @@ def test_text_predict_lists_each_file(trained, tmp_path):
     (["train", "{tmp}", "--out", "{tmp}/m.keras", "--image-size", "5"], "Image size"),
     (["train", "{tmp}", "--out", "{tmp}/m.keras", "--image-size", "24"], "at least 32 pixels for a pretrained"),
     (["train", "{tmp}", "--out", "{tmp}/m.keras", "--time-limit-minutes", "-1"], "time limit"),
+    (["train", "{tmp}", "--out", "{tmp}/m.keras", "--multi-gpu"], "--backbone none"),
 ])
 def test_bad_input_gives_one_line_and_no_traceback(tmp_path, args, message):
     (tmp_path / "notes.keras").write_text("hello")
