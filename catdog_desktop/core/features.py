@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CancelledError
-from .images import ImageDecodeError, load_pixels
+from .pipeline import decode_paths
 
 log = logging.getLogger(__name__)
 
@@ -240,18 +239,12 @@ def compute_features(
         if progress is not None:
             progress(done, total)
 
-        def decode(indices: list[int]) -> list[tuple[int, np.ndarray]]:
-            decoded = []
-            for i in indices:
-                try:
-                    decoded.append((i, load_pixels(paths[i], image_size)))
-                except ImageDecodeError as exc:
-                    skipped[i] = str(exc)
-            return decoded
-
         def decode_chunk(indices: list[int]) -> list[tuple[int, np.ndarray]]:
-            # Several threads a chunk (Pillow releases the GIL while decoding).
-            return [item for part in pool.map(decode, [indices[k::workers] for k in range(workers)]) for item in part]
+            # The pipeline's threaded decoder (Pillow releases the GIL while decoding).
+            pixels, kept, bad = decode_paths([paths[i] for i in indices], image_size)
+            index_of = {paths[i]: i for i in indices}
+            skipped.update((index_of[path], reason) for path, reason in bad)
+            return [(indices[k], pixels[j]) for j, k in enumerate(kept)]
 
         chunks = [todo[s:s + CHUNK] for s in range(0, len(todo), CHUNK)]
         with ThreadPoolExecutor(max_workers=1) as ahead:

@@ -73,8 +73,8 @@ def _training():
     return training
 
 
-def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter) -> "training.TrainingResult":  # noqa: F821
-    """:func:`~.training.train` for ``config.backbone`` != "none" (same arguments, result, errors)."""
+def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
+    """:func:`~.training.train` for ``config.backbone`` != "none" (same arguments, TrainingResult, errors)."""
     training = _training()
     spec = backbones.spec(config.backbone)
     size = config.image_size

@@ -221,3 +221,14 @@ def test_a_missing_or_damaged_weights_file_is_a_clear_error(monkeypatch, tmp_pat
             backbone.check_weights("mobilenet_v2")
     finally:
         backbone.weights_sha256.cache_clear()
+
+
+def test_a_picture_that_cannot_be_decoded_is_skipped_and_named(pets_dir, tmp_path):
+    good = sorted(str(p) for p in (pets_dir / "cats").glob("*.png"))[:3]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(open(good[0], "rb").read()[:60])  # a header and no picture
+    paths = [good[0], str(broken), good[1], good[2]]
+    result = features.compute_features(lambda x: [x.mean(axis=(1, 2))], paths, [0, 0, 0, 0], 32,
+                                       [FeatureCache(None, "test", (3,))], mirror=True)
+    assert result.paths == [good[0], good[1], good[2]] and result.features.shape == (3, 2, 3)
+    assert [p for p, _ in result.skipped] == [str(broken)] and result.computed == 3
