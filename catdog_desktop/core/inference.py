@@ -31,6 +31,10 @@ class Prediction:
     probability: float = 0.0
     probabilities: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: Top probability under the model's confidence threshold: shown as "not sure".
+    uncertain: bool = False
+    #: The picture looks like none of the training classes (far from their features).
+    unfamiliar: bool = False
 
     @property
     def ok(self) -> bool:
