@@ -1,8 +1,10 @@
-"""Headless commands: ``train``, ``evaluate``, ``predict``.
+"""Headless commands: ``train``, ``evaluate``, ``predict``, ``sort``, ``undo-sort``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR
-    catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER...
+    catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER... [--csv OUT.csv]
+    catdog-desktop-cli sort MODEL.keras SOURCE_DIR --to TARGET [--move] [--threshold P] [--csv OUT.csv]
+    catdog-desktop-cli undo-sort TARGET
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
 non-zero exit code, never a traceback (``--debug`` shows it).
@@ -78,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
     p.add_argument("model")
     p.add_argument("paths", nargs="+")
+    p.add_argument("--csv", metavar="OUT.csv",
+                   help="also write one row per file (path, class, confidence, each class's probability, error)")
+    p.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
+
+    s = sub.add_parser("sort", help="classify a folder and copy (or move) its pictures into a folder per class")
+    s.add_argument("model")
+    s.add_argument("sources", nargs="+", metavar="SOURCE_DIR", help="folder(s) (or pictures) to sort")
+    s.add_argument("--to", dest="target", required=True, metavar="TARGET",
+                   help="folder that receives one sub-folder per class (made if missing; outside SOURCE_DIR)")
+    s.add_argument("--move", action="store_true",
+                   help="move the files instead of copying them (undo with: undo-sort TARGET)")
+    s.add_argument("--threshold", type=float, default=None, metavar="P",
+                   help="pictures whose top probability is under P (0-1) go to uncertain/")
+    s.add_argument("--csv", metavar="OUT.csv", help="also write the predictions as CSV")
+    s.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
+
+    u = sub.add_parser("undo-sort", help="undo the last sort into TARGET (moved files go back, copies are removed)")
+    u.add_argument("target")
     return parser
 
 
@@ -88,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "sort": cmd_sort,
+                "undo-sort": cmd_undo_sort}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -296,12 +317,12 @@ def _known_classes_only(split, folder_classes: list[str], model_classes: list[st
 
 
 def cmd_predict(args) -> int:
-    from .core.dataset import scan_images
-    from .core.inference import Classifier
+    from .core.batch import check_csv_path
 
-    classifier = Classifier.load(args.model)
-    files, skipped = scan_images(args.paths)
-    predictions = classifier.predict_paths(files)
+    if args.csv:
+        check_csv_path(args.csv, args.force)  # before the work, not after it
+    results, skipped = _classify(args, args.paths)
+    predictions = results.predictions[:len(results) - len(skipped)]
     failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
     good = [p for p in predictions if p.ok]
     if args.json:
@@ -318,7 +339,101 @@ def cmd_predict(args) -> int:
             print(f"{path}: {reason}", file=sys.stderr)
     if not good and not failures:
         raise CatdogError("No pictures found.")
+    if args.csv:
+        written = results.write_csv(args.csv, force=args.force)
+        if not args.json:
+            print(f"wrote {written} ({len(results)} rows)", file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _classify(args, paths):
+    """Classify files and folders with the model in ``args.model``, a progress line on stderr.
+    Returns (BatchResults with the files that are not pictures last, those files as (path, reason))."""
+    from .core.batch import BatchResults
+    from .core.dataset import scan_images
+    from .core.inference import Classifier, Prediction
+
+    classifier = Classifier.load(args.model)
+    files, skipped = scan_images(paths)
+    progress = _Progress(args.json, "Classifying", len(files))
+    predictions = classifier.predict_paths(files, on_result=lambda i, _p: progress.step(i + 1))
+    progress.close()
+    results = BatchResults(classifier.class_names, predictions + [Prediction(path=p, error=r) for p, r in skipped])
+    return results, skipped
+
+
+class _Progress:
+    """"Classifying 1,200 / 20,000 (410 pictures/s)" redrawn on a terminal's stderr, at most 5 times a second."""
+
+    def __init__(self, quiet: bool, what: str, total: int):
+        self.on = not quiet and sys.stderr is not None and sys.stderr.isatty() and total > 1
+        self.what, self.total = what, total
+        self.started = self.last = time.monotonic()
+
+    def step(self, done: int) -> None:
+        now = time.monotonic()
+        if self.on and (now - self.last >= 0.2 or done == self.total):
+            self.last = now
+            rate = done / max(now - self.started, 1e-9)
+            sys.stderr.write(f"\r\x1b[2K{self.what} {done:,} / {self.total:,} ({rate:.0f} pictures/s)")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write("\n")
+
+
+def cmd_sort(args) -> int:
+    from .core import sorting
+    from .core.batch import check_csv_path
+
+    if args.threshold is not None and not 0 <= args.threshold < 1:
+        hint = f" (for {args.threshold:g} % give {args.threshold / 100:g})" if 1 <= args.threshold <= 100 else ""
+        raise CatdogError(f"--threshold is a probability from 0 to 1{hint}.")
+    sorting.check_target(args.target, args.sources)  # before the work, not after it
+    if args.csv:
+        check_csv_path(args.csv, args.force)
+    results, skipped = _classify(args, args.sources)
+    if not len(results):
+        raise CatdogError("No pictures found.")
+    progress = _Progress(args.json, "Moving" if args.move else "Copying", len(results.readable))
+    report = sorting.sort_files(results.predictions, results.class_names, args.target, move=args.move,
+                                threshold=args.threshold, sources=args.sources,
+                                progress=lambda done, _total, _msg: progress.step(done))
+    progress.close()
+    if args.csv:
+        results.write_csv(args.csv, force=args.force, threshold=args.threshold)
+    if args.json:
+        print(json.dumps({
+            "target": report.target, "mode": "move" if report.move else "copy", "placed": len(report.placed),
+            "counts": report.counts, "renamed": report.renamed,
+            "unreadable": [{"path": p, "reason": r} for p, r in report.unreadable],
+            "failed": [{"path": p, "reason": r} for p, r in report.failed],
+        }))
+    else:
+        print(report.summary())
+        for path, reason in report.unreadable:
+            print(f"left in place (unreadable): {path}: {reason}", file=sys.stderr)
+        for path, reason in report.failed:
+            print(f"not {'moved' if report.move else 'copied'}: {path}: {reason}", file=sys.stderr)
+        if report.move and report.placed:
+            print(f"undo with: catdog-desktop-cli undo-sort {report.target}", file=sys.stderr)
+    return EXIT_SOME_FAILED if report.unreadable or report.failed else EXIT_OK
+
+
+def cmd_undo_sort(args) -> int:
+    from .core import sorting
+
+    report = sorting.undo_last_sort(args.target)
+    if args.json:
+        print(json.dumps({"target": report.target, "mode": "move" if report.move else "copy",
+                          "restored": [{"from": a, "to": b} for a, b in report.restored],
+                          "kept": [{"path": p, "reason": r} for p, r in report.kept]}))
+    else:
+        print(report.summary())
+        for path, reason in report.kept:
+            print(f"left: {path}: {reason}", file=sys.stderr)
+    return EXIT_SOME_FAILED if report.kept else EXIT_OK
 
 
 def _print_scan(scan) -> None:

@@ -1,0 +1,153 @@
+"""The results of classifying many files, kept as plain data: counts, the "not sure" rule, CSV.
+
+The app's results table, the CLI's ``predict --csv`` and ``sort`` all read the same
+:class:`BatchResults`, so a CSV written from either says the same thing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CatdogError
+from .inference import Prediction
+
+#: The columns every CSV starts with; one ``p_<class>`` column per class follows, then ``error``.
+CSV_COLUMNS = ("path", "class", "confidence", "not_sure", "unfamiliar")
+
+
+@dataclass
+class ClassifyStarted:
+    """Sent once the files are listed: how many results will come."""
+
+    total: int
+
+
+@dataclass
+class ClassifiedRows:
+    """Results ``start`` .. ``start + len(predictions) - 1`` of a batch classification.
+
+    ``thumb`` is the large preview (width, height, RGB bytes) when a single picture was classified.
+    """
+
+    start: int
+    predictions: list[Prediction]
+    done: int
+    total: int
+    images_per_second: float = 0.0
+    thumb: tuple | None = None
+
+
+def is_uncertain(prediction: Prediction, threshold: float | None = None) -> bool:
+    """True for a readable picture flagged "not sure" by the model, or under ``threshold``
+    (a probability 0..1; None or 0 uses only the model's own flag)."""
+    if not prediction.ok:
+        return False
+    return bool(prediction.uncertain or (threshold and prediction.probability < threshold))
+
+
+@dataclass
+class BatchResults:
+    """Predictions of many files in the order they were listed, with the model's class names."""
+
+    class_names: list[str]
+    predictions: list[Prediction] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def readable(self) -> list[Prediction]:
+        return [p for p in self.predictions if p.ok]
+
+    @property
+    def unreadable(self) -> list[Prediction]:
+        return [p for p in self.predictions if not p.ok]
+
+    def counts(self, threshold: float | None = None) -> dict[str, int]:
+        """Pictures per predicted class (in class order), "not sure" ones counted apart under
+        ``"uncertain"`` when any; unreadable files are not counted."""
+        counts = dict.fromkeys(self.class_names, 0)
+        for p in self.readable:
+            key = "uncertain" if is_uncertain(p, threshold) else p.class_name
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def csv_header(self) -> list[str]:
+        return [*CSV_COLUMNS, *(f"p_{name}" for name in self.class_names), "error"]
+
+    def csv_rows(self, threshold: float | None = None) -> Iterator[list]:
+        """One row per file, as :meth:`csv_header` names them. Probabilities have 6 decimals."""
+        for p in self.predictions:
+            if p.ok:
+                probs = [f"{p.probabilities.get(name, 0.0):.6f}" for name in self.class_names]
+                yield [p.path, p.class_name, f"{p.probability:.6f}", int(is_uncertain(p, threshold)),
+                       int(p.unfamiliar), *probs, ""]
+            else:
+                yield [p.path, "", "", "", "", *([""] * len(self.class_names)), p.error or "unreadable"]
+
+    def write_csv(self, path: str | os.PathLike, force: bool = False, threshold: float | None = None) -> Path:
+        """Write the CSV atomically (a temporary file renamed into place). Refuses to replace an
+        existing file unless ``force``; raises :class:`CatdogError` with the reason."""
+        path = check_csv_path(path, force)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".csv.tmp", dir=path.parent)
+        try:
+            # utf-8-sig: spreadsheet programs then read non-ASCII file names correctly.
+            with os.fdopen(fd, "w", newline="", encoding="utf-8-sig") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(self.csv_header())
+                writer.writerows(self.csv_rows(threshold))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
+            if force:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)  # fails if a file appeared meanwhile: never overwrite silently
+                os.unlink(tmp)
+            tmp = None
+        except FileExistsError:
+            raise CatdogError(f"{path} already exists: choose another name (or add --force to replace it).") from None
+        except OSError as exc:
+            raise CatdogError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def check_csv_path(path: str | os.PathLike, force: bool = False) -> Path:
+    """The CSV path, checked before any work: its folder exists, and it is not an existing file
+    unless ``force`` (never a folder)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CatdogError(f"{path} is a folder: give a file name for the CSV.")
+    if not path.parent.is_dir():
+        raise CatdogError(f"Cannot write {path}: the folder {path.parent} does not exist.")
+    if path.exists() and not force:
+        raise CatdogError(f"{path} already exists: choose another name (or add --force to replace it).")
+    return path
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a CSV written by :meth:`BatchResults.write_csv`, as dicts (tests, scripts)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return list(csv.DictReader(fh))
+
+
+def results_of(class_names: Sequence[str], predictions: Iterable[Prediction]) -> BatchResults:
+    return BatchResults(list(class_names), list(predictions))
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: os.umask() sets the process's mask for a moment, unsafe once threads run.
+_UMASK = _read_umask()
