@@ -42,6 +42,14 @@ class ClassifiedRows:
     thumb: tuple | None = None
 
 
+@dataclass
+class Thumbnail:
+    """A row's small picture: (width, height, RGB bytes), or None when it cannot be made."""
+
+    path: str
+    thumb: tuple | None
+
+
 def is_uncertain(prediction: Prediction, threshold: float | None = None) -> bool:
     """True for a readable picture flagged "not sure" by the model, or under ``threshold``
     (a probability 0..1; None or 0 uses only the model's own flag)."""

@@ -20,6 +20,9 @@ PREVIEW_SIZE = 640
 ROW_THUMB_SIZE = 48
 #: Per-batch progress is sent at most this often (seconds): enough for a smooth bar.
 BATCH_EVENT_INTERVAL = 0.1
+#: Classified rows are sent together at most this often (seconds): 20,000 one-row signals would
+#: keep the GUI thread busier than the classifying.
+ROWS_EVENT_INTERVAL = 0.1
 
 
 def warm_up(task) -> dict:
@@ -106,45 +109,103 @@ def load_model(task, path: str):
 
 
 def classify(task, classifier, paths: list[str]) -> int:
-    """Classify files and folders; yields ("total", n) then ("result", i, prediction, thumb) for
-    each; returns n."""
+    """Classify files and folders; yields ClassifyStarted(n), then ClassifiedRows as results come
+    (a few times a second, in order; a single picture's row carries its large preview); returns n.
+
+    Rows of many pictures carry no thumbnails: the table asks for those of the rows on screen
+    (:func:`thumbnails`), so 20,000 rows cost neither a second decode of every file nor the memory.
+    """
+    from .batch import ClassifiedRows, ClassifyStarted
     from .dataset import scan_images
     from .images import ImageDecodeError, thumbnail
-
     from .inference import Prediction
 
     files, skipped = scan_images(paths, should_stop=task.should_stop)
     total = len(files) + len(skipped)
-    task.yielded(("total", total))
-    size = PREVIEW_SIZE if total == 1 else ROW_THUMB_SIZE
+    task.yielded(ClassifyStarted(total))
+    started = time.perf_counter()
+    pending: list = []
+    sent = [0, 0.0]  # rows sent, when
 
-    def on_result(index, prediction):
-        thumb = None
-        if prediction.ok:
-            try:
-                thumb = thumbnail(prediction.path, size)
-            except ImageDecodeError:
-                pass
-        task.yielded(("result", index, prediction, thumb))
+    def send(final: bool = False) -> None:
+        now = time.perf_counter()
+        if pending and (final or now - sent[1] >= ROWS_EVENT_INTERVAL or sent[0] == 0):
+            thumb = None
+            if total == 1 and pending[0].ok:
+                try:
+                    thumb = thumbnail(pending[0].path, PREVIEW_SIZE)
+                except ImageDecodeError:
+                    pass
+            done = sent[0] + len(pending)
+            rate = done / max(now - started, 1e-9)
+            task.yielded(ClassifiedRows(sent[0], list(pending), done, total, rate, thumb))
+            sent[:] = [done, now]
+            pending.clear()
+
+    def on_result(_index, prediction):
+        pending.append(prediction)
+        send()
 
     classifier.predict_paths(files, on_result=on_result, should_stop=task.should_stop)
     # Files that are not pictures get a row of their own with the reason, after the pictures.
-    for offset, (path, reason) in enumerate(skipped):
-        task.yielded(("result", len(files) + offset, Prediction(path=path, error=reason), None))
+    if not task.should_stop():
+        pending.extend(Prediction(path=path, error=reason) for path, reason in skipped)
+    send(final=True)
     if task.should_stop():
         raise CancelledError("Classifying was stopped.")
     return total
+
+
+def thumbnails(task, paths: list[str]) -> int:
+    """Small thumbnails of ``paths`` (the rows on screen), yielded as Thumbnail(path, thumb or None)."""
+    from .batch import Thumbnail
+    from .images import ImageDecodeError, thumbnail
+
+    for path in paths:
+        if task.should_stop():
+            raise CancelledError("Thumbnails are no longer needed.")
+        try:
+            thumb = thumbnail(path, ROW_THUMB_SIZE)
+        except ImageDecodeError:
+            thumb = None
+        task.yielded(Thumbnail(path, thumb))
+    return len(paths)
+
+
+def export_csv(task, results, path: str, threshold: float | None = None):
+    """Write ``results`` (core.batch.BatchResults) as CSV to ``path`` (the save dialog has asked
+    about replacing it); returns the path."""
+    return results.write_csv(path, force=True, threshold=threshold)
+
+
+def sort_files(task, results, target: str, move: bool, threshold: float | None, sources: list[str]):
+    """Copy or move the pictures of ``results`` into a folder per class (core.sorting); returns the
+    SortReport (also when stopped part-way: what was done is reported)."""
+    from . import sorting
+
+    return sorting.sort_files(results.predictions, results.class_names, target, move=move, threshold=threshold,
+                              sources=sources, progress=task.progress, should_stop=task.should_stop)
+
+
+def undo_sort(task, target: str):
+    """Undo the last sort into ``target``; returns (the UndoReport, whether an older sort is left there)."""
+    from . import sorting
+
+    report = sorting.undo_last_sort(target, progress=task.progress)
+    return report, sorting.last_sort(target) is not None
 
 
 def classify_image(task, classifier, image) -> int:
     """Classify a pasted picture given as (width, height, RGB bytes)."""
     from PIL import Image
 
+    from .batch import ClassifiedRows, ClassifyStarted
+
     width, height, data = image
     picture = Image.frombytes("RGB", (width, height), data)
-    task.yielded(("total", 1))
+    task.yielded(ClassifyStarted(1))
     prediction = classifier.predict_image(picture, path=None)
     preview = picture.copy()
     preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
-    task.yielded(("result", 0, prediction, (preview.width, preview.height, preview.tobytes())))
+    task.yielded(ClassifiedRows(0, [prediction], 1, 1, 0.0, (preview.width, preview.height, preview.tobytes())))
     return 1

@@ -30,6 +30,7 @@ LAST_DATASET = "last_dataset"
 LAST_PICTURES_DIR = "last_pictures_dir"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
 ADVANCED_OPEN = "advanced_settings_open"
+LAST_SORT_TARGET = "last_sort_target"
 
 
 class SettingsStore(Protocol):
@@ -156,6 +157,14 @@ class Session:
 
     def set_pictures_folder(self, folder: str) -> None:
         self.store.set(LAST_PICTURES_DIR, folder)
+
+    @property
+    def last_sort_target(self) -> str:
+        """The folder the Classify tab last sorted files into ("" for none): *Undo last sort* works there."""
+        return self.store.get(LAST_SORT_TARGET, "") or ""
+
+    def set_last_sort_target(self, folder: str) -> None:
+        self.store.set(LAST_SORT_TARGET, folder)
 
     @property
     def advanced_open(self) -> bool:

@@ -6,16 +6,17 @@ import html
 import os
 import time
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QStackedWidget,
-    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QStackedWidget,
+    QVBoxLayout, QWidget,
 )
 
+from ..core.batch import BatchResults
 from ..core.wording import count
-from ..core.jobs import ROW_THUMB_SIZE as ROW_THUMB
 from .common import local_paths, pixmap_from_rgb
+from .results_table import NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView
 
 #: The smallest side of the single-picture preview on screen (the picture itself is larger).
 PREVIEW_MIN_SIDE = 360
@@ -60,6 +61,10 @@ class ClassifyPanel(QWidget):
     classify_requested = Signal(list)       # paths (files and folders)
     image_pasted = Signal(object)           # (width, height, RGB bytes)
     pictures_opened = Signal(str)           # the folder *Open pictures…* took them from
+    cancel_requested = Signal()             # stop classifying (the rows so far stay)
+    export_requested = Signal(str)          # write the results as CSV to this path
+    sort_requested = Signal()               # *Sort into folders…*
+    undo_sort_requested = Signal()          # *Undo last sort*
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -67,6 +72,9 @@ class ClassifyPanel(QWidget):
         self.model_label.setWordWrap(True)
         self.open_button = QPushButton("Open pictures…")
         self.open_button.clicked.connect(self.open_pictures)
+        self.folder_button = QPushButton("Classify folder…")
+        self.folder_button.setToolTip("Classify every picture in a folder and its sub-folders")
+        self.folder_button.clicked.connect(self.open_folder)
         self.paste_button = QPushButton("Paste")
         self.paste_button.setToolTip("Classify a picture copied to the clipboard (Ctrl+V)")
         self.paste_button.clicked.connect(self.paste)
@@ -96,18 +104,37 @@ class ClassifyPanel(QWidget):
         single_row = QHBoxLayout(single)
         single_row.addWidget(self.preview, 3)
         single_row.addLayout(side, 2)
-        # page 2: many pictures in a table
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["", "Picture", "Class", "Probability"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setIconSize(QSize(ROW_THUMB, ROW_THUMB))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        for page in (self.invite, single, self.table):
+        # page 2: many pictures in a sortable, filterable table, with what can be done with them
+        self.model = ResultsModel(self)
+        self.proxy = ResultsProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = ResultsView()
+        self.table.setModel(self.proxy)
+        self.table.doubleClicked.connect(self._open_picture)
+        self.class_filter = QComboBox()
+        self.class_filter.setToolTip("Show only the pictures of one class")
+        self.class_filter.currentIndexChanged.connect(self._filter_changed)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("One row per file: path, class, confidence, each class's probability, error")
+        self.export_button.clicked.connect(self.choose_csv)
+        self.sort_button = QPushButton("Sort into folders…")
+        self.sort_button.setToolTip("Copy or move the pictures into a folder per class")
+        self.sort_button.clicked.connect(self.sort_requested)
+        self.undo_sort_button = QPushButton("Undo last sort")
+        self.undo_sort_button.clicked.connect(self.undo_sort_requested)
+        self.undo_sort_button.setEnabled(False)
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Show:"))
+        tools.addWidget(self.class_filter)
+        tools.addStretch(1)
+        for button in (self.export_button, self.sort_button, self.undo_sort_button):
+            tools.addWidget(button)
+        many = QWidget()
+        many_layout = QVBoxLayout(many)
+        many_layout.setContentsMargins(0, 0, 0, 0)
+        many_layout.addLayout(tools)
+        many_layout.addWidget(self.table, 1)
+        for page in (self.invite, single, many):
             self.stack.addWidget(page)
         zone_layout = QVBoxLayout(self.zone)
         zone_layout.addWidget(self.stack)
@@ -117,19 +144,26 @@ class ClassifyPanel(QWidget):
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
 
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(self.open_button)
+        top.addWidget(self.folder_button)
         top.addWidget(self.paste_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.progress, 1)
+        bottom.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.zone, 1)
-        layout.addWidget(self.progress)
+        layout.addLayout(bottom)
         layout.addWidget(self.message)
         #: Where *Open pictures…* starts (the folder last used; the window sets it).
         self.pictures_folder = os.path.expanduser("~")
-        self._results: dict[int, object] = {}
+        self._single = None      # the prediction shown large, when one picture was classified
         self._expected = 0
         self._began = 0.0
         #: Seconds from a drop to its first prediction on screen (the first one; for the benchmark).
@@ -143,6 +177,24 @@ class ClassifyPanel(QWidget):
             self.pictures_folder = os.path.dirname(paths[0])
             self.pictures_opened.emit(self.pictures_folder)
             self.classify_requested.emit(paths)
+
+    @Slot()
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Classify the pictures in", self.pictures_folder)
+        if folder:
+            self.pictures_folder = folder
+            self.pictures_opened.emit(folder)
+            self.classify_requested.emit([folder])
+
+    @Slot()
+    def choose_csv(self) -> None:
+        """Ask where to save the results as CSV (the dialog asks before replacing a file)."""
+        first = next((p.path for p in self.model.rows if p.path), None)
+        folder = os.path.dirname(first) if first else self.pictures_folder
+        suggested = os.path.join(os.path.dirname(folder) or folder, f"{os.path.basename(folder) or 'pictures'}-predictions.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", suggested, "CSV files (*.csv)")
+        if path:
+            self.export_requested.emit(path if path.lower().endswith(".csv") else path + ".csv")
 
     @Slot()
     def paste(self) -> None:
@@ -178,62 +230,130 @@ class ClassifyPanel(QWidget):
         colour = "#c62828" if error else "#424242"
         self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
 
-    def begin(self, count: int | None) -> None:
-        """A new batch of pictures is being classified (count unknown while folders expand)."""
-        self._results = {}
+    def begin(self, count: int | None, class_names: list[str] | None = None) -> None:
+        """A new batch of pictures is being classified (count unknown while folders expand) by a
+        model with ``class_names`` (the table's probability columns)."""
+        self._single = None
         self._began = time.perf_counter()
         self._expected = count or 0
-        self.table.setRowCount(0)
+        self.model.reset(class_names or [])
+        self.table.size_columns(len(self.model.class_names))
+        self._fill_filter()
         self.message.clear()
         self.progress.setVisible(True)
         self.progress.setRange(0, count or 0)
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m")
+        self.cancel_button.setVisible(True)
+        self._set_tools_enabled(False)
 
     def set_total(self, total: int) -> None:
         self._expected = total
         self.progress.setRange(0, max(total, 1))
         if total > 1:
-            self.table.setRowCount(total)
             self.stack.setCurrentIndex(2)
+
+    def add_rows(self, rows) -> None:
+        """Results as they come (core.batch.ClassifiedRows)."""
+        if self.first_result_seconds is None:
+            self.first_result_seconds = time.perf_counter() - self._began
+        if self._expected <= 1:
+            self._single = rows.predictions[0]
+            self._show_single(rows.predictions[0], rows.thumb)
+        else:
+            self.model.append(rows.predictions)
+        self.progress.setValue(rows.done)
+        if rows.total > 1 and rows.images_per_second:
+            self.progress.setFormat(f"%v / %m · {rows.images_per_second:,.0f} pictures/s")
 
     def add_result(self, index: int, prediction, thumb) -> None:
         """One picture's prediction (core.inference.Prediction) and its thumbnail bytes or None."""
-        if self.first_result_seconds is None:
-            self.first_result_seconds = time.perf_counter() - self._began
-        self._results[index] = prediction
-        self.progress.setValue(len(self._results))
-        if self._expected <= 1:
-            self._show_single(prediction, thumb)
-        else:
-            self._set_row(index, prediction, thumb)
+        from ..core.batch import ClassifiedRows
 
-    def finish(self, skipped: list[tuple[str, str]] | None = None, note: str = "") -> None:
-        """All pictures are classified; ``note`` (e.g. which model re-classified them) leads the message."""
+        self.add_rows(ClassifiedRows(index, [prediction], index + 1, self._expected, 0.0, thumb))
+
+    def finish(self, skipped: list[tuple[str, str]] | None = None, note: str = "", stopped: bool = False) -> None:
+        """Classifying ended; ``note`` (e.g. which model re-classified them) leads the message."""
         self.progress.setVisible(False)
-        failures = [p for p in self._results.values() if not p.ok]
+        self.cancel_button.setVisible(False)
+        results = self.results()
+        failures = [p for p in results if not p.ok]
         parts = [note] if note else []
+        if stopped:
+            parts.append(f"Stopped after {count(len(results), 'file')}.")
         if self._expected > 1:
-            counts: dict[str, int] = {}
-            for p in self._results.values():
-                if p.ok:
-                    counts[p.class_name] = counts.get(p.class_name, 0) + 1
+            counts = BatchResults(self.model.class_names, results).counts(self.model.threshold)
             # "cats: 1", not "1 cats": class names are folder names, often plural.
-            spread = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
-            ok = len(self._results) - len(failures)
+            spread = ", ".join(f"{'not sure' if name == 'uncertain' else name}: {n}" for name, n in counts.items() if n)
+            ok = len(results) - len(failures)
             parts.append(f"{count(ok, 'picture')} classified ({spread})"
                          + (f"; {count(len(failures), 'file')} could not be read." if failures else "."))
+            self._fill_filter()
+            self._set_tools_enabled(bool(results))
         elif failures:
             parts.append(f"{os.path.basename(failures[0].path or '')}: {failures[0].error}.")
         if skipped:
             names = ", ".join(os.path.basename(p) for p, _ in skipped[:5])
             more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
             parts.append(f"Skipped: {names}{more} ({skipped[0][1]}).")
-        if not self._results and not skipped:
+        if not results and not skipped:
             parts.append("No pictures found there.")
         if parts:
-            self.show_message(" ".join(parts), error=bool(failures or skipped or not self._results))
+            self.show_message(" ".join(parts), error=bool(failures or skipped or not results))
         else:
             self.message.clear()
+
+    def stopped(self, message: str = "") -> None:
+        """Classifying was cancelled or failed: the rows so far stay, and can be exported or sorted."""
+        self.finish(stopped=not message)
+        if message:
+            self.show_message(message, error=True)
+
+    def batch_results(self) -> BatchResults:
+        """The rows of the table as plain data (core.batch.BatchResults), in classified order."""
+        return BatchResults(self.model.class_names, list(self.model.rows))
+
+    def set_undo_available(self, target: str | None) -> None:
+        self.undo_sort_button.setEnabled(bool(target))
+        self.undo_sort_button.setToolTip(f"Undo the last sort into {target}" if target else "No sort to undo")
+
+    def _set_tools_enabled(self, enabled: bool) -> None:
+        for widget in (self.class_filter, self.export_button, self.sort_button):
+            widget.setEnabled(enabled)
+
+    def _fill_filter(self) -> None:
+        """The filter's choices, with counts once there are rows: all, each class, not sure, unreadable."""
+        keys: dict[str, int] = dict.fromkeys(self.model.class_names, 0)
+        extra = {NOT_SURE: 0, UNREADABLE: 0}
+        role = self.proxy.filterRole()
+        for row in range(self.model.rowCount()):
+            key = self.model.data(self.model.index(row, 2), role)
+            (extra if key in extra else keys)[key] = (extra if key in extra else keys).get(key, 0) + 1
+        current = self.class_filter.currentData()
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem(f"All pictures ({self.model.rowCount():,})", None)
+        for name, n in keys.items():
+            self.class_filter.addItem(f"{name} ({n:,})", name)
+        for key, label in ((NOT_SURE, "Not sure"), (UNREADABLE, "Unreadable")):
+            if extra[key]:
+                self.class_filter.addItem(f"{label} ({extra[key]:,})", key)
+        index = self.class_filter.findData(current)
+        self.class_filter.setCurrentIndex(max(index, 0))
+        self.class_filter.blockSignals(False)
+        self.proxy.show_only(self.class_filter.currentData())
+
+    @Slot(int)
+    def _filter_changed(self, _index: int) -> None:
+        self.proxy.show_only(self.class_filter.currentData())
+
+    @Slot(object)
+    def _open_picture(self, index) -> None:
+        prediction = self.model.rows[self.proxy.mapToSource(index).row()]
+        if not prediction.path or not os.path.exists(prediction.path):
+            self.show_message(f"{prediction.path} is no longer there.", error=True)
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(prediction.path)):
+            self.show_message(f"No program is set up to open {os.path.basename(prediction.path)}.", error=True)
 
     def _show_single(self, prediction, thumb) -> None:
         self.stack.setCurrentIndex(1)
@@ -266,24 +386,16 @@ class ClassifyPanel(QWidget):
             self.bars_box.addWidget(bar)
         self.message.clear()
 
-    def _set_row(self, row: int, prediction, thumb) -> None:
-        icon_item = QTableWidgetItem()
-        if thumb is not None:
-            icon_item.setIcon(QIcon(pixmap_from_rgb(*thumb)))
-        self.table.setItem(row, 0, icon_item)
-        name = QTableWidgetItem(os.path.basename(prediction.path or ""))
-        name.setToolTip(prediction.path or "")
-        self.table.setItem(row, 1, name)
-        if prediction.ok:
-            self.table.setItem(row, 2, QTableWidgetItem(prediction.class_name))
-            self.table.setItem(row, 3, QTableWidgetItem(f"{prediction.probability:.1%}"))
-        else:
-            err = QTableWidgetItem(f"✖ {prediction.error}")
-            err.setForeground(Qt.GlobalColor.darkRed)
-            self.table.setItem(row, 2, err)
-            self.table.setSpan(row, 2, 1, 2)
-        self.table.setRowHeight(row, ROW_THUMB + 6)
-
     def results(self) -> list:
         """The predictions of the last batch, in order (for tests and export)."""
-        return [self._results[i] for i in sorted(self._results)]
+        if self._expected <= 1:
+            return [self._single] if self._single is not None else []
+        return list(self.model.rows)
+
+    def row_count(self) -> int:
+        """Rows the table shows (after the class filter)."""
+        return self.proxy.rowCount()
+
+    def cell_text(self, row: int, column: int) -> str:
+        """The text of a cell as the table shows it (sorted and filtered)."""
+        return self.proxy.data(self.proxy.index(row, column)) or ""

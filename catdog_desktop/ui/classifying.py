@@ -1,7 +1,8 @@
 """Classifying in the background for the Classify tab: pictures dropped, opened or pasted go to
 the active model; pictures given before any model is ready wait for it; and when the active
 model changes, the pictures on screen are classified again, so results always belong to the
-model named above them."""
+model named above them. The table's rows can be exported as CSV, sorted into folders (and that
+sort undone), all in workers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import os
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from ..core import jobs
+from ..core.batch import ClassifiedRows, ClassifyStarted
 from ..core.wording import count
 from ..core.session import Session
 from .classify_panel import ClassifyPanel
+from .sort_dialog import SortChoice, SortDialog
 from .workers import JobRunner
 
 
@@ -29,6 +33,12 @@ class Classifying(QObject):
         self.pending: list[str] = []
         self._last: tuple | None = None   # (job, what, single) of the pictures on screen
         self._shown_with = None           # the model whose results are on screen
+        panel.cancel_requested.connect(self.cancel)
+        panel.export_requested.connect(self.export_csv)
+        panel.sort_requested.connect(self.sort_into_folders)
+        panel.undo_sort_requested.connect(self.undo_last_sort)
+        panel.model.thumbnails_wanted.connect(self._make_thumbnails)
+        panel.set_undo_available(session.last_sort_target or None)
 
     def wait_for_model(self, paths: list[str]) -> None:
         """Pictures to classify once a model is ready (given on the command line at start)."""
@@ -68,16 +78,118 @@ class Classifying(QObject):
     def _run(self, job, what, single: bool, note: str = "") -> None:
         self._last = (job, what, single)
         self._shown_with = self.session.classifier
-        self.panel.begin(1 if single else None)
+        self.jobs.stop("thumbnails")
+        self.panel.begin(1 if single else None, self.session.classifier.class_names)
         self.jobs.start("classify", job, self.session.classifier, what, yielded=self._on_classified,
-                        returned=lambda _count: self.panel.finish(note=note), errored=self._on_error)
+                        returned=lambda _count: self.panel.finish(note=note), errored=self.panel.stopped,
+                        aborted=self.panel.stopped)
 
     def _on_classified(self, event) -> None:
-        if event[0] == "total":
-            self.panel.set_total(event[1])
-        else:
-            self.panel.add_result(*event[1:])
+        if isinstance(event, ClassifyStarted):
+            self.panel.set_total(event.total)
+        elif isinstance(event, ClassifiedRows):
+            self.panel.add_rows(event)
 
-    def _on_error(self, message: str) -> None:
+    @Slot()
+    def cancel(self) -> None:
+        """Cancel: stop classifying (the rows so far stay) or sorting (what was done is reported)."""
+        self.jobs.stop("classify")
+        self.jobs.stop("sort")
+
+    @Slot(list)
+    def _make_thumbnails(self, paths: list) -> None:
+        model = self.panel.model
+        self.jobs.start("thumbnails", jobs.thumbnails, paths,
+                        yielded=lambda t: model.set_thumbnail(t.path, t.thumb),
+                        errored=lambda _message: model.forget_requests())
+
+    # ----- what can be done with the rows ---------------------------------------------------------
+    def _sources(self) -> list[str]:
+        if self._last is None or not isinstance(self._last[1], list):
+            return []
+        return list(self._last[1])
+
+    @Slot(str)
+    def export_csv(self, path: str) -> None:
+        results = self.panel.batch_results()
+        self.jobs.start("export-csv", jobs.export_csv, results, path, self.panel.model.threshold,
+                        returned=lambda written: self.panel.show_message(
+                            f"Saved {count(len(results), 'row')} to {written}."),
+                        errored=lambda message: self.panel.show_message(f"Not exported: {message}", error=True))
+
+    @Slot()
+    def sort_into_folders(self) -> None:
+        if self.jobs.busy("classify") or self.jobs.busy("sort"):
+            self.panel.show_message("Wait until classifying (or the sort running) has finished.", error=True)
+            return
+        results = self.panel.batch_results()
+        threshold = self.panel.model.threshold or getattr(self.session.classifier, "threshold", None)
+        choice = self.ask_sort_choice(results, self._sources(), threshold)
+        if choice is None:
+            return
+        self.panel.progress.setVisible(True)
+        self.panel.progress.setRange(0, max(len(results.readable), 1))
+        self.panel.progress.setValue(0)
+        self.panel.progress.setFormat(("Moving" if choice.move else "Copying") + " %v / %m")
+        self.panel.cancel_button.setVisible(True)
+        self.jobs.start("sort", jobs.sort_files, results, choice.target, choice.move, choice.threshold,
+                        self._sources(), progress=self._on_sort_progress,
+                        returned=lambda report: self._on_sorted(report, choice),
+                        errored=self._on_sort_error, finished=self._on_sort_finished)
+
+    def ask_sort_choice(self, results, sources: list[str], threshold: float | None) -> SortChoice | None:
+        """The sort dialog (modal): the target, copy or move, the threshold; None if cancelled."""
+        dialog = SortDialog(results, sources, self.panel.pictures_folder, threshold, self.panel)
+        return dialog.choice() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+    def _on_sort_progress(self, progress) -> None:
+        done, total, _message = progress
+        self.panel.progress.setRange(0, max(total, 1))
+        self.panel.progress.setValue(done)
+
+    def _on_sorted(self, report, choice: SortChoice) -> None:
+        if report.move:
+            self.panel.model.replace_paths(dict(report.placed))
+        self.panel.model.set_threshold(choice.threshold)
+        if report.placed:
+            self.session.set_last_sort_target(report.target)
+            self.panel.set_undo_available(report.target)
+        self.panel.show_message(report.summary(), error=bool(report.failed))
+
+    def _on_sort_error(self, message: str) -> None:
+        self.panel.show_message(f"Not sorted: {message}", error=True)
+
+    def _on_sort_finished(self) -> None:
         self.panel.progress.setVisible(False)
-        self.panel.show_message(message, error=True)
+        self.panel.cancel_button.setVisible(False)
+
+    @Slot()
+    def undo_last_sort(self) -> None:
+        target = self.session.last_sort_target
+        if not target or self.jobs.busy("sort"):
+            return
+        answer = QMessageBox.question(
+            self.panel, "Undo last sort?",
+            f"Undo the last sort into {target}? Moved files go back where they were; copies that are "
+            "unchanged are removed (their originals stay).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.panel.progress.setVisible(True)
+        self.panel.progress.setFormat("Undoing %v / %m")
+        self.jobs.start("sort", jobs.undo_sort, target, progress=self._on_sort_progress, returned=self._on_undone,
+                        errored=self._on_undo_error, finished=self._on_sort_finished)
+
+    def _on_undone(self, outcome) -> None:
+        report, more = outcome
+        if report.move:
+            self.panel.model.replace_paths(dict(report.restored))
+        if not more:
+            self.session.set_last_sort_target("")
+            self.panel.set_undo_available(None)
+        self.panel.show_message(report.summary(), error=bool(report.kept))
+
+    def _on_undo_error(self, message: str) -> None:
+        self.panel.show_message(f"Not undone: {message}", error=True)
+        self.session.set_last_sort_target("")
+        self.panel.set_undo_available(None)

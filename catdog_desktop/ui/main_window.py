@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(action("Open &dataset folder…", self.dataset_panel.choose_folder, QKeySequence.StandardKey.Open))
         file_menu.addAction(action("Open &model…", self.models.open_dialog, QKeySequence("Ctrl+Shift+O")))
+        file_menu.addAction(action("&Classify folder…", self.classify_panel.open_folder, QKeySequence("Ctrl+Shift+F")))
         self.save_model_action = action("&Save model…", self.models.save_dialog, QKeySequence.StandardKey.Save)
         file_menu.addAction(self.save_model_action)
         self.builtin_action = action("Use &built-in model", self.models.use_builtin)

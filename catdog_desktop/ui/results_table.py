@@ -1,0 +1,226 @@
+"""The Classify tab's table of many results: a model over the predictions (core.inference.Prediction),
+sorted and filtered by a QSortFilterProxyModel, shown in a QTableView.
+
+It stays quick with 20,000 rows: rows arrive in chunks, numbers sort as numbers (a role of their
+own), every row has the same height (nothing measures all rows), and thumbnails are only made for
+the rows that are painted: the model asks for them (``thumbnails_wanted``), a worker makes them,
+and at most :data:`THUMB_CACHE` are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+from PySide6.QtCore import (
+    QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, QTimer, Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from ..core.batch import is_uncertain
+from ..core.jobs import ROW_THUMB_SIZE
+from .common import pixmap_from_rgb
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
+#: Filter keys of rows that have no class of their own (never a folder name: they start with NUL).
+NOT_SURE, UNREADABLE = "\0not sure", "\0unreadable"
+#: Thumbnails kept (about 9 kB each): several screens of rows.
+THUMB_CACHE = 1500
+THUMB, FILE, CLASS, CONFIDENCE = range(4)
+_RED, _AMBER = QColor("#c62828"), QColor("#a86400")
+
+
+class ResultsModel(QAbstractTableModel):
+    """Predictions in the order they were classified. ``threshold`` (0..1 or None) adds the user's
+    "not sure" limit to the model's own flag."""
+
+    thumbnails_wanted = Signal(list)   # paths whose thumbnails the view wants
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.class_names: list[str] = []
+        self.rows: list = []
+        self.threshold: float | None = None
+        self._thumbs: OrderedDict[str, QPixmap | None] = OrderedDict()
+        self._asked: dict[str, None] = {}
+        self._rows_of: dict[str, list[int]] = {}
+        self._ask_timer = QTimer(self, singleShot=True, interval=30)
+        self._ask_timer.timeout.connect(self._ask)
+
+    # ----- filling ---------------------------------------------------------------------------
+    def reset(self, class_names: list[str]) -> None:
+        self.beginResetModel()
+        self.class_names = list(class_names)
+        self.rows = []
+        self._rows_of = {}
+        self._asked.clear()
+        self.endResetModel()
+
+    def append(self, predictions: list) -> None:
+        if not predictions:
+            return
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(predictions) - 1)
+        for i, p in enumerate(predictions, first):
+            self.rows.append(p)
+            if p.path:
+                self._rows_of.setdefault(p.path, []).append(i)
+        self.endInsertRows()
+
+    def set_threshold(self, threshold: float | None) -> None:
+        self.threshold = threshold or None
+        if self.rows:
+            self.dataChanged.emit(self.index(0, CLASS), self.index(len(self.rows) - 1, CLASS))
+
+    def replace_paths(self, moved: dict[str, str]) -> None:
+        """Files moved by a sort (or moved back by its undo): rows follow them."""
+        import dataclasses
+
+        for old, new in moved.items():
+            for row in self._rows_of.pop(old, []):
+                self.rows[row] = dataclasses.replace(self.rows[row], path=new)
+                self._rows_of.setdefault(new, []).append(row)
+            if old in self._thumbs:
+                self._thumbs[new] = self._thumbs.pop(old)
+        if moved and self.rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, self.columnCount() - 1))
+
+    def set_thumbnail(self, path: str, thumb) -> None:
+        self._asked.pop(path, None)
+        self._thumbs[path] = pixmap_from_rgb(*thumb) if thumb is not None else None
+        while len(self._thumbs) > THUMB_CACHE:
+            self._thumbs.popitem(last=False)
+        for row in self._rows_of.get(path, []):
+            index = self.index(row, THUMB)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    # ----- Qt model -------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else 4 + len(self.class_names)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if section < 4:
+            return ("", "File", "Class", "Confidence")[section]
+        return self.class_names[section - 4]
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        p, col = self.rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(p, col)
+        if role == SORT_ROLE:
+            return self._sort_key(p, col)
+        if role == FILTER_ROLE:
+            return UNREADABLE if not p.ok else NOT_SURE if is_uncertain(p, self.threshold) else p.class_name
+        if role == Qt.ItemDataRole.DecorationRole and col == THUMB and p.ok and p.path:
+            return self._thumbnail(p.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == FILE:
+                return p.path
+            if col == CLASS and not p.ok:
+                return p.error
+            if col == CLASS and is_uncertain(p, self.threshold):
+                return f"Best guess: {p.class_name} ({p.probability:.1%}), under the confidence threshold."
+        if role == Qt.ItemDataRole.ForegroundRole and col == CLASS:
+            if not p.ok:
+                return QBrush(_RED)
+            if is_uncertain(p, self.threshold):
+                return QBrush(_AMBER)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= CONFIDENCE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _text(self, p, col: int):
+        if col == FILE:
+            return os.path.basename(p.path or "")
+        if col == CLASS:
+            if not p.ok:
+                return f"✖ {p.error}"
+            return f"not sure ({p.class_name}?)" if is_uncertain(p, self.threshold) else p.class_name
+        if not p.ok or col == THUMB:
+            return None
+        value = p.probability if col == CONFIDENCE else p.probabilities.get(self.class_names[col - 4], 0.0)
+        return f"{value:.1%}"
+
+    def _sort_key(self, p, col: int):
+        if col == FILE:
+            return os.path.basename(p.path or "").lower()
+        if col == CLASS:
+            return "\uffff" + (p.error or "") if not p.ok else p.class_name.lower()
+        if not p.ok:
+            return -1.0  # unreadable files sort below every probability
+        if col == CONFIDENCE or col == THUMB:
+            return p.probability
+        return p.probabilities.get(self.class_names[col - 4], 0.0)
+
+    def _thumbnail(self, path: str):
+        if path in self._thumbs:
+            self._thumbs.move_to_end(path)
+            return self._thumbs[path]
+        if path not in self._asked:
+            self._asked[path] = None
+            self._ask_timer.start()
+        return None
+
+    def _ask(self) -> None:
+        # The newest requests first; older ones that scrolled away are dropped by the next job.
+        wanted = [p for p in reversed(list(self._asked)) if p not in self._thumbs][:200]
+        self._asked = dict.fromkeys(reversed(wanted))
+        if wanted:
+            self.thumbnails_wanted.emit(wanted)
+
+    def forget_requests(self) -> None:
+        """The thumbnail job ended without making these: they are asked for again when painted."""
+        self._asked.clear()
+
+
+class ResultsProxy(QSortFilterProxyModel):
+    """Sorts by SORT_ROLE (numbers as numbers) and shows one class (or all)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setFilterRole(FILTER_ROLE)
+        self.setFilterKeyColumn(CLASS)
+
+    def show_only(self, key: str | None) -> None:
+        """Show the rows whose FILTER_ROLE is ``key`` (a class name, NOT_SURE, UNREADABLE), or all."""
+        pattern = "" if key is None else "^" + QRegularExpression.escape(key) + "$"
+        self.setFilterRegularExpression(QRegularExpression(pattern))
+
+
+class ResultsView(QTableView):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.verticalHeader().setVisible(False)
+        rows = self.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no row is ever measured
+        rows.setDefaultSectionSize(ROW_THUMB_SIZE + 6)
+        self.setIconSize(QPixmap(ROW_THUMB_SIZE, ROW_THUMB_SIZE).size())
+        self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # as classified, until a click
+        self.setSortingEnabled(True)
+
+    def size_columns(self, classes: int) -> None:
+        """Fixed starting widths (measuring the contents would read every row); the file name stretches."""
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        self.setColumnWidth(THUMB, ROW_THUMB_SIZE + 12)
+        self.setColumnWidth(CLASS, 170)
+        self.setColumnWidth(CONFIDENCE, 95)
+        for col in range(4, 4 + classes):
+            self.setColumnWidth(col, 80)
