@@ -49,7 +49,7 @@ def test_pictures_opened_with_the_file_picker_each_get_a_row(qtbot, window_with_
     qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
     total = len(good) + len(bad)
     qtbot.waitUntil(lambda: classify_finished(panel, total), timeout=60_000)
-    rows = {panel.table.item(r, 1).text(): panel.table.item(r, 2).text() for r in range(panel.table.rowCount())}
+    rows = {panel.cell_text(r, 1): panel.cell_text(r, 2) for r in range(panel.row_count())}
     for path in good:
         assert rows[path.name] in ("cats", "dogs")
     for path in bad:
@@ -250,10 +250,10 @@ def test_closing_while_scanning_a_slow_disk_stops_the_scan(qtbot, settings, monk
 
 
 def test_closing_while_classifying_a_folder_stops_promptly(qtbot, window_with_model, monkeypatch, tmp_path):
-    from catdog_desktop.core import images
+    from catdog_desktop.core import inference
 
     write_class_folders(tmp_path / "many", ["x"], 150, size=24)
-    slow_down(monkeypatch, images, "thumbnail", 0.05)  # each row's thumbnail: ~8 s for the folder
+    slow_down(monkeypatch, inference, "load_pixels", 0.1)  # ~4 s for the folder with 4 decode threads
     panel = window_with_model.classify_panel
     drop_files(panel, [tmp_path / "many"])
     qtbot.waitUntil(lambda: len(panel.results()) >= 3, timeout=30_000)

@@ -1,0 +1,111 @@
+"""Classifying a whole folder in the app: the table sorts and filters, thumbnails come for the
+rows on screen, double-click opens a picture, CSV export, sort into folders and its undo, Cancel."""
+
+import os
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFileDialog
+
+from catdog_desktop.core.batch import read_csv
+from catdog_desktop.ui.classifying import Classifying
+from catdog_desktop.ui.sort_dialog import SortChoice, SortDialog
+from synthetic import write_class_folders
+from ui_helpers import drop_files
+
+
+def finished(panel, rows):
+    return len(panel.results()) == rows and not panel.progress.isVisible()
+
+
+def test_a_dropped_folder_fills_a_table_to_sort_filter_export_and_sort_into_folders(
+        qtbot, window_with_model, tmp_path, monkeypatch):
+    window, panel = window_with_model, window_with_model.classify_panel
+    inbox = write_class_folders(tmp_path / "inbox", ["cats", "dogs"], 12, seed=3)
+    (inbox / "broken.png").write_bytes(b"")
+    drop_files(panel, [inbox])
+    qtbot.waitUntil(lambda: finished(panel, 25), timeout=60_000)
+    assert panel.row_count() == 25 and panel.stack.currentIndex() == 2 and "24 pictures classified" in panel.message.text()
+
+    # Numbers sort as numbers; the unreadable file sorts last.
+    panel.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    shown = [panel.cell_text(r, 3) for r in range(panel.row_count())]
+    values = [float(v.rstrip("%")) for v in shown if v]
+    assert values == sorted(values, reverse=True) and shown[-1] == "" and panel.cell_text(24, 2).startswith("✖")
+    # Thumbnails are made for the rows on screen.
+    qtbot.waitUntil(lambda: panel.proxy.data(panel.proxy.index(0, 0), Qt.ItemDataRole.DecorationRole) is not None,
+                    timeout=20_000)
+    # Filter by class.
+    panel.class_filter.setCurrentIndex(panel.class_filter.findData("dogs"))
+    dogs = sum(p.ok and p.class_name == "dogs" for p in panel.results())
+    assert panel.row_count() == dogs and {panel.cell_text(r, 2) for r in range(dogs)} <= {"dogs"}
+    # Double-click opens the picture.
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    panel.table.doubleClicked.emit(panel.proxy.index(0, 1))
+    assert opened and os.path.dirname(os.path.dirname(opened[0])) == str(inbox)
+    panel.class_filter.setCurrentIndex(0)
+
+    # Export CSV: one row per file.
+    out = tmp_path / "predictions.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved 25 rows" in panel.message.text(), timeout=10_000)
+    assert len(read_csv(out)) == 25
+
+    # Sort into folders (moving), then undo.
+    before = sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file())
+    target = tmp_path / "sorted"
+    monkeypatch.setattr(Classifying, "ask_sort_choice", lambda self, *a: SortChoice(str(target), True, None))
+    qtbot.mouseClick(panel.sort_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Moved 24 files" in panel.message.text(), timeout=20_000)
+    assert [p.name for p in inbox.rglob("*") if p.is_file()] == ["broken.png"]  # unreadable: left in place
+    assert sum(1 for p in target.rglob("*.png")) == 24 and panel.undo_sort_button.isEnabled()
+    assert all(p.path.startswith(str(target)) for p in panel.results() if p.ok)  # rows follow the files
+    qtbot.mouseClick(panel.undo_sort_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "back where they were" in panel.message.text(), timeout=20_000)
+    assert sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file()) == before
+    assert not panel.undo_sort_button.isEnabled() and window.session.last_sort_target == ""
+
+
+def test_cancel_keeps_the_rows_so_far(qtbot, window_with_model, tmp_path, monkeypatch):
+    from catdog_desktop.core import inference
+
+    real = inference.load_pixels
+
+    def slow(*args, **kwargs):
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "load_pixels", slow)
+    panel = window_with_model.classify_panel
+    drop_files(panel, [write_class_folders(tmp_path / "many", ["x"], 300, size=24)])
+    qtbot.waitUntil(lambda: len(panel.results()) >= 64 and panel.cancel_button.isVisible(), timeout=30_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.progress.isVisible(), timeout=10_000)
+    assert 64 <= len(panel.results()) < 300 and "Stopped after" in panel.message.text()
+    assert panel.export_button.isEnabled() and panel.sort_button.isEnabled()
+
+
+def test_the_sort_dialog_says_what_goes_where_and_refuses_a_target_inside_the_source(qtbot, tmp_path):
+    from catdog_desktop.core.batch import BatchResults
+    from catdog_desktop.core.inference import Prediction
+
+    src = tmp_path / "inbox"
+    src.mkdir()
+    results = BatchResults(["cats", "dogs"], [
+        Prediction(str(src / "a.jpg"), "cats", 0.9, {"cats": 0.9, "dogs": 0.1}),
+        Prediction(str(src / "b.jpg"), "dogs", 0.55, {"cats": 0.45, "dogs": 0.55}),
+        Prediction(str(src / "c.jpg"), error="the file is empty (0 bytes)")])
+    dialog = SortDialog(results, [str(src)], str(tmp_path), threshold=None)
+    qtbot.addWidget(dialog)
+    assert dialog.folder.text() == str(src) + "-sorted" and dialog.copy.isChecked()
+    assert "Copies 2 pictures into cats/ 1, dogs/ 1. 1 unreadable file stays" in dialog.preview.text()
+    dialog.use_threshold.setChecked(True)
+    dialog.threshold.setValue(60)
+    assert "cats/ 1, uncertain/ 1" in dialog.preview.text()
+    dialog.folder.setText(str(src / "sorted"))
+    dialog.sort_button.click()
+    assert "inside" in dialog.error.text() and dialog.result() != SortDialog.DialogCode.Accepted
+    assert dialog.choice() == SortChoice(str(src / "sorted"), False, 0.6)
