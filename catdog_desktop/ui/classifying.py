@@ -98,6 +98,8 @@ class Classifying(QObject):
 
     @Slot(list)
     def _make_thumbnails(self, paths: list) -> None:
+        if not self.panel.isVisible():
+            return  # the window closed (its jobs were shut down) before the request came
         model = self.panel.model
         self.jobs.start("thumbnails", jobs.thumbnails, paths,
                         yielded=lambda t: model.set_thumbnail(t.path, t.thumb),
