@@ -4,7 +4,7 @@
 
 Classifies a few photos with the built-in model, then trains on a subset of the photos in --data
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
-Writes classify.png, classify_many.png, dataset.png, training.png.
+Writes classify.png, classify_many.png, classify_folder.png, sort_dialog.png, dataset.png, training.png.
 """
 
 from __future__ import annotations
@@ -60,6 +60,33 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
     return target, extra
 
 
+def shoot_folder(app, window, work: Path, out: Path) -> None:
+    """A whole folder (the bundled sample photos) in the results table, least sure first; then the
+    *Sort into folders…* dialog for it."""
+    from PySide6.QtCore import Qt
+
+    from catdog_desktop.paths import sample_dataset_dir
+    from catdog_desktop.ui.sort_dialog import SortDialog
+
+    sample = sample_dataset_dir()
+    if sample is None:
+        return
+    panel = window.classify_panel
+    window.classify_paths([str(sample)])
+    wait(app, lambda: len(panel.results()) > 1 and not panel.progress.isVisible())
+    panel.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    for _ in range(40):  # the thumbnails of the rows on screen
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(out / "classify_folder.png"))
+    dialog = SortDialog(panel.batch_results(), [str(sample)], str(work), 0.6, window)
+    dialog.folder.setText(str(Path.home() / "Pictures" / "sample-sorted"))
+    dialog.show()
+    app.processEvents()
+    dialog.grab().save(str(out / "sort_dialog.png"))
+    dialog.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=None)
@@ -96,6 +123,7 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.05)
     window.grab().save(str(args.out / "classify_many.png"))
+    shoot_folder(app, window, work, args.out)
 
     window.open_dataset(str(dataset))
     wait(app, lambda: window.session.scan is not None)

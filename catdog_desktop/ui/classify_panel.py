@@ -113,6 +113,7 @@ class ClassifyPanel(QWidget):
         self.table.doubleClicked.connect(self._open_picture)
         self.class_filter = QComboBox()
         self.class_filter.setToolTip("Show only the pictures of one class")
+        self.class_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.class_filter.currentIndexChanged.connect(self._filter_changed)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("One row per file: path, class, confidence, each class's probability, error")
@@ -349,7 +350,7 @@ class ClassifyPanel(QWidget):
 
     @Slot(object)
     def _open_picture(self, index) -> None:
-        prediction = self.model.rows[self.proxy.mapToSource(index).row()]
+        prediction = self.model.prediction(self.proxy.mapToSource(index).row())
         if not prediction.path or not os.path.exists(prediction.path):
             self.show_message(f"{prediction.path} is no longer there.", error=True)
         elif not QDesktopServices.openUrl(QUrl.fromLocalFile(prediction.path)):
