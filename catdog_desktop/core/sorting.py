@@ -198,6 +198,11 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
                 report.stopped = True
                 break
             wanted = target / folder / os.path.basename(src)
+            if os.path.lexists(wanted) and os.path.samefile(src, wanted):
+                # Already in its place (sorted before into this target): nothing to do, no "(2)" copy.
+                report.placed.append((src, src))
+                report.counts[folder] = report.counts.get(folder, 0) + 1
+                continue
             dst = fileops.unique_path(wanted)
             journal.write({"op": "planned", "run": run, "src": src, "dst": str(dst)})
             try:
@@ -257,9 +262,10 @@ def read_journal(target: str | os.PathLike) -> list[SortRun]:
 
 
 def last_sort(target: str | os.PathLike) -> SortRun | None:
-    """The newest sort in ``target`` that was not undone, if any placed (or may have placed) a file."""
+    """The newest sort in ``target`` that was not undone (undo works as a stack: one sort at a time,
+    newest first, even one that had nothing to move)."""
     for run in reversed(read_journal(target)):
-        if not run.undone and run.planned:
+        if not run.undone:
             return run
     return None
 

@@ -89,6 +89,12 @@ def test_copy_sort_puts_each_picture_in_its_class_and_never_overwrites(photos, t
     assert report.counts == {"cats": 2, "dogs": 2, "uncertain": 1} and report.renamed == 1
     assert report.unreadable == [(str(src / "broken.jpg"), "the file is empty (0 bytes)")]
     assert "Copied 5 files" in report.summary() and "1 unreadable file was left" in report.summary()
+    sorted_rows = [prediction(dst, p.class_name, p.probability) for (src, dst), p in zip(report.placed, predictions)]
+    again = sorting.sort_files(sorted_rows, ["cats", "dogs"], target, move=True, threshold=0.6)  # the same files, already in place
+    assert len(again.placed) == 5 and files_under(target) == {
+        "cats/a.jpg": b"somebody else's cat", "cats/a (2).jpg": b"picture a.jpg", "cats/b.jpg": b"picture b.jpg",
+        "dogs/c.jpg": b"picture c.jpg", "dogs/d.jpg": b"picture d.jpg", "uncertain/e.jpg": b"picture e.jpg"}
+    assert sorting.undo_last_sort(target).restored == []  # that sort moved nothing: nothing to put back
 
     undo = sorting.undo_last_sort(target)  # removes our copies only
     assert len(undo.restored) == 5 and files_under(target) == {"cats/a.jpg": b"somebody else's cat"}
