@@ -66,8 +66,8 @@ class SortReport:
         if self.renamed:
             parts.append(f"{self.renamed} got a new name because the name was taken.")
         if self.unreadable:
-            parts.append(f"{len(self.unreadable)} unreadable file{'s were' if len(self.unreadable) != 1 else ' was'} "
-                         "left where they are.")
+            parts.append(f"{len(self.unreadable)} unreadable files were left where they are." if len(self.unreadable) > 1
+                         else "1 unreadable file was left where it is.")
         if self.failed:
             path, reason = self.failed[0]
             parts.append(f"{len(self.failed)} could not be {'moved' if self.move else 'copied'}, "
@@ -218,6 +218,8 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
             if progress is not None:
                 progress(done + 1, len(moves), f"{verb} files")
         journal.write({"op": "end", "run": run, "stopped": report.stopped}, sync=True)
+    order = list(folder_names(class_names).values())
+    report.counts = dict(sorted(report.counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     log.info("sort into %s: %d placed, %d failed, %d unreadable", target, len(report.placed),
              len(report.failed), len(report.unreadable))
     return report

@@ -88,7 +88,7 @@ def test_copy_sort_puts_each_picture_in_its_class_and_never_overwrites(photos, t
         "dogs/c.jpg": b"picture c.jpg", "dogs/d.jpg": b"picture d.jpg", "uncertain/e.jpg": b"picture e.jpg"}
     assert report.counts == {"cats": 2, "dogs": 2, "uncertain": 1} and report.renamed == 1
     assert report.unreadable == [(str(src / "broken.jpg"), "the file is empty (0 bytes)")]
-    assert "Copied 5 files" in report.summary() and "1 unreadable file was left" in report.summary()
+    assert "Copied 5 files" in report.summary() and "1 unreadable file was left where it is" in report.summary()
     sorted_rows = [prediction(dst, p.class_name, p.probability) for (src, dst), p in zip(report.placed, predictions)]
     again = sorting.sort_files(sorted_rows, ["cats", "dogs"], target, move=True, threshold=0.6)  # the same files, already in place
     assert len(again.placed) == 5 and files_under(target) == {
