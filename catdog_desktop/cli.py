@@ -1,7 +1,7 @@
 """Headless commands: ``train``, ``evaluate``, ``predict``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
-    catdog-desktop-cli evaluate MODEL.keras DATA_DIR
+    catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
     catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER...
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
@@ -74,11 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--strict", action="store_true",
                    help="fail (exit 2) when the folder has classes the model does not know, instead of "
                         "leaving their pictures out")
+    e.add_argument("--mistakes", type=_non_negative, metavar="N", default=None,
+                   help="list the N wrong answers the model was surest of, with their paths (likeliest "
+                        "label errors first; with --json the mistakes list is cut to N)")
 
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
     p.add_argument("model")
     p.add_argument("paths", nargs="+")
     return parser
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,75 +234,38 @@ def _save_or_rescue(result, out: Path) -> Path:
 
 
 def cmd_evaluate(args) -> int:
-    from .core import pipeline
-    from .core.dataset import Split, scan_dataset
-    from .core.evaluation import evaluate_model
+    from .core.evaluation import evaluate_folder
     from .core.inference import Classifier
 
     classifier = Classifier.load(args.model)
-    meta = classifier.metadata
-    trained_on = (meta.get("dataset") or {})
-    seed = trained_on.get("seed", 1337)
-    split = trained_on.get("validation_split", 0.2)
-    scan = scan_dataset(args.data_dir, validation_split=split, seed=seed)
-    unknown = sorted(set(scan.class_names) - set(classifier.class_names))
-    if unknown and (args.strict or len(unknown) == len(scan.class_names)):
-        raise CatdogError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
-                          f"The model knows: {', '.join(classifier.class_names)}.")
-    # Which pictures are held out: the test folder; else, for the very folder the model was trained
-    # on, only its validation split (the same seed gives the same split); else all of them.
-    if scan.test is not None and len(scan.test):
-        split_obj, name = scan.test, "test"
-    elif trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
-        split_obj, name = scan.validation, "validation"
-    else:
-        split_obj = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels)
-        name = "all"
-    split_obj, left_out = _known_classes_only(split_obj, scan.class_names, classifier.class_names)
-    remap = [classifier.class_names.index(n) if n in classifier.class_names else -1 for n in scan.class_names]
-    decoded = pipeline.decode_split(split_obj, classifier.image_size)
-    if len(decoded) == 0:
-        raise CatdogError("None of the pictures could be read.")
-    y = decoded.y.copy()
-    for i, j in enumerate(remap):
-        y[decoded.y == i] = j
-    ev = evaluate_model(classifier.model, decoded.x, y, classifier.class_names, decoded.paths, name)
+    scored = evaluate_folder(classifier, args.data_dir, strict=args.strict)
+    ev = scored.evaluation
+    mistakes = ev.mistakes if args.mistakes is None else ev.mistakes[:args.mistakes]
     if args.json:
-        data = ev.to_dict()
-        data["skipped"] = [{"path": p, "reason": r} for p, r in scan.skipped + decoded.skipped]
-        data["left_out"] = left_out
+        data = ev.to_dict(include_results=False)
+        data["mistakes"] = [{**m, "confidence": m["probabilities"][m["predicted_class"]]}
+                            for m in data["mistakes"][:len(mistakes)]]
+        data["skipped"] = [{"path": p, "reason": r} for p, r in scored.skipped]
+        data["left_out"] = scored.left_out
         print(json.dumps(data))
-    else:
-        print(f"{name} pictures: {ev.count}   accuracy {ev.accuracy:.2%}   loss {ev.loss:.4f}")
-        if left_out:
-            classes = ", ".join(f"{n} ({count})" for n, count in left_out.items())
-            print(f"left out: {sum(left_out.values())} picture(s) of classes the model does not know: {classes}. "
-                  f"The model knows: {', '.join(classifier.class_names)}.")
-        width = max(len(n) for n in ev.class_names)
-        print(" " * (width + 2) + "  ".join(f"{n:>{width}}" for n in ev.class_names) + "   (predicted)")
-        for name_i, row in zip(ev.class_names, ev.confusion):
-            print(f"{name_i:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
-        for c in ev.per_class:
-            print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall:.2%} F1 {c.f1:.3f} ({c.support})")
-        for p, r in scan.skipped + decoded.skipped:
-            print(f"skipped {p}: {r}", file=sys.stderr)
+        return EXIT_OK
+    print(f"{ev.split} pictures: {ev.count}   accuracy {ev.accuracy:.2%}   loss {ev.loss:.4f}")
+    if scored.left_out:
+        print(scored.left_out_sentence(classifier.class_names))
+    width = max(len(n) for n in ev.class_names)
+    print(" " * (width + 2) + "  ".join(f"{n:>{width}}" for n in ev.class_names) + "   (predicted)")
+    for name_i, row in zip(ev.class_names, ev.confusion):
+        print(f"{name_i:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
+    for c in ev.per_class:
+        print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall:.2%} F1 {c.f1:.3f} ({c.support})")
+    if args.mistakes is not None:
+        print(f"{len(mistakes)} of {len(ev.mistakes)} mistakes, most confident first "
+              "(true class, predicted class, probability, file):")
+        for m in mistakes:
+            print(f"{m.true_class}\t{m.predicted_class}\t{m.confidence:.1%}\t{m.path}")
+    for p, r in scored.skipped:
+        print(f"skipped {p}: {r}", file=sys.stderr)
     return EXIT_OK
-
-
-def _known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
-    """(the part of ``split`` whose classes the model knows, {unknown class: pictures left out})."""
-    from .core.dataset import Split
-
-    known = Split()
-    left_out: dict[str, int] = {}
-    for path, label in zip(split.paths, split.labels):
-        name = folder_classes[label]
-        if name in model_classes:
-            known.paths.append(path)
-            known.labels.append(label)
-        else:
-            left_out[name] = left_out.get(name, 0) + 1
-    return known, dict(sorted(left_out.items()))
 
 
 def cmd_predict(args) -> int:

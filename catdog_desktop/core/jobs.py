@@ -148,3 +148,50 @@ def classify_image(task, classifier, image) -> int:
     preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     task.yielded(("result", 0, prediction, (preview.width, preview.height, preview.tobytes())))
     return 1
+
+
+#: Gallery thumbnails: pixels per side, and how many are made (in parallel) before they are sent.
+GALLERY_THUMB_SIZE = 112
+GALLERY_THUMB_BATCH = 8
+
+
+def make_thumbnails(task, requests, size: int = GALLERY_THUMB_SIZE) -> int:
+    """Make the thumbnails a gallery asks for (core.thumbnails.ThumbnailRequests), newest request
+    first, until stopped; yields a list of (path, (width, height, RGB bytes) or None) per batch.
+    Returns how many were made. Runs for as long as the gallery may ask (it waits idle)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .images import ImageDecodeError, thumbnail
+    from .pipeline import decode_workers
+
+    def make(path: str):
+        try:
+            return path, thumbnail(path, size)
+        except (ImageDecodeError, OSError):
+            return path, None  # shown as "cannot be read"; the file may have been moved meanwhile
+
+    made = 0
+    with ThreadPoolExecutor(max_workers=min(4, decode_workers())) as pool:
+        while not task.should_stop():
+            paths = requests.take(GALLERY_THUMB_BATCH, timeout=0.1)
+            if paths:
+                task.yielded(list(pool.map(make, paths)))
+                made += len(paths)
+    return made
+
+
+def evaluate_folder(task, classifier, folder: str):
+    """Score ``classifier`` on ``folder`` (core.evaluation.evaluate_folder): a FolderEvaluation."""
+    from .evaluation import evaluate_folder as score
+
+    return score(classifier, folder, progress=task.progress, should_stop=task.should_stop)
+
+
+def picture_preview(task, path: str, size: int = PREVIEW_SIZE):
+    """One picture for the large view: (width, height, RGB bytes), or None if it cannot be read."""
+    from .images import ImageDecodeError, thumbnail
+
+    try:
+        return thumbnail(path, size)
+    except (ImageDecodeError, OSError):
+        return None
