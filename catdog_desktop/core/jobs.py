@@ -195,3 +195,32 @@ def picture_preview(task, path: str, size: int = PREVIEW_SIZE):
         return thumbnail(path, size)
     except (ImageDecodeError, OSError):
         return None
+
+
+def edit_pictures(task, editor, action: str, paths: list[str], class_name: str = "", undo_count: int = 1):
+    """Change the dataset on disk with ``editor`` (core.edits.DatasetEditor): ``action`` "move" (to
+    ``class_name``), "exclude" or "undo" (the last ``undo_count`` changes). Returns (done, failed):
+    done is a list of (path as given, Edit) — for "undo", (the picture's path before, Edit) — and
+    failed a list of (path, reason). One picture that cannot be moved does not stop the others."""
+    from .errors import CatdogError
+
+    done, failed = [], []
+    if action == "undo":
+        for _ in range(undo_count):
+            try:
+                edit = editor.undo()
+            except CatdogError as exc:
+                failed.append(("", str(exc)))
+                continue
+            if edit is None:
+                break
+            done.append((edit.source, edit))
+        return done, failed
+    for path in paths:
+        try:
+            edit = editor.move_to_class(path, class_name) if action == "move" else editor.exclude(path)
+        except CatdogError as exc:
+            failed.append((path, str(exc)))
+        else:
+            done.append((path, edit))
+    return done, failed

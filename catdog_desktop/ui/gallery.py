@@ -30,6 +30,8 @@ THUMB = jobs.GALLERY_THUMB_SIZE
 #: Thumbnails kept in memory (about 40 kB each): enough for a few thousand pictures.
 CACHE_SIZE = 4000
 ItemRole = Qt.ItemDataRole.UserRole + 1
+#: Room for a thumbnail and two lines of caption ("cats → dogs 97 %" and what was done to it).
+ITEM_SIZE = QSize(THUMB + 64, THUMB + 40)
 
 
 @dataclass
@@ -120,6 +122,8 @@ class GalleryModel(QAbstractListModel):
             return self._thumbnail(item.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{item.tooltip}\n\n{item.note}" if item.note else item.tooltip
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return ITEM_SIZE  # every item alike: captions are never cut to the first one's width
         if role == Qt.ItemDataRole.ForegroundRole and item.note:
             return QColor("#6a1b9a")
         if role == ItemRole:
@@ -210,7 +214,7 @@ class Gallery(QWidget):
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)   # layout without asking every item its size
         self.view.setIconSize(QSize(THUMB, THUMB))
-        self.view.setGridSize(QSize(THUMB + 44, THUMB + 46))
+        self.view.setGridSize(ITEM_SIZE + QSize(8, 8))
         self.view.setWordWrap(True)
         self.view.setSpacing(4)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
