@@ -42,6 +42,7 @@ class Evaluating(QObject):
         self.editor: DatasetEditor | None = None
         self._undo_groups: list[int] = []      # pictures per move, so Undo puts back a whole move
         self._training = False
+        self._editing = False                   # a move runs (in a worker): one at a time
         self._shown_model = None                # the model whose evaluation is shown
         self._from_metadata = False             # shown from a saved model's metadata (no pictures)
         self._rescan_timer = QTimer(self, singleShot=True, interval=RESCAN_DELAY_MS, timeout=self._rescan_now)
@@ -179,7 +180,7 @@ class Evaluating(QObject):
 
     def _update_editable(self) -> None:
         gallery = self.panel.gallery
-        gallery.set_editable(self.editor is not None and not self._training and not self.jobs.busy("edit"))
+        gallery.set_editable(self.editor is not None and not self._training and not self._editing)
         gallery.set_can_undo(bool(self._undo_groups))
 
     def move(self, paths: list, class_name: str) -> None:
@@ -216,13 +217,18 @@ class Evaluating(QObject):
             self.panel.show_message("These pictures cannot be moved from here (they are not in a folder that was "
                                     "evaluated or checked in this session).", error=True)
             return False
-        return not self.jobs.busy("edit")
+        return not self._editing
 
     def _edit(self, action: str, paths: list, class_name: str = "", undo_count: int = 1) -> None:
         editor = self.editor
+        self._editing = True
         self.jobs.start("edit", jobs.edit_pictures, editor, action, list(paths), class_name, undo_count,
                         returned=lambda outcome: self._on_edited(action, editor, *outcome),
-                        errored=self._on_job_error, finished=self._update_editable)
+                        errored=self._on_job_error, finished=self._on_edit_finished)
+        self._update_editable()
+
+    def _on_edit_finished(self) -> None:
+        self._editing = False
         self._update_editable()
 
     def _on_edited(self, action: str, editor: DatasetEditor, done: list, failed: list) -> None:

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import storage
 from catdog_desktop.core.errors import CancelledError, DatasetError
 from catdog_desktop.core.evaluation import EvaluationResult, evaluate_folder, evaluate_probabilities
+from helpers import COLOUR_CLASSES as CLASSES, colour_classifier
 from synthetic import write_class_folders
-
-CLASSES = ["cats", "dogs"]  # tests/synthetic.py draws "cats" red, "dogs" blue, a third class green
 
 
 def synthetic_result():
@@ -59,24 +57,6 @@ def test_results_survive_json_and_old_saved_results_still_load():
     assert not loaded.has_every_picture
     assert [r.path for r in loaded.cell("a", "b")] == ["/d/2.png", "/d/1.png"]  # mistakes still reachable
     assert loaded.cell("a", "a") == []
-
-
-def colour_classifier(tmp_path=None):
-    """A Keras model that calls a picture "cats" when it is redder than blue, else "dogs"."""
-    import keras
-
-    from catdog_desktop.core.inference import Classifier
-
-    inputs = keras.Input((32, 32, 3))
-    mean = keras.layers.GlobalAveragePooling2D()(inputs)
-    outputs = keras.layers.Dense(2, activation="softmax")(mean)
-    model = keras.Model(inputs, outputs)
-    model.layers[-1].set_weights([np.array([[0.05, -0.05], [0, 0], [-0.05, 0.05]], "float32"), np.zeros(2, "float32")])
-    classifier = Classifier(model, CLASSES, 32)
-    if tmp_path is not None:
-        classifier.path = str(storage.save_bundle(model, {"class_names": CLASSES, "image_size": 32},
-                                                  tmp_path / "colours.keras"))
-    return classifier
 
 
 def test_evaluate_folder_leaves_out_unknown_classes_reports_progress_and_stops(tmp_path):

@@ -97,6 +97,10 @@ def test_training_streams_epochs_to_the_chart_then_finishes(qtbot, window, monke
     assert panel.result_box.isVisible() and "correct" in panel.result_summary.text()
     assert window.session.classifier is not None and window.session.model_unsaved
     assert "unsaved" in window.model_status.text()
+    # The Evaluate tab shows the training's own evaluation, with every held-out picture kept.
+    result = [args[0] for name, args in events if name == "show_result"][0]
+    assert window.evaluation_panel.evaluation is result.evaluation
+    assert len(result.evaluation.results) == result.evaluation.count
 
 
 def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch, pets_dir):
