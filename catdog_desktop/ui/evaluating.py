@@ -44,7 +44,7 @@ class Evaluating(QObject):
         self._training = False
         self._editing = False                   # a move runs (in a worker): one at a time
         self._shown_model = None                # the model whose evaluation is shown
-        self._from_metadata = False             # shown from a saved model's metadata (no pictures)
+        self._computed_shown = False            # False: nothing, or only a saved model's figures, is shown
         self._rescan_timer = QTimer(self, singleShot=True, interval=RESCAN_DELAY_MS, timeout=self._rescan_now)
         self._rescan_root: str | None = None
         self.dialogs: list[PictureDialog] = []
@@ -70,7 +70,7 @@ class Evaluating(QObject):
 
     def model_changed(self, classifier) -> None:
         """The active model changed: unless a result is shown already, show what its file records."""
-        if classifier is None or (self._shown_model is not None and not self._from_metadata):
+        if classifier is None or classifier is self._shown_model or self._computed_shown:
             return
         data = (classifier.metadata or {}).get("evaluation")
         if not isinstance(data, dict) or "confusion" not in data:
@@ -81,11 +81,11 @@ class Evaluating(QObject):
             return
         self._show(ev, classifier, None, f"<b>{html.escape(self.session.model_name() or '')}</b>, as scored when "
                    "it was trained. Press “Evaluate on a folder…” to see its pictures.", ev.class_names)
-        self._from_metadata = True
+        self._computed_shown = False
 
     def _show(self, ev, classifier, root: str | None, source: str, move_classes, note: str = "") -> None:
         self._shown_model = classifier
-        self._from_metadata = False
+        self._computed_shown = True
         self._set_editor(root)
         self.panel.show_evaluation(ev, source, move_classes, note)
         self.panel.show_message("")

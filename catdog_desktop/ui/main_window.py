@@ -278,8 +278,8 @@ class MainWindow(QMainWindow):
 
     def _on_training_done(self, result) -> None:
         self.training_panel.show_result(result)
-        self.evaluating.show_training(result)
         self.session.set_trained_model(result)
+        self.evaluating.show_training(result)  # after: it belongs to the trained model
         in_use = "" if self.session.classifier is self.session.trained else " The model in use is unchanged."
         self.statusBar().showMessage(f"Training finished: {result.evaluation.accuracy:.1%} on "
                                      f"{result.evaluation.split} pictures.{in_use} Save the model to keep it.")
