@@ -115,6 +115,26 @@ def main() -> int:
         time.sleep(0.05)
     window.grab().save(str(args.out / "training.png"))
 
+    # The Evaluate tab: the training's mistakes as a gallery, then one confusion-matrix cell.
+    window.tabs.setCurrentWidget(window.evaluation_panel)
+    gallery = window.evaluation_panel.gallery
+
+    def thumbnails_shown() -> bool:
+        return all(gallery.model.has_thumbnail(gallery.model.item(r).path)
+                   for r in range(min(8, gallery.model.rowCount())))
+
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    wait(app, thumbnails_shown, timeout=60)
+    window.grab().save(str(args.out / "evaluate.png"))
+    window.evaluation_panel.show_cell(0, 0)
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    wait(app, thumbnails_shown, timeout=60)
+    window.grab().save(str(args.out / "evaluate_cell.png"))
+
     print(f"screenshots in {args.out}; first prediction took {window.classify_panel.first_result_seconds:.3f} s")
     window.session.discard_unsaved()
     window.close()

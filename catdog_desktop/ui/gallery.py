@@ -30,8 +30,9 @@ THUMB = jobs.GALLERY_THUMB_SIZE
 #: Thumbnails kept in memory (about 40 kB each): enough for a few thousand pictures.
 CACHE_SIZE = 4000
 ItemRole = Qt.ItemDataRole.UserRole + 1
-#: Room for a thumbnail and two lines of caption ("cats → dogs 97 %" and what was done to it).
-ITEM_SIZE = QSize(THUMB + 64, THUMB + 40)
+#: Room for a thumbnail and three lines of caption ("cats → dogs 97 %", or a label check's longer
+#: one, and what was done to it).
+ITEM_SIZE = QSize(THUMB + 48, THUMB + 54)
 
 
 @dataclass
@@ -65,7 +66,7 @@ def items_from_label_issues(issues) -> list[GalleryItem]:
     """Gallery items for likely label errors (core.label_errors.LabelIssue: path, label,
     suggested, score): "labelled cats — looks like dogs, score 0.93"."""
     return [GalleryItem(
-        path=i.path, caption=f"{i.label} — looks like {i.suggested} ({i.score:.2f})",
+        path=i.path, caption=f"labelled {i.label} — looks like {i.suggested}, score {i.score:.2f}",
         tooltip=(f"{i.path}\nLabelled {i.label} (its folder); looks like {i.suggested}, score {i.score:.2f}.\n"
                  "A suggestion: look at the picture before you move it."),
         score=float(i.score), label=i.label, predicted=i.suggested) for i in issues]

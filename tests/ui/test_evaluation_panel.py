@@ -177,7 +177,7 @@ def test_check_labels_shows_ranked_suggestions(qtbot, tab, tmp_path, monkeypatch
     qtbot.waitUntil(lambda: tab.panel.gallery.model.rowCount() == 2, timeout=10_000)
     assert asked == [scan.root]
     assert shown_paths(tab.panel) == [cats[1], cats[0]]                  # the likeliest first
-    assert tab.panel.gallery.model.data(tab.panel.gallery.model.index(0)) == "cats — looks like dogs (0.93)"
+    assert tab.panel.gallery.model.data(tab.panel.gallery.model.index(0)) == "labelled cats — looks like dogs, score 0.93"
     assert "suggestions" in tab.panel.gallery.title.text()
     assert tab.panel.gallery.class_names == ["cats", "dogs"]             # and they can be moved from here
 
