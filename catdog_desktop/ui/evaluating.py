@@ -169,8 +169,10 @@ class Evaluating(QObject):
         self.panel.show_label_issues(check, list(check.class_names))
         skipped = getattr(check, "skipped", None) or []
         extra = f" {count(len(skipped), 'picture')} could not be checked." if skipped else ""
+        how = " ".join(_sentence(t) for t in [getattr(check, "method", ""), *(getattr(check, "notes", None) or [])] if t)
         self.panel.show_message(f"Checked {count(check.checked, 'picture')}; "
-                                f"{count(len(check.issues), 'likely label error')} found.{extra}")
+                                f"{count(len(check.issues), 'likely label error')} found.{extra}"
+                                + (f" {how}" if how else ""))
 
     # ----- fixing the data ----------------------------------------------------------------------
     def set_training(self, training: bool) -> None:
@@ -278,3 +280,8 @@ class Evaluating(QObject):
         dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
         self.dialogs.append(dialog)
         dialog.show()
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."

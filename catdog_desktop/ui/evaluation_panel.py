@@ -85,7 +85,7 @@ class EvaluationPanel(QWidget):
 
         self.gallery = Gallery(jobs_)
 
-        left = QWidget()
+        self.scores = left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.summary)
@@ -142,7 +142,7 @@ class EvaluationPanel(QWidget):
         for row, s in enumerate(ev.per_class):
             for col, text in enumerate((s.name, f"{s.precision:.1%}", f"{s.recall:.1%}", f"{s.f1:.2f}", str(s.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
-        self.splitter.setVisible(True)
+        self.scores.setVisible(True)
         self.all_mistakes_button.setEnabled(bool(ev.mistakes))
         self._draw_matrix()
         self.show_mistakes()
@@ -192,17 +192,20 @@ class EvaluationPanel(QWidget):
         if self.confusion_chart is not None:
             self.confusion_chart.highlight(None)
         issues = sorted(check.issues, key=lambda issue: -issue.score)
-        title = (f"<b>{count(len(issues), 'likely label error')}</b> among {count(check.checked, 'training picture')}, "
-                 f"the likeliest first. {html.escape(LABEL_CHECK_NOTE)}")
+        if issues:
+            title = (f"<b>{count(len(issues), 'likely label error')}</b> among "
+                     f"{count(check.checked, 'training picture')}, the likeliest first. {html.escape(LABEL_CHECK_NOTE)}")
+        else:
+            title = (f"<b>No likely label errors</b> among {count(check.checked, 'training picture')}: the pictures "
+                     "agree with their folders.")
         self.gallery.show_items(items_from_label_issues(issues), title, move_classes)
-        if self.evaluation is None:
-            self.splitter.setVisible(True)
 
     def _show_empty(self) -> None:
         self.source.setText(EMPTY_TEXT)
         self.summary.setText("")
         self.class_table.setRowCount(0)
         self.all_mistakes_button.setEnabled(False)
+        self.scores.setVisible(False)  # no empty table and matrix before there is anything to show
         self.move_classes: list[str] = []
 
     # ----- progress --------------------------------------------------------------------------
