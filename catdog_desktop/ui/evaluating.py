@@ -265,6 +265,14 @@ class Evaluating(QObject):
                                       "<br><span style='color:#6a1b9a'>The dataset changed since: "
                                       "these figures are from before. Train again to see the effect.</span>")
 
+    def flush_rescan(self) -> bool:
+        """Re-scan now if one is waiting for the user's pause (before a training); True if it was."""
+        if not self._rescan_timer.isActive():
+            return False
+        self._rescan_timer.stop()
+        self._rescan_now()
+        return True
+
     def _rescan_now(self) -> None:
         if self._rescan_root:
             self.rescan(self._rescan_root)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QMenu,
@@ -207,6 +207,7 @@ class Gallery(QWidget):
         super().__init__(parent)
         self.jobs = jobs_
         self.requests = ThumbnailRequests()
+        self._start_pending = False
         self.model = GalleryModel(self._want_thumbnail, self)
         self.view = QListView()
         self.view.setModel(self.model)
@@ -298,7 +299,14 @@ class Gallery(QWidget):
 
     # ----- thumbnails ----------------------------------------------------------------------
     def _want_thumbnail(self, path: str) -> None:
+        """Called while the list paints: the worker is started after the paint, not inside it."""
         self.requests.put(path)
+        if not self._start_pending and not self.jobs.busy("gallery-thumbnails"):
+            self._start_pending = True
+            QTimer.singleShot(0, self._start_thumbnails)
+
+    def _start_thumbnails(self) -> None:
+        self._start_pending = False
         if not self.jobs.busy("gallery-thumbnails"):
             self.jobs.start("gallery-thumbnails", jobs.make_thumbnails, self.requests, THUMB,
                             yielded=self.model.add_thumbnails, finished=self._on_thumbnails_finished)

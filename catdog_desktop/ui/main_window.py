@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
     def train_again(self) -> None:
         """The Evaluate tab's "Train again": the same settings, on the dataset as it is now."""
         self.tabs.setCurrentWidget(self.training_panel)
-        if self.jobs.busy("scan"):  # the dataset is still being read again after a move: train once it is
+        if self.evaluating.flush_rescan() or self.jobs.busy("scan"):  # pictures moved: train on the folder as it is now
             self.statusBar().showMessage("Reading the changed dataset, then training…")
             QTimer.singleShot(200, self.train_again)
             return

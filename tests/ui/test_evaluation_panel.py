@@ -193,3 +193,26 @@ def test_evaluate_on_a_folder_reports_classes_the_model_does_not_know(qtbot, tab
     assert "birds (4)" in tab.panel.summary.text() and "100.0%" in tab.panel.summary.text()
     assert "zoo" in tab.panel.source.text() and tab.panel.evaluate_button.isEnabled()
     assert tab.panel.gallery.class_names == ["birds", "cats", "dogs"]    # any of the folder's classes
+
+
+def test_after_a_move_train_again_trains_on_the_folder_as_it_is_now(qtbot, window, monkeypatch, tmp_path):
+    from ui_helpers import choose_folder
+
+    folder = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 6)
+    choose_folder(qtbot, window, monkeypatch, folder)
+    _, ev = made_up_evaluation(folder)
+    window.evaluating.show_training(SimpleNamespace(evaluation=ev))
+    window.tabs.setCurrentWidget(window.evaluation_panel)
+    gallery, panel = window.evaluation_panel.gallery, window.evaluation_panel
+    gallery.select_rows([0])
+    excluded = gallery.model.item(0).path
+    qtbot.mouseClick(gallery.exclude_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.train_again_button.isVisible(), timeout=10_000)
+    trainings = []
+    monkeypatch.setattr(window.training_panel, "request_training", lambda: trainings.append(window.session.scan))
+    qtbot.mouseClick(panel.train_again_button, Qt.MouseButton.LeftButton)  # at once: before the re-scan's pause
+    qtbot.waitUntil(lambda: len(trainings) == 1, timeout=30_000)
+    scan = trainings[0]
+    every = scan.train.paths + scan.validation.paths
+    assert excluded not in every and len(every) == 11                  # read again, without the excluded one
+    assert window.tabs.currentWidget() is window.training_panel
