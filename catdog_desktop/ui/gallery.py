@@ -444,9 +444,10 @@ class PictureDialog(QDialog):
 
 
 def _pixmap_from_any(result) -> QPixmap | None:
-    """A heatmap overlay as the explain job returns it: (width, height, RGB bytes) or a PIL image
-    (or an object with one of those in ``overlay``)."""
-    result = getattr(result, "overlay", result)
+    """A heatmap overlay as core.jobs.explain returns it: a dict with "overlay_rgb" (width, height,
+    RGB bytes) or "overlay" (a PIL image); a bare tuple or PIL image is taken too."""
+    if isinstance(result, dict):
+        result = result.get("overlay_rgb") or result.get("overlay")
     if isinstance(result, tuple) and len(result) == 3:
         return pixmap_from_rgb(*result)
     if hasattr(result, "tobytes") and hasattr(result, "size"):

@@ -228,7 +228,7 @@ def test_the_large_view_overlays_the_heatmap_when_the_explain_job_exists(qtbot, 
 
     def explain(task, classifier, path_, class_index=None):
         asked.append((path_, class_index))
-        return (2, 2, bytes([255, 0, 0]) * 4)  # a red overlay
+        return {"overlay_rgb": (2, 2, bytes([255, 0, 0]) * 4), "class_index": class_index}  # a red overlay
 
     monkeypatch.setattr(jobs, "explain", explain, raising=False)
     dialog = PictureDialog(item, tab.jobs, SimpleNamespace(class_names=["cats", "dogs"]))
