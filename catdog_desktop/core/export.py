@@ -256,8 +256,7 @@ def export_model(classifier, fmt: str, out: str | os.PathLike, parity: ParityPic
     if isinstance(classifier, ModelBundle):
         classifier = Classifier.from_bundle(classifier)
     spec = _format(fmt)
-    path = destination(fmt, out)
-    _check_destination(path, planned_files(fmt, out), force)
+    path = check_destination(fmt, out, force)
     progress = progress or (lambda done, total, message="": None)
     should_stop = should_stop or (lambda: False)
     parity = parity if parity is not None else generated_pictures(classifier.image_size)
@@ -512,8 +511,12 @@ def _format(fmt: str) -> ExportFormat:
         raise ExportError(f"Unknown export format '{fmt}'. Choose one of: {', '.join(FORMATS)}.") from None
 
 
-def _check_destination(path: Path, files: list[Path], force: bool) -> None:
+def check_destination(fmt: str, out: str | os.PathLike, force: bool = False) -> Path:
+    """The export's path, after checking it can be written: its folder exists and is writable,
+    it is not inside the app, and nothing would be replaced unless ``force``. Else ExportError."""
     from ..paths import inside_package
+
+    path, files = destination(fmt, out), planned_files(fmt, out)
 
     if inside_package(path):
         raise ExportError(f"{path} is inside the app's own folder, which an update would replace. "
@@ -531,6 +534,7 @@ def _check_destination(path: Path, files: list[Path], force: bool) -> None:
         names = ", ".join(p.name for p in existing)
         raise ExportError(f"{names} already exist{'s' if len(existing) == 1 else ''} in {folder}: choose "
                           "another name, or replace (--force).")
+    return path
 
 
 def _is_file_format(path: Path) -> bool:
