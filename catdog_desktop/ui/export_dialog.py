@@ -194,11 +194,14 @@ class ExportDialog(QDialog):
             figures.append(f"Accuracy: {result.accuracy:.1%} (the app's model: {result.app_accuracy:.1%})")
         figures += [f"Checked on: {html.escape(result.parity_source)}", f"Runtime: {html.escape(result.runtime)}",
                     f"Size: {result.size_bytes / 1e6:.2f} MB"]
+        if not result.passed:
+            figures.append(f"<b>A float export must give the same answer on at least {result.required_agreement:.1%} "
+                           "of the pictures. Do not use this file.</b>")
         files = "<br>".join(html.escape(p) for p in result.files)
         self.result_label.setText(
             f'<p style="color:{colour}; font-size: 14px"><b>{headline}</b></p>'
-            f"<p>{'<br>'.join(figures)}</p><p>{html.escape(result.verdict())}</p>"
-            f"<p>Files written:<br><span style='color:#555'>{files}</span></p>")
+            f"<p>{'<br>'.join(figures)}</p>"
+            f"<p>Files written (the model card records these figures):<br><span style='color:#555'>{files}</span></p>")
         self.result_label.setVisible(True)
         self.status.setText("")
 
