@@ -328,6 +328,8 @@ def _convert(model, spec: ExportFormat, staging: Path, parity: ParityPictures) -
         except ImportError:
             raise ExportError("ONNX export needs the tf2onnx and onnxruntime packages: "
                               "pip install 'catdog-desktop[export]'.") from None
+        # tf2onnx logs each graph rewrite as a warning; the parity check is what tells if it worked.
+        logging.getLogger("tf2onnx").setLevel(logging.ERROR)
         try:
             model.export(str(staging), format="onnx", verbose=False)
         except Exception as exc:  # the converter's own errors; the message says what failed
