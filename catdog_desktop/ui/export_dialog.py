@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import jobs
-from ..core.export import FORMATS, check_destination, destination, planned_files
+from ..core.export import FLOAT_MAX_DIFFERENCE, FORMATS, check_destination, destination, planned_files
 from ..core.errors import ExportError
 from .workers import JobRunner
 
@@ -187,7 +187,7 @@ class ExportDialog(QDialog):
             colour = "#a86400" if result.agreement < 0.99 else "#2e7d32"
         headline = ("Export checked: it agrees with the app." if result.passed and result.required_agreement
                     else "Export written; quantised, so check its figures." if result.passed
-                    else "The export FAILED the check: it does not give the app's answers.")
+                    else "The export FAILED the check: it does not compute what the app computes.")
         figures = [f"Same answer as the app: <b>{result.agreement:.1%}</b> of {result.pictures} pictures",
                    f"Largest difference of a probability: {result.max_difference:.2g}"]
         if result.accuracy is not None:
@@ -196,7 +196,8 @@ class ExportDialog(QDialog):
                     f"Size: {result.size_bytes / 1e6:.2f} MB"]
         if not result.passed:
             figures.append(f"<b>A float export must give the same answer on at least {result.required_agreement:.1%} "
-                           "of the pictures. Do not use this file.</b>")
+                           f"of the pictures, with probabilities within {FLOAT_MAX_DIFFERENCE}. "
+                           "Do not use this file.</b>")
         files = "<br>".join(html.escape(p) for p in result.files)
         self.result_label.setText(
             f'<p style="color:{colour}; font-size: 14px"><b>{headline}</b></p>'

@@ -79,6 +79,18 @@ def test_broken_export_is_caught(classifier, pictures, tmp_path, monkeypatch):
     assert "FAILED" in sidecar_paths(result.path)["card"].read_text()
 
 
+def test_float_export_with_the_same_answers_but_other_probabilities_fails():
+    """A model that gives one class for everything agrees on the top class whatever the export
+    does: the probabilities must match too."""
+    pictures = export.ParityPictures(np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 0]), "two pictures")
+    app = np.array([[0.9, 0.1], [0.8, 0.2]])
+    off = np.array([[0.6, 0.4], [0.8, 0.2]])
+    failed = export.compare(export.FORMATS["onnx"], "m.onnx", app, off, pictures, "ONNX Runtime")
+    assert failed.agreement == 1.0 and not failed.passed and failed.verdict().startswith("FAILED")
+    quantised = export.compare(export.FORMATS["tflite-int8"], "m.tflite", app, off, pictures, "TFLite")
+    assert quantised.passed and "quantised" in quantised.verdict()  # reported, not judged
+
+
 def test_existing_files_are_kept_unless_forced_and_cancel_leaves_nothing(classifier, tmp_path):
     tiny = export.generated_pictures(classifier.image_size, count=4)
     target = tmp_path / "mine.onnx"
