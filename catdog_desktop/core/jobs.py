@@ -157,6 +157,5 @@ def export_model(task, classifier, fmt: str, out: str, data_dir: str | None, for
 
     task.progress(0, 1, "Reading pictures for the check")
     pictures = export.parity_pictures(classifier, data_dir, progress=task.progress, should_stop=task.should_stop)
-    task.yielded(("pictures", pictures.source))
     return export.export_model(classifier, fmt, out, parity=pictures, force=force,
                                progress=task.progress, should_stop=task.should_stop)

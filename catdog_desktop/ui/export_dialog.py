@@ -30,7 +30,6 @@ class ExportDialog(QDialog):
         self.classifier = classifier
         self.jobs = jobs_
         self.result = None
-        self.pictures_source = ""
         self.folder = folder
         stem = os.path.splitext(os.path.basename(classifier.path or "my-model"))[0]
 
@@ -163,7 +162,7 @@ class ExportDialog(QDialog):
         self.status.setStyleSheet("")
         self.status.setText("Reading the pictures for the check…")
         self.jobs.start(JOB, jobs.export_model, self.classifier, fmt, out, self.data_edit.text().strip() or None,
-                        force, progress=self._on_progress, yielded=self._on_yielded, returned=self._on_done,
+                        force, progress=self._on_progress, returned=self._on_done,
                         errored=self._on_error, aborted=self._on_aborted, finished=self._on_finished)
 
     def running(self) -> bool:
@@ -175,10 +174,6 @@ class ExportDialog(QDialog):
         self.progress.setValue(done)
         if message:
             self.status.setText(f"{message}…")
-
-    def _on_yielded(self, value) -> None:
-        if value[0] == "pictures":
-            self.pictures_source = value[1]
 
     def _on_done(self, result) -> None:
         self.result = result

@@ -305,8 +305,15 @@ class MainWindow(QMainWindow):
         from .export_dialog import ExportDialog
 
         classifier, scan = self.session.classifier, self.session.scan
+        previous = getattr(self, "export_dialog", None)
+        if previous is not None and previous.running():  # one export at a time: show it again
+            previous.show()
+            previous.raise_()
+            return
         if classifier is None:
             return
+        if previous is not None:
+            previous.deleteLater()
         data = scan.root if scan is not None and set(scan.class_names) == set(classifier.class_names) else ""
         folder = self.session.model_folder
         self.export_dialog = ExportDialog(self, classifier, self.jobs,

@@ -31,6 +31,8 @@ def test_export_dialog_exports_checks_and_cancels(qtbot, window_with_model, tmp_
     (tmp_path / "pets" / "mine.txt").write_text("keep me")
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert dialogs[-1][1] == "Replace?" and "pets" in dialogs[-1][2]
+    window.export_model_action.trigger()  # while it runs, the menu brings the same dialog back
+    assert window.export_dialog is dialog and dialog.running()
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.running(), timeout=60_000)
     assert "cancelled" in dialog.status.text()
