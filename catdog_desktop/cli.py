@@ -1,8 +1,9 @@
-"""Headless commands: ``train``, ``evaluate``, ``predict``.
+"""Headless commands: ``train``, ``evaluate``, ``predict``, ``export``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
-    catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER...
+    catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER...
+    catdog-desktop-cli export MODEL.keras --format tflite --out PATH [--data DATA_DIR] [--force]
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
 non-zero exit code, never a traceback (``--debug`` shows it).
@@ -79,8 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "label errors first; with --json the mistakes list is cut to N)")
 
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
-    p.add_argument("model")
+    p.add_argument("model", help="a .keras model, or an export: .tflite, .onnx or a SavedModel folder")
     p.add_argument("paths", nargs="+")
+
+    from .core.export import FORMATS, PARITY_LIMIT
+
+    x = sub.add_parser("export", help="export a model for other programs and check that it agrees",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Formats:\n" + "\n".join(f"  {k:20} {f.title}: {f.explanation}"
+                                                             for k, f in FORMATS.items()))
+    x.add_argument("model", help="the .keras model to export")
+    x.add_argument("--format", required=True, choices=list(FORMATS), dest="fmt")
+    x.add_argument("--out", required=True, help="the file to write (a folder for savedmodel)")
+    x.add_argument("--data", help="folder with one sub-folder per class: the export is checked on its held-out "
+                                  "pictures (default: the folder the model was trained on, if it is still "
+                                  "there, else generated pictures)")
+    x.add_argument("--parity-limit", type=int, default=PARITY_LIMIT,
+                   help=f"check on at most this many pictures (default {PARITY_LIMIT})")
+    x.add_argument("--force", action="store_true", help="replace the files if they exist")
     return parser
 
 
@@ -98,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                "export": cmd_export}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -270,9 +288,9 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from .core.dataset import scan_images
-    from .core.inference import Classifier
+    from .core.exported import load_classifier
 
-    classifier = Classifier.load(args.model)
+    classifier = load_classifier(args.model)
     files, skipped = scan_images(args.paths)
     predictions = classifier.predict_paths(files)
     failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
@@ -292,6 +310,34 @@ def cmd_predict(args) -> int:
     if not good and not failures:
         raise CatdogError("No pictures found.")
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .core import export
+    from .core.inference import Classifier
+
+    if args.parity_limit < 1:
+        raise CatdogError("--parity-limit must be at least 1.")
+    # Refuse an existing destination before the slow part (loading, reading pictures).
+    export.check_destination(args.fmt, args.out, args.force)
+    classifier = Classifier.load(args.model)
+    if not args.json:
+        print("reading pictures for the check…", file=sys.stderr)
+    pictures = export.parity_pictures(classifier, args.data, limit=args.parity_limit)
+    if not args.json:
+        print(f"checking on {pictures.source}", file=sys.stderr)
+    reporter = _TextReporter(args.json)
+    result = export.export_model(
+        classifier, args.fmt, args.out, parity=pictures, force=args.force,
+        progress=lambda done, total, message="": reporter.on_stage(PhaseEvent(done, total, message, "export")))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        for path in result.files:
+            print(f"wrote {path}")
+        print(f"size {result.size_bytes / 1e6:.2f} MB")
+        print(result.verdict())
+    return EXIT_OK if result.passed else EXIT_SOME_FAILED
 
 
 def _print_scan(scan) -> None:

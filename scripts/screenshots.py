@@ -4,7 +4,7 @@
 
 Classifies a few photos with the built-in model, then trains on a subset of the photos in --data
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
-Writes classify.png, classify_many.png, dataset.png, training.png.
+Writes classify.png, classify_many.png, export.png, dataset.png, training.png.
 """
 
 from __future__ import annotations
@@ -60,6 +60,25 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
     return target, extra
 
 
+def export_shot(app, window, work: Path, out: Path) -> None:
+    """File → Export model…: the model in use as TFLite, checked on the bundled sample photos."""
+    from catdog_desktop.paths import sample_dataset_dir
+
+    window.export_model()
+    dialog = window.export_dialog
+    dialog.path_edit.setText(str(work / "cats-vs-dogs.tflite"))
+    if sample_dataset_dir() is not None:
+        dialog.data_edit.setText(str(sample_dataset_dir()))
+    dialog.start()
+    wait(app, lambda: not dialog.running())
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    dialog.adjustSize()
+    dialog.grab().save(str(out))
+    dialog.reject()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=None)
@@ -96,6 +115,7 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.05)
     window.grab().save(str(args.out / "classify_many.png"))
+    export_shot(app, window, work, args.out / "export.png")
 
     window.open_dataset(str(dataset))
     wait(app, lambda: window.session.scan is not None)

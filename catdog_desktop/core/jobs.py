@@ -224,3 +224,14 @@ def edit_pictures(task, editor, action: str, paths: list[str], class_name: str =
         else:
             done.append((path, edit))
     return done, failed
+
+
+def export_model(task, classifier, fmt: str, out: str, data_dir: str | None, force: bool):
+    """Read the pictures for the parity check (``data_dir``, else the model's training folder, else
+    generated ones), then export and check; returns the core.export.ExportResult."""
+    from . import export
+
+    task.progress(0, 1, "Reading pictures for the check")
+    pictures = export.parity_pictures(classifier, data_dir, progress=task.progress, should_stop=task.should_stop)
+    return export.export_model(classifier, fmt, out, parity=pictures, force=force,
+                               progress=task.progress, should_stop=task.should_stop)

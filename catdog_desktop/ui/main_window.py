@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 from ..core import jobs
 from ..core.session import WINDOW_GEOMETRY, Session
 from ..core.wording import count
-from ..paths import default_model_path, sample_dataset_dir
+from ..paths import default_model_path, inside_package, sample_dataset_dir
 from .classify_panel import ClassifyPanel
 from .classifying import Classifying
 from .common import show_about
@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(action("Open &model…", self.models.open_dialog, QKeySequence("Ctrl+Shift+O")))
         self.save_model_action = action("&Save model…", self.models.save_dialog, QKeySequence.StandardKey.Save)
         file_menu.addAction(self.save_model_action)
+        self.export_model_action = action("&Export model…", self.export_model)
+        file_menu.addAction(self.export_model_action)
         self.builtin_action = action("Use &built-in model", self.models.use_builtin)
         self.builtin_action.setEnabled(self.session.builtin_model is not None)
         file_menu.addAction(self.builtin_action)
@@ -313,6 +315,7 @@ class MainWindow(QMainWindow):
         self.classify_panel.show_model(name, classifier, unsaved)
         self.model_status.setText(f"Model: {name}{' (unsaved)' if unsaved else ''}" if classifier else "No model")
         self.save_model_action.setEnabled(classifier is not None)
+        self.export_model_action.setEnabled(classifier is not None)
         self._show_model_choice()
         self.classifying.model_changed(classifier)
         self.evaluating.model_changed(classifier)
@@ -326,6 +329,27 @@ class MainWindow(QMainWindow):
 
     def save_model(self, path: str) -> None:
         self.models.save(path)
+
+    @Slot()
+    def export_model(self) -> None:
+        """File → Export model…: the model in use, checked on the open dataset if it has its classes."""
+        from .export_dialog import ExportDialog
+
+        classifier, scan = self.session.classifier, self.session.scan
+        previous = getattr(self, "export_dialog", None)
+        if previous is not None and previous.running():  # one export at a time: show it again
+            previous.show()
+            previous.raise_()
+            return
+        if classifier is None:
+            return
+        if previous is not None:
+            previous.deleteLater()
+        data = scan.root if scan is not None and set(scan.class_names) == set(classifier.class_names) else ""
+        folder = self.session.model_folder
+        self.export_dialog = ExportDialog(self, classifier, self.jobs,
+                                          folder if not inside_package(folder) else os.path.expanduser("~"), data)
+        self.export_dialog.open()
 
     # ----- classifying ----------------------------------------------------------------------
     @Slot(list)
