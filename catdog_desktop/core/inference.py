@@ -127,7 +127,11 @@ class Classifier:
         paths = [str(p) for p in paths]
         results: list[Prediction] = []
 
+        stopped = object()  # a decode skipped because a stop was asked for: Cancel does not wait for a batch
+
         def decode(path: str):
+            if should_stop is not None and should_stop():
+                return None, stopped
             try:
                 return load_pixels(path, self.image_size), None
             except ImageDecodeError as exc:
@@ -144,6 +148,8 @@ class Classifier:
                     break
                 chunk = paths[start:start + batch_size]
                 decoded = [future.result() for future in ahead]
+                if any(reason is stopped for _, reason in decoded):
+                    break
                 ahead = [pool.submit(decode, p) for p in paths[start + batch_size:start + 2 * batch_size]]
                 good = [i for i, (px, _) in enumerate(decoded) if px is not None]
                 probs = self.probabilities(np.stack([decoded[i][0] for i in good])) if good else []
