@@ -81,7 +81,7 @@ def shoot_folder(app, window, work: Path, out: Path) -> None:
         time.sleep(0.05)
     window.grab().save(str(out / "classify_folder.png"))
     dialog = SortDialog(panel.batch_results(), [str(sample)], str(work), 0.6, window)
-    dialog.folder.setText(str(Path.home() / "Pictures" / "sample-sorted"))
+    dialog.folder.setText("~/Pictures/sample-sorted")
     dialog.show()
     app.processEvents()
     dialog.grab().save(str(out / "sort_dialog.png"))
