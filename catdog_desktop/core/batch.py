@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,10 +145,6 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
     """The rows of a CSV written by :meth:`BatchResults.write_csv`, as dicts (tests, scripts)."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         return list(csv.DictReader(fh))
-
-
-def results_of(class_names: Sequence[str], predictions: Iterable[Prediction]) -> BatchResults:
-    return BatchResults(list(class_names), list(predictions))
 
 
 def _read_umask() -> int:
