@@ -148,3 +148,14 @@ def classify_image(task, classifier, image) -> int:
     preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     task.yielded(("result", 0, prediction, (preview.width, preview.height, preview.tobytes())))
     return 1
+
+
+def check_labels(task, folder: str, model_path: str | None = None):
+    """Scan ``folder`` and list its likely label errors (core.label_errors.LabelCheck); progress
+    names each stage (reading the folder, computing features, checking labels)."""
+    from .dataset import scan_dataset
+    from .label_errors import check_labels as check
+
+    scan = scan_dataset(folder, progress=task.progress, should_stop=task.should_stop)
+    scan.raise_for_errors()
+    return check(scan, model_path, progress=task.progress, should_stop=task.should_stop)
