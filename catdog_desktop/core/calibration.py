@@ -48,6 +48,8 @@ FALSE_ALARM = 0.05
 MAX_CENTRES = 128
 #: Centres per class (fewer when the classes are many, so that the total stays within MAX_CENTRES).
 CENTRES_PER_CLASS = 32
+#: A class gets at most one centre per this many of its training pictures.
+PICTURES_PER_CENTRE = 10
 #: Training pictures summarised per class at most (k-means time grows with them; more add little).
 MAX_PER_CLASS = 1500
 
@@ -169,8 +171,8 @@ def summarise_novelty(train_features: np.ndarray, train_labels: np.ndarray, val_
         rows = np.flatnonzero(labels == j)
         if len(rows) > MAX_PER_CLASS:
             rows = rng.choice(rows, MAX_PER_CLASS, replace=False)
-        if len(rows):
-            centres.append(kmeans(train[rows], min(per_class, len(rows)), seed=seed + j))
+        if len(rows):  # a centre for every PICTURES_PER_CENTRE pictures at least: no centre is one picture
+            centres.append(kmeans(train[rows], max(1, min(per_class, len(rows) // PICTURES_PER_CENTRE)), seed=seed + j))
     c = np.concatenate(centres).astype(np.float16)
     d = distances(val_features, c.astype(np.float32))
     threshold = float(np.quantile(d, 1.0 - false_alarm)) if len(d) else float("nan")
@@ -238,12 +240,23 @@ def recorded_threshold(metadata: dict | None) -> float | None:
 def feature_layer(model) -> str:
     """The name of the layer whose output the model's last layer reads: the features "none of
     these" compares (the dropout before the output dense is the identity when predicting)."""
-    last = model.layers[-1]
-    inbound = last._inbound_nodes[0].input_tensors if getattr(last, "_inbound_nodes", None) else None
-    if not inbound:
-        raise ValueError("the model's last layer has no input")
-    history = inbound[0]._keras_history
-    return history.operation.name if hasattr(history, "operation") else history[0].name
+    return _feature_tensor(model)._keras_history.operation.name
+
+
+def _feature_tensor(model, layer: str | None = None):
+    """The tensor of this model's graph that its output layer reads (or, with ``layer``, that
+    layer's output on the way there). Walked back from the model's output, not taken from
+    ``get_layer(...).output``: a layer shared by several models (the pretrained training's
+    classifier, fine-tuning and end-to-end models) has an output in each of their graphs."""
+    tensor = model.outputs[0]
+    while True:
+        history = tensor._keras_history
+        node = history.operation._inbound_nodes[history.node_index]
+        if not node.input_tensors:
+            raise ValueError(f"the model has no layer {layer!r} before its output")
+        tensor = node.input_tensors[0]
+        if layer is None or tensor._keras_history.operation.name == layer:
+            return tensor
 
 
 def feature_model(model, layer: str | None = None):
@@ -251,8 +264,7 @@ def feature_model(model, layer: str | None = None):
     sharing the model's layers: the probabilities are the very same computation."""
     import keras
 
-    layer = layer or feature_layer(model)
-    return keras.Model(model.input, [model.output, model.get_layer(layer).output], name=f"{model.name}_with_features")
+    return keras.Model(model.input, [model.output, _feature_tensor(model, layer)], name=f"{model.name}_with_features")
 
 
 def calibrate(train_features, train_labels, val_features, val_probabilities, val_labels, num_classes: int,
@@ -299,3 +311,38 @@ def calibrate_with(outputs, train_x, train_y, val_x, val_y, num_classes: int, la
     val_probs, val_features = run(val_x, np.arange(len(val_x)))
     return calibrate(train_features, np.asarray(train_y)[keep], val_features, val_probs, val_y, num_classes,
                      layer, seed)
+
+
+def calibrate_classifier(classifier, train_paths, train_labels, val_paths, val_labels, seed: int = 0,
+                         progress=None, chunk: int = 128) -> dict:
+    """:func:`calibrate` for a loaded model (core.inference.Classifier) on picture files: its
+    features of at most :data:`MAX_PER_CLASS` training pictures a class and its outputs on every
+    validation picture, decoded ``chunk`` at a time (unreadable files are left out).
+    ``progress(done, total)`` counts pictures."""
+    from .pipeline import decode_paths
+
+    keep = subsample(train_labels, seed=seed)
+    jobs = [("train", [train_paths[i] for i in keep], np.asarray(train_labels)[keep]),
+            ("validation", list(val_paths), np.asarray(val_labels))]
+    total = sum(len(paths) for _, paths, _ in jobs)
+    done = 0
+    outputs = {}
+    for name, paths, labels in jobs:
+        probs, feats, kept_labels = [], [], []
+        for start in range(0, len(paths), chunk):
+            pixels, kept, _bad = decode_paths(paths[start:start + chunk], classifier.image_size)
+            if kept:
+                p, f = classifier.probabilities_and_features(pixels[kept])
+                probs.append(p)
+                feats.append(np.asarray(f, np.float32))
+                kept_labels.append(labels[start:start + chunk][kept])
+            done += len(paths[start:start + chunk])
+            if progress is not None:
+                progress(done, total)
+        if not probs:
+            raise ValueError(f"none of the {name} pictures could be read")
+        outputs[name] = (np.concatenate(probs), np.concatenate(feats), np.concatenate(kept_labels))
+    _, train_feats, train_y = outputs["train"]
+    val_probs, val_feats, val_y = outputs["validation"]
+    return calibrate(train_feats, train_y, val_feats, val_probs, val_y, len(classifier.class_names),
+                     feature_layer(classifier.model), seed)

@@ -82,9 +82,8 @@ class Classifier:
             novelty = calibration.load_novelty(self.metadata)
             if novelty is not None:
                 try:
-                    layer = self.model.get_layer(novelty.layer)
-                    width = layer.output.shape[-1]
-                except (ValueError, AttributeError) as exc:
+                    width = calibration.feature_model(self.model, novelty.layer).outputs[1].shape[-1]
+                except (ValueError, AttributeError, IndexError) as exc:
                     log.warning("novelty data ignored: the model has no layer %r (%s)", novelty.layer, exc)
                     novelty = None
                 else:

@@ -14,9 +14,9 @@ This is *confident learning* (Northcutt et al., 2021; the method behind cleanlab
    probability of *j* reaches *j*'s threshold (the likeliest such class if several do). Pictures
    on the off-diagonal (confidently another class than their folder says) are issues, and so are
    pictures the classifier simply puts in another class (cleanlab's ``predicted_neq_given``):
-   on a generated set with 5 % of labels flipped, the off-diagonal alone missed flipped pictures
-   that the classifier did call right, only less surely than the class's average (recall at
-   k = 0.56 against 1.0 with both, ``tests/core/test_label_errors.py``).
+   on the generated set of ``tests/core/test_label_errors.py`` (9 of 180 labels flipped) at
+   96 px, the off-diagonal alone found 5 of the 9, both rules together 8: the classifier called
+   the others' true class, only less surely than that class's average.
 4. **Ranking** by self-confidence, the probability of the picture's own label (cleanlab's
    default ranking for ``find_label_issues`` and ``get_label_quality_scores``): the less the
    classifier believes the folder, the higher on the list. ``score`` is 1 minus it.
