@@ -29,6 +29,18 @@ class Classifying(QObject):
         self.pending: list[str] = []
         self._last: tuple | None = None   # (job, what, single) of the pictures on screen
         self._shown_with = None           # the model whose results are on screen
+        panel.threshold_changed.connect(self.set_threshold)
+
+    @Slot(object)
+    def set_threshold(self, value) -> None:
+        """The user's "not sure" threshold (None: the model's default): used from now on, kept for
+        the model's file, and applied at once to the pictures on screen (no need to classify again)."""
+        classifier = self.session.classifier
+        if classifier is None:
+            return
+        classifier.threshold_override = value
+        self.session.set_confidence_override(classifier.path, value)
+        self.panel.remark(classifier.mark)
 
     def wait_for_model(self, paths: list[str]) -> None:
         """Pictures to classify once a model is ready (given on the command line at start)."""

@@ -124,3 +124,25 @@ def test_cli_predict_marks_not_sure_and_none_of_these(trained, tmp_path, capsys)
 
     assert cli.main(["predict", str(path), picture, "--threshold", "1.5"]) == cli.EXIT_ERROR
     assert "is not a probability" in capsys.readouterr().err
+
+
+def test_the_session_keeps_the_users_threshold_per_model_file():
+    from catdog_desktop.core.session import CONFIDENCE_THRESHOLDS, DictStore, Session
+
+    class Model:
+        def __init__(self, path):
+            self.path, self.threshold_override, self.class_names, self.metadata = path, None, ["a", "b"], {}
+
+    store = DictStore()
+    session = Session(store)
+    session.set_confidence_override("/models/m.keras", 0.7)
+    opened = Model("/models/m.keras")
+    session.set_model(opened)
+    assert opened.threshold_override == 0.7
+    other = Model("/models/other.keras")
+    session.set_model(other)
+    assert other.threshold_override is None
+    session.set_confidence_override("/models/m.keras", None)
+    assert session.confidence_override("/models/m.keras") is None
+    store.set(CONFIDENCE_THRESHOLDS, "{not json")  # a damaged setting is ignored, never a crash
+    assert session.confidence_override("/models/m.keras") is None

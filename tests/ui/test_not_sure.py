@@ -1,0 +1,48 @@
+"""The Classify tab says "not sure" and "looks like none of these", with the probabilities still
+shown, and the user's threshold is applied at once and kept for the model file."""
+
+import json
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from ui_helpers import drop_files
+
+
+def test_not_sure_and_none_of_these_in_the_classify_tab(qtbot, window_with_model, trained, tmp_path):
+    scan, _, model_path = trained
+    window = window_with_model
+    panel = window.classify_panel
+    assert "always answers cat or dog, even for a photo of a car" in panel.why_doubt.text()
+    # The tiny model was too good on its 20 validation pictures to fit a threshold: it says so.
+    assert "no default" in panel.threshold.default_label.text() and panel.threshold.spin.value() == 0.0
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)
+    drop_files(panel, [noise])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    assert panel.results()[0].unfamiliar
+    assert "Looks like none of: cats, dogs" in panel.verdict.text() and panel.bars_box.count() == 2
+
+    picture = scan.validation.paths[0]
+    drop_files(panel, [picture])
+    qtbot.waitUntil(lambda: [p.path for p in panel.results()] == [picture], timeout=30_000)
+    prediction = panel.results()[0]
+    assert not prediction.uncertain
+    panel.threshold.spin.setValue(99.9)  # the user wants near certainty: the answer on screen changes at once
+    qtbot.waitUntil(lambda: "Not sure" in panel.verdict.text(), timeout=5_000)
+    assert prediction.class_name in panel.verdict.text() and panel.bars_box.count() == 2
+    assert json.loads(window.store.get("confidence_thresholds")) == {str(model_path): 0.999}
+
+    drop_files(panel, scan.validation.paths[:3] + [str(noise)])
+    qtbot.waitUntil(lambda: "classified" in panel.message.text(), timeout=30_000)
+    answers = [panel.table.item(row, 2).text() for row in range(4)]
+    assert answers[3].startswith("None of these (") and all(a.startswith("Not sure (") for a in answers[:3]
+                                                              if "None" not in a)
+    assert "not sure: " in panel.message.text()
+
+    qtbot.mouseClick(panel.threshold.reset, Qt.MouseButton.LeftButton)  # back to the model's default (none)
+    assert window.session.classifier.threshold_override is None
+    assert json.loads(window.store.get("confidence_thresholds")) == {}
+    assert not any(panel.table.item(row, 2).text().startswith("Not sure") for row in range(3))
