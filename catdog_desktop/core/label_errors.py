@@ -140,6 +140,10 @@ def check_labels(scan, model_path: str | os.PathLike | None = None, *, folds: in
         notes.append(f"The {count(test_count, 'test picture')} {'was' if test_count == 1 else 'were'} checked too: "
                      "test pictures can be mislabelled as well, and a wrong test label makes the model "
                      "look worse than it is.")
+    if model_path is not None:
+        notes.append("The features come from a model that may have trained on these very pictures, labels and "
+                     "all, so it can have learned some wrong labels by heart; the pretrained network (without "
+                     "--model) has seen none of them.")
     skipped = list(scan.skipped) + [s for s in feats.skipped if s not in scan.skipped]
     log.info("label check: %d pictures, %d likely label errors (%s)", len(y), len(issues), method)
     return LabelCheck(issues=issues, checked=len(y), class_names=class_names, method=method,
