@@ -144,6 +144,17 @@ def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
     return float((ranks[n_neg:].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def either_mark(confidence_threshold, distance_threshold, inside, outside) -> dict:
+    """Detection and false alarms of "not sure" or "none of these" together (None without a threshold)."""
+    if confidence_threshold is None:
+        return {"either_mark_detection": None, "either_mark_false_alarms": None}
+
+    def flagged(d, c):
+        return float(np.mean((d > distance_threshold) | (c < confidence_threshold)))
+
+    return {"either_mark_detection": round(flagged(*outside), 4), "either_mark_false_alarms": round(flagged(*inside), 4)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=ROOT / "catdog_desktop" / "resources" / "default-model.keras")
@@ -172,8 +183,10 @@ def main() -> int:
         generated_picture(kind, rng).save(path)
         generated.append(str(path))
     shipped = package_pictures()
-    if args.limit:
-        heldout, generated, shipped = heldout[:args.limit], generated[:args.limit], shipped[:max(1, args.limit // 4)]
+    if args.limit:  # a seeded sample of each side (held-out photos of every class, not the first class only)
+        pick = np.random.default_rng(0)
+        heldout = sorted(pick.choice(heldout, min(args.limit, len(heldout)), replace=False).tolist())
+        generated, shipped = generated[:args.limit], shipped[:max(1, args.limit // 4)]
 
     started = time.perf_counter()
     d_in, c_in, _ = scores(classifier, heldout)
@@ -203,6 +216,9 @@ def main() -> int:
         "baseline_top_probability_detection_at_5pct_false_alarms": round(float(np.mean(c_out < conf_at_five)), 4),
         "baseline_top_probability_auroc": round(auroc(-c_in, -c_out), 4),
         "detection_by_kind": kinds,
+        # What the Classify tab shows: either mark, at the model's recorded thresholds.
+        "recorded_confidence_threshold": classifier.recorded_threshold,
+        **either_mark(classifier.recorded_threshold, threshold, (d_in, c_in), (d_out, c_out)),
         "seconds_scoring": round(seconds, 1),
         "centres": int(classifier.novelty.centres.shape[0]),
     }, args.out)

@@ -26,6 +26,16 @@ WHY_DOUBT = ("A model trained on cats and dogs always answers cat or dog, even f
              "“not sure” and “looks like none of these” tell you when not to trust its answer.")
 
 
+def doubt_sentence(class_names) -> str:
+    """The one sentence that says why "not sure" exists, in the model's own classes."""
+    names = list(class_names)
+    if sorted(n.lower() for n in names) == ["cats", "dogs"] or len(names) < 2:
+        return WHY_DOUBT
+    either = ", ".join(names[:-1]) + " or " + names[-1]
+    return (f"A model trained on these classes always answers {either}, even for a photo of a car: "
+            "“not sure” and “looks like none of these” tell you when not to trust its answer.")
+
+
 def answer_text(prediction, class_names) -> str:
     """A prediction's answer in a few words: the class, "Not sure (cats?)" or "None of these (cats?)"."""
     if prediction.unfamiliar:
@@ -256,6 +266,7 @@ class ClassifyPanel(QWidget):
             self.model_label.setText("No model yet: train one (tab 2) or open one (File → Open model…).")
             return
         self._class_names = list(classifier.class_names)
+        self.why_doubt.setText(doubt_sentence(self._class_names))
         recorded = ((classifier.metadata.get("calibration") or {}).get("confidence_threshold") or {})
         self.threshold.show_threshold(classifier.recorded_threshold, classifier.threshold_override,
                                       recorded.get("reason", "it was made before the app recorded one") or "")

@@ -46,3 +46,11 @@ def test_not_sure_and_none_of_these_in_the_classify_tab(qtbot, window_with_model
     assert window.session.classifier.threshold_override is None
     assert json.loads(window.store.get("confidence_thresholds")) == {}
     assert not any(panel.table.item(row, 2).text().startswith("Not sure") for row in range(3))
+
+
+def test_the_reason_names_the_models_own_classes():
+    from catdog_desktop.ui.classify_panel import WHY_DOUBT, doubt_sentence
+
+    assert doubt_sentence(["cats", "dogs"]) == WHY_DOUBT
+    assert "always answers roses, tulips or daisies, even for a photo of a car" in doubt_sentence(
+        ["roses", "tulips", "daisies"])
