@@ -79,7 +79,8 @@ class Classifier:
     def novelty(self) -> calibration.Novelty | None:
         """The model's "none of these" summary, if it has a usable one."""
         if self._novelty is False:
-            novelty = calibration.load_novelty(self.metadata)
+            # An exported model (core.exported: no Keras model here) has no features to compare.
+            novelty = calibration.load_novelty(self.metadata) if self.model is not None else None
             if novelty is not None:
                 try:
                     width = calibration.feature_model(self.model, novelty.layer).outputs[1].shape[-1]
@@ -112,9 +113,9 @@ class Classifier:
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities (n, classes) for uint8 pixels of shape (n, s, s, 3) or (s, s, 3)."""
-        return self._outputs(pixels)[0]
+        return self._scored(pixels)[0]
 
-    def _outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _scored(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(probabilities (n, classes), "none of these" flags (n,) or None without a novelty summary)."""
         pixels = np.asarray(pixels)
         if pixels.ndim == 3:
@@ -124,11 +125,20 @@ class Classifier:
             raise ValueError(f"Expected pictures of shape {expected}, got {pixels.shape[1:]}.")
         if len(pixels) == 0:
             return np.zeros((0, len(self.class_names))), None
-        outputs = self._compiled()(pixels.astype("float32"))
+        outputs = self._outputs(pixels.astype("float32"))
+        if isinstance(outputs, tuple):  # (outputs, features): the graph of a model with a novelty summary
+            raw, features = outputs
+            return probabilities_from_outputs(raw), self.novelty.unfamiliar(features)
+        return probabilities_from_outputs(outputs), None
+
+    def _outputs(self, pixels: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The model's raw outputs for float32 pixels (n, s, s, 3), with the features "none of these"
+        needs as a second array when the model has a novelty summary; an exported model's runtime
+        (core.exported) replaces this, and everything else (decoding, batching) stays the same."""
+        outputs = self._compiled()(pixels)
         if isinstance(outputs, (tuple, list)):
-            probs, features = outputs
-            return probabilities_from_outputs(probs.numpy()), self.novelty.unfamiliar(features.numpy())
-        return probabilities_from_outputs(outputs.numpy()), None
+            return outputs[0].numpy(), outputs[1].numpy()
+        return outputs.numpy()
 
     def probabilities_and_features(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, classes), the features the model's last layer reads (n, dim)) for
@@ -164,12 +174,12 @@ class Classifier:
         return self
 
     def predict_array(self, pixels: np.ndarray) -> list[Prediction]:
-        probs, unfamiliar = self._outputs(pixels)
+        probs, unfamiliar = self._scored(pixels)
         return [self._prediction(None, p, _flag(unfamiliar, i)) for i, p in enumerate(probs)]
 
     def predict_image(self, image, path: str | None = None) -> Prediction:
         """Classify a PIL image (already decoded, e.g. pasted from the clipboard)."""
-        probs, unfamiliar = self._outputs(pixels_from_image(image, self.image_size))
+        probs, unfamiliar = self._scored(pixels_from_image(image, self.image_size))
         return self._prediction(path, probs[0], _flag(unfamiliar, 0))
 
     def predict_path(self, path: str | os.PathLike) -> Prediction:
@@ -178,7 +188,7 @@ class Classifier:
             pixels = load_pixels(path, self.image_size)
         except ImageDecodeError as exc:
             return Prediction(path=str(path), error=str(exc))
-        probs, unfamiliar = self._outputs(pixels)
+        probs, unfamiliar = self._scored(pixels)
         return self._prediction(str(path), probs[0], _flag(unfamiliar, 0))
 
     def predict_paths(
@@ -216,7 +226,7 @@ class Classifier:
                 decoded = [future.result() for future in ahead]
                 ahead = [pool.submit(decode, p) for p in paths[start + batch_size:start + 2 * batch_size]]
                 good = [i for i, (px, _) in enumerate(decoded) if px is not None]
-                probs, unfamiliar = self._outputs(np.stack([decoded[i][0] for i in good])) if good else ([], None)
+                probs, unfamiliar = self._scored(np.stack([decoded[i][0] for i in good])) if good else ([], None)
                 by_index = {i: (p, _flag(unfamiliar, k)) for k, (i, p) in enumerate(zip(good, probs))}
                 for i, path in enumerate(chunk):
                     if i in by_index:
