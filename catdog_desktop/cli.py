@@ -2,8 +2,9 @@
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
-    catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER... [--csv OUT.csv]
+    catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER... [--threshold P] [--csv OUT.csv]
     catdog-desktop-cli export MODEL.keras --format tflite --out PATH [--data DATA_DIR] [--force]
+    catdog-desktop-cli check-labels DATA_DIR [--model MODEL.keras]
     catdog-desktop-cli sort MODEL.keras SOURCE_DIR --to TARGET [--move] [--threshold P] [--csv OUT.csv]
     catdog-desktop-cli undo-sort TARGET
 
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
     p.add_argument("model", help="a .keras model, or an export: .tflite, .onnx or a SavedModel folder")
     p.add_argument("paths", nargs="+")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="say 'not sure' when the model is less sure than this (0-1; default: the threshold "
+                        "recorded from the model's validation pictures, if any)")
     p.add_argument("--csv", metavar="OUT.csv",
                    help="also write one row per file (path, class, confidence, each class's probability, error)")
     p.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
@@ -96,12 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--move", action="store_true",
                    help="move the files instead of copying them (undo with: undo-sort TARGET)")
     s.add_argument("--threshold", type=float, default=None, metavar="P",
-                   help="pictures whose top probability is under P (0-1) go to uncertain/")
+                   help="pictures whose top probability is under P (0-1) go to uncertain/ (default: the threshold "
+                        "recorded from the model's validation pictures, if any); so do pictures that look like "
+                        "none of the classes")
     s.add_argument("--csv", metavar="OUT.csv", help="also write the predictions as CSV")
     s.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
 
     u = sub.add_parser("undo-sort", help="undo the last sort into TARGET (moved files go back, copies are removed)")
     u.add_argument("target")
+
+    c = sub.add_parser("check-labels", help="list pictures whose folder (label) is likely wrong")
+    c.add_argument("data_dir")
+    c.add_argument("--model", default=None,
+                   help="use this model's own features (e.g. a from-scratch model for pictures unlike photos); "
+                        "default: the bundled pretrained network")
+    c.add_argument("--top", type=int, default=None, help="list at most this many")
+    c.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print a JSON list of {path, label, suggested, score}")
 
     from .core.export import FORMATS, PARITY_LIMIT
 
@@ -136,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                "sort": cmd_sort, "undo-sort": cmd_undo_sort}[args.command](args)
+                "check-labels": cmd_check_labels, "sort": cmd_sort, "undo-sort": cmd_undo_sort}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -311,20 +326,22 @@ def cmd_predict(args) -> int:
 
     if args.csv:
         check_csv_path(args.csv, args.force)  # before the work, not after it
-    results, skipped = _classify(args, args.paths)
+    classifier, results, skipped = _classify(args, args.paths)
     predictions = results.predictions[:len(results) - len(skipped)]
     failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
     good = [p for p in predictions if p.ok]
     if args.json:
         print(json.dumps({
             "predictions": [{"path": p.path, "class": p.class_name, "probability": p.probability,
-                             "probabilities": p.probabilities} for p in good],
+                             "probabilities": p.probabilities, "not_sure": p.uncertain,
+                             "none_of_these": p.unfamiliar} for p in good],
+            "threshold": classifier.confidence_threshold,
             "errors": [{"path": p, "reason": r} for p, r in failures],
         }))
     else:
         for p in good:
             probs = "  ".join(f"{k} {v:.1%}" for k, v in p.probabilities.items())
-            print(f"{p.path}\t{p.class_name}\t{probs}")
+            print(f"{p.path}\t{verdict(p, classifier.class_names)}\t{probs}")
         for path, reason in failures:
             print(f"{path}: {reason}", file=sys.stderr)
     if not good and not failures:
@@ -337,20 +354,26 @@ def cmd_predict(args) -> int:
 
 
 def _classify(args, paths):
-    """Classify files and folders with the model in ``args.model``, a progress line on stderr.
-    Returns (BatchResults with the files that are not pictures last, those files as (path, reason))."""
+    """Classify files and folders with the model in ``args.model`` ("not sure" under ``args.threshold``
+    when given), a progress line on stderr. Returns (the classifier, BatchResults with the files that
+    are not pictures last, those files as (path, reason))."""
     from .core.batch import BatchResults
     from .core.dataset import scan_images
     from .core.exported import load_classifier
     from .core.inference import Prediction
 
+    threshold = getattr(args, "threshold", None)
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        hint = f" (for {threshold:g} % give {threshold / 100:g})" if 1 < threshold <= 100 else " (e.g. 0.8)"
+        raise CatdogError(f"--threshold {threshold:g} is not a probability: give a number from 0 to 1{hint}.")
     classifier = load_classifier(args.model)  # a .keras model, or an export (.tflite, .onnx, SavedModel)
+    classifier.threshold_override = threshold  # "not sure" under it (None: the model's recorded threshold)
     files, skipped = scan_images(paths)
     progress = _Progress(args.json, "Classifying", len(files))
     predictions = classifier.predict_paths(files, on_result=lambda i, _p: progress.step(i + 1))
     progress.close()
     results = BatchResults(classifier.class_names, predictions + [Prediction(path=p, error=r) for p, r in skipped])
-    return results, skipped
+    return classifier, results, skipped
 
 
 class _Progress:
@@ -378,22 +401,20 @@ def cmd_sort(args) -> int:
     from .core import sorting
     from .core.batch import check_csv_path
 
-    if args.threshold is not None and not 0 <= args.threshold < 1:
-        hint = f" (for {args.threshold:g} % give {args.threshold / 100:g})" if 1 <= args.threshold <= 100 else ""
-        raise CatdogError(f"--threshold is a probability from 0 to 1{hint}.")
     sorting.check_target(args.target, args.sources)  # before the work, not after it
     if args.csv:
         check_csv_path(args.csv, args.force)
-    results, skipped = _classify(args, args.sources)
+    _classifier, results, _skipped = _classify(args, args.sources)
     if not len(results):
         raise CatdogError("No pictures found.")
     progress = _Progress(args.json, "Moving" if args.move else "Copying", len(results.readable))
+    # "Not sure" was decided while classifying (--threshold, else the model's recorded threshold).
     report = sorting.sort_files(results.predictions, results.class_names, args.target, move=args.move,
-                                threshold=args.threshold, sources=args.sources,
+                                sources=args.sources,
                                 progress=lambda done, _total, _msg: progress.step(done))
     progress.close()
     if args.csv:
-        results.write_csv(args.csv, force=args.force, threshold=args.threshold)
+        results.write_csv(args.csv, force=args.force)
     if args.json:
         print(json.dumps({
             "target": report.target, "mode": "move" if report.move else "copy", "placed": len(report.placed),
@@ -453,6 +474,50 @@ def cmd_export(args) -> int:
         print(f"size {result.size_bytes / 1e6:.2f} MB")
         print(result.verdict())
     return EXIT_OK if result.passed else EXIT_SOME_FAILED
+
+
+def verdict(prediction, class_names: list[str]) -> str:
+    """The answer in words: the class, or "not sure" / "none of these" with the class it leans to."""
+    if prediction.unfamiliar:
+        return f"none of these: looks like none of {', '.join(class_names)} (closest: {prediction.class_name})"
+    if prediction.uncertain:
+        return f"not sure (maybe {prediction.class_name})"
+    return prediction.class_name
+
+
+def cmd_check_labels(args) -> int:
+    from .core.dataset import scan_dataset
+    from .core.label_errors import check_labels
+
+    scan = scan_dataset(args.data_dir)
+    if not args.json:
+        _print_scan(scan)
+    scan.raise_for_errors()
+    last = [0.0]
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if not args.json and (done == total or now - last[0] > 0.5):
+            last[0] = now
+            print(f"{message}: {done}/{total}", file=sys.stderr)
+
+    result = check_labels(scan, args.model, progress=progress)
+    issues = result.issues[:args.top] if args.top else result.issues
+    if args.json:
+        print(json.dumps([{"path": i.path, "label": i.label, "suggested": i.suggested, "score": i.score}
+                          for i in issues]))
+        return EXIT_OK
+    print(f"{len(result.issues)} likely label error(s) among {result.checked} pictures "
+          f"({result.method}).")
+    for note in result.notes:
+        print(note)
+    if issues:
+        print("score  folder -> likely  picture")
+    for i in issues:
+        print(f"{i.score:.3f}  {i.label} -> {i.suggested}  {i.path}")
+    for path, reason in result.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _print_scan(scan) -> None:

@@ -51,11 +51,19 @@ class Thumbnail:
 
 
 def is_uncertain(prediction: Prediction, threshold: float | None = None) -> bool:
-    """True for a readable picture flagged "not sure" by the model, or under ``threshold``
-    (a probability 0..1; None or 0 uses only the model's own flag)."""
+    """"Not sure": a readable picture whose top probability is under ``threshold`` when one is given
+    (0: never), else as the model flagged it (Classifier.mark: the user's or the recorded threshold)."""
     if not prediction.ok:
         return False
-    return bool(prediction.uncertain or (threshold and prediction.probability < threshold))
+    if threshold is None:
+        return bool(prediction.uncertain)
+    return prediction.probability < threshold
+
+
+def is_doubtful(prediction: Prediction, threshold: float | None = None) -> bool:
+    """Not sure, or looks like none of the classes ("unfamiliar"): such a picture is not sorted into
+    a class folder."""
+    return prediction.ok and (is_uncertain(prediction, threshold) or bool(prediction.unfamiliar))
 
 
 @dataclass
@@ -77,11 +85,11 @@ class BatchResults:
         return [p for p in self.predictions if not p.ok]
 
     def counts(self, threshold: float | None = None) -> dict[str, int]:
-        """Pictures per predicted class (in class order), "not sure" ones counted apart under
-        ``"uncertain"`` when any; unreadable files are not counted."""
+        """Pictures per predicted class (in class order), the doubtful ones (not sure, or none of
+        these) counted apart under ``"uncertain"`` when any; unreadable files are not counted."""
         counts = dict.fromkeys(self.class_names, 0)
         for p in self.readable:
-            key = "uncertain" if is_uncertain(p, threshold) else p.class_name
+            key = "uncertain" if is_doubtful(p, threshold) else p.class_name
             counts[key] = counts.get(key, 0) + 1
         return counts
 

@@ -1,7 +1,8 @@
 """Sort classified files into one folder per predicted class, and undo the last sort.
 
 ``target/<class>/`` receives each readable picture (copied by default, or moved);
-``target/uncertain/`` the "not sure" ones; unreadable files are never touched, only listed.
+``target/uncertain/`` the "not sure" ones and those that look like none of the classes;
+unreadable files are never touched, only listed.
 Nothing is ever overwritten: a name already taken gets a suffix ("cat (2).jpg", core.fileops).
 
 Every sort is recorded in a journal in the target folder (:data:`JOURNAL_NAME`, JSON lines).
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fileops
-from .batch import is_uncertain
+from .batch import is_doubtful
 from .errors import CatdogError
 from .inference import Prediction
 
@@ -143,7 +144,8 @@ def plan(predictions: Iterable[Prediction], class_names: Sequence[str], threshol
         if not p.ok:
             unreadable.append((p.path, p.error or "unreadable"))
         else:
-            moves.append((p.path, names[None] if is_uncertain(p, threshold) else names.get(p.class_name, _safe_name(p.class_name))))
+            moves.append((p.path, names[None] if is_doubtful(p, threshold)
+                           else names.get(p.class_name, _safe_name(p.class_name))))
     return moves, unreadable
 
 
@@ -171,7 +173,8 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
                move: bool = False, threshold: float | None = None, sources: Iterable[str | os.PathLike] = (),
                progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> SortReport:
     """Copy (or ``move``) each readable picture into ``target/<predicted class>/`` (``uncertain/``
-    under ``threshold`` or when the model flagged it), recording every step in the journal.
+    when "not sure" — under ``threshold`` if given, else as the model flagged it — or "none of
+    these"), recording every step in the journal.
 
     Raises :class:`CatdogError` when the target cannot be used; a file that cannot be copied or
     moved (gone, permission) is listed in the report and the others go on.

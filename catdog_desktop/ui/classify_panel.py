@@ -9,18 +9,93 @@ import time
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QStackedWidget,
-    QVBoxLayout, QWidget,
+    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+    QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from ..core.batch import BatchResults
 from ..core.wording import count
 from .common import local_paths, pixmap_from_rgb
-from .results_table import NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView
+from .results_table import NONE_OF_THESE, NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView
 
 #: The smallest side of the single-picture preview on screen (the picture itself is larger).
 PREVIEW_MIN_SIDE = 360
 IMAGE_FILTER = "Pictures (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+#: Colour of "not sure" and "none of these" (amber: a warning, not an error).
+DOUBT_COLOUR = "#a86400"
+WHY_DOUBT = ("A model trained on cats and dogs always answers cat or dog, even for a photo of a car: "
+             "“not sure” and “looks like none of these” tell you when not to trust its answer.")
+
+
+def doubt_sentence(class_names) -> str:
+    """The one sentence that says why "not sure" exists, in the model's own classes."""
+    names = list(class_names)
+    if sorted(n.lower() for n in names) == ["cats", "dogs"] or len(names) < 2:
+        return WHY_DOUBT
+    either = ", ".join(names[:-1]) + " or " + names[-1]
+    return (f"A model trained on these classes always answers {either}, even for a photo of a car: "
+            "“not sure” and “looks like none of these” tell you when not to trust its answer.")
+
+
+class ThresholdBox(QWidget):
+    """The "not sure" threshold: a percentage, its default from the validation pictures marked,
+    and a button back to the default. Emits ``changed(value or None)`` (None: the default)."""
+
+    changed = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(0.0, 99.9)
+        self.spin.setDecimals(1)
+        self.spin.setSingleStep(5.0)
+        self.spin.setSuffix(" %")
+        self.spin.setSpecialValueText("never")
+        self.spin.setToolTip("Answers the model is less sure of than this are shown as “not sure”.")
+        self.spin.valueChanged.connect(self._on_value)
+        self.default_label = QLabel()
+        self.default_label.setWordWrap(True)
+        self.default_label.setStyleSheet("color:#616161;")
+        self.reset = QPushButton("Use default")
+        self.reset.clicked.connect(self._on_reset)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Say “not sure” below"))
+        row.addWidget(self.spin)
+        row.addWidget(self.reset)
+        row.addWidget(self.default_label, 1)
+        self._default: float | None = None
+        self._quiet = False
+
+    def show_threshold(self, default: float | None, override: float | None, why_none: str = "") -> None:
+        """The model's recorded ``default`` (None: it has none, ``why_none`` says why) and the user's ``override``."""
+        self._default = default
+        if default is not None:
+            self.default_label.setText(f"default {100 * default:.1f} %: below it, this model's answers on its validation "
+                                       "pictures were right less than 90 % of the time")
+        else:
+            self.default_label.setText("no default for this model" + (f" ({why_none})" if why_none else "")
+                                       + ": set one to mark unsure answers")
+        value = override if override is not None else default
+        self._quiet = True
+        self.spin.setValue(100.0 * value if value is not None else 0.0)
+        self._quiet = False
+        self.reset.setEnabled(override is not None)
+
+    def _on_value(self, percent: float) -> None:
+        if self._quiet:
+            return
+        value = round(percent / 100.0, 4)
+        is_default = self._default is not None and abs(value - self._default) < 5e-4
+        self.reset.setEnabled(not is_default and not (self._default is None and value == 0.0))
+        self.changed.emit(None if is_default else value)
+
+    def _on_reset(self) -> None:
+        self._quiet = True
+        self.spin.setValue(100.0 * self._default if self._default is not None else 0.0)
+        self._quiet = False
+        self.reset.setEnabled(False)
+        self.changed.emit(None)
 
 
 class DropZone(QFrame):
@@ -65,6 +140,7 @@ class ClassifyPanel(QWidget):
     export_requested = Signal(str)          # write the results as CSV to this path
     sort_requested = Signal()               # *Sort into folders…*
     undo_sort_requested = Signal()          # *Undo last sort*
+    threshold_changed = Signal(object)      # the user's "not sure" threshold (None: the model's default)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -148,6 +224,11 @@ class ClassifyPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_requested)
+        self.threshold = ThresholdBox()
+        self.threshold.changed.connect(self.threshold_changed)
+        self.why_doubt = QLabel(WHY_DOUBT)
+        self.why_doubt.setWordWrap(True)
+        self.why_doubt.setStyleSheet("color:#616161;")
 
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
@@ -159,12 +240,17 @@ class ClassifyPanel(QWidget):
         bottom.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.threshold)
+        layout.addWidget(self.why_doubt)
         layout.addWidget(self.zone, 1)
         layout.addLayout(bottom)
         layout.addWidget(self.message)
         #: Where *Open pictures…* starts (the folder last used; the window sets it).
         self.pictures_folder = os.path.expanduser("~")
         self._single = None      # the prediction shown large, when one picture was classified
+        self._single_thumb = None
+        self._finished: tuple | None = None   # finish()'s arguments, to say the counts again
+        self._class_names: list[str] = []
         self._expected = 0
         self._began = 0.0
         #: Seconds from a drop to its first prediction on screen (the first one; for the benchmark).
@@ -219,9 +305,15 @@ class ClassifyPanel(QWidget):
     # ----- what the main window tells us ----------------------------------------------------
     def show_model(self, name: str | None, classifier, unsaved: bool) -> None:
         """Name the active model (core.inference.Classifier or None) above the pictures."""
+        self.threshold.setEnabled(classifier is not None)
         if classifier is None:
             self.model_label.setText("No model yet: train one (tab 2) or open one (File → Open model…).")
             return
+        self._class_names = list(classifier.class_names)
+        self.why_doubt.setText(doubt_sentence(self._class_names))
+        recorded = ((classifier.metadata.get("calibration") or {}).get("confidence_threshold") or {})
+        self.threshold.show_threshold(classifier.recorded_threshold, classifier.threshold_override,
+                                      recorded.get("reason", "it was made before the app recorded one") or "")
         acc = (classifier.metadata.get("evaluation") or {}).get("accuracy")
         acc_text = f", {acc:.1%} on held-out pictures" if isinstance(acc, (int, float)) else ""
         self.model_label.setText(f"Model: <b>{html.escape(name)}</b> ({html.escape(', '.join(classifier.class_names))}"
@@ -231,10 +323,22 @@ class ClassifyPanel(QWidget):
         colour = "#c62828" if error else "#424242"
         self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
 
+    def remark(self, mark) -> None:
+        """The threshold changed: ``mark(prediction)`` sets each shown prediction's "not sure" again."""
+        if self._single is not None:
+            mark(self._single)
+            self._show_single(self._single, self._single_thumb)
+        for prediction in self.model.rows:
+            mark(prediction)
+        self.model.refresh()
+        if self._finished is not None:
+            self.finish(*self._finished)  # the counts of "not sure" changed
+
     def begin(self, count: int | None, class_names: list[str] | None = None) -> None:
         """A new batch of pictures is being classified (count unknown while folders expand) by a
         model with ``class_names`` (the table's probability columns)."""
         self._single = None
+        self._finished = None
         self._began = time.perf_counter()
         self._expected = count or 0
         self.model.reset(class_names or [])
@@ -275,6 +379,7 @@ class ClassifyPanel(QWidget):
 
     def finish(self, skipped: list[tuple[str, str]] | None = None, note: str = "", stopped: bool = False) -> None:
         """Classifying ended; ``note`` (e.g. which model re-classified them) leads the message."""
+        self._finished = (skipped, note, stopped)
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         results = self.results()
@@ -283,9 +388,13 @@ class ClassifyPanel(QWidget):
         if stopped:
             parts.append(f"Stopped after {count(len(results), 'file')}.")
         if self._expected > 1:
-            counts = BatchResults(self.model.class_names, results).counts(self.model.threshold)
+            counts: dict[str, int] = dict.fromkeys(self.model.class_names, 0)
+            for p in results:
+                if p.ok:
+                    answer = "none of these" if p.unfamiliar else "not sure" if p.uncertain else p.class_name
+                    counts[answer] = counts.get(answer, 0) + 1
             # "cats: 1", not "1 cats": class names are folder names, often plural.
-            spread = ", ".join(f"{'not sure' if name == 'uncertain' else name}: {n}" for name, n in counts.items() if n)
+            spread = ", ".join(f"{name}: {n}" for name, n in counts.items() if n)
             ok = len(results) - len(failures)
             parts.append(f"{count(ok, 'picture')} classified ({spread})"
                          + (f"; {count(len(failures), 'file')} could not be read." if failures else "."))
@@ -325,7 +434,7 @@ class ClassifyPanel(QWidget):
     def _fill_filter(self) -> None:
         """The filter's choices, with counts once there are rows: all, each class, not sure, unreadable."""
         keys: dict[str, int] = dict.fromkeys(self.model.class_names, 0)
-        extra = {NOT_SURE: 0, UNREADABLE: 0}
+        extra = {NOT_SURE: 0, NONE_OF_THESE: 0, UNREADABLE: 0}
         role = self.proxy.filterRole()
         for row in range(self.model.rowCount()):
             key = self.model.data(self.model.index(row, 2), role)
@@ -336,7 +445,7 @@ class ClassifyPanel(QWidget):
         self.class_filter.addItem(f"All pictures ({self.model.rowCount():,})", None)
         for name, n in keys.items():
             self.class_filter.addItem(f"{name} ({n:,})", name)
-        for key, label in ((NOT_SURE, "Not sure"), (UNREADABLE, "Unreadable")):
+        for key, label in ((NOT_SURE, "Not sure"), (NONE_OF_THESE, "None of these"), (UNREADABLE, "Unreadable")):
             if extra[key]:
                 self.class_filter.addItem(f"{label} ({extra[key]:,})", key)
         index = self.class_filter.findData(current)
@@ -357,6 +466,7 @@ class ClassifyPanel(QWidget):
             self.show_message(f"No program is set up to open {os.path.basename(prediction.path)}.", error=True)
 
     def _show_single(self, prediction, thumb) -> None:
+        self._single_thumb = thumb
         self.stack.setCurrentIndex(1)
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
         if thumb is not None:
@@ -374,10 +484,7 @@ class ClassifyPanel(QWidget):
             self.verdict.setText(f"<b>{html.escape(name)}</b><br><span style='color:#c62828'>✖ Cannot classify "
                                  f"this file: {html.escape(prediction.error)}.</span>")
             return
-        self.verdict.setText(
-            f"{html.escape(name)}<br><span style='font-size:22pt'><b>{html.escape(prediction.class_name)}</b></span>"
-            f"<br>{prediction.probability:.1%} sure"
-        )
+        self.verdict.setText(f"{html.escape(name)}<br>{self._verdict_html(prediction)}")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
             bar = QProgressBar()
             bar.setRange(0, 1000)
@@ -386,6 +493,19 @@ class ClassifyPanel(QWidget):
             bar.setTextVisible(True)
             self.bars_box.addWidget(bar)
         self.message.clear()
+
+    def _verdict_html(self, prediction) -> str:
+        big = "<span style='font-size:22pt; color:{}'><b>{}</b></span>"
+        cls = html.escape(prediction.class_name)
+        if prediction.unfamiliar:
+            names = html.escape(", ".join(self._class_names or sorted(prediction.probabilities)))
+            return (big.format(DOUBT_COLOUR, f"Looks like none of: {names}")
+                    + f"<br>It is far from every picture the model learned from; if it must choose: {cls} "
+                      f"({prediction.probability:.1%}).")
+        if prediction.uncertain:
+            return (big.format(DOUBT_COLOUR, "Not sure")
+                    + f"<br>Maybe {cls}: {prediction.probability:.1%} sure, under the threshold above.")
+        return big.format("#212121", cls) + f"<br>{prediction.probability:.1%} sure"
 
     def results(self) -> list:
         """The predictions of the last batch, in order (for tests and export)."""

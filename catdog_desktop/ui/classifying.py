@@ -39,6 +39,18 @@ class Classifying(QObject):
         panel.undo_sort_requested.connect(self.undo_last_sort)
         panel.model.thumbnails_wanted.connect(self._make_thumbnails)
         panel.set_undo_available(session.last_sort_target or None)
+        panel.threshold_changed.connect(self.set_threshold)
+
+    @Slot(object)
+    def set_threshold(self, value) -> None:
+        """The user's "not sure" threshold (None: the model's default): used from now on, kept for
+        the model's file, and applied at once to the pictures on screen (no need to classify again)."""
+        classifier = self.session.classifier
+        if classifier is None:
+            return
+        classifier.threshold_override = value
+        self.session.set_confidence_override(classifier.path, value)
+        self.panel.remark(classifier.mark)
 
     def wait_for_model(self, paths: list[str]) -> None:
         """Pictures to classify once a model is ready (given on the command line at start)."""
@@ -114,7 +126,7 @@ class Classifying(QObject):
     @Slot(str)
     def export_csv(self, path: str) -> None:
         results = self.panel.batch_results()
-        self.jobs.start("export-csv", jobs.export_csv, results, path, self.panel.model.threshold,
+        self.jobs.start("export-csv", jobs.export_csv, results, path, None,
                         returned=lambda written: self.panel.show_message(
                             f"Saved {count(len(results), 'row')} to {written}."),
                         errored=lambda message: self.panel.show_message(f"Not exported: {message}", error=True))
@@ -125,7 +137,7 @@ class Classifying(QObject):
             self.panel.show_message("Wait until classifying (or the sort running) has finished.", error=True)
             return
         results = self.panel.batch_results()
-        threshold = self.panel.model.threshold or getattr(self.session.classifier, "threshold", None)
+        threshold = getattr(self.session.classifier, "confidence_threshold", None)
         choice = self.ask_sort_choice(results, self._sources(), threshold)
         if choice is None:
             return
@@ -152,7 +164,6 @@ class Classifying(QObject):
     def _on_sorted(self, report, choice: SortChoice) -> None:
         if report.move:
             self.panel.model.replace_paths(dict(report.placed))
-        self.panel.model.set_threshold(choice.threshold)
         if report.placed:
             self.session.set_last_sort_target(report.target)
             self.panel.set_undo_available(report.target)

@@ -19,22 +19,31 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from ..core.batch import is_uncertain
 from ..core.jobs import ROW_THUMB_SIZE
 from .common import pixmap_from_rgb
 
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
 #: Filter keys of rows that have no class of their own (never a folder name: they start with NUL).
-NOT_SURE, UNREADABLE = "\0not sure", "\0unreadable"
+NOT_SURE, NONE_OF_THESE, UNREADABLE = "\0not sure", "\0none of these", "\0unreadable"
 #: Thumbnails kept (about 9 kB each): several screens of rows.
 THUMB_CACHE = 1500
 THUMB, FILE, CLASS, CONFIDENCE = range(4)
 _RED, _AMBER = QColor("#c62828"), QColor("#a86400")
 
 
+def answer_text(prediction) -> str:
+    """A readable prediction's answer in a few words: the class, "Not sure (cats?)" or "None of these (cats?)"."""
+    if prediction.unfamiliar:
+        return f"None of these ({prediction.class_name}?)"
+    if prediction.uncertain:
+        return f"Not sure ({prediction.class_name}?)"
+    return prediction.class_name
+
+
 class ResultsModel(QAbstractTableModel):
-    """Predictions in the order they were classified. ``threshold`` (0..1 or None) adds the user's
-    "not sure" limit to the model's own flag."""
+    """Predictions in the order they were classified. "Not sure" and "none of these" are the
+    predictions' own flags (set by the Classifier from its threshold; the panel re-marks them when
+    the user changes it, then calls :meth:`refresh`)."""
 
     thumbnails_wanted = Signal(list)   # paths whose thumbnails the view wants
 
@@ -43,7 +52,6 @@ class ResultsModel(QAbstractTableModel):
         self.class_names: list[str] = []
         #: Predictions in the order they were classified (CSV and sorting into folders use this order).
         self.rows: list = []
-        self.threshold: float | None = None
         self._order: list[int] = []     # table row -> index in self.rows
         self._position: list[int] = []  # index in self.rows -> table row
         self._sorted_by: tuple[int, Qt.SortOrder] | None = None
@@ -102,10 +110,12 @@ class ResultsModel(QAbstractTableModel):
                                                      for r, i in zip(old_rows, old_indexes)])
         self.layoutChanged.emit()
 
-    def set_threshold(self, threshold: float | None) -> None:
-        self.threshold = threshold or None
+    def refresh(self) -> None:
+        """The predictions' flags changed (a new threshold): show them again, in the sorted order."""
         if self.rows:
             self.dataChanged.emit(self.index(0, CLASS), self.index(len(self.rows) - 1, CLASS))
+            if self._sorted_by is not None and self._sorted_by[0] == CLASS:
+                self.sort(*self._sorted_by)
 
     def replace_paths(self, moved: dict[str, str]) -> None:
         """Files moved by a sort (or moved back by its undo): rows follow them."""
@@ -150,7 +160,8 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(p, col)
         if role == FILTER_ROLE:
-            return UNREADABLE if not p.ok else NOT_SURE if is_uncertain(p, self.threshold) else p.class_name
+            return (UNREADABLE if not p.ok else NONE_OF_THESE if p.unfamiliar else NOT_SURE if p.uncertain
+                    else p.class_name)
         if role == Qt.ItemDataRole.DecorationRole and col == THUMB and p.ok and p.path:
             return self._thumbnail(p.path)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -158,12 +169,14 @@ class ResultsModel(QAbstractTableModel):
                 return p.path
             if col == CLASS and not p.ok:
                 return p.error
-            if col == CLASS and is_uncertain(p, self.threshold):
+            if col == CLASS and p.unfamiliar:
+                return f"Looks like none of the classes the model knows; if it must choose: {p.class_name}."
+            if col == CLASS and p.uncertain:
                 return f"Best guess: {p.class_name} ({p.probability:.1%}), under the confidence threshold."
         if role == Qt.ItemDataRole.ForegroundRole and col == CLASS:
             if not p.ok:
                 return QBrush(_RED)
-            if is_uncertain(p, self.threshold):
+            if p.uncertain or p.unfamiliar:
                 return QBrush(_AMBER)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= CONFIDENCE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -175,7 +188,7 @@ class ResultsModel(QAbstractTableModel):
         if col == CLASS:
             if not p.ok:
                 return f"✖ {p.error}"
-            return f"not sure ({p.class_name}?)" if is_uncertain(p, self.threshold) else p.class_name
+            return answer_text(p)
         if not p.ok or col == THUMB:
             return None
         value = p.probability if col == CONFIDENCE else p.probabilities.get(self.class_names[col - 4], 0.0)
@@ -187,7 +200,7 @@ class ResultsModel(QAbstractTableModel):
         if not p.ok:
             return 0.0  # sorted apart (last) anyway
         if col == CLASS:
-            return (is_uncertain(p, self.threshold), p.class_name.lower())
+            return (bool(p.unfamiliar), bool(p.uncertain), p.class_name.lower())
         if col == CONFIDENCE or col == THUMB:
             return p.probability
         return p.probabilities.get(self.class_names[col - 4], 0.0)

@@ -29,7 +29,8 @@ class SortChoice:
 class SortDialog(QDialog):
     def __init__(self, results, sources: list[str], start_folder: str, threshold: float | None = None, parent=None):
         """``results``: core.batch.BatchResults to sort; ``sources``: what was classified (files and
-        folders; the target may not be inside one); ``threshold``: the "not sure" limit in use."""
+        folders; the target may not be inside one); ``threshold``: the "not sure" threshold in use
+        (the model's, or the one the user set on the Classify tab; None: none)."""
         super().__init__(parent)
         self.setWindowTitle("Sort into folders")
         self.results = results
@@ -89,7 +90,9 @@ class SortDialog(QDialog):
         self._update()
 
     def choice(self) -> SortChoice:
-        threshold = self.threshold.value() / 100 if self.use_threshold.isChecked() else None
+        """The threshold is always explicit: unticked, no picture goes to uncertain/ for its confidence
+        (0.0); pictures that look like none of the classes still do."""
+        threshold = round(self.threshold.value() / 100, 4) if self.use_threshold.isChecked() else 0.0
         return SortChoice(self.folder.text().strip(), self.move.isChecked(), threshold)
 
     @Slot()
@@ -108,6 +111,10 @@ class SortDialog(QDialog):
         spread = ", ".join(f"{folder}/ {n:,}" for folder, n in counts.items() if n) or "nothing"
         verb = "Moves" if choice.move else "Copies"
         text = f"{verb} {len(moves):,} picture{'s' * (len(moves) != 1)} into {spread}."
+        strange = sum(1 for p in self.results.predictions if p.ok and p.unfamiliar)
+        if strange:
+            text += (f" {strange:,} that look{'s' * (strange == 1)} like none of the classes go{'es' * (strange == 1)}"
+                     " to uncertain/ too.")
         if unreadable:
             text += (f" {len(unreadable):,} unreadable file{'s stay' if len(unreadable) != 1 else ' stays'} "
                      "where they are.")

@@ -172,8 +172,14 @@ def test_cli_sort_moves_then_undo_sort_puts_back(trained, tmp_path, capsys):
     assert code == cli.EXIT_OK and "Moved 6 files back" in stdout and files_under(src) == originals
 
 
-def test_batch_results_count_unsure_pictures_apart(photos):
+def test_unsure_and_unfamiliar_pictures_are_counted_and_sorted_apart(photos):
     _, predictions = photos
     results = BatchResults(["cats", "dogs"], predictions)
     assert results.counts() == {"cats": 3, "dogs": 2}
     assert results.counts(threshold=0.6) == {"cats": 2, "dogs": 2, "uncertain": 1}
+    predictions[0].unfamiliar = True   # as the Classifier flags them
+    predictions[3].uncertain = True
+    moves, unreadable = sorting.plan(predictions, ["cats", "dogs"])
+    assert [folder for _, folder in moves] == ["uncertain", "cats", "dogs", "uncertain", "cats"] and len(unreadable) == 1
+    moves, _ = sorting.plan(predictions, ["cats", "dogs"], threshold=0.0)  # an explicit threshold replaces the flag
+    assert [folder for _, folder in moves] == ["uncertain", "cats", "dogs", "dogs", "cats"]

@@ -57,7 +57,7 @@ def test_a_dropped_folder_fills_a_table_to_sort_filter_export_and_sort_into_fold
     # Sort into folders (moving), then undo.
     before = sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file())
     target = tmp_path / "sorted"
-    monkeypatch.setattr(Classifying, "ask_sort_choice", lambda self, *a: SortChoice(str(target), True, None))
+    monkeypatch.setattr(Classifying, "ask_sort_choice", lambda self, *a: SortChoice(str(target), True, 0.0))
     qtbot.mouseClick(panel.sort_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Moved 24 files" in panel.message.text(), timeout=20_000)
     assert [p.name for p in inbox.rglob("*") if p.is_file()] == ["broken.png"]  # unreadable: left in place
