@@ -41,7 +41,7 @@ def test_not_sure_and_none_of_these_in_the_classify_tab(qtbot, window_with_model
 
     drop_files(panel, scan.validation.paths[:3] + [str(noise)])
     qtbot.waitUntil(lambda: "classified" in panel.message.text(), timeout=30_000)
-    answers = [panel.table.item(row, 2).text() for row in range(4)]
+    answers = [panel.cell_text(row, 2) for row in range(4)]
     assert answers[3].startswith("None of these (") and all(a.startswith("Not sure (") for a in answers[:3]
                                                               if "None" not in a)
     assert "not sure: " in panel.message.text()
@@ -50,7 +50,7 @@ def test_not_sure_and_none_of_these_in_the_classify_tab(qtbot, window_with_model
     assert window.session.classifier.threshold_override is None
     assert json.loads(window.store.get("confidence_thresholds")) == {}
     shown = panel.results()[:3]
-    assert [panel.table.item(row, 2).text().startswith("Not sure") for row in range(3)] == \
+    assert [panel.cell_text(row, 2).startswith("Not sure") for row in range(3)] == \
            [not p.unfamiliar and recorded is not None and p.probability < recorded for p in shown]
 
 
