@@ -81,7 +81,8 @@ def shoot_folder(app, window, work: Path, out: Path) -> None:
         app.processEvents()
         time.sleep(0.05)
     window.grab().save(str(out / "classify_folder.png"))
-    dialog = SortDialog(panel.batch_results(), [str(sample)], str(work), window.session.classifier.confidence_threshold, window)
+    dialog = SortDialog(panel.batch_results(), [str(sample)], str(work),
+                        window.session.classifier.confidence_threshold, window)
     dialog.folder.setText("~/Pictures/sample-sorted")
     dialog.show()
     app.processEvents()
