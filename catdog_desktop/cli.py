@@ -1,8 +1,10 @@
-"""Headless commands: ``train``, ``evaluate``, ``predict``.
+"""Headless commands: ``train``, ``evaluate``, ``predict``, ``explain``, ``report``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR
     catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER...
+    catdog-desktop-cli explain MODEL.keras IMAGE --out heatmap.png
+    catdog-desktop-cli report MODEL.keras [DATA_DIR] --out report.html
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
 non-zero exit code, never a traceback (``--debug`` shows it).
@@ -78,6 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
     p.add_argument("model")
     p.add_argument("paths", nargs="+")
+
+    x = sub.add_parser("explain", help="show where the model looked in a picture (a Grad-CAM heatmap, as PNG)")
+    x.add_argument("model")
+    x.add_argument("image")
+    x.add_argument("--out", required=True, help="where to write the picture with its heatmap (.png)")
+    x.add_argument("--class", dest="class_name", default=None,
+                   help="the class to explain (default: the one the model chose)")
+    x.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+    r = sub.add_parser("report", help="write a self-contained HTML report on a model")
+    r.add_argument("model")
+    r.add_argument("data_dir", nargs="?", default=None,
+                   help="pictures to check the model on (its mistakes, likely label errors); without it the "
+                        "evaluation recorded in the model is shown")
+    r.add_argument("--out", required=True, help="the HTML file to write")
+    r.add_argument("--force", action="store_true", help="replace --out if it exists")
+    r.add_argument("--mistakes", type=int, default=None, metavar="N",
+                   help="mistakes shown with their heatmaps (default 12)")
+    r.add_argument("--no-label-check", dest="label_check", action="store_false",
+                   help="leave out the likely label errors (they need the backbone's features of every picture)")
     return parser
 
 
@@ -88,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
+                "report": cmd_report}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -319,6 +342,71 @@ def cmd_predict(args) -> int:
     if not good and not failures:
         raise CatdogError("No pictures found.")
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    import io
+
+    from .core import jobs
+    from .core.inference import Classifier
+    from .core.report import write_file
+
+    out = Path(args.out)
+    if out.exists() and not args.force:  # before loading anything
+        raise CatdogError(f"{out} already exists: choose another name, or replace it (--force).")
+    classifier = Classifier.load(args.model)
+    index = None
+    if args.class_name is not None:
+        if args.class_name not in classifier.class_names:
+            raise CatdogError(f"The model has no class '{args.class_name}'. Its classes: "
+                              f"{', '.join(classifier.class_names)}.")
+        index = classifier.class_names.index(args.class_name)
+    if not Path(args.image).is_file():
+        raise CatdogError(f"{args.image} is not a file.")
+    result = jobs.explain(None, classifier, args.image, index)
+    buffer = io.BytesIO()
+    result["overlay"].save(buffer, format="PNG")
+    written = write_file(buffer.getvalue(), out, overwrite=args.force, what="the heatmap")
+    if args.json:
+        print(json.dumps({"path": result["path"], "class": result["class_name"],
+                          "probability": result["probability"], "out": str(written)}))
+    else:
+        print(f"{result['path']}: where the model looked for '{result['class_name']}' "
+              f"({result['probability']:.1%}) written to {written}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .core import report
+    from .core.dataset import scan_dataset
+    from .core.inference import Classifier
+
+    out = Path(args.out)
+    if out.exists() and not args.force:  # before the long part
+        raise CatdogError(f"{out} already exists: choose another name, or replace it (--force).")
+    if args.mistakes is not None and args.mistakes < 0:
+        raise CatdogError("--mistakes must be 0 or more.")
+    classifier = Classifier.load(args.model)
+    scan = None
+    if args.data_dir is not None:
+        trained_on = classifier.metadata.get("dataset") or {}
+        scan = scan_dataset(args.data_dir, validation_split=trained_on.get("validation_split", 0.2),
+                            seed=trained_on.get("seed", 1337))
+        if len(scan.class_names) < 1:
+            scan.raise_for_errors()
+    reporter = _TextReporter(args.json)
+    data = report.collect(classifier, scan, check_labels=args.label_check,
+                          top_mistakes=report.TOP_MISTAKES if args.mistakes is None else args.mistakes,
+                          progress=lambda done, total, message: reporter.on_stage(PhaseEvent(done, total, message)))
+    written = report.write_report(report.render(data), out, overwrite=args.force)
+    if args.json:
+        print(json.dumps({"out": str(written), "bytes": written.stat().st_size,
+                          "mistakes_shown": len(data.mistakes),
+                          "label_errors": len(data.label_check.issues) if data.label_check is not None else None,
+                          "label_check": data.label_note or "ran"}))
+    else:
+        print(f"report written to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK
 
 
 def _print_scan(scan) -> None:
