@@ -89,7 +89,8 @@ def can_explain(classifier) -> bool:
 
 def overlay(image, heat: np.ndarray, alpha: float = 0.45):
     """``image`` (PIL image or uint8 array) with ``heat`` ((h, w) in [0, 1], any size: it is
-    stretched over the picture) drawn on it in the :data:`COLORMAP` colours. Returns an RGB PIL image."""
+    stretched over the picture) drawn on it in the :data:`COLORMAP` colours, ``alpha`` opaque where
+    the heat is highest. Returns an RGB PIL image."""
     import matplotlib
     from PIL import Image
 
@@ -98,8 +99,11 @@ def overlay(image, heat: np.ndarray, alpha: float = 0.45):
     picture = to_rgb(image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8)))
     heat = np.clip(np.nan_to_num(np.asarray(heat, np.float32)), 0.0, 1.0)
     stretched = np.asarray(Image.fromarray(heat, mode="F").resize(picture.size, Image.Resampling.BILINEAR))
-    colours = matplotlib.colormaps[COLORMAP](np.clip(stretched, 0.0, 1.0))[..., :3]
-    blended = (1.0 - alpha) * np.asarray(picture, np.float32) + alpha * 255.0 * colours
+    stretched = np.clip(stretched, 0.0, 1.0)
+    colours = matplotlib.colormaps[COLORMAP](stretched)[..., :3]
+    # Where the heat is low the colour is lighter, so the picture itself stays readable there.
+    weight = (alpha * (0.35 + 0.65 * stretched))[..., None]
+    blended = (1.0 - weight) * np.asarray(picture, np.float32) + weight * 255.0 * colours
     return Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8))
 
 

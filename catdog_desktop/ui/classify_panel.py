@@ -9,7 +9,7 @@ import time
 from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QStackedWidget,
+    QCheckBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QStackedWidget,
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
@@ -60,6 +60,7 @@ class ClassifyPanel(QWidget):
     classify_requested = Signal(list)       # paths (files and folders)
     image_pasted = Signal(object)           # (width, height, RGB bytes)
     pictures_opened = Signal(str)           # the folder *Open pictures…* took them from
+    explain_toggled = Signal(bool)          # "Show where it looked" checked or not
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -89,9 +90,18 @@ class ClassifyPanel(QWidget):
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
         self.verdict.setWordWrap(True)
         self.bars_box = QVBoxLayout()
+        self.explain_box = QCheckBox("Show where it looked")
+        self.explain_box.setToolTip("Colour the parts of the picture that made the model choose its answer "
+                                    "(red: most; a Grad-CAM heatmap)")
+        self.explain_box.toggled.connect(self._on_explain_toggled)
+        self.explain_note = QLabel()
+        self.explain_note.setWordWrap(True)
+        self.explain_note.setStyleSheet("color:#616161;")
         side = QVBoxLayout()
         side.addWidget(self.verdict)
         side.addLayout(self.bars_box)
+        side.addWidget(self.explain_box)
+        side.addWidget(self.explain_note)
         side.addStretch(1)
         single_row = QHBoxLayout(single)
         single_row.addWidget(self.preview, 3)
@@ -134,6 +144,8 @@ class ClassifyPanel(QWidget):
         self._began = 0.0
         #: Seconds from a drop to its first prediction on screen (the first one; for the benchmark).
         self.first_result_seconds: float | None = None
+        self._picture = None  # the single picture shown: (width, height, RGB bytes)
+        self._preview_side = PREVIEW_MIN_SIDE
 
     # ----- user actions -------------------------------------------------------------------
     @Slot()
@@ -238,13 +250,12 @@ class ClassifyPanel(QWidget):
     def _show_single(self, prediction, thumb) -> None:
         self.stack.setCurrentIndex(1)
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
-        if thumb is not None:
-            pix = pixmap_from_rgb(*thumb)
-            side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
-            self.preview.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                              Qt.TransformationMode.SmoothTransformation))
-        else:
-            self.preview.clear()
+        self._picture = thumb
+        self._preview_side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
+        self._set_preview(thumb)
+        self.explain_box.setEnabled(prediction.ok)
+        self.explain_note.setText("Working out where it looked…" if self.explain_box.isChecked() and prediction.ok
+                                  else "")
         while self.bars_box.count():
             item = self.bars_box.takeAt(0)
             if item.widget():
@@ -265,6 +276,38 @@ class ClassifyPanel(QWidget):
             bar.setTextVisible(True)
             self.bars_box.addWidget(bar)
         self.message.clear()
+
+    def _set_preview(self, picture) -> None:
+        if picture is None:
+            self.preview.clear()
+            return
+        # The side chosen when the picture came: the heatmap and back show it at the same size.
+        side = self._preview_side
+        self.preview.setPixmap(pixmap_from_rgb(*picture).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                                                  Qt.TransformationMode.SmoothTransformation))
+
+    # ----- where it looked --------------------------------------------------------------------
+    @Slot(bool)
+    def _on_explain_toggled(self, on: bool) -> None:
+        if not on:
+            self._set_preview(self._picture)
+            self.explain_note.clear()
+        else:
+            self.explain_note.setText("Working out where it looked…")
+        self.explain_toggled.emit(on)
+
+    def show_heatmap(self, overlay, class_name: str) -> None:
+        """The picture with the heat drawn on it ((width, height, RGB bytes), from core.jobs.explain)."""
+        if not self.explain_box.isChecked():
+            return
+        self._set_preview(overlay)
+        self.explain_note.setText(f"In red, the parts of the picture that made the model say “{class_name}”; "
+                                  "in blue, the parts that did not count.")
+
+    def explain_failed(self, message: str) -> None:
+        """No heatmap for this picture or model: say why, and show the picture as it is."""
+        self._set_preview(self._picture)
+        self.explain_note.setText(message)
 
     def _set_row(self, row: int, prediction, thumb) -> None:
         icon_item = QTableWidgetItem()
