@@ -578,13 +578,26 @@ def _mistakes_html(data: ReportData) -> str:
         problem = f"<br><i>{e(m.error)}</i>" if m.error else ""
         figures.append(
             f'<figure><div class="pair">{images}</div><figcaption><b>{e(m.true_class)}</b> taken for '
-            f"<b>{e(m.predicted_class)}</b> ({m.probability:.1%} sure)<br><span class=\"path\">{e(m.path)}"
+            f"<b>{e(m.predicted_class)}</b> ({m.probability:.1%} sure)<br><span class=\"path\">"
+            f"{e(_within(m.path, data.dataset))}"
             f"</span>{problem}</figcaption></figure>")
     total = len(data.evaluation.mistakes) if data.evaluation is not None else len(data.mistakes)
-    return (f"<p>{len(data.mistakes)} of {total:,} mistakes, the most confident first: a very sure wrong "
+    return (f"<p>{len(data.mistakes)} of {total:,} mistakes (file names within the folder above), the most "
+            "confident first: a very sure wrong "
             "answer is often a picture in the wrong folder. Beside each picture, in red, the parts that made "
             "the model choose the wrong class (Grad-CAM).</p>"
             f'<div class="grid">{"".join(figures)}</div>')
+
+
+def _within(path: str, dataset: dict | None) -> str:
+    """``path`` relative to the dataset's folder when it lies inside it (shorter to read)."""
+    root = (dataset or {}).get("root")
+    if root:
+        try:
+            return str(Path(path).relative_to(root))
+        except ValueError:
+            pass
+    return path
 
 
 def _label_errors_html(data: ReportData) -> str:
@@ -602,7 +615,8 @@ def _label_errors_html(data: ReportData) -> str:
         figures.append(f'<figure class="small">{picture}<figcaption>in <b>{e(issue.label)}</b>, looks like '
                        f"<b>{e(issue.suggested)}</b> (score {issue.score:.2f})<br><span class=\"path\">"
                        f"{e(os.path.basename(issue.path))}</span></figcaption></figure>")
-    rows = [[str(i + 1), f'<span class="path">{e(x.path)}</span>', e(x.label), e(x.suggested), f"{x.score:.3f}"]
+    rows = [[str(i + 1), f'<span class="path">{e(_within(x.path, data.dataset))}</span>', e(x.label), e(x.suggested),
+             f"{x.score:.3f}"]
             for i, x in enumerate(check.issues[:TOP_LABEL_ERRORS])]
     more = (f"<p>… and {len(check.issues) - TOP_LABEL_ERRORS:,} more.</p>"
             if len(check.issues) > TOP_LABEL_ERRORS else "")
