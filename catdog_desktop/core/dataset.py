@@ -39,6 +39,8 @@ FEW_IMAGES_PER_CLASS = 20
 #: Largest/smallest class size ratio above which classes count as imbalanced.
 IMBALANCE_RATIO = 1.5
 #: Files that operating systems leave in folders; skipped without a mention.
+#: Pictures taken out of a dataset (core.edits) go here, beside the class folders; never scanned.
+EXCLUDED_DIR = "_excluded"
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
 ProgressFn = Callable[[int, int, str], None]
@@ -180,7 +182,7 @@ def scan_dataset(
 
     scanner = _Scanner(progress, should_stop)
     subdirs = scanner.list_subdirs(root_path)
-    roles = {d: _folder_role(d.name) for d in subdirs}
+    roles = {d: folder_role(d.name) for d in subdirs}
     train_dirs = [d for d in subdirs if roles[d] == "train" and scanner.list_subdirs(d)]
     # A class folder may be called "trains" or "trainers": only take "train" as a split folder
     # when a test/validation folder stands beside it, or nothing else does.
@@ -296,7 +298,8 @@ def scan_images(
     return found, scanner.skipped
 
 
-def _folder_role(name: str) -> str | None:
+def folder_role(name: str) -> str | None:
+    """"train", "test" or "val" for a split folder's name, else None."""
     tokens = [t for t in re.split(r"[^a-z]+", name.lower()) if t]
     if any(t.startswith("train") for t in tokens):
         return "train"
@@ -431,7 +434,7 @@ class _Scanner:
             raise DatasetError(f"Cannot read the folder {folder}: {exc.strerror or exc}.") from None
         out = []
         for entry in entries:
-            if _is_hidden(entry.name) or not _is_folder(entry):
+            if _is_hidden(entry.name) or entry.name == EXCLUDED_DIR or not _is_folder(entry):
                 continue
             if entry.is_symlink() and _links_to_ancestor(entry.path, folder):
                 self.warnings.setdefault(entry.path, (

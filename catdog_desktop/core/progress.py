@@ -4,11 +4,15 @@ the Training panel only shows what :class:`RunProgress` returns.
 
 A pretrained training runs in stages (features, classifier, fine-tuning, checking); its epochs
 are numbered on across stages, but each stage is told in its own terms ("Fine-tuning: epoch 2
-of about 6"), and the bar fills once over a stage, not once per epoch.
+of about 6"), while the bar fills once over the whole run: each stage over its usual share of the
+run (:data:`STAGE_SHARES`), or by the time used of the time limit when that is further along, and
+never backwards.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .events import BatchEvent, EpochEvent, PhaseEvent
@@ -23,6 +27,13 @@ PHASE_DETAILS = {
                 "pictures reuses its work.",
     "evaluation": "",
 }
+#: A pretrained run's stages and their usual share of its time (measured: features dominate on
+#: a first run, fine-tuning fills what the time limit leaves). A stage that is skipped simply
+#: leaves its share to the next one.
+STAGE_SHARES = {"features": (0.0, 0.55), "classifier": (0.55, 0.65), "fine-tuning": (0.65, 0.95),
+                "evaluation": (0.95, 1.0)}
+#: The whole-run bar of a pretrained training counts in thousandths.
+RUN_STEPS = 1000
 STOPPING = "Stopping…"
 STOPPING_DETAIL = "Stopping after this batch; the best epoch so far is kept…"
 
@@ -53,14 +64,18 @@ class ProgressView:
 class RunProgress:
     """Follows one training's events; :meth:`view` says how to show each one."""
 
-    def __init__(self, time_limit_seconds: float = 0.0):
+    def __init__(self, time_limit_seconds: float = 0.0, clock: Callable[[], float] = time.monotonic):
         self.time_limit = time_limit_seconds
+        self._clock = clock
+        self._started = clock()
+        self._run_fraction = 0.0                          # a staged run's bar, never going back
         self.stopping = False
         self._first_epoch: dict[str, int] = {}          # the run's epoch number where each stage began
         self._epoch_seconds: dict[str, list[float]] = {}
         self._last_epoch = 0                              # the last epoch that ended, of any stage
 
     def starting(self) -> ProgressView:
+        self._started = self._clock()
         return ProgressView(0, 0, "Starting…", "Reading the pictures…")
 
     def stop_requested(self) -> ProgressView:
@@ -84,8 +99,25 @@ class RunProgress:
 
     def _phase(self, event: PhaseEvent) -> ProgressView:
         total = max(event.total, 1)
-        return ProgressView(min(event.done, total), total, f"{event.message} {event.done:,} / {event.total:,}",
+        view = ProgressView(min(event.done, total), total, f"{event.message} {event.done:,} / {event.total:,}",
                             PHASE_DETAILS.get(event.phase, ""))
+        return self._over_the_run(view, event.phase, min(event.done, total) / total)
+
+    def _over_the_run(self, view: ProgressView, phase: str, stage_fraction: float) -> ProgressView:
+        """For a pretrained run's stages: the bar over the whole run instead of this stage."""
+        if phase not in STAGE_SHARES:
+            return view
+        start, end = STAGE_SHARES[phase]
+        fraction = start + (end - start) * stage_fraction
+        elapsed = self._clock() - self._started
+        if self.time_limit:
+            fraction = max(fraction, elapsed / self.time_limit)
+            left = self.time_limit - elapsed
+            if left > 0:
+                view.detail = " · ".join(p for p in (view.detail, f"at most {format_seconds(left)} left in all") if p)
+        self._run_fraction = max(self._run_fraction, min(fraction, 0.99))
+        view.done, view.total = round(self._run_fraction * RUN_STEPS), RUN_STEPS
+        return view
 
     def _batch(self, event: BatchEvent) -> ProgressView:
         phase = event.phase
@@ -103,7 +135,8 @@ class RunProgress:
             parts.append(f"about {format_seconds(left)} left {TIME_LEFT_OF.get(phase, 'in all')}"
                          + (" (less if it stops early)" if planned > number else ""))
         done = (number - 1) * event.batches + event.batch
-        return ProgressView(done, planned * event.batches, label, " · ".join(parts))
+        view = ProgressView(done, planned * event.batches, label, " · ".join(parts))
+        return self._over_the_run(view, phase, done / (planned * event.batches))
 
     def seconds_left(self, event: BatchEvent) -> float | None:
         """Seconds left in this stage: the epochs still planned at the pace measured so far (from

@@ -19,7 +19,7 @@ def epoch(number, epochs, phase, seconds=10.0):
 
 
 def test_a_pretrained_training_is_told_stage_by_stage():
-    run = RunProgress(time_limit_seconds=15 * 60)
+    run = RunProgress(time_limit_seconds=15 * 60, clock=lambda: 0.0)
     assert run.view(PhaseEvent(3200, 8000, "Computing features", "features")).bar == "Computing features 3,200 / 8,000"
     assert run.view(batch(5, 30, 1, phase="classifier")).bar == "Training the classifier: epoch 5 of at most 30"
     run.view(epoch(5, 30, "classifier"))
@@ -31,9 +31,48 @@ def test_a_pretrained_training_is_told_stage_by_stage():
     run.view(epoch(31, 36, "fine-tuning"))
     second = run.view(batch(32, 36, 5, phase="fine-tuning"))
     assert second.bar == "Fine-tuning: epoch 2 of about 6" and "left for fine-tuning" in second.detail
-    assert (second.done, second.total) == (15, 60)  # the bar fills over the whole stage, not each epoch
+    assert second.bar == "Fine-tuning: epoch 2 of about 6" and "left for fine-tuning" in second.detail
     checking = run.view(PhaseEvent(128, 200, "Checking the model on the test pictures", "evaluation"))
     assert checking.bar == "Checking the model on the test pictures 128 / 200"
+
+
+def test_a_pretrained_trainings_bar_fills_once_over_the_whole_run():
+    now = [0.0]
+    run = RunProgress(time_limit_seconds=600, clock=lambda: now[0])
+    run.starting()
+    shown = []
+
+    def show(event):
+        view = run.view(event)
+        if view is not None:
+            assert view.total == 1000
+            shown.append(view.done)
+        return view
+
+    show(PhaseEvent(0, 8000, "Computing features", "features"))
+    now[0] = 60
+    half = show(PhaseEvent(4000, 8000, "Computing features", "features"))
+    assert shown[-1] == round(1000 * 0.55 / 2) and "at most 9 min 00 s left in all" in half.detail
+    show(PhaseEvent(8000, 8000, "Computing features", "features"))
+    now[0] = 130
+    for e in range(1, 31):
+        show(batch(e, 30, 10, phase="classifier"))
+        run.view(epoch(e, 30, "classifier"))
+    assert shown[-1] == 650
+    # Fine-tuning planned to fill the limit: the time used takes over when it is further along.
+    now[0] = 560
+    show(batch(31, 36, 5, phase="fine-tuning"))
+    assert shown[-1] == round(1000 * 560 / 600)
+    show(PhaseEvent(10, 200, "Checking the model on the test pictures", "evaluation"))
+    assert shown == sorted(shown) and shown[-1] < 1000  # never back, never "done" before it is
+
+
+def test_the_bar_skips_a_skipped_stage_without_going_back():
+    run = RunProgress(clock=lambda: 0.0)  # no time limit: the stages' shares alone
+    run.view(PhaseEvent(100, 100, "Computing features", "features"))
+    assert run.view(batch(30, 30, 10, phase="classifier")).done == 650
+    # No fine-tuning (too few pictures): checking follows at once, from its own share on.
+    assert run.view(PhaseEvent(1, 100, "Checking the model", "evaluation")).done == 950
 
 
 def test_time_left_is_estimated_from_the_first_epochs_batches_and_stopping_is_said():

@@ -6,7 +6,7 @@ import shutil
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from catdog_desktop.core.events import BatchEvent
+from catdog_desktop.core.events import BatchEvent, PhaseEvent
 from synthetic import write_class_folders
 from ui_helpers import choose_folder, drop_files, tiny_settings
 
@@ -105,6 +105,14 @@ def test_progress_covers_the_whole_run_and_says_stopping(qtbot, window):
     assert panel.progress.format() == "Stopping…"
     panel.training_finished()
     assert not panel.hint.isHidden()
+    # A pretrained training's stages share one bar: the classifier starts where the features ended.
+    panel.training_started(panel.config())
+    panel.on_stage(PhaseEvent(200, 200, "Computing features", "features"))
+    features_end = panel.progress.value()
+    panel.on_batch(BatchEvent(epoch=1, epochs=30, batch=1, batches=10, loss=0.5, accuracy=0.8,
+                              images_per_second=500, elapsed=20, epoch_eta=1, phase="classifier"))
+    assert panel.progress.maximum() == 1000 and panel.progress.value() >= features_end > 500
+    assert panel.progress.format().startswith("Training the classifier: epoch 1 of 30")
 
 
 # 7. The last dataset and pictures folder come back; pictures given at start wait for the model.

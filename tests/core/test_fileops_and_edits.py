@@ -1,0 +1,117 @@
+"""Moving the user's pictures: never overwritten, never lost, undo restores them byte-identical."""
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from catdog_desktop.core import fileops
+from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.edits import EXCLUDED_DIR, DatasetEditor, EditError
+from catdog_desktop.core.fileops import copy_file, move_file, unique_path
+from synthetic import write_class_folders
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_unique_path_numbers_clashes(tmp_path):
+    a = _write(tmp_path / "photo.jpg", b"1")
+    assert unique_path(tmp_path / "new.jpg") == tmp_path / "new.jpg"
+    assert unique_path(a) == tmp_path / "photo (2).jpg"
+    _write(tmp_path / "photo (2).jpg", b"2")
+    assert unique_path(a) == tmp_path / "photo (3).jpg"
+
+
+def test_move_and_copy_never_overwrite(tmp_path):
+    src = _write(tmp_path / "a" / "x.jpg", b"new")
+    existing = _write(tmp_path / "b" / "x.jpg", b"old")
+    copied = copy_file(src, tmp_path / "b")
+    assert copied == tmp_path / "b" / "x (2).jpg" and copied.read_bytes() == b"new"
+    assert existing.read_bytes() == b"old" and src.read_bytes() == b"new"
+    moved = move_file(src, tmp_path / "b")
+    assert moved == tmp_path / "b" / "x (3).jpg" and moved.read_bytes() == b"new"
+    assert not src.exists() and existing.read_bytes() == b"old"
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["x (2).jpg", "x (3).jpg", "x.jpg"]
+
+
+def test_move_without_hard_links_still_never_overwrites(tmp_path, monkeypatch):
+    """FAT drives and some shares have no hard links: the fallback keeps the same promises."""
+    def no_links(*_args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(fileops.os, "link", no_links)
+    src = _write(tmp_path / "a" / "x.jpg", b"new")
+    _write(tmp_path / "b" / "x.jpg", b"old")
+    moved = move_file(src, tmp_path / "b")
+    assert moved.name == "x (2).jpg" and moved.read_bytes() == b"new" and not src.exists()
+    assert (tmp_path / "b" / "x.jpg").read_bytes() == b"old"
+    copied = copy_file(moved, tmp_path / "c")
+    assert copied.read_bytes() == b"new" and not any(p.name.endswith(".partial") for p in (tmp_path / "c").iterdir())
+
+
+def test_a_failed_copy_leaves_the_original_and_no_partial_file(tmp_path, monkeypatch):
+    src = _write(tmp_path / "a" / "x.jpg", b"data")
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(fileops.shutil, "copy2", disk_full)
+    with pytest.raises(OSError):
+        copy_file(src, tmp_path / "b")
+    assert src.read_bytes() == b"data" and list((tmp_path / "b").iterdir()) == []
+
+
+def test_editor_moves_excludes_and_undoes_byte_identical(tmp_path):
+    root = tmp_path / "data"
+    write_class_folders(root, ["cats", "dogs"], 6, size=24)
+    cat = sorted((root / "cats").iterdir())[0]
+    dog = sorted((root / "dogs").iterdir())[0]
+    cat_bytes, dog_bytes = cat.read_bytes(), dog.read_bytes()
+    _write(root / "dogs" / cat.name, b"a dog picture that happens to share the name")
+
+    editor = DatasetEditor(root)
+    moved = editor.move_to_class(cat, "dogs")
+    assert Path(moved.destination).parent == (root / "dogs").resolve()
+    assert Path(moved.destination).name != cat.name  # the clash got a new name
+    assert (root / "dogs" / cat.name).read_bytes() == b"a dog picture that happens to share the name"
+    excluded = editor.exclude(dog)
+    assert Path(excluded.destination) == (root / EXCLUDED_DIR / "dogs" / dog.name).resolve()
+    assert not cat.exists() and not dog.exists()
+
+    scan = scan_dataset(root, validation_split=0.2, seed=1)
+    assert scan.class_names == ["cats", "dogs"]  # _excluded is not a class
+    every = scan.train.paths + scan.validation.paths
+    assert not any(EXCLUDED_DIR in p for p in every)
+    assert len(every) == 12 - 1  # one excluded (the made-up clash file is not a picture)
+
+    assert editor.undo().destination == str(dog.resolve())
+    assert editor.undo().destination == str(cat.resolve())
+    assert cat.read_bytes() == cat_bytes and dog.read_bytes() == dog_bytes
+    assert editor.undo() is None and not editor.can_undo
+
+
+def test_editor_in_a_train_test_layout_and_bad_requests(tmp_path):
+    root = tmp_path / "data"
+    write_class_folders(root / "train", ["cats", "dogs"], 3, size=24)
+    write_class_folders(root / "test", ["cats", "dogs"], 2, seed=1, size=24)
+    editor = DatasetEditor(root)
+    picture = sorted((root / "test" / "cats").iterdir())[0]
+    edit = editor.exclude(picture)
+    assert Path(edit.destination).parent == (root / "test" / EXCLUDED_DIR / "cats").resolve()
+    scan = scan_dataset(root, validation_split=0.2, seed=1)
+    assert scan.class_names == ["cats", "dogs"] and len(scan.test.paths) == 3
+    with pytest.raises(EditError, match="not inside the dataset"):
+        editor.exclude(tmp_path / "elsewhere.jpg")
+    with pytest.raises(EditError, match="cannot be a class folder"):
+        editor.move_to_class(sorted((root / "train" / "dogs").iterdir())[0], "../x")
+    gone = sorted((root / "train" / "cats").iterdir())[0]
+    os.unlink(gone)
+    with pytest.raises(EditError, match="no longer there"):
+        editor.move_to_class(gone, "dogs")
+    # The excluded picture was removed outside the app: undo says so instead of crashing.
+    os.unlink(edit.destination)
+    with pytest.raises(EditError, match="Cannot undo"):
+        editor.undo()
