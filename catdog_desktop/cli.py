@@ -349,11 +349,9 @@ def cmd_explain(args) -> int:
 
     from .core import jobs
     from .core.inference import Classifier
-    from .core.report import write_file
+    from .core.report import check_writable, write_file
 
-    out = Path(args.out)
-    if out.exists() and not args.force:  # before loading anything
-        raise CatdogError(f"{out} already exists: choose another name, or replace it (--force).")
+    out = check_writable(args.out, args.force, "the heatmap")  # before loading anything
     classifier = Classifier.load(args.model)
     index = None
     if args.class_name is not None:
@@ -381,9 +379,7 @@ def cmd_report(args) -> int:
     from .core.dataset import scan_dataset
     from .core.inference import Classifier
 
-    out = Path(args.out)
-    if out.exists() and not args.force:  # before the long part
-        raise CatdogError(f"{out} already exists: choose another name, or replace it (--force).")
+    out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
     if args.mistakes is not None and args.mistakes < 0:
         raise CatdogError("--mistakes must be 0 or more.")
     classifier = Classifier.load(args.model)

@@ -196,6 +196,7 @@ def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = 
     when given, with progress (done, total, message). Returns the path written."""
     from . import report
 
+    report.check_writable(report.with_extension(out_path), overwrite)  # before the long part
     data = report.collect(classifier, scan, progress=task.progress, should_stop=task.should_stop)
     if task.should_stop():
         raise CancelledError("The report was not written.")

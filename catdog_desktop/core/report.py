@@ -657,15 +657,18 @@ def write_report(text: str, path: str | os.PathLike, overwrite: bool = False) ->
     """Save ``text`` to ``path`` (".html" added when it has no extension) atomically: a temporary
     file in the same folder renamed into place. An existing file is replaced only with
     ``overwrite``; otherwise CatdogError says so (as for any folder that cannot be written)."""
+    return write_file(text.encode("utf-8"), with_extension(path), overwrite, "the report")
+
+
+def with_extension(path: str | os.PathLike) -> Path:
+    """``path`` with ".html" added when it has no extension."""
     path = Path(path).expanduser()
-    if not path.suffix:
-        path = path.with_name(path.name + ".html")
-    return write_file(text.encode("utf-8"), path, overwrite, "the report")
+    return path if path.suffix else path.with_name(path.name + ".html")
 
 
-def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False, what: str = "the file") -> Path:
-    """Write ``content`` to ``path`` atomically, never over an existing file unless ``overwrite``;
-    CatdogError with a readable reason otherwise. ``what`` names it in messages ("the heatmap")."""
+def check_writable(path: str | os.PathLike, overwrite: bool = False, what: str = "the report") -> Path:
+    """Raise CatdogError now, before the long part, if ``path`` could not be written (no such
+    folder, a folder in the way, no permission, an existing file without ``overwrite``)."""
     path = Path(path).expanduser()
     folder = path.parent
     if not folder.is_dir():
@@ -674,6 +677,16 @@ def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False,
         raise CatdogError(f"Cannot write {what} to {path}: it is a folder.")
     if path.exists() and not overwrite:
         raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.")
+    return path
+
+
+def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False, what: str = "the file") -> Path:
+    """Write ``content`` to ``path`` atomically, never over an existing file unless ``overwrite``;
+    CatdogError with a readable reason otherwise. ``what`` names it in messages ("the heatmap")."""
+    path = check_writable(path, overwrite, what)
+    folder = path.parent
     tmp = None
     try:
         # Opened by name (not mkstemp, which makes 0600): the file gets the usual permissions.
