@@ -156,7 +156,8 @@ def explain(task, classifier, path, class_index=None) -> dict:
     picture as (width, height, RGB bytes). ``class_index``: the class to explain (default: the
     predicted one). Returns plain data: "heat" (float32 (s, s) in [0, 1]), "overlay" (the picture at
     preview size with the heat drawn on it, a PIL image) and "overlay_rgb" (the same as (width,
-    height, RGB bytes) for the UI), "class_name", "class_index", "probability", "path".
+    height, RGB bytes) for the UI), "class_name", "class_index", "probability", "path", and "found"
+    (False when no part of the picture spoke for the class: the heat is zero everywhere).
 
     Raises gradcam.NothingToExplainError for a model without convolutions, CatdogError for a file
     that cannot be read."""
@@ -188,6 +189,7 @@ def explain(task, classifier, path, class_index=None) -> dict:
         "path": name, "heat": heat, "overlay": shown, "overlay_rgb": (shown.width, shown.height, shown.tobytes()),
         "class_index": index, "class_name": classifier.class_names[index],
         "probability": float(probabilities[index]),
+        "found": bool(heat.max() > 0),  # False: no part of the picture spoke for the class
     }
 
 

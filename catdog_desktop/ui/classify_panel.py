@@ -296,13 +296,16 @@ class ClassifyPanel(QWidget):
             self.explain_note.setText("Working out where it looked…")
         self.explain_toggled.emit(on)
 
-    def show_heatmap(self, overlay, class_name: str) -> None:
+    def show_heatmap(self, overlay, class_name: str, found: bool = True) -> None:
         """The picture with the heat drawn on it ((width, height, RGB bytes), from core.jobs.explain)."""
         if not self.explain_box.isChecked():
             return
         self._set_preview(overlay)
-        self.explain_note.setText(f"In red, the parts of the picture that made the model say “{class_name}”; "
-                                  "in blue, the parts that did not count.")
+        if found:
+            self.explain_note.setText(f"In red, the parts of the picture that made the model say “{class_name}”; "
+                                      "in blue, the parts that did not count.")
+        else:
+            self.explain_note.setText(f"No part of the picture stands out as the reason for “{class_name}”.")
 
     def explain_failed(self, message: str) -> None:
         """No heatmap for this picture or model: say why, and show the picture as it is."""

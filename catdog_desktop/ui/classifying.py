@@ -105,7 +105,8 @@ class Classifying(QObject):
                 self.panel.explain_failed("Drop a single picture to see where the model looked.")
             return
         self.jobs.start("explain", jobs.explain, self.session.classifier, self._single_source,
-                        returned=lambda result: self.panel.show_heatmap(result["overlay_rgb"], result["class_name"]),
+                        returned=lambda result: self.panel.show_heatmap(result["overlay_rgb"], result["class_name"],
+                                                                          result["found"]),
                         errored=self.panel.explain_failed)
 
     def _on_error(self, message: str) -> None:

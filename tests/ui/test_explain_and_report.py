@@ -49,3 +49,21 @@ def test_export_report_writes_the_file_the_user_chose(qtbot, window_with_model, 
     kind, title, text = dialogs[-1]
     assert title == "Report not written" and "does not exist" in text
     assert not os.path.exists(tmp_path / "missing")
+
+
+def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window, trained):
+    import keras
+
+    from catdog_desktop.core.inference import Classifier
+
+    scan, _, _ = trained
+    inputs = keras.Input((32, 32, 3))
+    flat = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    window.session.set_model(Classifier(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(flat)),
+                                        ["cats", "dogs"], 32))
+    panel = window.classify_panel
+    drop_files(panel, [scan.validation.paths[0]])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    panel.explain_box.setChecked(True)
+    qtbot.waitUntil(lambda: "no convolutional layers" in panel.explain_note.text(), timeout=30_000)
+    assert not panel.preview.pixmap().isNull()  # the picture itself stays
