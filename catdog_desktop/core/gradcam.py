@@ -40,7 +40,12 @@ COLORMAP = "jet"
 
 
 class NothingToExplainError(CatdogError):
-    """The model has no convolution whose activations a heatmap could show."""
+    """The model has no convolution whose activations a heatmap could show (or none this module
+    can reach)."""
+
+
+_CANNOT_FOLLOW = ("This model is built in a way the heatmap cannot follow (its layers are not one after the "
+                  "other), so where it looked cannot be shown.")
 
 
 _explainers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -121,7 +126,13 @@ def _explainer(classifier):
 def _build(model, size: int, num_classes: int):
     import tensorflow as tf
 
-    features = _features_function(model)
+    try:
+        features = _features_function(model)
+    except NothingToExplainError:
+        raise
+    except (AttributeError, ValueError, TypeError, KeyError) as exc:  # a graph Keras cannot cut (a model from elsewhere)
+        log.info("no Grad-CAM for %s", model.name, exc_info=True)
+        raise NothingToExplainError(_CANNOT_FOLLOW) from exc
     final = model.layers[-1]
     dense = final if _is_dense_with_probabilities(final) else None
     binary = int(model.output_shape[-1]) == 1
@@ -178,7 +189,7 @@ def _features_function(model):
                 log.info("Grad-CAM of %s on %s/%s", model.name, layer.name, inner_target.name)
                 return _chain_function(model, layers, index, inner_target)
         elif _is_spatial(layer) and _has_convolution(layers[:index + 1]):
-            grad_model = keras.Model(model.inputs, [layer.output, layers[-1].input, model.output])
+            grad_model = keras.Model(model.inputs, [layer.output, layers[-1].input, *model.outputs])
             log.info("Grad-CAM of %s on its layer %s", model.name, layer.name)
             return lambda pixels: grad_model(pixels, training=False)
     raise NothingToExplainError(
@@ -208,9 +219,7 @@ def _chain_function(model, layers, index, inner_target):
     expected = np.asarray(model(probe, training=False), np.float32)
     got = np.asarray(run(probe)[2], np.float32)
     if expected.shape != got.shape or not np.allclose(expected, got, atol=1e-3):
-        raise NothingToExplainError(
-            "This model is built in a way the heatmap cannot follow (its layers are not one after the "
-            "other), so where it looked cannot be shown.")
+        raise NothingToExplainError(_CANNOT_FOLLOW)
     return run
 
 
