@@ -250,12 +250,13 @@ class ClassifyPanel(QWidget):
     def _show_single(self, prediction, thumb) -> None:
         self.stack.setCurrentIndex(1)
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
-        self._picture = thumb
-        self._preview_side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
-        self._set_preview(thumb)
+        if thumb is None or thumb is not self._picture:  # else shown again (e.g. re-marked): keep its heatmap
+            self._picture = thumb
+            self._preview_side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
+            self._set_preview(thumb)
+            self.explain_note.setText("Working out where it looked…" if self.explain_box.isChecked() and prediction.ok
+                                      else "")
         self.explain_box.setEnabled(prediction.ok)
-        self.explain_note.setText("Working out where it looked…" if self.explain_box.isChecked() and prediction.ok
-                                  else "")
         while self.bars_box.count():
             item = self.bars_box.takeAt(0)
             if item.widget():
