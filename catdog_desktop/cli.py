@@ -1,8 +1,9 @@
-"""Headless commands: ``train``, ``evaluate``, ``predict``, ``explain``, ``report``.
+"""Headless commands: ``train``, ``evaluate``, ``predict``, ``export``, ``explain``, ``report``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
-    catdog-desktop-cli evaluate MODEL.keras DATA_DIR
-    catdog-desktop-cli predict MODEL.keras IMAGE_OR_FOLDER...
+    catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
+    catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER...
+    catdog-desktop-cli export MODEL.keras --format tflite --out PATH [--data DATA_DIR] [--force]
     catdog-desktop-cli explain MODEL.keras IMAGE --out heatmap.png
     catdog-desktop-cli report MODEL.keras [DATA_DIR] --out report.html
 
@@ -76,10 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--strict", action="store_true",
                    help="fail (exit 2) when the folder has classes the model does not know, instead of "
                         "leaving their pictures out")
+    e.add_argument("--mistakes", type=_non_negative, metavar="N", default=None,
+                   help="list the N wrong answers the model was surest of, with their paths (likeliest "
+                        "label errors first; with --json the mistakes list is cut to N)")
 
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
-    p.add_argument("model")
+    p.add_argument("model", help="a .keras model, or an export: .tflite, .onnx or a SavedModel folder")
     p.add_argument("paths", nargs="+")
+
+    from .core.export import FORMATS, PARITY_LIMIT
+
+    x = sub.add_parser("export", help="export a model for other programs and check that it agrees",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Formats:\n" + "\n".join(f"  {k:20} {f.title}: {f.explanation}"
+                                                             for k, f in FORMATS.items()))
+    x.add_argument("model", help="the .keras model to export")
+    x.add_argument("--format", required=True, choices=list(FORMATS), dest="fmt")
+    x.add_argument("--out", required=True, help="the file to write (a folder for savedmodel)")
+    x.add_argument("--data", help="folder with one sub-folder per class: the export is checked on its held-out "
+                                  "pictures (default: the folder the model was trained on, if it is still "
+                                  "there, else generated pictures)")
+    x.add_argument("--parity-limit", type=int, default=PARITY_LIMIT,
+                   help=f"check on at most this many pictures (default {PARITY_LIMIT})")
+    x.add_argument("--force", action="store_true", help="replace the files if they exist")
 
     x = sub.add_parser("explain", help="show where the model looked in a picture (a Grad-CAM heatmap, as PNG)")
     x.add_argument("model")
@@ -96,11 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "evaluation recorded in the model is shown")
     r.add_argument("--out", required=True, help="the HTML file to write")
     r.add_argument("--force", action="store_true", help="replace --out if it exists")
-    r.add_argument("--mistakes", type=int, default=None, metavar="N",
+    r.add_argument("--mistakes", type=_non_negative, default=None, metavar="N",
                    help="mistakes shown with their heatmaps (default 12)")
     r.add_argument("--no-label-check", dest="label_check", action="store_false",
                    help="leave out the likely label errors (they need the backbone's features of every picture)")
     return parser
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "explain": cmd_explain,
-                "report": cmd_report}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                "export": cmd_export, "explain": cmd_explain, "report": cmd_report}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -247,82 +274,45 @@ def _save_or_rescue(result, out: Path) -> Path:
 
 
 def cmd_evaluate(args) -> int:
-    from .core import pipeline
-    from .core.dataset import Split, scan_dataset
-    from .core.evaluation import evaluate_model
+    from .core.evaluation import evaluate_folder
     from .core.inference import Classifier
 
     classifier = Classifier.load(args.model)
-    meta = classifier.metadata
-    trained_on = (meta.get("dataset") or {})
-    seed = trained_on.get("seed", 1337)
-    split = trained_on.get("validation_split", 0.2)
-    scan = scan_dataset(args.data_dir, validation_split=split, seed=seed)
-    unknown = sorted(set(scan.class_names) - set(classifier.class_names))
-    if unknown and (args.strict or len(unknown) == len(scan.class_names)):
-        raise CatdogError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
-                          f"The model knows: {', '.join(classifier.class_names)}.")
-    # Which pictures are held out: the test folder; else, for the very folder the model was trained
-    # on, only its validation split (the same seed gives the same split); else all of them.
-    if scan.test is not None and len(scan.test):
-        split_obj, name = scan.test, "test"
-    elif trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
-        split_obj, name = scan.validation, "validation"
-    else:
-        split_obj = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels)
-        name = "all"
-    split_obj, left_out = _known_classes_only(split_obj, scan.class_names, classifier.class_names)
-    remap = [classifier.class_names.index(n) if n in classifier.class_names else -1 for n in scan.class_names]
-    decoded = pipeline.decode_split(split_obj, classifier.image_size)
-    if len(decoded) == 0:
-        raise CatdogError("None of the pictures could be read.")
-    y = decoded.y.copy()
-    for i, j in enumerate(remap):
-        y[decoded.y == i] = j
-    ev = evaluate_model(classifier.model, decoded.x, y, classifier.class_names, decoded.paths, name)
+    scored = evaluate_folder(classifier, args.data_dir, strict=args.strict)
+    ev = scored.evaluation
+    mistakes = ev.mistakes if args.mistakes is None else ev.mistakes[:args.mistakes]
     if args.json:
-        data = ev.to_dict()
-        data["skipped"] = [{"path": p, "reason": r} for p, r in scan.skipped + decoded.skipped]
-        data["left_out"] = left_out
+        data = ev.to_dict(include_results=False)
+        data["mistakes"] = [{**m, "confidence": m["probabilities"][m["predicted_class"]]}
+                            for m in data["mistakes"][:len(mistakes)]]
+        data["skipped"] = [{"path": p, "reason": r} for p, r in scored.skipped]
+        data["left_out"] = scored.left_out
         print(json.dumps(data))
-    else:
-        print(f"{name} pictures: {ev.count}   accuracy {ev.accuracy:.2%}   loss {ev.loss:.4f}")
-        if left_out:
-            classes = ", ".join(f"{n} ({count})" for n, count in left_out.items())
-            print(f"left out: {sum(left_out.values())} picture(s) of classes the model does not know: {classes}. "
-                  f"The model knows: {', '.join(classifier.class_names)}.")
-        width = max(len(n) for n in ev.class_names)
-        print(" " * (width + 2) + "  ".join(f"{n:>{width}}" for n in ev.class_names) + "   (predicted)")
-        for name_i, row in zip(ev.class_names, ev.confusion):
-            print(f"{name_i:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
-        for c in ev.per_class:
-            print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall:.2%} F1 {c.f1:.3f} ({c.support})")
-        for p, r in scan.skipped + decoded.skipped:
-            print(f"skipped {p}: {r}", file=sys.stderr)
+        return EXIT_OK
+    print(f"{ev.split} pictures: {ev.count}   accuracy {ev.accuracy:.2%}   loss {ev.loss:.4f}")
+    if scored.left_out:
+        print(scored.left_out_sentence(classifier.class_names))
+    width = max(len(n) for n in ev.class_names)
+    print(" " * (width + 2) + "  ".join(f"{n:>{width}}" for n in ev.class_names) + "   (predicted)")
+    for name_i, row in zip(ev.class_names, ev.confusion):
+        print(f"{name_i:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
+    for c in ev.per_class:
+        print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall:.2%} F1 {c.f1:.3f} ({c.support})")
+    if args.mistakes is not None:
+        print(f"{len(mistakes)} of {len(ev.mistakes)} mistakes, most confident first "
+              "(true class, predicted class, probability, file):")
+        for m in mistakes:
+            print(f"{m.true_class}\t{m.predicted_class}\t{m.confidence:.1%}\t{m.path}")
+    for p, r in scored.skipped:
+        print(f"skipped {p}: {r}", file=sys.stderr)
     return EXIT_OK
-
-
-def _known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
-    """(the part of ``split`` whose classes the model knows, {unknown class: pictures left out})."""
-    from .core.dataset import Split
-
-    known = Split()
-    left_out: dict[str, int] = {}
-    for path, label in zip(split.paths, split.labels):
-        name = folder_classes[label]
-        if name in model_classes:
-            known.paths.append(path)
-            known.labels.append(label)
-        else:
-            left_out[name] = left_out.get(name, 0) + 1
-    return known, dict(sorted(left_out.items()))
 
 
 def cmd_predict(args) -> int:
     from .core.dataset import scan_images
-    from .core.inference import Classifier
+    from .core.exported import load_classifier
 
-    classifier = Classifier.load(args.model)
+    classifier = load_classifier(args.model)
     files, skipped = scan_images(args.paths)
     predictions = classifier.predict_paths(files)
     failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
@@ -342,6 +332,34 @@ def cmd_predict(args) -> int:
     if not good and not failures:
         raise CatdogError("No pictures found.")
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .core import export
+    from .core.inference import Classifier
+
+    if args.parity_limit < 1:
+        raise CatdogError("--parity-limit must be at least 1.")
+    # Refuse an existing destination before the slow part (loading, reading pictures).
+    export.check_destination(args.fmt, args.out, args.force)
+    classifier = Classifier.load(args.model)
+    if not args.json:
+        print("reading pictures for the check…", file=sys.stderr)
+    pictures = export.parity_pictures(classifier, args.data, limit=args.parity_limit)
+    if not args.json:
+        print(f"checking on {pictures.source}", file=sys.stderr)
+    reporter = _TextReporter(args.json)
+    result = export.export_model(
+        classifier, args.fmt, args.out, parity=pictures, force=args.force,
+        progress=lambda done, total, message="": reporter.on_stage(PhaseEvent(done, total, message, "export")))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        for path in result.files:
+            print(f"wrote {path}")
+        print(f"size {result.size_bytes / 1e6:.2f} MB")
+        print(result.verdict())
+    return EXIT_OK if result.passed else EXIT_SOME_FAILED
 
 
 def cmd_explain(args) -> int:
@@ -380,8 +398,6 @@ def cmd_report(args) -> int:
     from .core.inference import Classifier
 
     out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
-    if args.mistakes is not None and args.mistakes < 0:
-        raise CatdogError("--mistakes must be 0 or more.")
     classifier = Classifier.load(args.model)
     scan = None
     if args.data_dir is not None:

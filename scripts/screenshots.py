@@ -4,9 +4,9 @@
 
 Classifies a few photos with the built-in model, then trains on a subset of the photos in --data
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
-Writes classify.png, classify_many.png, classify_heatmap.png ("Show where it looked"),
-dataset.png, training.png and, with Chromium installed, report.png (File → Export report…
-on the trained model, in a headless browser).
+Writes classify.png, classify_many.png, export.png, classify_heatmap.png ("Show where it
+looked"), dataset.png, training.png, evaluate.png, evaluate_cell.png and, with Chromium
+installed, report.png (File → Export report… on the trained model, in a headless browser).
 """
 
 from __future__ import annotations
@@ -62,6 +62,25 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
     return target, extra
 
 
+def export_shot(app, window, work: Path, out: Path) -> None:
+    """File → Export model…: the model in use as TFLite, checked on the bundled sample photos."""
+    from catdog_desktop.paths import sample_dataset_dir
+
+    window.export_model()
+    dialog = window.export_dialog
+    dialog.path_edit.setText(str(work / "cats-vs-dogs.tflite"))
+    if sample_dataset_dir() is not None:
+        dialog.data_edit.setText(str(sample_dataset_dir()))
+    dialog.start()
+    wait(app, lambda: not dialog.running())
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    dialog.adjustSize()
+    dialog.grab().save(str(out))
+    dialog.reject()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=None)
@@ -98,6 +117,7 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.05)
     window.grab().save(str(args.out / "classify_many.png"))
+    export_shot(app, window, work, args.out / "export.png")
 
     sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -130,6 +150,26 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.05)
     window.grab().save(str(args.out / "training.png"))
+
+    # The Evaluate tab: the training's mistakes as a gallery, then one confusion-matrix cell.
+    window.tabs.setCurrentWidget(window.evaluation_panel)
+    gallery = window.evaluation_panel.gallery
+
+    def thumbnails_shown() -> bool:
+        return all(gallery.model.has_thumbnail(gallery.model.item(r).path)
+                   for r in range(min(8, gallery.model.rowCount())))
+
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    wait(app, thumbnails_shown, timeout=60)
+    window.grab().save(str(args.out / "evaluate.png"))
+    window.evaluation_panel.show_cell(0, 0)
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    wait(app, thumbnails_shown, timeout=60)
+    window.grab().save(str(args.out / "evaluate_cell.png"))
 
     # The report on the trained model, as a browser shows it (when Chromium is installed).
     window.session.use_trained()

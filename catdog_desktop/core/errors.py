@@ -30,3 +30,7 @@ def describe(exc: BaseException) -> str:
             or "resourceexhausted" in type(exc).__name__.lower()):
         return "Not enough memory for these settings. Try a smaller image size or batch size."
     return f"Something went wrong: {type(exc).__name__}: {text[:300]}" if text else f"Something went wrong ({type(exc).__name__})."
+
+
+class ExportError(CatdogError):
+    """A model cannot be exported to the chosen format or place."""

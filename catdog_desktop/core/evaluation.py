@@ -22,11 +22,33 @@ class ClassScores:
 
 
 @dataclass
-class Mistake:
+class PictureResult:
+    """One held-out picture as the model saw it: its folder's class, the model's answer and the
+    probability of every class."""
+
     path: str
     true_class: str
     predicted_class: str
     probabilities: dict[str, float]
+
+    @property
+    def confidence(self) -> float:
+        """The probability of the model's answer (for a mistake: how sure the wrong answer was)."""
+        return float(self.probabilities.get(self.predicted_class, 0.0))
+
+    @property
+    def correct(self) -> bool:
+        return self.true_class == self.predicted_class
+
+
+#: The name older code and saved results use for a wrong answer; the same fields.
+Mistake = PictureResult
+
+
+def most_confident_first(results: list[PictureResult]) -> list[PictureResult]:
+    """``results`` sorted by the probability of the model's answer, highest first (ties by path, so
+    the order never changes between runs). For mistakes these are the likeliest label errors."""
+    return sorted(results, key=lambda r: (-r.confidence, r.path))
 
 
 @dataclass
@@ -40,21 +62,43 @@ class EvaluationResult:
     class_names: list[str]
     confusion: list[list[int]]      # rows: true class, columns: predicted class
     per_class: list[ClassScores]
-    mistakes: list[Mistake] = field(default_factory=list)
+    #: The wrong answers, most confident first.
+    mistakes: list[PictureResult] = field(default_factory=list)
+    #: Every picture's result, in the order evaluated (empty in results saved before it existed, and
+    #: in a model's metadata, which stays small): what a click on any confusion-matrix cell shows.
+    results: list[PictureResult] = field(default_factory=list)
 
-    def to_dict(self, include_mistakes: bool = True) -> dict:
+    def to_dict(self, include_mistakes: bool = True, include_results: bool = True) -> dict:
+        """JSON-friendly. ``include_mistakes=False`` keeps only counts of the pictures (for a model's
+        metadata); ``include_results=False`` leaves out the right answers' list."""
         data = asdict(self)
         if not include_mistakes:
             data["mistakes"] = len(self.mistakes)
+            data.pop("results")
+        elif not include_results:
+            data.pop("results")
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "EvaluationResult":
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         data["per_class"] = [ClassScores(**c) for c in data.get("per_class", [])]
-        mistakes = data.get("mistakes", [])
-        data["mistakes"] = [Mistake(**m) for m in mistakes] if isinstance(mistakes, list) else []
+        for key in ("mistakes", "results"):
+            items = data.get(key, [])
+            data[key] = [PictureResult(**m) for m in items] if isinstance(items, list) else []
         return cls(**data)
+
+    def cell(self, true_class: str, predicted_class: str) -> list[PictureResult]:
+        """The pictures of one confusion-matrix cell (row ``true_class``, column ``predicted_class``),
+        most confident first. Results saved without :attr:`results` still give their mistakes."""
+        pool = self.results or self.mistakes
+        return most_confident_first([r for r in pool if r.true_class == true_class
+                                     and r.predicted_class == predicted_class])
+
+    @property
+    def has_every_picture(self) -> bool:
+        """Whether every picture's result is kept (then every cell, the diagonal too, can be shown)."""
+        return len(self.results) == self.count
 
 
 def probabilities_from_outputs(outputs: np.ndarray) -> np.ndarray:
@@ -93,20 +137,19 @@ def evaluate_probabilities(
         recall = float(tp / actual_i) if actual_i else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class.append(ClassScores(name, precision, recall, float(f1), int(actual_i)))
-    mistakes = []
+    results = []
     if paths is not None:
-        for i in np.flatnonzero(predicted != labels):
-            mistakes.append(Mistake(
-                path=paths[i],
-                true_class=class_names[labels[i]],
-                predicted_class=class_names[predicted[i]],
-                probabilities={name: float(p) for name, p in zip(class_names, probabilities[i])},
-            ))
-        # Most confident mistakes first: those are the ones worth looking at.
-        mistakes.sort(key=lambda m: -m.probabilities[m.predicted_class])
+        results = [PictureResult(
+            path=paths[i],
+            true_class=class_names[labels[i]],
+            predicted_class=class_names[predicted[i]],
+            probabilities={name: float(p) for name, p in zip(class_names, probabilities[i])},
+        ) for i in range(n)]
+    # Most confident mistakes first: those are the ones worth looking at.
+    mistakes = most_confident_first([r for r in results if not r.correct])
     return EvaluationResult(
         split=split, count=n, accuracy=accuracy, loss=loss, class_names=list(class_names),
-        confusion=confusion.tolist(), per_class=per_class, mistakes=mistakes,
+        confusion=confusion.tolist(), per_class=per_class, mistakes=mistakes, results=results,
     )
 
 
@@ -128,3 +171,111 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, class_names: list[str],
     if len(x) == 0:
         probs = np.zeros((0, len(class_names)))
     return evaluate_probabilities(probs, y, class_names, paths, split)
+
+
+@dataclass
+class FolderEvaluation:
+    """A model scored on a folder of class sub-folders (:func:`evaluate_folder`)."""
+
+    folder: str
+    evaluation: EvaluationResult
+    #: Pictures of classes the model does not know, left out: {class: pictures}.
+    left_out: dict[str, int] = field(default_factory=dict)
+    #: Files that could not be read: (path, reason).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: The folder's class names (the move-to choices for its pictures).
+    folder_classes: list[str] = field(default_factory=list)
+
+    def left_out_sentence(self, model_classes: list[str]) -> str:
+        """One sentence about the pictures left out ("" when none were), the same in the app and the CLI."""
+        if not self.left_out:
+            return ""
+        classes = ", ".join(f"{name} ({n})" for name, n in self.left_out.items())
+        total = sum(self.left_out.values())
+        return (f"Left out: {total} {'picture' if total == 1 else 'pictures'} of classes the model does not "
+                f"know: {classes}. The model knows: {', '.join(model_classes)}.")
+
+
+def known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
+    """(the part of ``split`` whose classes the model knows, {unknown class: pictures left out})."""
+    from .dataset import Split
+
+    known = Split()
+    left_out: dict[str, int] = {}
+    for path, label in zip(split.paths, split.labels):
+        name = folder_classes[label]
+        if name in model_classes:
+            known.paths.append(path)
+            known.labels.append(label)
+        else:
+            left_out[name] = left_out.get(name, 0) + 1
+    return known, dict(sorted(left_out.items()))
+
+
+def held_out_split(scan, metadata: dict):
+    """(split, name) of ``scan`` to score a model on: the test folder; else, for the very folder the
+    model was trained on, only its validation pictures (the same seed gives the same split); else
+    every picture ("all")."""
+    from pathlib import Path
+
+    from .dataset import Split
+
+    trained_on = (metadata or {}).get("dataset") or {}
+    if scan.test is not None and len(scan.test):
+        return scan.test, "test"
+    if trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
+        return scan.validation, "validation"
+    return Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
+
+
+#: Pictures predicted together when scoring a folder (progress is reported after each batch).
+FOLDER_BATCH = 64
+
+
+def evaluate_folder(classifier, folder: str, strict: bool = False, progress=None, should_stop=None) -> FolderEvaluation:
+    """Score ``classifier`` (core.inference.Classifier) on ``folder`` (one sub-folder per class, or
+    train/test folders), keeping every picture's result.
+
+    Pictures of classes the model does not know are left out and counted in ``left_out`` (with
+    ``strict``, or when the model knows none of the classes, that is an error). Pictures are read a
+    batch at a time, so memory stays small however large the folder. ``progress(done, total, text)``;
+    ``should_stop()`` cancels with :class:`~.errors.CancelledError`. Raises
+    :class:`~.errors.DatasetError` with a sentence for the user when the folder cannot be used.
+    """
+    from .dataset import scan_dataset
+    from .errors import CancelledError, DatasetError
+
+    model_classes = list(classifier.class_names)
+    trained_on = (classifier.metadata or {}).get("dataset") or {}
+    scan = scan_dataset(folder, validation_split=trained_on.get("validation_split", 0.2),
+                        seed=trained_on.get("seed", 1337), progress=progress, should_stop=should_stop)
+    if not scan.class_names:
+        reasons = " ".join(p.message for p in scan.errors)
+        raise DatasetError(reasons or f"{folder} has no class sub-folders with pictures.")
+    unknown = sorted(set(scan.class_names) - set(model_classes))
+    if unknown and (strict or len(unknown) == len(scan.class_names)):
+        raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
+                           f"The model knows: {', '.join(model_classes)}.")
+    split, name = held_out_split(scan, classifier.metadata)
+    split, left_out = known_classes_only(split, scan.class_names, model_classes)
+    total = len(split)
+    message = f"Checking the model on {total} {'picture' if total == 1 else 'pictures'}"
+
+    def on_result(index: int, _prediction) -> None:
+        if progress is not None and ((index + 1) % FOLDER_BATCH == 0 or index + 1 == total):
+            progress(index + 1, total, message)
+
+    predictions = classifier.predict_paths(split.paths, batch_size=FOLDER_BATCH, on_result=on_result,
+                                           should_stop=should_stop)
+    if should_stop is not None and should_stop():
+        raise CancelledError("The evaluation was stopped.")
+    good = [i for i, p in enumerate(predictions) if p.ok]
+    skipped = list(scan.skipped) + [(p.path, p.error) for p in predictions if not p.ok]
+    if not good:
+        raise DatasetError("None of the pictures could be read." if total else
+                           "There are no pictures of the classes the model knows in this folder.")
+    probabilities = np.array([[predictions[i].probabilities[c] for c in model_classes] for i in good])
+    labels = np.array([model_classes.index(scan.class_names[split.labels[i]]) for i in good])
+    evaluation = evaluate_probabilities(probabilities, labels, model_classes, [split.paths[i] for i in good], name)
+    return FolderEvaluation(folder=scan.root, evaluation=evaluation, left_out=left_out, skipped=skipped,
+                            folder_classes=list(scan.class_names))

@@ -72,7 +72,12 @@ class Classifier:
             raise ValueError(f"Expected pictures of shape {expected}, got {pixels.shape[1:]}.")
         if len(pixels) == 0:
             return np.zeros((0, len(self.class_names)))
-        return probabilities_from_outputs(self._compiled()(pixels.astype("float32")).numpy())
+        return probabilities_from_outputs(self._outputs(pixels.astype("float32")))
+
+    def _outputs(self, pixels: np.ndarray) -> np.ndarray:
+        """The model's raw outputs for float32 pixels (n, s, s, 3); an exported model's runtime
+        (core.exported) replaces this, and everything else (decoding, batching) stays the same."""
+        return self._compiled()(pixels).numpy()
 
     def _compiled(self):
         """The model as one compiled graph for any batch size. Calling a model eagerly costs

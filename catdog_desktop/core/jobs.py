@@ -203,3 +203,90 @@ def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = 
     if task.should_stop():
         raise CancelledError("The report was not written.")
     return str(report.write_report(report.render(data), out_path, overwrite=overwrite))
+
+
+#: Gallery thumbnails: pixels per side, and how many are made (in parallel) before they are sent.
+GALLERY_THUMB_SIZE = 112
+GALLERY_THUMB_BATCH = 8
+
+
+def make_thumbnails(task, requests, size: int = GALLERY_THUMB_SIZE) -> int:
+    """Make the thumbnails a gallery asks for (core.thumbnails.ThumbnailRequests), newest request
+    first, until stopped; yields a list of (path, (width, height, RGB bytes) or None) per batch.
+    Returns how many were made. Runs for as long as the gallery may ask (it waits idle)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .images import ImageDecodeError, thumbnail
+    from .pipeline import decode_workers
+
+    def make(path: str):
+        try:
+            return path, thumbnail(path, size)
+        except (ImageDecodeError, OSError):
+            return path, None  # shown as "cannot be read"; the file may have been moved meanwhile
+
+    made = 0
+    with ThreadPoolExecutor(max_workers=min(4, decode_workers())) as pool:
+        while not task.should_stop():
+            paths = requests.take(GALLERY_THUMB_BATCH, timeout=0.1)
+            if paths:
+                task.yielded(list(pool.map(make, paths)))
+                made += len(paths)
+    return made
+
+
+def evaluate_folder(task, classifier, folder: str):
+    """Score ``classifier`` on ``folder`` (core.evaluation.evaluate_folder): a FolderEvaluation."""
+    from .evaluation import evaluate_folder as score
+
+    return score(classifier, folder, progress=task.progress, should_stop=task.should_stop)
+
+
+def picture_preview(task, path: str, size: int = PREVIEW_SIZE):
+    """One picture for the large view: (width, height, RGB bytes), or None if it cannot be read."""
+    from .images import ImageDecodeError, thumbnail
+
+    try:
+        return thumbnail(path, size)
+    except (ImageDecodeError, OSError):
+        return None
+
+
+def edit_pictures(task, editor, action: str, paths: list[str], class_name: str = "", undo_count: int = 1):
+    """Change the dataset on disk with ``editor`` (core.edits.DatasetEditor): ``action`` "move" (to
+    ``class_name``), "exclude" or "undo" (the last ``undo_count`` changes). Returns (done, failed):
+    done is a list of (path as given, Edit) — for "undo", (the picture's path before, Edit) — and
+    failed a list of (path, reason). One picture that cannot be moved does not stop the others."""
+    from .errors import CatdogError
+
+    done, failed = [], []
+    if action == "undo":
+        for _ in range(undo_count):
+            try:
+                edit = editor.undo()
+            except CatdogError as exc:
+                failed.append(("", str(exc)))
+                continue
+            if edit is None:
+                break
+            done.append((edit.source, edit))
+        return done, failed
+    for path in paths:
+        try:
+            edit = editor.move_to_class(path, class_name) if action == "move" else editor.exclude(path)
+        except CatdogError as exc:
+            failed.append((path, str(exc)))
+        else:
+            done.append((path, edit))
+    return done, failed
+
+
+def export_model(task, classifier, fmt: str, out: str, data_dir: str | None, force: bool):
+    """Read the pictures for the parity check (``data_dir``, else the model's training folder, else
+    generated ones), then export and check; returns the core.export.ExportResult."""
+    from . import export
+
+    task.progress(0, 1, "Reading pictures for the check")
+    pictures = export.parity_pictures(classifier, data_dir, progress=task.progress, should_stop=task.should_stop)
+    return export.export_model(classifier, fmt, out, parity=pictures, force=force,
+                               progress=task.progress, should_stop=task.should_stop)

@@ -11,6 +11,8 @@ import math
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from PySide6.QtCore import Qt, Signal
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#ff7f0e"
@@ -121,7 +123,10 @@ class HistoryChart(FigureCanvasQTAgg):
 
 
 class ConfusionChart(FigureCanvasQTAgg):
-    """The confusion matrix: rows are true classes, columns predicted ones."""
+    """The confusion matrix: rows are true classes, columns predicted ones. A click on a cell emits
+    ``cell_clicked(true_index, predicted_index)``; :meth:`highlight` outlines the chosen cell."""
+
+    cell_clicked = Signal(int, int)
 
     def __init__(self, parent=None):
         figure = Figure(figsize=(3.6, 3.2), layout="constrained")
@@ -130,12 +135,16 @@ class ConfusionChart(FigureCanvasQTAgg):
         self.setMinimumSize(260, 240)
         self.ax = figure.add_subplot(1, 1, 1)
         self.ax.set_axis_off()
+        self.size = 0
+        self._outline = None
+        self.mpl_connect("button_press_event", self._on_press)
 
-    def show_matrix(self, class_names: list[str], confusion: list[list[int]]) -> None:
+    def show_matrix(self, class_names: list[str], confusion: list[list[int]], clickable: bool = False) -> None:
         ax = self.ax
         ax.clear()
         ax.set_axis_on()
-        k = len(class_names)
+        self._outline = None
+        k = self.size = len(class_names)
         matrix = [[int(v) for v in row] for row in confusion]
         peak = max(1, max(max(row) for row in matrix))
         ax.imshow(matrix, cmap="Blues", vmin=0, vmax=peak)
@@ -143,10 +152,41 @@ class ConfusionChart(FigureCanvasQTAgg):
         ax.set_yticks(range(k), class_names, fontsize=8)
         ax.set_xlabel("predicted", fontsize=9)
         ax.set_ylabel("true", fontsize=9)
-        ax.set_title("Confusion matrix", fontsize=10)
+        ax.set_title("Confusion matrix" + (" (click a cell)" if clickable else ""), fontsize=10)
         for i in range(k):
             for j in range(k):
                 value = matrix[i][j]
                 ax.text(j, i, str(value), ha="center", va="center", fontsize=9,
                         color="white" if value > peak * 0.6 else "black")
+        self.setCursor(Qt.CursorShape.PointingHandCursor if clickable else Qt.CursorShape.ArrowCursor)
         self.draw_idle()
+
+    def cell_at(self, x: float | None, y: float | None) -> tuple[int, int] | None:
+        """The (row, column) under data coordinates ``x``, ``y``, or None outside the matrix."""
+        if x is None or y is None:
+            return None
+        i, j = int(round(y)), int(round(x))
+        return (i, j) if 0 <= i < self.size and 0 <= j < self.size else None
+
+    def cell_centre(self, i: int, j: int) -> tuple[float, float]:
+        """Where cell (``i``, ``j``) is on the widget, in Qt's logical pixels (for tests)."""
+        x, y = self.ax.transData.transform((j, i))
+        ratio = self.device_pixel_ratio or 1
+        return x / ratio, self.height() - y / ratio
+
+    def highlight(self, cell: tuple[int, int] | None) -> None:
+        if self._outline is not None:
+            self._outline.remove()
+            self._outline = None
+        if cell is not None and self.size:
+            i, j = cell
+            self._outline = self.ax.add_patch(Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False,
+                                                        edgecolor="#ff7f0e", linewidth=3))
+        self.draw_idle()
+
+    def _on_press(self, event) -> None:
+        if event.inaxes is not self.ax or event.button != 1:
+            return
+        cell = self.cell_at(event.xdata, event.ydata)
+        if cell is not None:
+            self.cell_clicked.emit(*cell)

@@ -17,11 +17,13 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 from ..core import jobs
 from ..core.session import WINDOW_GEOMETRY, Session
 from ..core.wording import count
-from ..paths import default_model_path, sample_dataset_dir
+from ..paths import default_model_path, inside_package, sample_dataset_dir
 from .classify_panel import ClassifyPanel
 from .classifying import Classifying
 from .common import show_about
 from .dataset_panel import DatasetPanel
+from .evaluating import Evaluating
+from .evaluation_panel import EvaluationPanel
 from .model_files import ModelFiles
 from .report_export import ReportExport
 from .settings_store import QSettingsStore
@@ -60,6 +62,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.dataset_panel, "1 · Dataset")
         self.tabs.addTab(self.training_panel, "2 · Train")
         self.tabs.addTab(self.classify_panel, "3 · Classify")
+        self.evaluation_panel = EvaluationPanel(self.jobs)
+        self.evaluating = Evaluating(self.evaluation_panel, self.session, self.jobs, self,
+                                     rescan=lambda folder: self.open_dataset(folder, show=False),
+                                     status=self.statusBar().showMessage)
+        self.tabs.addTab(self.evaluation_panel, "4 · Evaluate")
         self.setCentralWidget(self.tabs)
         self.model_status = QLabel("No model")
         self.statusBar().addPermanentWidget(self.model_status)
@@ -72,6 +79,8 @@ class MainWindow(QMainWindow):
         self.training_panel.stop_requested.connect(self.stop_training)
         self.training_panel.save_requested.connect(lambda: self.models.save_dialog(self.session.trained))
         self.training_panel.use_trained_requested.connect(self.use_trained_model)
+        self.training_panel.mistakes_requested.connect(lambda: self.tabs.setCurrentWidget(self.evaluation_panel))
+        self.evaluation_panel.train_again_requested.connect(self.train_again)
         self.classify_panel.classify_requested.connect(self.classify_paths)
         self.classify_panel.image_pasted.connect(self.classifying.classify_pasted)
         self.classify_panel.pictures_opened.connect(self.session.set_pictures_folder)
@@ -109,6 +118,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(action("Open &model…", self.models.open_dialog, QKeySequence("Ctrl+Shift+O")))
         self.save_model_action = action("&Save model…", self.models.save_dialog, QKeySequence.StandardKey.Save)
         file_menu.addAction(self.save_model_action)
+        self.export_model_action = action("&Export model…", self.export_model)
+        file_menu.addAction(self.export_model_action)
         self.builtin_action = action("Use &built-in model", self.models.use_builtin)
         self.builtin_action.setEnabled(self.session.builtin_model is not None)
         file_menu.addAction(self.builtin_action)
@@ -138,8 +149,12 @@ class MainWindow(QMainWindow):
 
     def _start_background_loading(self) -> None:
         self.statusBar().showMessage("Starting: loading TensorFlow in the background…")
-        self.jobs.start("warm-up", jobs.warm_up, yielded=lambda step: self.training_panel.install_charts(),
+        self.jobs.start("warm-up", jobs.warm_up, yielded=lambda step: self._install_charts(),
                         returned=self._on_warmup_done, errored=self._on_warmup_error)
+
+    def _install_charts(self) -> None:
+        self.training_panel.install_charts()
+        self.evaluation_panel.install_charts()
 
     def _on_warmup_done(self, versions: dict) -> None:
         self.versions = versions
@@ -175,12 +190,15 @@ class MainWindow(QMainWindow):
             self.open_dataset(str(self.sample_dataset))
 
     @Slot(str)
-    def open_dataset(self, folder: str) -> None:
+    def open_dataset(self, folder: str, show: bool = True) -> None:
+        """Scan ``folder`` and make it the dataset in use; ``show``: bring the Dataset tab to the front
+        (not when the folder is read again after pictures were moved from the Evaluate tab)."""
         if self.is_training():
             self.statusBar().showMessage("Wait for training to finish before changing the dataset.", 5000)
             return
         self.session.open_dataset(folder)
-        self.tabs.setCurrentWidget(self.dataset_panel)
+        if show:
+            self.tabs.setCurrentWidget(self.dataset_panel)
         self.dataset_panel.set_scanning(folder)
         self.training_panel.set_dataset_ready(False, "Looking at the dataset…")
         config = self.training_panel.config()
@@ -238,6 +256,8 @@ class MainWindow(QMainWindow):
         self.session.save_training_settings(self.training_panel.preset_name(), config)
         data = self.session.training_data(config)  # split again first if the share or seed changed
         self.training_panel.training_started(config)
+        self.evaluating.set_training(True)
+        self.evaluating.trained_again()
         self.dataset_panel.set_busy(True)
         self.tabs.setCurrentWidget(self.training_panel)
         self.statusBar().showMessage("Training…")
@@ -253,9 +273,20 @@ class MainWindow(QMainWindow):
     def is_training(self) -> bool:
         return self.jobs.busy("train")
 
+    @Slot()
+    def train_again(self) -> None:
+        """The Evaluate tab's "Train again": the same settings, on the dataset as it is now."""
+        self.tabs.setCurrentWidget(self.training_panel)
+        if self.evaluating.flush_rescan() or self.jobs.busy("scan"):  # pictures moved: train on the folder as it is now
+            self.statusBar().showMessage("Reading the changed dataset, then training…")
+            QTimer.singleShot(200, self.train_again)
+            return
+        self.training_panel.request_training()
+
     def _on_training_done(self, result) -> None:
         self.training_panel.show_result(result)
         self.session.set_trained_model(result)
+        self.evaluating.show_training(result)  # after: it belongs to the trained model
         in_use = "" if self.session.classifier is self.session.trained else " The model in use is unchanged."
         self.statusBar().showMessage(f"Training finished: {result.evaluation.accuracy:.1%} on "
                                      f"{result.evaluation.split} pictures.{in_use} Save the model to keep it.")
@@ -280,6 +311,7 @@ class MainWindow(QMainWindow):
 
     def _on_training_finished(self) -> None:
         self.training_panel.training_finished()
+        self.evaluating.set_training(False)
         self.dataset_panel.set_busy(False)
 
     # ----- models ---------------------------------------------------------------------------
@@ -289,8 +321,10 @@ class MainWindow(QMainWindow):
         self.model_status.setText(f"Model: {name}{' (unsaved)' if unsaved else ''}" if classifier else "No model")
         self.save_model_action.setEnabled(classifier is not None)
         self.report_action.setEnabled(classifier is not None)
+        self.export_model_action.setEnabled(classifier is not None)
         self._show_model_choice()
         self.classifying.model_changed(classifier)
+        self.evaluating.model_changed(classifier)
 
     def _on_model_load_error(self, message: str) -> None:
         self.classify_panel.show_message(message, error=True)
@@ -301,6 +335,27 @@ class MainWindow(QMainWindow):
 
     def save_model(self, path: str) -> None:
         self.models.save(path)
+
+    @Slot()
+    def export_model(self) -> None:
+        """File → Export model…: the model in use, checked on the open dataset if it has its classes."""
+        from .export_dialog import ExportDialog
+
+        classifier, scan = self.session.classifier, self.session.scan
+        previous = getattr(self, "export_dialog", None)
+        if previous is not None and previous.running():  # one export at a time: show it again
+            previous.show()
+            previous.raise_()
+            return
+        if classifier is None:
+            return
+        if previous is not None:
+            previous.deleteLater()
+        data = scan.root if scan is not None and set(scan.class_names) == set(classifier.class_names) else ""
+        folder = self.session.model_folder
+        self.export_dialog = ExportDialog(self, classifier, self.jobs,
+                                          folder if not inside_package(folder) else os.path.expanduser("~"), data)
+        self.export_dialog.open()
 
     # ----- classifying ----------------------------------------------------------------------
     @Slot(list)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton, QTableWidget,
+    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QTableWidget,
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
@@ -26,6 +26,7 @@ class TrainingPanel(QWidget):
     stop_requested = Signal()
     save_requested = Signal()
     use_trained_requested = Signal()   # "Use this model": the trained model classifies from now on
+    mistakes_requested = Signal()      # "See its mistakes": the Evaluate tab
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -95,16 +96,16 @@ class TrainingPanel(QWidget):
         self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.class_table.setMaximumHeight(120)
-        self.mistakes = QListWidget()
-        self.mistakes.setMaximumHeight(90)
-        self.mistakes.setToolTip("Held-out pictures the model got wrong while being most sure of itself.")
+        self.mistakes_button = QPushButton("See the pictures it got wrong…")
+        self.mistakes_button.setToolTip("The Evaluate tab: its mistakes as pictures, the most confident first, "
+                                        "and a confusion matrix whose cells show their pictures.")
+        self.mistakes_button.clicked.connect(self.mistakes_requested)
         self.confusion_holder = QVBoxLayout()
         result_left = QVBoxLayout()
         result_left.addWidget(self.result_summary)
         result_left.addWidget(self.result_notes)
         result_left.addWidget(self.class_table)
-        result_left.addWidget(QLabel("Most confident mistakes:"))
-        result_left.addWidget(self.mistakes)
+        result_left.addWidget(self.mistakes_button)
         result_row = QHBoxLayout(self.result_box)
         result_row.addLayout(result_left, 3)
         result_row.addLayout(self.confusion_holder, 2)
@@ -261,12 +262,8 @@ class TrainingPanel(QWidget):
         for row, scores in enumerate(ev.per_class):
             for col, text in enumerate((scores.name, f"{scores.precision:.1%}", f"{scores.recall:.1%}", str(scores.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
-        self.mistakes.clear()
-        for m in ev.mistakes[:50]:
-            self.mistakes.addItem(f"{os.path.basename(m.path)}: is {m.true_class}, predicted {m.predicted_class} "
-                                  f"({m.probabilities[m.predicted_class]:.0%} sure)")
-        if not ev.mistakes:
-            self.mistakes.addItem("No mistakes.")
+        self.mistakes_button.setText(f"See the {count(len(ev.mistakes), 'picture')} it got wrong…" if ev.mistakes
+                                     else "See its pictures (no mistakes)…")
         if self.confusion_chart is not None:
             self.confusion_chart.show_matrix(ev.class_names, ev.confusion)
         self.result_box.setVisible(True)

@@ -112,7 +112,7 @@ def test_evaluate_leaves_out_classes_the_model_does_not_know_and_says_so(trained
     assert ev["left_out"] == {"birds": 4} and ev["count"] == 8 and ev["class_names"] == ["cats", "dogs"]
 
     code, stdout, _ = run_here(capsys, "evaluate", model, tmp_path / "zoo")
-    assert code == cli.EXIT_OK and "left out: 4 picture(s) of classes the model does not know: birds (4)" in stdout
+    assert code == cli.EXIT_OK and "Left out: 4 pictures of classes the model does not know: birds (4)" in stdout
 
     code, _, stderr = run_here(capsys, "evaluate", "--strict", model, tmp_path / "zoo")
     assert code == cli.EXIT_ERROR and "error: " in stderr and "birds" in stderr

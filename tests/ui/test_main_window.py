@@ -32,7 +32,7 @@ def test_tensorflow_imports_after_a_qapplication_exists():
 
 
 def test_window_shows_panels_and_loads_charts(window):
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["1 · Dataset", "2 · Train", "3 · Classify"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["1 · Dataset", "2 · Train", "3 · Classify", "4 · Evaluate"]
     assert window.training_panel.chart is not None
     assert not window.training_panel.train_button.isEnabled()  # no dataset yet
     assert "No model" in window.model_status.text()
@@ -97,6 +97,10 @@ def test_training_streams_epochs_to_the_chart_then_finishes(qtbot, window, monke
     assert panel.result_box.isVisible() and "correct" in panel.result_summary.text()
     assert window.session.classifier is not None and window.session.model_unsaved
     assert "unsaved" in window.model_status.text()
+    # The Evaluate tab shows the training's own evaluation, with every held-out picture kept.
+    result = [args[0] for name, args in events if name == "show_result"][0]
+    assert window.evaluation_panel.evaluation is result.evaluation
+    assert len(result.evaluation.results) == result.evaluation.count
 
 
 def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch, pets_dir):

@@ -1,0 +1,462 @@
+"""A thumbnail gallery of pictures with captions (the Evaluate tab's mistakes, a confusion-matrix
+cell, likely label errors), and the large view a double-click opens.
+
+Thumbnails are made lazily and off the GUI thread: the list asks for a picture's thumbnail when
+it is painted, a worker (core.jobs.make_thumbnails) makes the newest requests first, and the
+list shows a grey square meanwhile. So a list of thousands opens at once and scrolls smoothly
+(benchmarks/gallery_bench.py measures it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QColor, QDesktopServices, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QMenu,
+    QPushButton, QToolButton, QVBoxLayout, QWidget,
+)
+
+from ..core import jobs
+from ..core.thumbnails import ThumbnailRequests
+from .common import pixmap_from_rgb
+from .workers import JobRunner
+
+THUMB = jobs.GALLERY_THUMB_SIZE
+#: Thumbnails kept in memory (about 40 kB each): enough for a few thousand pictures.
+CACHE_SIZE = 4000
+ItemRole = Qt.ItemDataRole.UserRole + 1
+#: Room for a thumbnail and three lines of caption ("cats → dogs 97 %", or a label check's longer
+#: one, and what was done to it).
+ITEM_SIZE = QSize(THUMB + 48, THUMB + 54)
+
+
+@dataclass
+class GalleryItem:
+    """One picture in the gallery. ``score`` orders it (e.g. how sure a wrong answer was);
+    ``label`` is the class its folder says; ``note`` says what was done to it ("moved to dogs")."""
+
+    path: str
+    caption: str
+    tooltip: str
+    score: float
+    label: str | None = None
+    predicted: str | None = None
+    note: str = ""
+
+
+def items_from_results(results) -> list[GalleryItem]:
+    """Gallery items for core.evaluation.PictureResult objects: "cats → dogs 97 %"."""
+    items = []
+    for r in results:
+        arrow = f"{r.true_class} → {r.predicted_class}" if not r.correct else f"{r.true_class} ✓"
+        probs = ", ".join(f"{name} {p:.1%}" for name, p in sorted(r.probabilities.items(), key=lambda kv: -kv[1]))
+        items.append(GalleryItem(
+            path=r.path, caption=f"{arrow} {r.confidence:.0%}",
+            tooltip=f"{r.path}\nIn the folder of: {r.true_class}\nThe model says: {r.predicted_class} ({probs})",
+            score=r.confidence, label=r.true_class, predicted=r.predicted_class))
+    return items
+
+
+def items_from_label_issues(issues) -> list[GalleryItem]:
+    """Gallery items for likely label errors (core.label_errors.LabelIssue: path, label,
+    suggested, score): "labelled cats — looks like dogs, score 0.93"."""
+    return [GalleryItem(
+        path=i.path, caption=f"labelled {i.label} — looks like {i.suggested}, score {i.score:.2f}",
+        tooltip=(f"{i.path}\nLabelled {i.label} (its folder); looks like {i.suggested}, score {i.score:.2f}.\n"
+                 "A suggestion: look at the picture before you move it."),
+        score=float(i.score), label=i.label, predicted=i.suggested) for i in issues]
+
+
+SORTS = {
+    "Most confident first": lambda item: (-item.score, item.path),
+    "Least confident first": lambda item: (item.score, item.path),
+    "By file name": lambda item: (os.path.basename(item.path).lower(), item.path),
+}
+
+
+class GalleryModel(QAbstractListModel):
+    """The gallery's pictures; asks ``want_thumbnail(path)`` for each one it has to paint without
+    a thumbnail, and shows it when :meth:`add_thumbnails` brings it."""
+
+    def __init__(self, want_thumbnail: Callable[[str], None], parent=None):
+        super().__init__(parent)
+        self.want_thumbnail = want_thumbnail
+        self.items: list[GalleryItem] = []
+        self.sort_key = SORTS["Most confident first"]
+        self._thumbs: OrderedDict[str, QPixmap] = OrderedDict()
+        self._unreadable: set[str] = set()
+        self._asked: set[str] = set()
+        self._rows: dict[str, list[int]] = {}
+        self._placeholder = _square(QColor("#e0e0e0"))
+        self._broken = _square(QColor("#ffcdd2"))
+
+    # ----- contents -------------------------------------------------------------------------
+    def set_items(self, items: list[GalleryItem]) -> None:
+        self.beginResetModel()
+        self.items = sorted(items, key=self.sort_key)
+        self._index_rows()
+        self._asked &= set(self._thumbs)  # requests for pictures no longer listed are forgotten
+        self.endResetModel()
+
+    def sort_by(self, name: str) -> None:
+        self.sort_key = SORTS[name]
+        self.set_items(self.items)
+
+    def item(self, row: int) -> GalleryItem:
+        return self.items[row]
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent.isValid() else len(self.items)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{item.caption}\n{item.note}" if item.note else item.caption
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(item.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{item.tooltip}\n\n{item.note}" if item.note else item.tooltip
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return ITEM_SIZE  # every item alike: captions are never cut to the first one's width
+        if role == Qt.ItemDataRole.ForegroundRole and item.note:
+            return QColor("#6a1b9a")
+        if role == ItemRole:
+            return item
+        return None
+
+    def _thumbnail(self, path: str) -> QPixmap:
+        pix = self._thumbs.get(path)
+        if pix is not None:
+            self._thumbs.move_to_end(path)
+            return pix
+        if path in self._unreadable:
+            return self._broken
+        if path not in self._asked:
+            self._asked.add(path)
+            self.want_thumbnail(path)
+        return self._placeholder
+
+    def add_thumbnails(self, made: list) -> None:
+        """(path, (width, height, RGB bytes) or None) pairs from the worker."""
+        for path, thumb in made:
+            if thumb is None:
+                self._unreadable.add(path)
+            else:
+                self._thumbs[path] = pixmap_from_rgb(*thumb)
+                if len(self._thumbs) > CACHE_SIZE:
+                    old, _ = self._thumbs.popitem(last=False)
+                    self._asked.discard(old)
+            for row in self._rows.get(path, ()):
+                index = self.index(row)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def has_thumbnail(self, path: str) -> bool:
+        return path in self._thumbs or path in self._unreadable
+
+    def forget_requests(self) -> None:
+        """The worker was restarted: what was asked for and not made is asked for again."""
+        self._asked &= set(self._thumbs)
+
+    def pending(self) -> list[str]:
+        return [p for p in self._asked if p not in self._thumbs and p not in self._unreadable]
+
+    def rename(self, old: str, new: str, note: str) -> None:
+        """A picture moved (or came back): it keeps its place and thumbnail under its new path."""
+        if old in self._thumbs:
+            self._thumbs[new] = self._thumbs.pop(old)
+            self._asked.add(new)
+        for row in self._rows.get(old, ()):
+            self.items[row].path = new
+            self.items[row].note = note
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+        self._index_rows()
+
+    def _index_rows(self) -> None:
+        self._rows = {}
+        for row, item in enumerate(self.items):
+            self._rows.setdefault(item.path, []).append(row)
+
+
+def _square(colour: QColor) -> QPixmap:
+    pix = QPixmap(THUMB, THUMB)
+    pix.fill(colour)
+    return pix
+
+
+class Gallery(QWidget):
+    """Thumbnails with captions, a sort order, and the actions a user takes on pictures.
+
+    Signals carry the chosen paths: ``move_requested(paths, class_name)``,
+    ``exclude_requested(paths)``, ``undo_requested()``; ``opened(item)`` on double-click.
+    """
+
+    move_requested = Signal(list, str)
+    exclude_requested = Signal(list)
+    undo_requested = Signal()
+    opened = Signal(object)
+
+    def __init__(self, jobs_: JobRunner, parent=None):
+        super().__init__(parent)
+        self.jobs = jobs_
+        self.requests = ThumbnailRequests()
+        self._start_pending = False
+        self.model = GalleryModel(self._want_thumbnail, self)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setUniformItemSizes(True)   # layout without asking every item its size
+        self.view.setIconSize(QSize(THUMB, THUMB))
+        self.view.setGridSize(ITEM_SIZE + QSize(8, 8))
+        self.view.setWordWrap(True)
+        self.view.setSpacing(4)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._on_context_menu)
+        self.view.doubleClicked.connect(self._on_double_clicked)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.sort_box = QComboBox()
+        self.sort_box.addItems(list(SORTS))
+        self.sort_box.setToolTip("Most confident first: the wrong answers the model was surest of come first; "
+                                 "they are the likeliest to be pictures in the wrong folder.")
+        self.sort_box.currentTextChanged.connect(self.model.sort_by)
+
+        self.move_button = QToolButton()
+        self.move_button.setText("Move to")
+        self.move_button.setToolTip("Move the selected pictures to another class folder (you are asked first).")
+        self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.move_menu = QMenu(self)
+        self.move_button.setMenu(self.move_menu)
+        self.exclude_button = QPushButton("Exclude")
+        self.exclude_button.setToolTip("Move the selected pictures into the _excluded folder beside the class "
+                                       "folders: training leaves them out. Nothing is deleted.")
+        self.exclude_button.clicked.connect(lambda: self._emit_for_selection(self.exclude_requested.emit))
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Put back the pictures of the last move or exclusion.")
+        self.undo_button.clicked.connect(self.undo_requested)
+        self.locate_button = QPushButton("Open file location")
+        self.locate_button.clicked.connect(self.open_location)
+
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(QLabel("Order:"))
+        top.addWidget(self.sort_box)
+        actions = QHBoxLayout()
+        for button in (self.move_button, self.exclude_button, self.undo_button, self.locate_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(actions)
+        self.class_names: list[str] = []
+        self.can_undo = False
+        self.editable = True
+        self._update_buttons()
+
+    # ----- contents -------------------------------------------------------------------------
+    def show_items(self, items: list[GalleryItem], title: str, class_names: list[str]) -> None:
+        """Show ``items`` (any order: the chosen sort applies) under ``title`` (HTML)."""
+        self.requests.clear()
+        self.title.setText(title)
+        self.class_names = list(class_names)
+        self.model.set_items(items)
+        self.view.scrollToTop()
+        self._update_buttons()
+
+    def set_can_undo(self, can_undo: bool) -> None:
+        self.can_undo = can_undo
+        self._update_buttons()
+
+    def set_editable(self, editable: bool) -> None:
+        """Whether pictures may be moved now (not while a training reads them, nor while a move runs)."""
+        self.editable = editable
+        self._update_buttons()
+
+    def selected_items(self) -> list[GalleryItem]:
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        return [self.model.item(r) for r in rows]
+
+    def select_rows(self, rows: list[int]) -> None:
+        selection = self.view.selectionModel()
+        selection.clearSelection()
+        for row in rows:
+            selection.select(self.model.index(row), selection.SelectionFlag.Select)
+
+    # ----- thumbnails ----------------------------------------------------------------------
+    def _want_thumbnail(self, path: str) -> None:
+        """Called while the list paints: the worker is started after the paint, not inside it."""
+        self.requests.put(path)
+        if not self._start_pending and not self.jobs.busy("gallery-thumbnails"):
+            self._start_pending = True
+            QTimer.singleShot(0, self._start_thumbnails)
+
+    def _start_thumbnails(self) -> None:
+        self._start_pending = False
+        if not self.jobs.busy("gallery-thumbnails"):
+            self.jobs.start("gallery-thumbnails", jobs.make_thumbnails, self.requests, THUMB,
+                            yielded=self.model.add_thumbnails, finished=self._on_thumbnails_finished)
+
+    def _on_thumbnails_finished(self) -> None:
+        # It only ends when stopped (or failed): what it had not made yet is asked for again when painted.
+        self.model.forget_requests()
+        self.requests.clear()
+
+    # ----- actions ---------------------------------------------------------------------------
+    def _update_buttons(self) -> None:
+        selected = bool(self.view.selectionModel().selectedIndexes())
+        self.move_menu.clear()
+        for name in self.class_names:
+            action = self.move_menu.addAction(name)
+            action.triggered.connect(lambda _=False, n=name: self._emit_for_selection(
+                lambda paths: self.move_requested.emit(paths, n)))
+        self.move_button.setEnabled(selected and self.editable and bool(self.class_names))
+        self.exclude_button.setEnabled(selected and self.editable)
+        self.undo_button.setEnabled(self.can_undo and self.editable)
+        self.locate_button.setEnabled(selected)
+
+    def _emit_for_selection(self, emit: Callable[[list], None]) -> None:
+        paths = [item.path for item in self.selected_items()]
+        if paths:
+            emit(paths)
+
+    @Slot()
+    def open_location(self) -> None:
+        items = self.selected_items()
+        if items:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(items[0].path)))
+
+    def _on_context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        if index.isValid() and not self.view.selectionModel().isSelected(index):
+            self.select_rows([index.row()])
+        if not self.selected_items():
+            return
+        menu = QMenu(self)
+        move = menu.addMenu("Move to")
+        move.setEnabled(self.editable)
+        for name in self.class_names:
+            move.addAction(name, lambda n=name: self._emit_for_selection(lambda paths: self.move_requested.emit(paths, n)))
+        exclude = menu.addAction("Exclude (keep out of training)",
+                                 lambda: self._emit_for_selection(self.exclude_requested.emit))
+        exclude.setEnabled(self.editable)
+        undo = menu.addAction("Undo last move", self.undo_requested.emit)
+        undo.setEnabled(self.can_undo and self.editable)
+        menu.addSeparator()
+        menu.addAction("Open large", lambda: self.opened.emit(self.selected_items()[0]))
+        menu.addAction("Open file location", self.open_location)
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def _on_double_clicked(self, index) -> None:
+        if index.isValid():
+            self.opened.emit(self.model.item(index.row()))
+
+
+class PictureDialog(QDialog):
+    """One picture large, with its caption and (when core.gradcam is there) where the model looked.
+
+    ``picture`` and ``heatmap`` come from workers: the dialog starts them through ``jobs_``.
+    """
+
+    def __init__(self, item: GalleryItem, jobs_: JobRunner, classifier=None, parent=None):
+        super().__init__(parent)
+        self.item = item
+        self.jobs = jobs_
+        self.classifier = classifier
+        self.setWindowTitle(os.path.basename(item.path))
+        self.picture = QLabel("Loading…")
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(420, 420)
+        self.caption = QLabel(f"<b>{_escape(item.caption)}</b><br>{_escape(item.tooltip).replace(chr(10), '<br>')}"
+                              + (f"<br><i>{_escape(item.note)}</i>" if item.note else ""))
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        self.heatmap_box = QCheckBox("Show where the model looked (heatmap)")
+        self.heatmap_box.setEnabled(self.can_explain())
+        if not self.heatmap_box.isEnabled():
+            self.heatmap_box.setToolTip("Needs a model and the heatmap feature (core.gradcam).")
+        self.heatmap_box.toggled.connect(self._on_heatmap_toggled)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.picture, 1)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.heatmap_box)
+        layout.addWidget(buttons)
+        self._plain: QPixmap | None = None
+        self._heat: QPixmap | None = None
+        self.jobs.start("gallery-picture", jobs.picture_preview, item.path, jobs.PREVIEW_SIZE,
+                        returned=self._on_picture, errored=lambda m: self.picture.setText(m))
+
+    def can_explain(self) -> bool:
+        """The heatmap hook: core.jobs.explain from the Grad-CAM feature, when it is installed."""
+        return self.classifier is not None and hasattr(jobs, "explain")
+
+    def _on_picture(self, thumb) -> None:
+        if thumb is None:
+            self.picture.setText("This picture cannot be read (was it moved or deleted?).")
+            return
+        self._plain = pixmap_from_rgb(*thumb)
+        self._show(self._heat if self.heatmap_box.isChecked() and self._heat is not None else self._plain)
+
+    def _on_heatmap_toggled(self, on: bool) -> None:
+        if not on:
+            if self._plain is not None:
+                self._show(self._plain)
+            return
+        if self._heat is not None:
+            self._show(self._heat)
+            return
+        names = list(self.classifier.class_names)
+        index = names.index(self.item.predicted) if self.item.predicted in names else None
+        self.jobs.start("gallery-heatmap", jobs.explain, self.classifier, self.item.path, index,
+                        returned=self._on_heatmap, errored=self._on_heatmap_error)
+
+    def _on_heatmap(self, result) -> None:
+        self._heat = _pixmap_from_any(result)
+        if self.heatmap_box.isChecked() and self._heat is not None:
+            self._show(self._heat)
+
+    def _on_heatmap_error(self, message: str) -> None:
+        self.heatmap_box.setChecked(False)
+        self.heatmap_box.setEnabled(False)
+        self.heatmap_box.setToolTip(message)
+        self.caption.setText(self.caption.text() + f"<br><span style='color:#c62828'>{_escape(message)}</span>")
+
+    def _show(self, pix: QPixmap) -> None:
+        side = max(420, min(self.picture.width(), self.picture.height()) - 8)
+        self.picture.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+
+
+def _pixmap_from_any(result) -> QPixmap | None:
+    """A heatmap overlay as core.jobs.explain returns it: a dict with "overlay_rgb" (width, height,
+    RGB bytes) or "overlay" (a PIL image); a bare tuple or PIL image is taken too."""
+    if isinstance(result, dict):
+        result = result.get("overlay_rgb") or result.get("overlay")
+    if isinstance(result, tuple) and len(result) == 3:
+        return pixmap_from_rgb(*result)
+    if hasattr(result, "tobytes") and hasattr(result, "size"):
+        image = result.convert("RGB")
+        return pixmap_from_rgb(image.width, image.height, image.tobytes())
+    return None
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text or "")

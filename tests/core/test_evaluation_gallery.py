@@ -1,0 +1,100 @@
+"""Evaluation keeps every picture's result (what the Evaluate tab's gallery shows), a model scored on
+a folder leaves out the classes it does not know, and the CLI lists the mistakes with their paths.
+No training: a tiny Keras model that tells red from blue pictures is built here."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from catdog_desktop import cli
+from catdog_desktop.core.errors import CancelledError, DatasetError
+from catdog_desktop.core.evaluation import EvaluationResult, evaluate_folder, evaluate_probabilities
+from helpers import COLOUR_CLASSES as CLASSES, colour_classifier
+from synthetic import write_class_folders
+
+
+def synthetic_result():
+    """Six pictures, three classes, with known answers and confidences."""
+    probs = np.array([
+        [0.90, 0.05, 0.05],   # a, right
+        [0.20, 0.70, 0.10],   # a -> b, 70 %
+        [0.05, 0.93, 0.02],   # a -> b, 93 %
+        [0.10, 0.80, 0.10],   # b, right
+        [0.60, 0.30, 0.10],   # b -> a, 60 %
+        [0.10, 0.10, 0.80],   # c, right
+    ])
+    labels = [0, 0, 0, 1, 1, 2]
+    paths = [f"/d/{i}.png" for i in range(6)]
+    return evaluate_probabilities(probs, np.array(labels), ["a", "b", "c"], paths, "test")
+
+
+def test_every_cell_gives_exactly_its_pictures_most_confident_first():
+    ev = synthetic_result()
+    assert len(ev.results) == ev.count == 6 and ev.has_every_picture
+    for i, true in enumerate(ev.class_names):
+        for j, predicted in enumerate(ev.class_names):
+            cell = ev.cell(true, predicted)
+            assert len(cell) == ev.confusion[i][j]
+            assert all(r.true_class == true and r.predicted_class == predicted for r in cell)
+    assert [r.path for r in ev.cell("a", "b")] == ["/d/2.png", "/d/1.png"]        # 93 % before 70 %
+    assert [r.path for r in ev.cell("a", "a")] == ["/d/0.png"]                    # the diagonal too
+    assert [(r.path, round(r.confidence, 2)) for r in ev.mistakes] == [("/d/2.png", 0.93), ("/d/1.png", 0.7),
+                                                                       ("/d/4.png", 0.6)]
+
+
+def test_results_survive_json_and_old_saved_results_still_load():
+    ev = synthetic_result()
+    again = EvaluationResult.from_dict(json.loads(json.dumps(ev.to_dict())))
+    assert again == ev
+    # A model's metadata keeps counts only, as before; and older results had no "results" at all.
+    small = ev.to_dict(include_mistakes=False)
+    assert small["mistakes"] == 3 and "results" not in small
+    assert EvaluationResult.from_dict(small).results == []
+    old = ev.to_dict(include_results=False)
+    loaded = EvaluationResult.from_dict(old)
+    assert not loaded.has_every_picture
+    assert [r.path for r in loaded.cell("a", "b")] == ["/d/2.png", "/d/1.png"]  # mistakes still reachable
+    assert loaded.cell("a", "a") == []
+
+
+def test_evaluate_folder_leaves_out_unknown_classes_reports_progress_and_stops(tmp_path):
+    zoo = write_class_folders(tmp_path / "zoo", ["cats", "dogs", "birds"], 5, seed=3)  # birds: green
+    classifier = colour_classifier()
+    progress = []
+    scored = evaluate_folder(classifier, str(zoo), progress=lambda *p: progress.append(p))
+    ev = scored.evaluation
+    assert scored.left_out == {"birds": 5} and "birds (5)" in scored.left_out_sentence(CLASSES)
+    assert ev.class_names == CLASSES and ev.count == 10 and ev.split == "all" and ev.accuracy == 1.0
+    assert sorted(scored.folder_classes) == ["birds", "cats", "dogs"]
+    assert progress[-1][:2] == (10, 10)
+    with pytest.raises(DatasetError, match="birds"):
+        evaluate_folder(classifier, str(zoo), strict=True)
+    with pytest.raises(DatasetError, match="does not know"):
+        evaluate_folder(classifier, str(write_class_folders(tmp_path / "birds_only", ["birds", "fish"], 2)))
+    with pytest.raises(CancelledError):
+        evaluate_folder(classifier, str(zoo), should_stop=lambda: True)
+
+
+def test_cli_evaluate_lists_the_most_confident_mistakes_with_paths(tmp_path, capsys):
+    classifier = colour_classifier(tmp_path)
+    data = write_class_folders(tmp_path / "pets", CLASSES, 6, seed=4)
+    flipped = sorted((data / "cats").iterdir())[:3]   # red pictures put in the dogs folder: label errors
+    for path in flipped:
+        shutil.move(path, data / "dogs" / path.name)
+    moved = {str((data / "dogs" / p.name).resolve()) for p in flipped}
+
+    assert cli.main(["evaluate", classifier.path, str(data), "--mistakes", "2"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    listed = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]
+    assert len(listed) == 2 and "2 of 3 mistakes" in out
+    assert all(true == "dogs" and predicted == "cats" and path in moved for true, predicted, _, path in listed)
+    confidences = [float(p.rstrip("%")) for _, _, p, _ in listed]
+    assert confidences == sorted(confidences, reverse=True)
+
+    assert cli.main(["--json", "evaluate", classifier.path, str(data), "--mistakes", "5"]) == cli.EXIT_OK
+    data_out = json.loads(capsys.readouterr().out)
+    assert {m["path"] for m in data_out["mistakes"]} == moved and "results" not in data_out
+    assert [m["confidence"] for m in data_out["mistakes"]] == sorted((m["confidence"] for m in data_out["mistakes"]),
+                                                                    reverse=True)

@@ -1,0 +1,43 @@
+"""File → Export model…: the dialog exports in the background, shows the parity verdict, asks before
+replacing files, and Cancel leaves nothing behind."""
+
+from PySide6.QtCore import Qt
+
+
+def test_export_dialog_exports_checks_and_cancels(qtbot, window_with_model, tmp_path, dialogs):
+    window = window_with_model
+    tmp_path = tmp_path / "exports"
+    tmp_path.mkdir()
+    assert window.export_model_action.isEnabled()
+    window.export_model_action.trigger()
+    dialog = window.export_dialog
+    assert dialog.isVisible() and dialog.format() == "tflite"
+    dialog.path_edit.setText(str(tmp_path / "pets"))
+    dialog._format_changed()
+    assert dialog.path_edit.text() == str(tmp_path / "pets.tflite")
+
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert not dialog.settings.isEnabled()  # nothing can be changed while it runs
+    qtbot.waitUntil(lambda: dialog.result is not None and not dialog.running(), timeout=60_000)
+    text = dialog.result_label.text()
+    assert "it agrees with the app" in text and "100.0%" in text and "validation pictures" in text
+    assert (tmp_path / "pets.tflite").exists() and (tmp_path / "pets.tflite.MODEL_CARD.md").exists()
+    assert dialog.export_button.text() == "Export again" and dialog.cancel_button.text() == "Close"
+
+    # Another format, then a second export over existing files: asked first, then cancelled part-way.
+    next(b for b in dialog.formats.buttons() if b.property("format") == "savedmodel").setChecked(True)
+    assert dialog.path_edit.text() == str(tmp_path / "pets")
+    (tmp_path / "pets").mkdir()
+    (tmp_path / "pets" / "mine.txt").write_text("keep me")
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert dialogs[-1][1] == "Replace?" and "pets" in dialogs[-1][2]
+    window.export_model_action.trigger()  # while it runs, the menu brings the same dialog back
+    assert window.export_dialog is dialog and dialog.running()
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=60_000)
+    assert "cancelled" in dialog.status.text()
+    assert (tmp_path / "pets" / "mine.txt").read_text() == "keep me"  # the old folder is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["pets", "pets.tflite", "pets.tflite.json", "pets.tflite.labels.txt", "pets.tflite.MODEL_CARD.md"])
+    dialog.reject()
+    assert not dialog.isVisible()
