@@ -67,3 +67,25 @@ def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window,
     panel.explain_box.setChecked(True)
     qtbot.waitUntil(lambda: "no convolutional layers" in panel.explain_note.text(), timeout=30_000)
     assert not panel.preview.pixmap().isNull()  # the picture itself stays
+
+
+def test_the_evaluate_tabs_large_view_shows_the_real_heatmap(qtbot, trained):
+    """The gallery's large picture (Evaluate tab) with core.jobs.explain itself, not a stand-in."""
+    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.ui.gallery import GalleryItem, PictureDialog
+    from catdog_desktop.ui.workers import JobRunner, WorkerThreads
+
+    scan, _, model_path = trained
+    path = scan.validation.paths[0]
+    threads = WorkerThreads()
+    dialog = PictureDialog(GalleryItem(path, "cats → dogs", path, 0.9, "cats", "dogs"), JobRunner(threads),
+                           Classifier.load(model_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog._plain is not None, timeout=10_000)
+    dialog.heatmap_box.setChecked(True)
+    qtbot.waitUntil(lambda: dialog._heat is not None, timeout=30_000)
+    assert dialog.picture.pixmap().toImage() != dialog._plain.scaled(dialog.picture.pixmap().size()).toImage()
+    dialog.close()
+    threads.shutdown()
+    assert threads.threads() == []
