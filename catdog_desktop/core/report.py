@@ -130,7 +130,7 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     evaluation, unreadable = _evaluate(classifier, known, scan.class_names, name, report, stop)
     data.skipped += [s for s in unreadable if s not in data.skipped]
     data.evaluation = evaluation
-    data.evaluation_source = f"checked now on {evaluation.count:,} {name} pictures of {scan.root}"
+    data.evaluation_source = f"checked now on {_pictures(evaluation.count, name)} of {scan.root}"
     data.mistakes = _show_mistakes(classifier, evaluation.mistakes[:top_mistakes], report, stop)
     if not evaluation.mistakes:
         data.mistakes_note = "No mistakes on these pictures."
@@ -141,6 +141,11 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     else:
         data.label_note = "Not run (left out when the report was made)."
     return data
+
+
+def _pictures(count: int, split: str) -> str:
+    """For example "20 validation pictures" or "all 200 pictures"."""
+    return f"all {count:,} pictures" if split == "all" else f"{count:,} {split} pictures"
 
 
 def _keras_version_in(path: str) -> str | None:
@@ -557,7 +562,7 @@ def _per_class_html(data: ReportData) -> str:
     if ev is None:
         return f"<p>Scores: {_missing()}.</p>"
     rows = [[e(c.name), f"{c.precision:.1%}", f"{c.recall:.1%}", f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
-    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {ev.count:,} {e(str(ev.split))} pictures "
+    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {e(_pictures(ev.count, str(ev.split)))} "
             f"(loss {ev.loss:.4f}).</p>"
             + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
             + "<p class=\"sub\">Precision: of the pictures the model put in a class, the share that belong "
