@@ -2,8 +2,9 @@
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
-    catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER...
+    catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER... [--threshold P]
     catdog-desktop-cli export MODEL.keras --format tflite --out PATH [--data DATA_DIR] [--force]
+    catdog-desktop-cli check-labels DATA_DIR [--model MODEL.keras]
     catdog-desktop-cli explain MODEL.keras IMAGE --out heatmap.png
     catdog-desktop-cli report MODEL.keras [DATA_DIR] --out report.html
 
@@ -84,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
     p.add_argument("model", help="a .keras model, or an export: .tflite, .onnx or a SavedModel folder")
     p.add_argument("paths", nargs="+")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="say 'not sure' when the model is less sure than this (0-1; default: the threshold "
+                        "recorded from the model's validation pictures, if any)")
+
+    c = sub.add_parser("check-labels", help="list pictures whose folder (label) is likely wrong")
+    c.add_argument("data_dir")
+    c.add_argument("--model", default=None,
+                   help="use this model's own features (e.g. a from-scratch model for pictures unlike photos); "
+                        "default: the bundled pretrained network")
+    c.add_argument("--top", type=int, default=None, help="list at most this many")
+    c.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print a JSON list of {path, label, suggested, score}")
 
     from .core.export import FORMATS, PARITY_LIMIT
 
@@ -138,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "export": cmd_export, "explain": cmd_explain, "report": cmd_report}[args.command](args)
+                "export": cmd_export, "check-labels": cmd_check_labels, "explain": cmd_explain,
+                "report": cmd_report}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -312,7 +326,10 @@ def cmd_predict(args) -> int:
     from .core.dataset import scan_images
     from .core.exported import load_classifier
 
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise CatdogError(f"--threshold {args.threshold:g} is not a probability: give a number from 0 to 1 (e.g. 0.8).")
     classifier = load_classifier(args.model)
+    classifier.threshold_override = args.threshold
     files, skipped = scan_images(args.paths)
     predictions = classifier.predict_paths(files)
     failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
@@ -320,13 +337,15 @@ def cmd_predict(args) -> int:
     if args.json:
         print(json.dumps({
             "predictions": [{"path": p.path, "class": p.class_name, "probability": p.probability,
-                             "probabilities": p.probabilities} for p in good],
+                             "probabilities": p.probabilities, "not_sure": p.uncertain,
+                             "none_of_these": p.unfamiliar} for p in good],
+            "threshold": classifier.confidence_threshold,
             "errors": [{"path": p, "reason": r} for p, r in failures],
         }))
     else:
         for p in good:
             probs = "  ".join(f"{k} {v:.1%}" for k, v in p.probabilities.items())
-            print(f"{p.path}\t{p.class_name}\t{probs}")
+            print(f"{p.path}\t{verdict(p, classifier.class_names)}\t{probs}")
         for path, reason in failures:
             print(f"{path}: {reason}", file=sys.stderr)
     if not good and not failures:
@@ -418,6 +437,50 @@ def cmd_report(args) -> int:
                           "label_check": data.label_note or "ran"}))
     else:
         print(f"report written to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK
+
+
+def verdict(prediction, class_names: list[str]) -> str:
+    """The answer in words: the class, or "not sure" / "none of these" with the class it leans to."""
+    if prediction.unfamiliar:
+        return f"none of these: looks like none of {', '.join(class_names)} (closest: {prediction.class_name})"
+    if prediction.uncertain:
+        return f"not sure (maybe {prediction.class_name})"
+    return prediction.class_name
+
+
+def cmd_check_labels(args) -> int:
+    from .core.dataset import scan_dataset
+    from .core.label_errors import check_labels
+
+    scan = scan_dataset(args.data_dir)
+    if not args.json:
+        _print_scan(scan)
+    scan.raise_for_errors()
+    last = [0.0]
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if not args.json and (done == total or now - last[0] > 0.5):
+            last[0] = now
+            print(f"{message}: {done}/{total}", file=sys.stderr)
+
+    result = check_labels(scan, args.model, progress=progress)
+    issues = result.issues[:args.top] if args.top else result.issues
+    if args.json:
+        print(json.dumps([{"path": i.path, "label": i.label, "suggested": i.suggested, "score": i.score}
+                          for i in issues]))
+        return EXIT_OK
+    print(f"{len(result.issues)} likely label error(s) among {result.checked} pictures "
+          f"({result.method}).")
+    for note in result.notes:
+        print(note)
+    if issues:
+        print("score  folder -> likely  picture")
+    for i in issues:
+        print(f"{i.score:.3f}  {i.label} -> {i.suggested}  {i.path}")
+    for path, reason in result.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -4,9 +4,11 @@
 
 Classifies a few photos with the built-in model, then trains on a subset of the photos in --data
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
-Writes classify.png, classify_many.png, export.png, classify_heatmap.png ("Show where it
-looked"), dataset.png, training.png, evaluate.png, evaluate_cell.png and, with Chromium
-installed, report.png (File → Export report… on the trained model, in a headless browser).
+Writes classify.png, classify_many.png, classify_unsure.png (a generated picture that is no pet:
+"looks like none of" once the built-in model is calibrated by scripts/calibrate_model.py),
+export.png, classify_heatmap.png ("Show where it looked"), dataset.png, training.png,
+evaluate.png, evaluate_cell.png and, with Chromium installed, report.png (File → Export
+report… on the trained model, in a headless browser).
 """
 
 from __future__ import annotations
@@ -118,6 +120,19 @@ def main() -> int:
         time.sleep(0.05)
     window.grab().save(str(args.out / "classify_many.png"))
     export_shot(app, window, work, args.out / "export.png")
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from novelty_bench import generated_picture
+
+    import numpy as np
+
+    generated_picture("mixture", np.random.default_rng(4), 400).save(work / "not-a-pet.png")
+    window.classify_paths([str(work / "not-a-pet.png")])
+    wait(app, lambda: [p.path for p in window.classify_panel.results()] == [str(work / "not-a-pet.png")])
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(args.out / "classify_unsure.png"))
 
     sys.path.insert(0, str(ROOT / "scripts"))
 

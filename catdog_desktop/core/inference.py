@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import calibration
 from .evaluation import probabilities_from_outputs
 from .images import ImageDecodeError, load_pixels, pixels_from_image
 from .pipeline import decode_workers
@@ -42,7 +43,14 @@ class Prediction:
 
 
 class Classifier:
-    """Wraps a Keras model with its class names and input size."""
+    """Wraps a Keras model with its class names and input size.
+
+    Predictions are marked ``uncertain`` ("not sure") under :attr:`confidence_threshold` (the
+    user's :attr:`threshold_override` if set, else the one recorded from the validation pictures,
+    else none: models without one behave as before), and ``unfamiliar`` ("none of these") when
+    the model carries a novelty summary and the picture's features lie farther from the training
+    pictures' than its calibrated threshold (:mod:`.calibration`).
+    """
 
     def __init__(self, model, class_names: Sequence[str], image_size: int,
                  metadata: dict | None = None, path: str | None = None):
@@ -52,6 +60,47 @@ class Classifier:
         self.metadata = metadata or {"class_names": self.class_names, "image_size": self.image_size}
         self.path = path
         self._forward = None
+        #: The user's "not sure" threshold (a probability), replacing the recorded one; None: the recorded one.
+        self.threshold_override: float | None = None
+        self._novelty: calibration.Novelty | None | bool = False  # False: not looked at yet
+        self._features_fn = None
+
+    @property
+    def recorded_threshold(self) -> float | None:
+        """The "not sure" threshold set from the validation pictures at training (None: none recorded)."""
+        return calibration.recorded_threshold(self.metadata)
+
+    @property
+    def confidence_threshold(self) -> float | None:
+        """The threshold in use: answers less sure than this are "not sure" (None: never)."""
+        return self.threshold_override if self.threshold_override is not None else self.recorded_threshold
+
+    @property
+    def novelty(self) -> calibration.Novelty | None:
+        """The model's "none of these" summary, if it has a usable one."""
+        if self._novelty is False:
+            # An exported model (core.exported: no Keras model here) has no features to compare.
+            novelty = calibration.load_novelty(self.metadata) if self.model is not None else None
+            if novelty is not None:
+                try:
+                    width = calibration.feature_model(self.model, novelty.layer).outputs[1].shape[-1]
+                except (ValueError, AttributeError, IndexError) as exc:
+                    log.warning("novelty data ignored: the model has no layer %r (%s)", novelty.layer, exc)
+                    novelty = None
+                else:
+                    if width != novelty.centres.shape[1]:
+                        log.warning("novelty data ignored: %d numbers per centre, layer %r gives %s",
+                                    novelty.centres.shape[1], novelty.layer, width)
+                        novelty = None
+            self._novelty = novelty
+        return self._novelty
+
+    def mark(self, prediction: "Prediction") -> "Prediction":
+        """Set ``prediction.uncertain`` for the threshold in use now (e.g. after the user changed it)."""
+        threshold = self.confidence_threshold
+        if prediction.ok:
+            prediction.uncertain = threshold is not None and prediction.probability < threshold
+        return prediction
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Classifier":
@@ -64,6 +113,10 @@ class Classifier:
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities (n, classes) for uint8 pixels of shape (n, s, s, 3) or (s, s, 3)."""
+        return self._scored(pixels)[0]
+
+    def _scored(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities (n, classes), "none of these" flags (n,) or None without a novelty summary)."""
         pixels = np.asarray(pixels)
         if pixels.ndim == 3:
             pixels = pixels[None]
@@ -71,22 +124,46 @@ class Classifier:
         if pixels.shape[1:] != expected:
             raise ValueError(f"Expected pictures of shape {expected}, got {pixels.shape[1:]}.")
         if len(pixels) == 0:
-            return np.zeros((0, len(self.class_names)))
-        return probabilities_from_outputs(self._outputs(pixels.astype("float32")))
+            return np.zeros((0, len(self.class_names))), None
+        outputs = self._outputs(pixels.astype("float32"))
+        if isinstance(outputs, tuple):  # (outputs, features): the graph of a model with a novelty summary
+            raw, features = outputs
+            return probabilities_from_outputs(raw), self.novelty.unfamiliar(features)
+        return probabilities_from_outputs(outputs), None
 
-    def _outputs(self, pixels: np.ndarray) -> np.ndarray:
-        """The model's raw outputs for float32 pixels (n, s, s, 3); an exported model's runtime
+    def _outputs(self, pixels: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The model's raw outputs for float32 pixels (n, s, s, 3), with the features "none of these"
+        needs as a second array when the model has a novelty summary; an exported model's runtime
         (core.exported) replaces this, and everything else (decoding, batching) stays the same."""
-        return self._compiled()(pixels).numpy()
+        outputs = self._compiled()(pixels)
+        if isinstance(outputs, (tuple, list)):
+            return outputs[0].numpy(), outputs[1].numpy()
+        return outputs.numpy()
+
+    def probabilities_and_features(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, classes), the features the model's last layer reads (n, dim)) for
+        uint8 pixels (n, s, s, 3): what calibration needs."""
+        import tensorflow as tf
+
+        if self._features_fn is None:
+            both = calibration.feature_model(self.model)
+            spec = tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)
+            self._features_fn = tf.function(lambda x: both(x, training=False), input_signature=[spec])
+        probs, features = self._features_fn(np.asarray(pixels).astype("float32"))
+        return probabilities_from_outputs(probs.numpy()), features.numpy()
 
     def _compiled(self):
         """The model as one compiled graph for any batch size. Calling a model eagerly costs
         ~100 ms a picture for MobileNetV2's 150 layers (Python overhead), predict() more; the
-        graph takes what the computation takes. Traced once, on the first call (see warm_up)."""
+        graph takes what the computation takes. Traced once, on the first call (see warm_up).
+        With a novelty summary the graph has a second output, the features, computed by the same
+        layers on the way to the probabilities (about 1 ms more a picture for the built-in model)."""
         if self._forward is None:
             import tensorflow as tf
 
             model = self.model
+            if self.novelty is not None:
+                model = calibration.feature_model(self.model, self.novelty.layer)
             spec = tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)
             self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         return self._forward
@@ -97,11 +174,13 @@ class Classifier:
         return self
 
     def predict_array(self, pixels: np.ndarray) -> list[Prediction]:
-        return [self._prediction(None, p) for p in self.probabilities(pixels)]
+        probs, unfamiliar = self._scored(pixels)
+        return [self._prediction(None, p, _flag(unfamiliar, i)) for i, p in enumerate(probs)]
 
     def predict_image(self, image, path: str | None = None) -> Prediction:
         """Classify a PIL image (already decoded, e.g. pasted from the clipboard)."""
-        return self._prediction(path, self.probabilities(pixels_from_image(image, self.image_size))[0])
+        probs, unfamiliar = self._scored(pixels_from_image(image, self.image_size))
+        return self._prediction(path, probs[0], _flag(unfamiliar, 0))
 
     def predict_path(self, path: str | os.PathLike) -> Prediction:
         """Classify one file; an unreadable file gives a Prediction with ``error`` set."""
@@ -109,7 +188,8 @@ class Classifier:
             pixels = load_pixels(path, self.image_size)
         except ImageDecodeError as exc:
             return Prediction(path=str(path), error=str(exc))
-        return self._prediction(str(path), self.probabilities(pixels)[0])
+        probs, unfamiliar = self._scored(pixels)
+        return self._prediction(str(path), probs[0], _flag(unfamiliar, 0))
 
     def predict_paths(
         self,
@@ -146,11 +226,11 @@ class Classifier:
                 decoded = [future.result() for future in ahead]
                 ahead = [pool.submit(decode, p) for p in paths[start + batch_size:start + 2 * batch_size]]
                 good = [i for i, (px, _) in enumerate(decoded) if px is not None]
-                probs = self.probabilities(np.stack([decoded[i][0] for i in good])) if good else []
-                by_index = dict(zip(good, probs))
+                probs, unfamiliar = self._scored(np.stack([decoded[i][0] for i in good])) if good else ([], None)
+                by_index = {i: (p, _flag(unfamiliar, k)) for k, (i, p) in enumerate(zip(good, probs))}
                 for i, path in enumerate(chunk):
                     if i in by_index:
-                        pred = self._prediction(path, by_index[i])
+                        pred = self._prediction(path, *by_index[i])
                     else:
                         pred = Prediction(path=path, error=decoded[i][1])
                     results.append(pred)
@@ -158,11 +238,16 @@ class Classifier:
                         on_result(start + i, pred)
         return results
 
-    def _prediction(self, path: str | None, probs: np.ndarray) -> Prediction:
+    def _prediction(self, path: str | None, probs: np.ndarray, unfamiliar: bool = False) -> Prediction:
         best = int(np.argmax(probs))
-        return Prediction(
+        return self.mark(Prediction(
             path=path,
             class_name=self.class_names[best],
             probability=float(probs[best]),
             probabilities={name: float(p) for name, p in zip(self.class_names, probs)},
-        )
+            unfamiliar=unfamiliar,
+        ))
+
+
+def _flag(flags: np.ndarray | None, index: int) -> bool:
+    return bool(flags[index]) if flags is not None else False

@@ -290,3 +290,14 @@ def export_model(task, classifier, fmt: str, out: str, data_dir: str | None, for
     pictures = export.parity_pictures(classifier, data_dir, progress=task.progress, should_stop=task.should_stop)
     return export.export_model(classifier, fmt, out, parity=pictures, force=force,
                                progress=task.progress, should_stop=task.should_stop)
+
+
+def check_labels(task, folder: str, model_path: str | None = None):
+    """Scan ``folder`` and list its likely label errors (core.label_errors.LabelCheck); progress
+    names each stage (reading the folder, computing features, checking labels)."""
+    from .dataset import scan_dataset
+    from .label_errors import check_labels as check
+
+    scan = scan_dataset(folder, progress=task.progress, should_stop=task.should_stop)
+    scan.raise_for_errors()
+    return check(scan, model_path, progress=task.progress, should_stop=task.should_stop)

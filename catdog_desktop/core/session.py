@@ -30,6 +30,8 @@ LAST_DATASET = "last_dataset"
 LAST_PICTURES_DIR = "last_pictures_dir"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
 ADVANCED_OPEN = "advanced_settings_open"
+#: {model file: the user's "not sure" threshold} (JSON); a model without a file keeps its own in memory.
+CONFIDENCE_THRESHOLDS = "confidence_thresholds"
 
 
 class SettingsStore(Protocol):
@@ -172,6 +174,9 @@ class Session:
         self.classifier = classifier
         if classifier is not None and classifier.path:
             self.remember_model(classifier.path)
+            stored = self.confidence_override(classifier.path)
+            if stored is not None:
+                classifier.threshold_override = stored
         self.events.model.emit(classifier)
 
     @property
@@ -198,6 +203,7 @@ class Session:
         """``classifier`` now lives in ``path`` (it may no longer be the active one)."""
         classifier.path = str(path)
         self.remember_model(str(path))
+        self.set_confidence_override(str(path), getattr(classifier, "threshold_override", None))
         if classifier is self.classifier:
             self.events.model.emit(classifier)
 
@@ -260,6 +266,31 @@ class Session:
         if self.is_builtin(clf.path):
             return BUILTIN_NAME
         return os.path.basename(clf.path) if clf.path else "trained just now"
+
+    # ----- the "not sure" threshold the user chose, per model file ---------------------------
+    def _confidence_overrides(self) -> dict[str, float]:
+        try:
+            stored = json.loads(self.store.get(CONFIDENCE_THRESHOLDS, "") or "{}")
+        except (TypeError, ValueError):
+            return {}
+        return {k: float(v) for k, v in stored.items()
+                if isinstance(k, str) and isinstance(v, (int, float)) and 0.0 <= v <= 1.0} if isinstance(stored, dict) else {}
+
+    def confidence_override(self, path: str | None) -> float | None:
+        """The threshold the user set for the model file ``path`` (None: its recorded default)."""
+        return self._confidence_overrides().get(path) if path else None
+
+    def set_confidence_override(self, path: str | None, value: float | None) -> None:
+        """Remember (``value`` None: forget) the user's threshold for the model file ``path``."""
+        if not path:
+            return
+        overrides = self._confidence_overrides()
+        if value is None:
+            if overrides.pop(path, None) is None:
+                return
+        else:
+            overrides[path] = float(value)
+        self.store.set(CONFIDENCE_THRESHOLDS, json.dumps(overrides))
 
     # ----- recent models ----------------------------------------------------------------------
     @property

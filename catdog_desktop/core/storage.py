@@ -150,6 +150,45 @@ def _float32_config(config):
     return config
 
 
+def update_metadata(path: str | os.PathLike, metadata: dict) -> Path:
+    """Replace a bundle's metadata, keeping every other entry of the file byte for byte (the model
+    is not loaded or saved again). Atomic like :func:`save_bundle`: a new file is written beside
+    it and renamed over it. Raises :class:`ModelFileError`."""
+    path = _check_file(path)
+    meta = {"format_version": FORMAT_VERSION, **metadata}
+    try:
+        meta_json = json.dumps(meta, indent=1, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"Cannot save the model's description: {exc}") from None
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
+        os.close(fd)
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
+            for info in source.infolist():
+                if info.filename != METADATA_ENTRY:
+                    target.writestr(info, source.read(info.filename))
+            target.writestr(METADATA_ENTRY, meta_json, compress_type=zipfile.ZIP_DEFLATED)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path.name} is damaged: {exc}") from None
+    except OSError as exc:
+        raise _cannot_write(exc, path.parent, path) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    log.info("updated the metadata of %s", path)
+    return path
+
+
 def read_metadata(path: str | os.PathLike) -> dict:
     """The bundle's metadata, without loading the model (no TensorFlow needed)."""
     path = _check_file(path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import pipeline
+from . import calibration, pipeline
 from .config import TrainingConfig
 from .dataset import IMBALANCE_RATIO, DatasetScan
 from .errors import CancelledError, DatasetError
@@ -54,6 +54,8 @@ class TrainingResult:
     notes: list[str] = field(default_factory=list)
     #: The pretrained network it started from: name and the weights file's sha256 (None: from scratch).
     backbone: dict | None = None
+    #: When to say "not sure" and "none of these" (core.calibration), from the validation pictures.
+    calibration: dict | None = None
 
     def metadata(self) -> dict:
         """What a saved bundle records about this training."""
@@ -73,6 +75,7 @@ class TrainingResult:
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "notes": list(self.notes),
             "backbone": self.backbone,
+            **({calibration.METADATA_KEY: self.calibration} if self.calibration else {}),
         }
 
 
@@ -315,6 +318,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     progress.best_weights = None
 
     evaluation = evaluate_model(model, eval_set.x, eval_set.y, data.class_names, eval_set.paths, eval_name)
+    calibrated = calibrate_model(model, train_set.x, train_set.y, val_set.x, val_set.y, num_classes, config.seed)
     stopped_early = bool(early is not None and early.stopped_epoch > 0 and not progress.cut_short)
     log.info("trained %d epochs in %.1f s; best epoch %d; %s accuracy %.4f",
              len(progress.history), train_seconds, progress.best_epoch, eval_name, evaluation.accuracy)
@@ -325,8 +329,24 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
         best_epoch=progress.best_epoch, stopped_by_user=progress.stopped_by_user,
         stopped_early=stopped_early, evaluation=evaluation, dataset_summary=summary,
         skipped=skipped, decode_seconds=decode_seconds, train_seconds=train_seconds,
-        stopped_by_time_limit=progress.stopped_by_time_limit, notes=notes,
+        stopped_by_time_limit=progress.stopped_by_time_limit, notes=notes, calibration=calibrated,
     )
+
+
+def calibrate_model(model, train_x, train_y, val_x, val_y, num_classes: int, seed: int) -> dict | None:
+    """The "not sure" threshold and "none of these" summary of a trained model, from its own outputs
+    on the validation pictures (and its features of the training pictures); None if that fails
+    (logged: the model is still good, it only lacks the two marks)."""
+    from .inference import Classifier
+
+    try:
+        size = int(model.input_shape[1])
+        classifier = Classifier(model, [str(i) for i in range(num_classes)], size)
+        return calibration.calibrate_with(classifier.probabilities_and_features, train_x, train_y, val_x, val_y,
+                                          num_classes, calibration.feature_layer(model), seed)
+    except Exception:  # noqa: BLE001 - an optional extra must never cost the user the trained model
+        log.warning("calibration failed; the model will not say 'not sure' by itself", exc_info=True)
+        return None
 
 
 def first_pass_note(pictures: int, epoch_seconds: float, limit_minutes: float) -> str:

@@ -33,11 +33,11 @@ import numpy as np
 from keras import layers
 
 from . import backbone as backbones
-from . import pipeline
+from . import calibration, pipeline
 from .config import TrainingConfig
 from .dataset import DatasetScan, Split
 from .errors import CancelledError
-from .evaluation import evaluate_probabilities
+from .evaluation import evaluate_probabilities, probabilities_from_outputs
 from .events import PhaseEvent
 from .features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
 from .schedule import Pace
@@ -167,9 +167,17 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
             if fit.history and fit.best_epoch <= best.best_epoch:
                 notes.append("Fine-tuning did not beat the classifier alone on the validation pictures, "
                              "so the model without it is kept.")
+    calibration_start = _clock()
+    pooled = _pooled_for_calibration(train_feats, val_feats, top if "fine-tuning" in stage_seconds else None,
+                                     config.seed)
+    calibration_seconds = _clock() - calibration_start
     del train_feats, val_feats
-    train_seconds = _clock() - head_start
+    train_seconds = _clock() - head_start - calibration_seconds
     model = _end_to_end(config, backbone, dropout, dense)
+    calibration_start = _clock()
+    calibrated = _calibrate(head, model, pooled, num_classes, config.seed)
+    # "not sure" and "none of these" (core.calibration); not a stage the user waits for by name
+    stage_seconds["calibration"] = calibration_seconds + _clock() - calibration_start
 
     # --- evaluation on held-out pictures, by the model as it is saved ---
     eval_start = _clock()
@@ -187,10 +195,45 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
         evaluation=evaluation, dataset_summary=summary, skipped=skipped,
         decode_seconds=stage_seconds["features"], train_seconds=train_seconds,
         stopped_by_time_limit=fit.stopped_by_time_limit, stage_seconds=stage_seconds,
-        features_computed=computed, features_cached=cached, notes=notes,
+        features_computed=computed, features_cached=cached, notes=notes, calibration=calibrated,
         backbone={"name": spec.name, "weights_file": spec.weights_file,
                   "weights_sha256": backbones.weights_sha256(spec.name)},
     )
+
+
+def _pooled_for_calibration(train_feats, val_feats, top, seed: int):
+    """(training features of a subsample, their labels, validation features, their labels) as the
+    saved model computes them: the cached features, or, after fine-tuning changed the last blocks,
+    those blocks run again on their cached input (view 0: the pictures, not their mirror images)."""
+    keep = calibration.subsample(train_feats.labels, seed=seed)
+
+    def pooled(feature_set, rows):
+        if top is None:
+            return feature_set.features[rows, 0].astype(np.float32)
+        return np.concatenate([top.predict(feature_set.mid[rows[s:s + EVAL_CHUNK], 0].astype(np.float32), verbose=0)
+                               for s in range(0, len(rows), EVAL_CHUNK)]) if len(rows) else np.zeros((0, 1))
+
+    try:
+        return (pooled(train_feats, keep), train_feats.labels[keep],
+                pooled(val_feats, np.arange(len(val_feats))), val_feats.labels)
+    except Exception:  # noqa: BLE001 - see _calibrate
+        log.warning("features for calibration failed", exc_info=True)
+        return None
+
+
+def _calibrate(head, model, pooled, num_classes: int, seed: int) -> dict | None:
+    """The "not sure" threshold and "none of these" summary (core.calibration) from the classifier's
+    outputs on the validation features; None if that fails (logged; the model is kept regardless)."""
+    if pooled is None:
+        return None
+    train_x, train_y, val_x, val_y = pooled
+    try:
+        val_probs = probabilities_from_outputs(head.predict(val_x, batch_size=256, verbose=0))
+        return calibration.calibrate(train_x, train_y, val_x, val_probs, val_y, num_classes,
+                                     calibration.feature_layer(model), seed)
+    except Exception:  # noqa: BLE001 - an optional extra must never cost the user the trained model
+        log.warning("calibration failed; the model will not say 'not sure' by itself", exc_info=True)
+        return None
 
 
 @dataclasses.dataclass

@@ -7,10 +7,10 @@ import os
 import time
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QStackedWidget,
-    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QCheckBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+    QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ..core.wording import count
@@ -20,6 +20,90 @@ from .common import local_paths, pixmap_from_rgb
 #: The smallest side of the single-picture preview on screen (the picture itself is larger).
 PREVIEW_MIN_SIDE = 360
 IMAGE_FILTER = "Pictures (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+#: Colour of "not sure" and "none of these" (amber: a warning, not an error).
+DOUBT_COLOUR = "#a86400"
+WHY_DOUBT = ("A model trained on cats and dogs always answers cat or dog, even for a photo of a car: "
+             "“not sure” and “looks like none of these” tell you when not to trust its answer.")
+
+
+def doubt_sentence(class_names) -> str:
+    """The one sentence that says why "not sure" exists, in the model's own classes."""
+    names = list(class_names)
+    if sorted(n.lower() for n in names) == ["cats", "dogs"] or len(names) < 2:
+        return WHY_DOUBT
+    either = ", ".join(names[:-1]) + " or " + names[-1]
+    return (f"A model trained on these classes always answers {either}, even for a photo of a car: "
+            "“not sure” and “looks like none of these” tell you when not to trust its answer.")
+
+
+def answer_text(prediction, class_names) -> str:
+    """A prediction's answer in a few words: the class, "Not sure (cats?)" or "None of these (cats?)"."""
+    if prediction.unfamiliar:
+        return f"None of these ({prediction.class_name}?)"
+    if prediction.uncertain:
+        return f"Not sure ({prediction.class_name}?)"
+    return prediction.class_name
+
+
+class ThresholdBox(QWidget):
+    """The "not sure" threshold: a percentage, its default from the validation pictures marked,
+    and a button back to the default. Emits ``changed(value or None)`` (None: the default)."""
+
+    changed = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(0.0, 99.9)
+        self.spin.setDecimals(1)
+        self.spin.setSingleStep(5.0)
+        self.spin.setSuffix(" %")
+        self.spin.setSpecialValueText("never")
+        self.spin.setToolTip("Answers the model is less sure of than this are shown as “not sure”.")
+        self.spin.valueChanged.connect(self._on_value)
+        self.default_label = QLabel()
+        self.default_label.setWordWrap(True)
+        self.default_label.setStyleSheet("color:#616161;")
+        self.reset = QPushButton("Use default")
+        self.reset.clicked.connect(self._on_reset)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Say “not sure” below"))
+        row.addWidget(self.spin)
+        row.addWidget(self.reset)
+        row.addWidget(self.default_label, 1)
+        self._default: float | None = None
+        self._quiet = False
+
+    def show_threshold(self, default: float | None, override: float | None, why_none: str = "") -> None:
+        """The model's recorded ``default`` (None: it has none, ``why_none`` says why) and the user's ``override``."""
+        self._default = default
+        if default is not None:
+            self.default_label.setText(f"default {100 * default:.1f} %: below it, this model's answers on its validation "
+                                       "pictures were right less than 90 % of the time")
+        else:
+            self.default_label.setText("no default for this model" + (f" ({why_none})" if why_none else "")
+                                       + ": set one to mark unsure answers")
+        value = override if override is not None else default
+        self._quiet = True
+        self.spin.setValue(100.0 * value if value is not None else 0.0)
+        self._quiet = False
+        self.reset.setEnabled(override is not None)
+
+    def _on_value(self, percent: float) -> None:
+        if self._quiet:
+            return
+        value = round(percent / 100.0, 4)
+        is_default = self._default is not None and abs(value - self._default) < 5e-4
+        self.reset.setEnabled(not is_default and not (self._default is None and value == 0.0))
+        self.changed.emit(None if is_default else value)
+
+    def _on_reset(self) -> None:
+        self._quiet = True
+        self.spin.setValue(100.0 * self._default if self._default is not None else 0.0)
+        self._quiet = False
+        self.reset.setEnabled(False)
+        self.changed.emit(None)
 
 
 class DropZone(QFrame):
@@ -61,6 +145,7 @@ class ClassifyPanel(QWidget):
     image_pasted = Signal(object)           # (width, height, RGB bytes)
     pictures_opened = Signal(str)           # the folder *Open pictures…* took them from
     explain_toggled = Signal(bool)          # "Show where it looked" checked or not
+    threshold_changed = Signal(object)      # the user's "not sure" threshold (None: the model's default)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -127,6 +212,11 @@ class ClassifyPanel(QWidget):
         self.message.setTextFormat(Qt.TextFormat.RichText)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
+        self.threshold = ThresholdBox()
+        self.threshold.changed.connect(self.threshold_changed)
+        self.why_doubt = QLabel(WHY_DOUBT)
+        self.why_doubt.setWordWrap(True)
+        self.why_doubt.setStyleSheet("color:#616161;")
 
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
@@ -134,12 +224,17 @@ class ClassifyPanel(QWidget):
         top.addWidget(self.paste_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.threshold)
+        layout.addWidget(self.why_doubt)
         layout.addWidget(self.zone, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
         #: Where *Open pictures…* starts (the folder last used; the window sets it).
         self.pictures_folder = os.path.expanduser("~")
         self._results: dict[int, object] = {}
+        self._single_thumb = None
+        self._finished: tuple | None = None   # finish()'s arguments, to say the counts again
+        self._class_names: list[str] = []
         self._expected = 0
         self._began = 0.0
         #: Seconds from a drop to its first prediction on screen (the first one; for the benchmark).
@@ -178,9 +273,15 @@ class ClassifyPanel(QWidget):
     # ----- what the main window tells us ----------------------------------------------------
     def show_model(self, name: str | None, classifier, unsaved: bool) -> None:
         """Name the active model (core.inference.Classifier or None) above the pictures."""
+        self.threshold.setEnabled(classifier is not None)
         if classifier is None:
             self.model_label.setText("No model yet: train one (tab 2) or open one (File → Open model…).")
             return
+        self._class_names = list(classifier.class_names)
+        self.why_doubt.setText(doubt_sentence(self._class_names))
+        recorded = ((classifier.metadata.get("calibration") or {}).get("confidence_threshold") or {})
+        self.threshold.show_threshold(classifier.recorded_threshold, classifier.threshold_override,
+                                      recorded.get("reason", "it was made before the app recorded one") or "")
         acc = (classifier.metadata.get("evaluation") or {}).get("accuracy")
         acc_text = f", {acc:.1%} on held-out pictures" if isinstance(acc, (int, float)) else ""
         self.model_label.setText(f"Model: <b>{html.escape(name)}</b> ({html.escape(', '.join(classifier.class_names))}"
@@ -190,9 +291,23 @@ class ClassifyPanel(QWidget):
         colour = "#c62828" if error else "#424242"
         self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
 
+    def remark(self, mark) -> None:
+        """The threshold changed: ``mark(prediction)`` sets each shown prediction's "not sure" again."""
+        for prediction in self._results.values():
+            mark(prediction)
+        if self._expected <= 1 and self._results:
+            self._show_single(self._results[min(self._results)], self._single_thumb)
+        else:
+            for index, prediction in self._results.items():
+                if prediction.ok:
+                    self._set_answer(index, prediction)
+        if self._finished is not None:
+            self.finish(*self._finished)  # the counts of "not sure" changed
+
     def begin(self, count: int | None) -> None:
         """A new batch of pictures is being classified (count unknown while folders expand)."""
         self._results = {}
+        self._finished = None
         self._began = time.perf_counter()
         self._expected = count or 0
         self.table.setRowCount(0)
@@ -221,6 +336,7 @@ class ClassifyPanel(QWidget):
 
     def finish(self, skipped: list[tuple[str, str]] | None = None, note: str = "") -> None:
         """All pictures are classified; ``note`` (e.g. which model re-classified them) leads the message."""
+        self._finished = (skipped, note)
         self.progress.setVisible(False)
         failures = [p for p in self._results.values() if not p.ok]
         parts = [note] if note else []
@@ -228,7 +344,8 @@ class ClassifyPanel(QWidget):
             counts: dict[str, int] = {}
             for p in self._results.values():
                 if p.ok:
-                    counts[p.class_name] = counts.get(p.class_name, 0) + 1
+                    answer = "none of these" if p.unfamiliar else "not sure" if p.uncertain else p.class_name
+                    counts[answer] = counts.get(answer, 0) + 1
             # "cats: 1", not "1 cats": class names are folder names, often plural.
             spread = ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
             ok = len(self._results) - len(failures)
@@ -248,6 +365,7 @@ class ClassifyPanel(QWidget):
             self.message.clear()
 
     def _show_single(self, prediction, thumb) -> None:
+        self._single_thumb = thumb
         self.stack.setCurrentIndex(1)
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
         if thumb is None or thumb is not self._picture:  # else shown again (e.g. re-marked): keep its heatmap
@@ -265,10 +383,7 @@ class ClassifyPanel(QWidget):
             self.verdict.setText(f"<b>{html.escape(name)}</b><br><span style='color:#c62828'>✖ Cannot classify "
                                  f"this file: {html.escape(prediction.error)}.</span>")
             return
-        self.verdict.setText(
-            f"{html.escape(name)}<br><span style='font-size:22pt'><b>{html.escape(prediction.class_name)}</b></span>"
-            f"<br>{prediction.probability:.1%} sure"
-        )
+        self.verdict.setText(f"{html.escape(name)}<br>{self._verdict_html(prediction)}")
         for cls, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
             bar = QProgressBar()
             bar.setRange(0, 1000)
@@ -312,6 +427,27 @@ class ClassifyPanel(QWidget):
         """No heatmap for this picture or model: say why, and show the picture as it is."""
         self._set_preview(self._picture)
         self.explain_note.setText(message)
+    def _verdict_html(self, prediction) -> str:
+        big = "<span style='font-size:22pt; color:{}'><b>{}</b></span>"
+        cls = html.escape(prediction.class_name)
+        if prediction.unfamiliar:
+            names = html.escape(", ".join(self._class_names or sorted(prediction.probabilities)))
+            return (big.format(DOUBT_COLOUR, f"Looks like none of: {names}")
+                    + f"<br>It is far from every picture the model learned from; if it must choose: {cls} "
+                      f"({prediction.probability:.1%}).")
+        if prediction.uncertain:
+            return (big.format(DOUBT_COLOUR, "Not sure")
+                    + f"<br>Maybe {cls}: {prediction.probability:.1%} sure, under the threshold above.")
+        return big.format("#212121", cls) + f"<br>{prediction.probability:.1%} sure"
+
+    def _set_answer(self, row: int, prediction) -> None:
+        answer = QTableWidgetItem(answer_text(prediction, self._class_names))
+        if prediction.uncertain or prediction.unfamiliar:
+            answer.setForeground(QColor(DOUBT_COLOUR))
+            answer.setToolTip("Looks like none of the classes the model knows." if prediction.unfamiliar else
+                              "The model is less sure than the threshold above.")
+        self.table.setItem(row, 2, answer)
+        self.table.setItem(row, 3, QTableWidgetItem(f"{prediction.probability:.1%}"))
 
     def _set_row(self, row: int, prediction, thumb) -> None:
         icon_item = QTableWidgetItem()
@@ -322,8 +458,7 @@ class ClassifyPanel(QWidget):
         name.setToolTip(prediction.path or "")
         self.table.setItem(row, 1, name)
         if prediction.ok:
-            self.table.setItem(row, 2, QTableWidgetItem(prediction.class_name))
-            self.table.setItem(row, 3, QTableWidgetItem(f"{prediction.probability:.1%}"))
+            self._set_answer(row, prediction)
         else:
             err = QTableWidgetItem(f"✖ {prediction.error}")
             err.setForeground(Qt.GlobalColor.darkRed)

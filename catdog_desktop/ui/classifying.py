@@ -33,6 +33,18 @@ class Classifying(QObject):
         self._total = 0                   # pictures in the batch on screen
         self._single_source = None        # the single picture on screen: its path, or the pasted picture
         panel.explain_toggled.connect(self._on_explain_toggled)
+        panel.threshold_changed.connect(self.set_threshold)
+
+    @Slot(object)
+    def set_threshold(self, value) -> None:
+        """The user's "not sure" threshold (None: the model's default): used from now on, kept for
+        the model's file, and applied at once to the pictures on screen (no need to classify again)."""
+        classifier = self.session.classifier
+        if classifier is None:
+            return
+        classifier.threshold_override = value
+        self.session.set_confidence_override(classifier.path, value)
+        self.panel.remark(classifier.mark)
 
     def wait_for_model(self, paths: list[str]) -> None:
         """Pictures to classify once a model is ready (given on the command line at start)."""

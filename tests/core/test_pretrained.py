@@ -95,6 +95,8 @@ def test_pretrained_training_learns_saves_and_reloads(pretrained):
     assert result.features_computed == len(scan.train) + len(scan.validation)
 
     metadata = load_bundle(path).metadata
+    assert metadata["calibration"]["novelty"]["dim"] == 1280  # the pooled MobileNetV2 features
+    assert metadata["calibration"]["confidence_threshold"]["pictures"] == len(scan.validation)
     assert metadata["backbone"]["weights_sha256"] == backbone.BACKBONES["mobilenet_v2"].weights_sha256
     with zipfile.ZipFile(path) as zf:
         config = json.loads(zf.read("config.json"))
@@ -196,6 +198,11 @@ def test_fine_tuning_trains_the_last_blocks_and_keeps_the_best(pets_dir, cache_d
     # The kept model is the one the best epoch measured: its validation score is reproduced.
     ev = result.evaluation
     assert ev.split == "validation" and ev.accuracy == pytest.approx(best["val_accuracy"], abs=1e-6)
+    # "None of these" was calibrated on the fine-tuned network's features, as the saved model computes
+    # them: its threshold (the validation pictures' 95th percentile) flags 1 of the 20 again.
+    classifier = Classifier(result.model, result.class_names, 32, result.metadata())
+    assert classifier.novelty is not None and classifier.novelty.layer == "dropout"
+    assert sum(p.unfamiliar for p in classifier.predict_paths(scan.validation.paths)) <= 2
     # Batch norms stay frozen (ImageNet statistics), the last blocks' weights moved.
     assert all(not layer.trainable for layer in result.model.get_layer("backbone").layers)
 

@@ -1,0 +1,62 @@
+"""The Classify tab says "not sure" and "looks like none of these", with the probabilities still
+shown, and the user's threshold is applied at once and kept for the model file."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from ui_helpers import drop_files
+
+
+def test_not_sure_and_none_of_these_in_the_classify_tab(qtbot, window_with_model, trained, tmp_path):
+    scan, _, model_path = trained
+    window = window_with_model
+    panel = window.classify_panel
+    assert "always answers cat or dog, even for a photo of a car" in panel.why_doubt.text()
+    # The tiny model is usually too good on its 20 validation pictures to fit a threshold: it says so.
+    recorded = window.session.classifier.recorded_threshold
+    assert ("no default" in panel.threshold.default_label.text()) == (recorded is None)
+    assert panel.threshold.spin.value() == pytest.approx(100 * (recorded or 0.0))
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)
+    drop_files(panel, [noise])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    assert panel.results()[0].unfamiliar
+    assert "Looks like none of: cats, dogs" in panel.verdict.text() and panel.bars_box.count() == 2
+
+    picture = next(p.path for p in window.session.classifier.predict_paths(scan.validation.paths)
+                   if not p.unfamiliar)  # an ordinary one (about 1 in 20 is flagged by construction)
+    drop_files(panel, [picture])
+    qtbot.waitUntil(lambda: [p.path for p in panel.results()] == [picture], timeout=30_000)
+    prediction = panel.results()[0]
+    assert prediction.uncertain == (recorded is not None and prediction.probability < recorded)
+    panel.threshold.spin.setValue(99.9)  # the user wants near certainty: the answer on screen changes at once
+    qtbot.waitUntil(lambda: "Not sure" in panel.verdict.text(), timeout=5_000)
+    assert prediction.class_name in panel.verdict.text() and panel.bars_box.count() == 2
+    assert json.loads(window.store.get("confidence_thresholds")) == {str(model_path): 0.999}
+
+    drop_files(panel, scan.validation.paths[:3] + [str(noise)])
+    qtbot.waitUntil(lambda: "classified" in panel.message.text(), timeout=30_000)
+    answers = [panel.table.item(row, 2).text() for row in range(4)]
+    assert answers[3].startswith("None of these (") and all(a.startswith("Not sure (") for a in answers[:3]
+                                                              if "None" not in a)
+    assert "not sure: " in panel.message.text()
+
+    qtbot.mouseClick(panel.threshold.reset, Qt.MouseButton.LeftButton)  # back to the model's default (none)
+    assert window.session.classifier.threshold_override is None
+    assert json.loads(window.store.get("confidence_thresholds")) == {}
+    shown = panel.results()[:3]
+    assert [panel.table.item(row, 2).text().startswith("Not sure") for row in range(3)] == \
+           [not p.unfamiliar and recorded is not None and p.probability < recorded for p in shown]
+
+
+def test_the_reason_names_the_models_own_classes():
+    from catdog_desktop.ui.classify_panel import WHY_DOUBT, doubt_sentence
+
+    assert doubt_sentence(["cats", "dogs"]) == WHY_DOUBT
+    assert "always answers roses, tulips or daisies, even for a photo of a car" in doubt_sentence(
+        ["roses", "tulips", "daisies"])
