@@ -84,6 +84,8 @@ class ReportData:
     label_note: str = ""
     label_thumbs: dict[str, bytes] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    #: The model exists only in memory (trained just now): it was made with this report's libraries.
+    unsaved: bool = False
 
 
 # ----- collecting ---------------------------------------------------------------------------------
@@ -105,7 +107,7 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     data = ReportData(
         model_name=os.path.basename(classifier.path) if classifier.path else "model trained just now",
         class_names=list(classifier.class_names), image_size=classifier.image_size, metadata=meta,
-        created=time.strftime("%Y-%m-%d %H:%M"), versions=library_versions(),
+        created=time.strftime("%Y-%m-%d %H:%M"), versions=library_versions(), unsaved=not classifier.path,
     )
     recorded = meta.get("evaluation")
     if scan is None:
@@ -636,12 +638,17 @@ def _versions_html(data: ReportData) -> str:
     recorded = meta.get("versions") or {}
     keras_saved = meta.get("keras_version")
     names = list(dict.fromkeys([*recorded, *data.versions]))
-    rows = [[e(n), e(recorded[n]) if n in recorded else _missing(), e(data.versions.get(n, "—"))] for n in names]
     parts = []
-    if not recorded:
-        parts.append(f"<p>The versions the model was saved with: {_missing()}"
-                     + (f" (its file says Keras {e(str(keras_saved))})" if keras_saved else "") + ".</p>")
-    parts.append(_table(["library", "when the model was saved", "this report"], rows))
+    if not recorded and data.unsaved:
+        parts.append("<p>The model is not saved yet: it was made with the libraries of this report.</p>")
+        parts.append(_table(["library", "version"], [[e(n), e(v)] for n, v in data.versions.items()]))
+    else:
+        if not recorded:
+            parts.append(f"<p>The versions the model was saved with: {_missing()}"
+                         + (f" (its file says Keras {e(str(keras_saved))})" if keras_saved else "") + ".</p>")
+        rows = [[e(n), e(recorded[n]) if n in recorded else _missing(), e(data.versions.get(n, "—"))]
+                for n in names]
+        parts.append(_table(["library", "when the model was saved", "this report"], rows))
     config = meta.get("config") or {}
     dataset = meta.get("dataset") or {}
     seeds = []
