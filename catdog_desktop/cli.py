@@ -1,10 +1,13 @@
-"""Headless commands: ``train``, ``evaluate``, ``predict``, ``export``, ``sort``, ``undo-sort``.
+"""Headless commands: ``train``, ``evaluate``, ``predict``, ``export``, ``explain``, ``report``, ``sort``,
+``undo-sort``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
     catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER... [--threshold P] [--csv OUT.csv]
     catdog-desktop-cli export MODEL.keras --format tflite --out PATH [--data DATA_DIR] [--force]
     catdog-desktop-cli check-labels DATA_DIR [--model MODEL.keras]
+    catdog-desktop-cli explain MODEL.keras IMAGE --out heatmap.png
+    catdog-desktop-cli report MODEL.keras [DATA_DIR] --out report.html
     catdog-desktop-cli sort MODEL.keras SOURCE_DIR --to TARGET [--move] [--threshold P] [--csv OUT.csv]
     catdog-desktop-cli undo-sort TARGET
 
@@ -133,6 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--parity-limit", type=int, default=PARITY_LIMIT,
                    help=f"check on at most this many pictures (default {PARITY_LIMIT})")
     x.add_argument("--force", action="store_true", help="replace the files if they exist")
+
+    x = sub.add_parser("explain", help="show where the model looked in a picture (a Grad-CAM heatmap, as PNG)")
+    x.add_argument("model")
+    x.add_argument("image")
+    x.add_argument("--out", required=True, help="where to write the picture with its heatmap (.png)")
+    x.add_argument("--class", dest="class_name", default=None,
+                   help="the class to explain (default: the one the model chose)")
+    x.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+    r = sub.add_parser("report", help="write a self-contained HTML report on a model")
+    r.add_argument("model")
+    r.add_argument("data_dir", nargs="?", default=None,
+                   help="pictures to check the model on (its mistakes, likely label errors); without it the "
+                        "evaluation recorded in the model is shown")
+    r.add_argument("--out", required=True, help="the HTML file to write")
+    r.add_argument("--force", action="store_true", help="replace --out if it exists")
+    r.add_argument("--mistakes", type=_non_negative, default=None, metavar="N",
+                   help="mistakes shown with their heatmaps (default 12)")
+    r.add_argument("--no-label-check", dest="label_check", action="store_false",
+                   help="leave out the likely label errors (they need the backbone's features of every picture)")
     return parser
 
 
@@ -150,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                "check-labels": cmd_check_labels, "sort": cmd_sort, "undo-sort": cmd_undo_sort}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                "export": cmd_export, "check-labels": cmd_check_labels, "explain": cmd_explain,
+                "report": cmd_report, "sort": cmd_sort, "undo-sort": cmd_undo_sort}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -474,6 +498,65 @@ def cmd_export(args) -> int:
         print(f"size {result.size_bytes / 1e6:.2f} MB")
         print(result.verdict())
     return EXIT_OK if result.passed else EXIT_SOME_FAILED
+
+
+def cmd_explain(args) -> int:
+    import io
+
+    from .core import jobs
+    from .core.inference import Classifier
+    from .core.report import check_writable, write_file
+
+    out = check_writable(args.out, args.force, "the heatmap")  # before loading anything
+    classifier = Classifier.load(args.model)
+    index = None
+    if args.class_name is not None:
+        if args.class_name not in classifier.class_names:
+            raise CatdogError(f"The model has no class '{args.class_name}'. Its classes: "
+                              f"{', '.join(classifier.class_names)}.")
+        index = classifier.class_names.index(args.class_name)
+    if not Path(args.image).is_file():
+        raise CatdogError(f"{args.image} is not a file.")
+    result = jobs.explain(None, classifier, args.image, index)
+    buffer = io.BytesIO()
+    result["overlay"].save(buffer, format="PNG")
+    written = write_file(buffer.getvalue(), out, overwrite=args.force, what="the heatmap")
+    if args.json:
+        print(json.dumps({"path": result["path"], "class": result["class_name"],
+                          "probability": result["probability"], "out": str(written)}))
+    else:
+        print(f"{result['path']}: where the model looked for '{result['class_name']}' "
+              f"({result['probability']:.1%}) written to {written}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .core import report
+    from .core.dataset import scan_dataset
+    from .core.inference import Classifier
+
+    out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
+    classifier = Classifier.load(args.model)
+    scan = None
+    if args.data_dir is not None:
+        trained_on = classifier.metadata.get("dataset") or {}
+        scan = scan_dataset(args.data_dir, validation_split=trained_on.get("validation_split", 0.2),
+                            seed=trained_on.get("seed", 1337))
+        if len(scan.class_names) < 1:
+            scan.raise_for_errors()
+    reporter = _TextReporter(args.json)
+    data = report.collect(classifier, scan, check_labels=args.label_check,
+                          top_mistakes=report.TOP_MISTAKES if args.mistakes is None else args.mistakes,
+                          progress=lambda done, total, message: reporter.on_stage(PhaseEvent(done, total, message)))
+    written = report.write_report(report.render(data), out, overwrite=args.force)
+    if args.json:
+        print(json.dumps({"out": str(written), "bytes": written.stat().st_size,
+                          "mistakes_shown": len(data.mistakes),
+                          "label_errors": len(data.label_check.issues) if data.label_check is not None else None,
+                          "label_check": data.label_note or "ran"}))
+    else:
+        print(f"report written to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK
 
 
 def verdict(prediction, class_names: list[str]) -> str:

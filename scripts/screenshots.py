@@ -6,7 +6,9 @@ Classifies a few photos with the built-in model, then trains on a subset of the 
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
 Writes classify.png, classify_many.png, classify_folder.png, sort_dialog.png, classify_unsure.png (a
 generated picture that is no pet: "looks like none of" once the built-in model is calibrated by
-scripts/calibrate_model.py), export.png, dataset.png, training.png.
+scripts/calibrate_model.py), export.png, classify_heatmap.png ("Show where it looked"), dataset.png,
+training.png, evaluate.png, evaluate_cell.png and, with Chromium installed, report.png (File → Export
+report… on the trained model, in a headless browser).
 """
 
 from __future__ import annotations
@@ -161,6 +163,20 @@ def main() -> int:
         time.sleep(0.05)
     window.grab().save(str(args.out / "classify_unsure.png"))
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+
+    # Where the model looked: the first photo again, with its heatmap.
+    panel = window.classify_panel
+    window.classify_paths(extra[:1])
+    wait(app, lambda: [p.path for p in panel.results()] == extra[:1])
+    panel.explain_box.setChecked(True)
+    wait(app, lambda: panel.explain_note.text().startswith("In red") or not window.jobs.busy("explain"))
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(args.out / "classify_heatmap.png"))
+    panel.explain_box.setChecked(False)
+
     window.open_dataset(str(dataset))
     wait(app, lambda: window.session.scan is not None)
     window.tabs.setCurrentWidget(window.dataset_panel)
@@ -198,6 +214,18 @@ def main() -> int:
         time.sleep(0.05)
     wait(app, thumbnails_shown, timeout=60)
     window.grab().save(str(args.out / "evaluate_cell.png"))
+
+    # The report on the trained model, as a browser shows it (when Chromium is installed).
+    window.session.use_trained()
+    report_path = work / "report.html"
+    window.reports.export(str(report_path))
+    wait(app, lambda: report_path.exists() and not window.jobs.busy("report"))
+    from render_report import find_browser, render
+
+    if find_browser():
+        render(report_path, args.out / "report.png", 1200, 3000)
+    else:
+        print("no Chromium: report.png not made (apt-get install chromium)")
 
     print(f"screenshots in {args.out}; first prediction took {window.classify_panel.first_result_seconds:.3f} s")
     window.session.discard_unsaved()

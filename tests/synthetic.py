@@ -32,3 +32,41 @@ def write_class_folders(root: Path, classes: list[str], per_class: int, seed: in
         for i in range(per_class):
             synthetic_image(label, rng, size).save(folder / f"{name}_{i:03d}{ext}")
     return root
+
+
+def square_side_image(label: int, rng: np.random.Generator, size: int = 32) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A noisy grey picture with one bright square near its left edge (label 0) or right edge
+    (label 1): the square's side decides the class. Returns (uint8 (size, size, 3), the square's
+    box (top, left, bottom, right), bottom/right exclusive)."""
+    img = rng.normal(rng.uniform(60, 120), 25, (size, size, 3))
+    side = int(rng.integers(size // 4, size // 3 + 1))
+    margin = int(rng.integers(1, size // 8 + 1))
+    left = margin if label == 0 else size - margin - side
+    top = int(rng.integers(1, size - side))
+    img[top:top + side, left:left + side] = rng.uniform(220, 255)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    return img, (top, left, top + side, left + side)
+
+
+def square_side_arrays(count: int, seed: int = 0, size: int = 32):
+    """``count`` pictures of :func:`square_side_image`, alternating labels: (x, y, boxes)."""
+    rng = np.random.default_rng(seed)
+    made = [square_side_image(i % 2, rng, size) for i in range(count)]
+    x = np.stack([img for img, _ in made])
+    return x, np.arange(count) % 2, [box for _, box in made]
+
+
+def square_presence_arrays(count: int, seed: int = 0, size: int = 32, side: int = 8):
+    """Noisy grey pictures, every second one with a bright ``side``-pixel square anywhere (label 1;
+    label 0: no square): (x, y, boxes), the boxes as in :func:`square_side_image` (for label 0 the
+    box where the square would have been)."""
+    rng = np.random.default_rng(seed)
+    xs, boxes = [], []
+    for i in range(count):
+        img = rng.normal(rng.uniform(60, 120), 25, (size, size, 3))
+        top, left = (int(v) for v in rng.integers(0, size - side, 2))
+        if i % 2:
+            img[top:top + side, left:left + side] = rng.uniform(220, 255)
+        xs.append(np.clip(img, 0, 255).astype(np.uint8))
+        boxes.append((top, left, top + side, left + side))
+    return np.stack(xs), np.arange(count) % 2, boxes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from .errors import CancelledError
 from .events import BatchEvent, EpochEvent, PhaseEvent, Reporter
@@ -209,6 +210,60 @@ def classify_image(task, classifier, image) -> int:
     preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     task.yielded(ClassifiedRows(0, [prediction], 1, 1, 0.0, (preview.width, preview.height, preview.tobytes())))
     return 1
+
+
+def explain(task, classifier, path, class_index=None) -> dict:
+    """Where the model looked in one picture (Grad-CAM, core.gradcam). ``path``: a file, or a pasted
+    picture as (width, height, RGB bytes). ``class_index``: the class to explain (default: the
+    predicted one). Returns plain data: "heat" (float32 (s, s) in [0, 1]), "overlay" (the picture at
+    preview size with the heat drawn on it, a PIL image) and "overlay_rgb" (the same as (width,
+    height, RGB bytes) for the UI), "class_name", "class_index", "probability", "path", and "found"
+    (False when no part of the picture spoke for the class: the heat is zero everywhere).
+
+    Raises gradcam.NothingToExplainError for a model without convolutions, CatdogError for a file
+    that cannot be read."""
+    from PIL import Image
+
+    from . import gradcam
+    from .errors import CatdogError
+    from .images import ImageDecodeError, open_rgb, pixels_from_image
+
+    if isinstance(path, tuple):
+        width, height, data = path
+        picture, name = Image.frombytes("RGB", (width, height), data), None
+    else:
+        name = str(path)
+        try:
+            picture = open_rgb(path, draft_size=PREVIEW_SIZE)
+        except ImageDecodeError as exc:
+            raise CatdogError(f"{Path(name).name}: {exc}.") from None
+    pixels = pixels_from_image(picture, classifier.image_size)
+    probabilities = classifier.probabilities(pixels)[0]
+    index = int(probabilities.argmax()) if class_index is None else int(class_index)
+    heat = gradcam.heatmap(classifier, pixels, index)
+    if task is not None and task.should_stop():
+        raise CancelledError("Stopped.")
+    preview = picture.copy()
+    preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    shown = gradcam.overlay(preview, heat)
+    return {
+        "path": name, "heat": heat, "overlay": shown, "overlay_rgb": (shown.width, shown.height, shown.tobytes()),
+        "class_index": index, "class_name": classifier.class_names[index],
+        "probability": float(probabilities[index]),
+        "found": bool(heat.max() > 0),  # False: no part of the picture spoke for the class
+    }
+
+
+def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = True) -> str:
+    """Write the HTML report (core.report) of ``classifier``, checked on ``scan``'s held-out pictures
+    when given, with progress (done, total, message). Returns the path written."""
+    from . import report
+
+    report.check_writable(report.with_extension(out_path), overwrite)  # before the long part
+    data = report.collect(classifier, scan, progress=task.progress, should_stop=task.should_stop)
+    if task.should_stop():
+        raise CancelledError("The report was not written.")
+    return str(report.write_report(report.render(data), out_path, overwrite=overwrite))
 
 
 #: Gallery thumbnails: pixels per side, and how many are made (in parallel) before they are sent.

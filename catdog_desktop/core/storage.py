@@ -85,7 +85,10 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
     folder = path.parent
     if not folder.is_dir():
         raise ModelFileError(f"Cannot save: the folder {folder} does not exist.")
-    meta = {"format_version": FORMAT_VERSION, **metadata}
+    from .versions import library_versions
+
+    # The versions it was made with (the report shows them); a re-saved model keeps its own.
+    meta = {"format_version": FORMAT_VERSION, "versions": library_versions(), **metadata}
     try:
         meta_json = json.dumps(meta, indent=1, default=_json_default)
     except (TypeError, ValueError) as exc:

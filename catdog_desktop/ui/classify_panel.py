@@ -9,8 +9,8 @@ import time
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-    QStackedWidget, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar,
+    QPushButton, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from ..core.batch import BatchResults
@@ -140,6 +140,7 @@ class ClassifyPanel(QWidget):
     export_requested = Signal(str)          # write the results as CSV to this path
     sort_requested = Signal()               # *Sort into folders…*
     undo_sort_requested = Signal()          # *Undo last sort*
+    explain_toggled = Signal(bool)          # "Show where it looked" checked or not
     threshold_changed = Signal(object)      # the user's "not sure" threshold (None: the model's default)
 
     def __init__(self, parent=None):
@@ -173,9 +174,18 @@ class ClassifyPanel(QWidget):
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
         self.verdict.setWordWrap(True)
         self.bars_box = QVBoxLayout()
+        self.explain_box = QCheckBox("Show where it looked")
+        self.explain_box.setToolTip("Colour the parts of the picture that made the model choose its answer "
+                                    "(red: most; a Grad-CAM heatmap)")
+        self.explain_box.toggled.connect(self._on_explain_toggled)
+        self.explain_note = QLabel()
+        self.explain_note.setWordWrap(True)
+        self.explain_note.setStyleSheet("color:#616161;")
         side = QVBoxLayout()
         side.addWidget(self.verdict)
         side.addLayout(self.bars_box)
+        side.addWidget(self.explain_box)
+        side.addWidget(self.explain_note)
         side.addStretch(1)
         single_row = QHBoxLayout(single)
         single_row.addWidget(self.preview, 3)
@@ -255,6 +265,8 @@ class ClassifyPanel(QWidget):
         self._began = 0.0
         #: Seconds from a drop to its first prediction on screen (the first one; for the benchmark).
         self.first_result_seconds: float | None = None
+        self._picture = None  # the single picture shown: (width, height, RGB bytes)
+        self._preview_side = PREVIEW_MIN_SIDE
 
     # ----- user actions -------------------------------------------------------------------
     @Slot()
@@ -469,13 +481,13 @@ class ClassifyPanel(QWidget):
         self._single_thumb = thumb
         self.stack.setCurrentIndex(1)
         name = os.path.basename(prediction.path) if prediction.path else "Pasted picture"
-        if thumb is not None:
-            pix = pixmap_from_rgb(*thumb)
-            side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
-            self.preview.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                              Qt.TransformationMode.SmoothTransformation))
-        else:
-            self.preview.clear()
+        if thumb is None or thumb is not self._picture:  # else shown again (e.g. re-marked): keep its heatmap
+            self._picture = thumb
+            self._preview_side = max(PREVIEW_MIN_SIDE, min(self.preview.width(), self.preview.height()) - 8)
+            self._set_preview(thumb)
+            self.explain_note.setText("Working out where it looked…" if self.explain_box.isChecked() and prediction.ok
+                                      else "")
+        self.explain_box.setEnabled(prediction.ok)
         while self.bars_box.count():
             item = self.bars_box.takeAt(0)
             if item.widget():
@@ -493,6 +505,41 @@ class ClassifyPanel(QWidget):
             bar.setTextVisible(True)
             self.bars_box.addWidget(bar)
         self.message.clear()
+
+    def _set_preview(self, picture) -> None:
+        if picture is None:
+            self.preview.clear()
+            return
+        # The side chosen when the picture came: the heatmap and back show it at the same size.
+        side = self._preview_side
+        self.preview.setPixmap(pixmap_from_rgb(*picture).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                                                  Qt.TransformationMode.SmoothTransformation))
+
+    # ----- where it looked --------------------------------------------------------------------
+    @Slot(bool)
+    def _on_explain_toggled(self, on: bool) -> None:
+        if not on:
+            self._set_preview(self._picture)
+            self.explain_note.clear()
+        else:
+            self.explain_note.setText("Working out where it looked…")
+        self.explain_toggled.emit(on)
+
+    def show_heatmap(self, overlay, class_name: str, found: bool = True) -> None:
+        """The picture with the heat drawn on it ((width, height, RGB bytes), from core.jobs.explain)."""
+        if not self.explain_box.isChecked():
+            return
+        self._set_preview(overlay)
+        if found:
+            self.explain_note.setText(f"In red, the parts of the picture that made the model say “{class_name}”; "
+                                      "in blue, the parts that did not count.")
+        else:
+            self.explain_note.setText(f"No part of the picture stands out as the reason for “{class_name}”.")
+
+    def explain_failed(self, message: str) -> None:
+        """No heatmap for this picture or model: say why, and show the picture as it is."""
+        self._set_preview(self._picture)
+        self.explain_note.setText(message)
 
     def _verdict_html(self, prediction) -> str:
         big = "<span style='font-size:22pt; color:{}'><b>{}</b></span>"

@@ -1,8 +1,9 @@
 """Classifying in the background for the Classify tab: pictures dropped, opened or pasted go to
 the active model; pictures given before any model is ready wait for it; and when the active
 model changes, the pictures on screen are classified again, so results always belong to the
-model named above them. The table's rows can be exported as CSV, sorted into folders (and that
-sort undone), all in workers."""
+model named above them. A single picture can also be explained ("Show where it looked": a
+Grad-CAM heatmap, computed in the background for the picture shown). The table's rows can be
+exported as CSV, sorted into folders (and that sort undone), all in workers."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class Classifying(QObject):
         self.pending: list[str] = []
         self._last: tuple | None = None   # (job, what, single) of the pictures on screen
         self._shown_with = None           # the model whose results are on screen
+        self._total = 0                   # pictures in the batch on screen
+        self._single_source = None        # the single picture on screen: its path, or the pasted picture
+        panel.explain_toggled.connect(self._on_explain_toggled)
         panel.cancel_requested.connect(self.cancel)
         panel.export_requested.connect(self.export_csv)
         panel.sort_requested.connect(self.sort_into_folders)
@@ -91,6 +95,7 @@ class Classifying(QObject):
         self._last = (job, what, single)
         self._shown_with = self.session.classifier
         self.jobs.stop("thumbnails")
+        self.jobs.stop("explain")  # the heatmap of the picture on screen until now is not wanted
         self.panel.begin(1 if single else None, self.session.classifier.class_names)
         self.jobs.start("classify", job, self.session.classifier, what, yielded=self._on_classified,
                         returned=lambda _count: self.panel.finish(note=note), errored=self.panel.stopped,
@@ -98,9 +103,35 @@ class Classifying(QObject):
 
     def _on_classified(self, event) -> None:
         if isinstance(event, ClassifyStarted):
+            self._total = event.total
+            self._single_source = None
             self.panel.set_total(event.total)
         elif isinstance(event, ClassifiedRows):
             self.panel.add_rows(event)
+            prediction = event.predictions[0]
+            if self._total == 1 and prediction.ok:
+                job, what, _single = self._last
+                self._single_source = what if job is jobs.classify_image else prediction.path
+                if self.panel.explain_box.isChecked():
+                    self._explain()
+
+    # ----- where it looked --------------------------------------------------------------------
+    def _on_explain_toggled(self, on: bool) -> None:
+        if on:
+            self._explain()
+        else:
+            self.jobs.stop("explain")
+
+    def _explain(self) -> None:
+        """Compute the heatmap of the single picture on screen (nothing when several are shown)."""
+        if self._single_source is None or self.session.classifier is None:
+            if self.panel.explain_box.isChecked():
+                self.panel.explain_failed("Drop a single picture to see where the model looked.")
+            return
+        self.jobs.start("explain", jobs.explain, self.session.classifier, self._single_source,
+                        returned=lambda result: self.panel.show_heatmap(result["overlay_rgb"], result["class_name"],
+                                                                          result["found"]),
+                        errored=self.panel.explain_failed)
 
     @Slot()
     def cancel(self) -> None:

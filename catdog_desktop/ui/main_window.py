@@ -25,6 +25,7 @@ from .dataset_panel import DatasetPanel
 from .evaluating import Evaluating
 from .evaluation_panel import EvaluationPanel
 from .model_files import ModelFiles
+from .report_export import ReportExport
 from .settings_store import QSettingsStore
 from .training_panel import PanelReporter, TrainingPanel
 from .workers import JobRunner, WorkerThreads
@@ -46,6 +47,7 @@ class MainWindow(QMainWindow):
         self.workers = WorkerThreads(self)
         self.jobs = JobRunner(self.workers, self)
         self.models = ModelFiles(self, self.session, self.jobs, self.statusBar().showMessage, self._on_model_load_error)
+        self.reports = ReportExport(self, self.session, self.jobs, self.statusBar().showMessage)
         self.tf_ready = False
         self.versions: dict[str, str] = {}
         self._started_background = False
@@ -123,6 +125,9 @@ class MainWindow(QMainWindow):
         self.builtin_action.setEnabled(self.session.builtin_model is not None)
         file_menu.addAction(self.builtin_action)
         self.recent_menu = file_menu.addMenu("Recent models")
+        file_menu.addSeparator()
+        self.report_action = action("Export &report…", self.reports.export_dialog, QKeySequence("Ctrl+Shift+E"))
+        file_menu.addAction(self.report_action)
         file_menu.addSeparator()
         file_menu.addAction(action("&Quit", self.close, QKeySequence.StandardKey.Quit))
         train_menu = self.menuBar().addMenu("&Training")
@@ -316,6 +321,7 @@ class MainWindow(QMainWindow):
         self.classify_panel.show_model(name, classifier, unsaved)
         self.model_status.setText(f"Model: {name}{' (unsaved)' if unsaved else ''}" if classifier else "No model")
         self.save_model_action.setEnabled(classifier is not None)
+        self.report_action.setEnabled(classifier is not None)
         self.export_model_action.setEnabled(classifier is not None)
         self._show_model_choice()
         self.classifying.model_changed(classifier)

@@ -1,0 +1,725 @@
+"""A report anyone can read and share: one self-contained HTML file about a model.
+
+What the model's file records (core.storage: dataset summary, settings, history, timings,
+evaluation, versions) and, when pictures are given, what checking it on them shows (confusion
+matrix, per-class scores, the most confident mistakes with where the model looked, likely label
+errors). Figures are matplotlib PNGs and thumbnails Pillow PNGs, both inlined as ``data:`` URIs;
+the style sheet is inline too. The file refers to nothing outside itself, so it opens the same
+in any browser, offline, attached to a mail. Every name that comes from the user's disk (files,
+folders, classes) is escaped.
+
+``collect()`` does the work (it may take a while: run it in a worker), ``render()`` turns its
+result into HTML and ``write_report()`` saves that atomically, never over a file unless told to.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CancelledError, CatdogError
+
+log = logging.getLogger(__name__)
+
+#: Mistakes shown with thumbnails and heatmaps (the most confident first).
+TOP_MISTAKES = 12
+#: Likely label errors listed; the first :data:`LABEL_THUMBS` with thumbnails.
+TOP_LABEL_ERRORS = 30
+LABEL_THUMBS = 12
+#: Side of the thumbnails in the file (pixels): small enough that a report stays a few MB.
+THUMB_SIZE = 160
+#: Skipped files listed by name (the rest counted).
+SKIPPED_LISTED = 20
+
+NOT_RECORDED = "not recorded"
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class ShownMistake:
+    """A wrong answer as the report shows it: the picture, and where the model looked (PNG bytes)."""
+
+    path: str
+    true_class: str
+    predicted_class: str
+    probability: float
+    picture_png: bytes | None = None
+    heat_png: bytes | None = None
+    error: str = ""   # why the picture or its heatmap could not be shown
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; plain data (made in a worker, rendered anywhere)."""
+
+    model_name: str
+    class_names: list[str]
+    image_size: int
+    metadata: dict
+    created: str
+    #: The dataset summary: from the pictures given, else the one recorded when the model was trained.
+    dataset: dict | None = None
+    dataset_source: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: core.evaluation.EvaluationResult: checked now on the pictures given, else the recorded one.
+    evaluation: object | None = None
+    evaluation_source: str = ""
+    left_out: dict[str, int] = field(default_factory=dict)
+    mistakes: list[ShownMistake] = field(default_factory=list)
+    mistakes_note: str = ""
+    #: core.label_errors.LabelCheck when the check ran, else None (and the note says why).
+    label_check: object | None = None
+    label_note: str = ""
+    label_thumbs: dict[str, bytes] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    #: The model exists only in memory (trained just now): it was made with this report's libraries.
+    unsaved: bool = False
+
+
+# ----- collecting ---------------------------------------------------------------------------------
+def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: int = TOP_MISTAKES,
+            progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> ReportData:
+    """Gather what the report of ``classifier`` (core.inference.Classifier) shows.
+
+    ``scan`` (core.dataset.DatasetScan, optional): pictures to check the model on now, which gives
+    the mistakes and the label check. Without it the evaluation recorded in the model is shown.
+    Raises CancelledError when ``should_stop()`` turns true.
+    """
+    from .versions import library_versions
+
+    stop = should_stop or (lambda: False)
+    report = progress or (lambda done, total, message: None)
+    meta = dict(classifier.metadata or {})
+    if classifier.path and "keras_version" not in meta:
+        meta["keras_version"] = _keras_version_in(classifier.path)
+    data = ReportData(
+        model_name=os.path.basename(classifier.path) if classifier.path else "model trained just now",
+        class_names=list(classifier.class_names), image_size=classifier.image_size, metadata=meta,
+        created=time.strftime("%Y-%m-%d %H:%M"), versions=library_versions(), unsaved=not classifier.path,
+    )
+    recorded = meta.get("evaluation")
+    if scan is None:
+        data.dataset = meta.get("dataset")
+        data.dataset_source = "recorded when the model was trained"
+        if isinstance(recorded, dict) and recorded.get("confusion"):
+            from .evaluation import EvaluationResult
+
+            data.evaluation = EvaluationResult.from_dict(recorded)
+            data.evaluation_source = (f"recorded when the model was trained: {recorded.get('split', 'held-out')} "
+                                      f"pictures")
+        data.mistakes_note = ("The pictures were not given, so the mistakes cannot be shown. Export the report "
+                              "with the dataset folder open (or give it to the command: report MODEL DATA_DIR).")
+        data.label_note = "Not run: the pictures were not given."
+        return data
+
+    data.dataset = scan.summary()
+    data.dataset_source = f"the folder {scan.root}, as found now"
+    data.skipped = list(scan.skipped)
+    split, name = _held_out(scan, meta)
+    known, data.left_out = _known_classes_only(split, scan.class_names, data.class_names)
+    evaluation, unreadable = _evaluate(classifier, known, scan.class_names, name, report, stop)
+    data.skipped += [s for s in unreadable if s not in data.skipped]
+    data.evaluation = evaluation
+    data.evaluation_source = f"checked now on {_pictures(evaluation.count, name)} of {scan.root}"
+    data.mistakes = _show_mistakes(classifier, evaluation.mistakes[:top_mistakes], report, stop)
+    if not evaluation.mistakes:
+        data.mistakes_note = "No mistakes on these pictures."
+    if check_labels:
+        data.label_check, data.label_note = _check_labels(scan, meta, report, stop)
+        if data.label_check is not None:
+            data.label_thumbs = _thumbnails([i.path for i in data.label_check.issues[:LABEL_THUMBS]])
+    else:
+        data.label_note = "Not run (left out when the report was made)."
+    return data
+
+
+def _pictures(count: int, split: str) -> str:
+    """For example "20 validation pictures" or "all 200 pictures"."""
+    return f"all {count:,} pictures" if split == "all" else f"{count:,} {split} pictures"
+
+
+def _keras_version_in(path: str) -> str | None:
+    """The Keras version a .keras file says it was saved with (its own metadata.json), or None."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read("metadata.json")).get("keras_version")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def _held_out(scan, meta: dict):
+    """The pictures to check the model on, and their name: the test folder; for the folder the model
+    was trained on, its validation pictures (the same share and seed give the same ones); else all."""
+    from .dataset import Split
+
+    trained_on = meta.get("dataset") or {}
+    if scan.test is not None and len(scan.test):
+        return scan.test, "test"
+    if trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
+        same = scan.resplit(trained_on.get("validation_split", scan.validation_split),
+                            trained_on.get("seed", scan.seed))
+        return same.validation, "validation"
+    return Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
+
+
+def _known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
+    """(paths and labels in the model's class order of the pictures whose class the model knows,
+    {unknown class: pictures left out})."""
+    paths, labels, left_out = [], [], {}
+    for path, label in zip(split.paths, split.labels):
+        name = folder_classes[label]
+        if name in model_classes:
+            paths.append(path)
+            labels.append(model_classes.index(name))
+        else:
+            left_out[name] = left_out.get(name, 0) + 1
+    return (paths, labels), dict(sorted(left_out.items()))
+
+
+def _evaluate(classifier, known, folder_classes, name, report, stop):
+    from .evaluation import evaluate_probabilities
+
+    paths, labels = known
+    if not paths:
+        raise CatdogError("None of the pictures belongs to a class the model knows "
+                          f"({', '.join(classifier.class_names)}).")
+    message = f"Checking the model on {len(paths):,} pictures"
+
+    def on_result(index: int, _prediction) -> None:
+        if (index + 1) % 32 == 0 or index + 1 == len(paths):
+            report(index + 1, len(paths), message)
+
+    report(0, len(paths), message)
+    predictions = classifier.predict_paths(paths, on_result=on_result, should_stop=stop)
+    if stop():
+        raise CancelledError("The report was not made.")
+    good = [i for i, p in enumerate(predictions) if p.ok]
+    unreadable = [(p.path, p.error) for p in predictions if not p.ok]
+    if not good:
+        raise CatdogError("None of the pictures could be read.")
+    names = classifier.class_names
+    probabilities = np.array([[predictions[i].probabilities[c] for c in names] for i in good])
+    result = evaluate_probabilities(probabilities, np.array([labels[i] for i in good]), names,
+                                    [paths[i] for i in good], name)
+    return result, unreadable
+
+
+def _show_mistakes(classifier, mistakes, report, stop) -> list[ShownMistake]:
+    """Thumbnails of ``mistakes`` with the heatmap of the (wrong) class the model chose."""
+    from . import gradcam
+    from .images import ImageDecodeError, load_pixels, open_rgb
+
+    shown = [ShownMistake(m.path, m.true_class, m.predicted_class, float(m.probabilities[m.predicted_class]))
+             for m in mistakes]
+    explainable = True
+    for done, item in enumerate(shown):
+        if stop():
+            raise CancelledError("The report was not made.")
+        report(done, len(shown), "Showing where the model looked")
+        try:
+            picture = open_rgb(item.path, draft_size=THUMB_SIZE)
+            pixels = load_pixels(item.path, classifier.image_size)
+        except ImageDecodeError as exc:
+            item.error = str(exc)
+            continue
+        picture.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        item.picture_png = _png(picture)
+        if not explainable:
+            continue
+        try:
+            heat = gradcam.heatmap(classifier, pixels, classifier.class_names.index(item.predicted_class))
+        except gradcam.NothingToExplainError as exc:
+            explainable = False
+            item.error = str(exc)
+            continue
+        item.heat_png = _png(gradcam.overlay(picture, heat))
+    if shown:
+        report(len(shown), len(shown), "Showing where the model looked")
+    return shown
+
+
+def _check_labels(scan, meta: dict, report, stop):
+    """(LabelCheck, "") or (None, why it did not run)."""
+    try:
+        from . import label_errors
+    except ImportError:
+        return None, "Not run: this version of the app has no label check."
+    config = meta.get("config") or {}
+    size = config.get("image_size") if config.get("backbone", "none") != "none" else None
+    try:
+        check = label_errors.check_labels(scan, progress=report, should_stop=stop,
+                                          **({"image_size": size} if size else {}))
+    except CancelledError:
+        raise
+    except CatdogError as exc:
+        return None, f"Not run: {exc}"
+    return check, ""
+
+
+def _thumbnails(paths: list[str]) -> dict[str, bytes]:
+    from .images import ImageDecodeError, open_rgb
+
+    thumbs = {}
+    for path in paths:
+        try:
+            picture = open_rgb(path, draft_size=THUMB_SIZE)
+        except ImageDecodeError:
+            continue
+        picture.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        thumbs[path] = _png(picture)
+    return thumbs
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+# ----- figures ------------------------------------------------------------------------------------
+def _figure_png(fig) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def curves_png(history: list[dict]) -> bytes | None:
+    """Loss and accuracy per epoch, training and validation (None without a history)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    if not epochs:
+        return None
+    fig = Figure(figsize=(9, 3.4))
+    for ax, key, title in ((fig.add_subplot(1, 2, 1), "loss", "Loss (lower is better)"),
+                           (fig.add_subplot(1, 2, 2), "accuracy", "Accuracy (higher is better)")):
+        for prefix, label, style in (("", "training pictures", "-"), ("val_", "validation pictures", "-")):
+            values = [_number(h.get(prefix + key)) for h in history]
+            ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
+        stages = [h.get("stage") for h in history]
+        for i in range(1, len(stages)):
+            if stages[i] != stages[i - 1]:
+                ax.axvline(epochs[i] - 0.5, color="#9e9e9e", linestyle=":", linewidth=1)
+                ax.text(epochs[i] - 0.4, ax.get_ylim()[1], str(stages[i]), fontsize=8, color="#616161", va="top")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _figure_png(fig)
+
+
+def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
+    """The confusion matrix as a heat grid with the counts written in."""
+    from matplotlib.figure import Figure
+
+    matrix = np.asarray(confusion, dtype=float)
+    k = len(class_names)
+    side = min(2.2 + 0.7 * k, 12)
+    fig = Figure(figsize=(side + 1.2, side))
+    ax = fig.add_subplot(1, 1, 1)
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=9,
+                    color="white" if shares[i, j] > 0.6 else "black")
+    labels = [_short(n) for n in class_names]
+    ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("the model said")
+    ax.set_ylabel("the folder says")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the folder's pictures")
+    fig.tight_layout()
+    return _figure_png(fig)
+
+
+def _short(name: str, limit: int = 18) -> str:
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+# ----- HTML ---------------------------------------------------------------------------------------
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+       max-width: 1100px; padding: 24px; color: #212121; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 2px solid #e0e0e0; padding-bottom: 4px; margin-top: 2em; }
+.sub { color: #616161; }
+table { border-collapse: collapse; margin: 8px 0; }
+th, td { border: 1px solid #e0e0e0; padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f5f5f5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.missing { color: #9e9e9e; font-style: italic; }
+.note { background: #fff8e1; border-left: 4px solid #ffb300; padding: 6px 10px; margin: 8px 0; }
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; width: 340px; border: 1px solid #e0e0e0; border-radius: 6px; padding: 6px; }
+figure.small { width: 170px; }
+figure .pair { display: flex; gap: 4px; justify-content: center; }
+figure img { max-width: 160px; max-height: 160px; }
+figcaption { font-size: 0.85em; word-break: break-all; margin-top: 4px; }
+img.figure { max-width: 100%; }
+details { margin: 6px 0; }
+.path { font-family: ui-monospace, monospace; font-size: 0.85em; word-break: break-all; }
+"""
+
+SECTIONS = (("dataset", "The pictures"), ("training", "How it was trained"), ("curves", "Learning curves"),
+            ("confusion", "Confusion matrix"), ("per-class", "Scores per class"),
+            ("mistakes", "The most confident mistakes, and where the model looked"),
+            ("label-errors", "Likely label errors"), ("versions", "Library versions and seed"))
+
+
+def render(data: ReportData) -> str:
+    """The report as one HTML document (a string), referring to nothing outside itself."""
+    e = html.escape
+    meta = data.metadata
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Report on {e(data.model_name)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Report on {e(data.model_name)}</h1>",
+        f'<p class="sub">Classes: {e(", ".join(data.class_names))} · {_model_kind(meta)} · pictures of '
+        f"{data.image_size}×{data.image_size} pixels · made {e(data.created)} by catdog-desktop</p>",
+        '<nav><p>' + " · ".join(f'<a href="#{key}">{e(title)}</a>' for key, title in SECTIONS) + "</p></nav>",
+    ]
+    sections = {
+        "dataset": _dataset_html(data), "training": _training_html(meta), "curves": _curves_html(meta),
+        "confusion": _confusion_html(data), "per-class": _per_class_html(data),
+        "mistakes": _mistakes_html(data), "label-errors": _label_errors_html(data), "versions": _versions_html(data),
+    }
+    for key, title in SECTIONS:
+        parts.append(f'<section id="{key}"><h2>{e(title)}</h2>{sections[key]}</section>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _model_kind(meta: dict) -> str:
+    config = meta.get("config") or {}
+    name = (meta.get("backbone") or {}).get("name") or config.get("backbone", "none")
+    if not config and name == "none":
+        return "how it was made is not recorded"
+    if name == "none":
+        return "trained from scratch"
+    return f"started from the pretrained {html.escape(str(name))}"
+
+
+def _missing(what: str = NOT_RECORDED) -> str:
+    return f'<span class="missing">{html.escape(what)}</span>'
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(png: bytes, alt: str, css: str = "") -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    cls = f' class="{css}"' if css else ""
+    return f'<img{cls} alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+
+
+def _dataset_html(data: ReportData) -> str:
+    e = html.escape
+    d = data.dataset
+    if not d:
+        return f"<p>The dataset: {_missing()}.</p>"
+    names = d.get("class_names") or []
+    columns = [("training", d.get("train_counts")), ("validation", d.get("validation_counts")),
+               ("test", d.get("test_counts"))]
+    columns = [(title, counts) for title, counts in columns if counts]
+    rows = []
+    for i, name in enumerate(names):
+        cells = [str(counts[i]) if i < len(counts) else "" for _, counts in columns]
+        rows.append([e(name), *cells, str(sum(int(c or 0) for c in cells))])
+    totals = [str(sum(counts)) for _, counts in columns]
+    rows.append(["<b>all</b>", *totals, str(sum(int(t) for t in totals))])
+    numeric = set(range(1, len(columns) + 2))
+    parts = [f"<p>Source: {e(data.dataset_source)}. Folder: <span class=\"path\">{e(str(d.get('root', '')))}"
+             f"</span> ({e(str(d.get('layout', '')))}).</p>",
+             _table(["class", *[t for t, _ in columns], "all"], rows, numeric),
+             f"<p>Validation pictures: {e(str(d.get('validation_source', NOT_RECORDED)))}.</p>"]
+    skipped = data.skipped
+    count = len(skipped) if skipped else d.get("skipped", 0)
+    if count:
+        parts.append(f"<p>Files skipped (not usable as pictures): {int(count):,}.</p>")
+        if skipped:
+            items = "".join(f'<li><span class="path">{e(p)}</span>: {e(r)}</li>' for p, r in skipped[:SKIPPED_LISTED])
+            more = f"<li>… and {len(skipped) - SKIPPED_LISTED:,} more</li>" if len(skipped) > SKIPPED_LISTED else ""
+            parts.append(f"<details><summary>Which ones</summary><ul>{items}{more}</ul></details>")
+    else:
+        parts.append("<p>No files were skipped.</p>")
+    problems = d.get("problems") or []
+    if problems:
+        items = "".join(f"<li>{e(str(p.get('level', '')))}: {e(str(p.get('message', '')))}</li>" for p in problems)
+        parts.append(f"<p>What the scan noticed:</p><ul>{items}</ul>")
+    if data.left_out:
+        left = ", ".join(f"{e(n)} ({c})" for n, c in data.left_out.items())
+        parts.append(f'<p class="note">Left out, as classes the model does not know: {left}.</p>')
+    return "".join(parts)
+
+
+#: Settings shown first, with what they mean; the rest are in the "all settings" list.
+MAIN_SETTINGS = (("backbone", "model type"), ("image_size", "picture size (pixels)"), ("epochs", "most epochs"),
+                 ("head_epochs", "classifier epochs (pretrained)"), ("batch_size", "batch size"),
+                 ("learning_rate", "learning rate"), ("augmentation", "augmentation"),
+                 ("time_limit_minutes", "time limit (minutes)"), ("validation_split", "validation share"),
+                 ("seed", "seed"))
+
+
+def _training_html(meta: dict) -> str:
+    e = html.escape
+    config = meta.get("config")
+    if not config:
+        return f"<p>The settings and the training: {_missing()} (a model made by another program?).</p>"
+    scratch = config.get("backbone", "none") == "none"
+    shown = {**config, "backbone": "from scratch" if scratch else f"pretrained {config.get('backbone')}"}
+    rows = [[e(label), e(str(shown[key]))] for key, label in MAIN_SETTINGS
+            if key in shown and not (scratch and key == "head_epochs")]
+    all_rows = [[e(k), e(str(v))] for k, v in sorted(config.items())]
+    parts = [_table(["setting", "value"], rows),
+             f"<details><summary>All settings</summary>{_table(['setting', 'value'], all_rows)}</details>"]
+    seconds = meta.get("train_seconds")
+    history = meta.get("history") or []
+    if isinstance(seconds, (int, float)):
+        parts.append(f"<p>It trained for <b>{_duration(seconds)}</b>, {len(history)} epochs"
+                     + (f"; the best was epoch {int(meta['best_epoch'])}" if meta.get("best_epoch") else "") + ".</p>")
+    else:
+        parts.append(f"<p>How long it trained: {_missing()}.</p>")
+    stages = meta.get("stage_seconds") or {}
+    if stages:
+        parts.append(_table(["stage", "time"], [[e(k), _duration(v)] for k, v in stages.items()], {1}))
+    ends = [text for key, text in (("stopped_by_time_limit", "the time limit was reached"),
+                                   ("stopped_early", "it stopped early: the validation accuracy no longer improved"),
+                                   ("stopped_by_user", "it was stopped by hand")) if meta.get(key)]
+    if ends:
+        parts.append(f"<p>How it ended: {e('; '.join(ends))}.</p>")
+    for note in meta.get("notes") or []:
+        parts.append(f'<p class="note">{e(str(note))}</p>')
+    return "".join(parts)
+
+
+def _duration(seconds) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _curves_html(meta: dict) -> str:
+    history = meta.get("history") or []
+    png = curves_png(history) if history else None
+    if png is None:
+        return f"<p>The history of the training: {_missing()}.</p>"
+    return (_img(png, "loss and accuracy per epoch", "figure")
+            + "<p class=\"sub\">When the validation line stops improving while the training line still "
+              "does, the model has begun to learn its training pictures by heart.</p>")
+
+
+def _confusion_html(data: ReportData) -> str:
+    e = html.escape
+    ev = data.evaluation
+    if ev is None:
+        return f"<p>The confusion matrix: {_missing()}.</p>"
+    rows = [[f"<b>{e(name)}</b>", *[str(v) for v in row]] for name, row in zip(ev.class_names, ev.confusion)]
+    table = _table(["the folder says ↓ / the model said →", *ev.class_names], rows,
+                   set(range(1, len(ev.class_names) + 1)))
+    return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
+            f"the right answers.</p>{_img(confusion_png(ev.confusion, ev.class_names), 'confusion matrix', 'figure')}"
+            f"<details><summary>As a table</summary>{table}</details>")
+
+
+def _per_class_html(data: ReportData) -> str:
+    e = html.escape
+    ev = data.evaluation
+    if ev is None:
+        return f"<p>Scores: {_missing()}.</p>"
+    rows = [[e(c.name), f"{c.precision:.1%}", f"{c.recall:.1%}", f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
+    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {e(_pictures(ev.count, str(ev.split)))} "
+            f"(loss {ev.loss:.4f}).</p>"
+            + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
+            + "<p class=\"sub\">Precision: of the pictures the model put in a class, the share that belong "
+              "there. Recall: of a class's pictures, the share the model found.</p>")
+
+
+def _mistakes_html(data: ReportData) -> str:
+    e = html.escape
+    if not data.mistakes:
+        return f"<p>{e(data.mistakes_note) if data.mistakes_note else _missing()}</p>"
+    figures = []
+    for m in data.mistakes:
+        images = ""
+        if m.picture_png:
+            images += _img(m.picture_png, f"picture {os.path.basename(m.path)}")
+        if m.heat_png:
+            images += _img(m.heat_png, f"where the model looked in {os.path.basename(m.path)}")
+        problem = f"<br><i>{e(m.error)}</i>" if m.error else ""
+        figures.append(
+            f'<figure><div class="pair">{images}</div><figcaption><b>{e(m.true_class)}</b> taken for '
+            f"<b>{e(m.predicted_class)}</b> ({m.probability:.1%} sure)<br><span class=\"path\">"
+            f"{e(_within(m.path, data.dataset))}"
+            f"</span>{problem}</figcaption></figure>")
+    total = len(data.evaluation.mistakes) if data.evaluation is not None else len(data.mistakes)
+    return (f"<p>{len(data.mistakes)} of {total:,} mistakes (file names within the folder above), the most "
+            "confident first: a very sure wrong "
+            "answer is often a picture in the wrong folder. Beside each picture, in red, the parts that made "
+            "the model choose the wrong class (Grad-CAM).</p>"
+            f'<div class="grid">{"".join(figures)}</div>')
+
+
+def _within(path: str, dataset: dict | None) -> str:
+    """``path`` relative to the dataset's folder when it lies inside it (shorter to read)."""
+    root = (dataset or {}).get("root")
+    if root:
+        try:
+            return str(Path(path).relative_to(root))
+        except ValueError:
+            pass
+    return path
+
+
+def _label_errors_html(data: ReportData) -> str:
+    e = html.escape
+    check = data.label_check
+    if check is None:
+        return f"<p>{e(data.label_note)}</p>"
+    if not check.issues:
+        return f"<p>None found among {check.checked:,} pictures ({e(check.method)}).</p>"
+    notes = "".join(f'<p class="note">{e(str(n))}</p>' for n in getattr(check, "notes", []) or [])
+    figures = []
+    for issue in check.issues[:LABEL_THUMBS]:
+        png = data.label_thumbs.get(issue.path)
+        picture = _img(png, os.path.basename(issue.path)) if png else ""
+        figures.append(f'<figure class="small">{picture}<figcaption>in <b>{e(issue.label)}</b>, looks like '
+                       f"<b>{e(issue.suggested)}</b> (score {issue.score:.2f})<br><span class=\"path\">"
+                       f"{e(os.path.basename(issue.path))}</span></figcaption></figure>")
+    rows = [[str(i + 1), f'<span class="path">{e(_within(x.path, data.dataset))}</span>', e(x.label), e(x.suggested),
+             f"{x.score:.3f}"]
+            for i, x in enumerate(check.issues[:TOP_LABEL_ERRORS])]
+    more = (f"<p>… and {len(check.issues) - TOP_LABEL_ERRORS:,} more.</p>"
+            if len(check.issues) > TOP_LABEL_ERRORS else "")
+    return (f"<p>{len(check.issues):,} of {check.checked:,} pictures may be in the wrong folder "
+            f"({e(check.method)}).</p>{notes}<div class=\"grid\">{''.join(figures)}</div>"
+            + _table(["#", "picture", "its folder", "looks like", "score"], rows, {0, 4}) + more)
+
+
+def _versions_html(data: ReportData) -> str:
+    e = html.escape
+    meta = data.metadata
+    recorded = meta.get("versions") or {}
+    keras_saved = meta.get("keras_version")
+    names = list(dict.fromkeys([*recorded, *data.versions]))
+    parts = []
+    if not recorded and data.unsaved:
+        parts.append("<p>The model is not saved yet: it was made with the libraries of this report.</p>")
+        parts.append(_table(["library", "version"], [[e(n), e(v)] for n, v in data.versions.items()]))
+    else:
+        if not recorded:
+            parts.append(f"<p>The versions the model was saved with: {_missing()}"
+                         + (f" (its file says Keras {e(str(keras_saved))})" if keras_saved else "") + ".</p>")
+        rows = [[e(n), e(recorded[n]) if n in recorded else _missing(), e(data.versions.get(n, "—"))]
+                for n in names]
+        parts.append(_table(["library", "when the model was saved", "this report"], rows))
+    config = meta.get("config") or {}
+    dataset = meta.get("dataset") or {}
+    seeds = []
+    if "seed" in config:
+        seeds.append(f"training seed {e(str(config['seed']))}")
+    if "seed" in dataset:
+        seeds.append(f"split seed {e(str(dataset['seed']))}")
+    parts.append(f"<p>Seed: {', '.join(seeds) if seeds else _missing()}.</p>")
+    backbone = meta.get("backbone") or {}
+    if backbone.get("weights_sha256"):
+        parts.append(f"<p>Pretrained weights: {e(str(backbone.get('weights_file', '')))} "
+                     f"(sha256 <span class=\"path\">{e(str(backbone['weights_sha256']))}</span>).</p>")
+    return "".join(parts)
+
+
+# ----- writing ------------------------------------------------------------------------------------
+def write_report(text: str, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Save ``text`` to ``path`` (".html" added when it has no extension) atomically: a temporary
+    file in the same folder renamed into place. An existing file is replaced only with
+    ``overwrite``; otherwise CatdogError says so (as for any folder that cannot be written)."""
+    return write_file(text.encode("utf-8"), with_extension(path), overwrite, "the report")
+
+
+def with_extension(path: str | os.PathLike) -> Path:
+    """``path`` with ".html" added when it has no extension."""
+    path = Path(path).expanduser()
+    return path if path.suffix else path.with_name(path.name + ".html")
+
+
+def check_writable(path: str | os.PathLike, overwrite: bool = False, what: str = "the report") -> Path:
+    """Raise CatdogError now, before the long part, if ``path`` could not be written (no such
+    folder, a folder in the way, no permission, an existing file without ``overwrite``)."""
+    path = Path(path).expanduser()
+    folder = path.parent
+    if not folder.is_dir():
+        raise CatdogError(f"Cannot write {what}: the folder {folder} does not exist.")
+    if path.is_dir():
+        raise CatdogError(f"Cannot write {what} to {path}: it is a folder.")
+    if path.exists() and not overwrite:
+        raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.")
+    return path
+
+
+def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False, what: str = "the file") -> Path:
+    """Write ``content`` to ``path`` atomically, never over an existing file unless ``overwrite``;
+    CatdogError with a readable reason otherwise. ``what`` names it in messages ("the heatmap")."""
+    path = check_writable(path, overwrite, what)
+    folder = path.parent
+    tmp = None
+    try:
+        # Opened by name (not mkstemp, which makes 0600): the file gets the usual permissions.
+        candidate = folder / f".{path.stem}.{secrets.token_hex(4)}.tmp"
+        with open(candidate, "xb") as fh:
+            tmp = candidate
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except PermissionError:
+        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.") from None
+    except OSError as exc:
+        raise CatdogError(f"Cannot write {what} to {path}: {exc.strerror or exc}.") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    log.info("%s written to %s", what, path)
+    return path
+

@@ -1,0 +1,154 @@
+"""The shareable report (core.report) and the CLI's explain/report commands, on the tiny model
+trained once for the session and a folder with some pictures in the wrong class."""
+
+import html.parser
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog_desktop import cli
+from catdog_desktop.core import report
+from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.inference import Classifier
+
+SECTION_IDS = [key for key, _ in report.SECTIONS]
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(trained, tmp_path_factory):
+    """The held-out pictures, three of each class put in the other's folder, a cat in the dogs' folder
+    whose name needs escaping, and a broken file."""
+    scan, _, _ = trained
+    root = tmp_path_factory.mktemp("mixed") / "pets"
+    for name in scan.class_names:
+        (root / name).mkdir(parents=True)
+    moved = {0: 0, 1: 0}
+    for path, label in zip(scan.validation.paths, scan.validation.labels):
+        wrong = moved[label] < 3
+        moved[label] += wrong
+        target = scan.class_names[1 - label if wrong else label]
+        shutil.copy(path, root / target / (("moved-" if wrong else "") + path.rsplit("/", 1)[-1]))
+    first_cat = scan.validation.paths[scan.validation.labels.index(0)]
+    shutil.copy(first_cat, root / "dogs" / 'odd <b>"name" & co.png')  # a mistake too, shown by name
+    (root / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    return root
+
+
+class Page(html.parser.HTMLParser):
+    """What a browser would fetch: every src/href, and the ids of the sections."""
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids, self.images = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("src", "href", "srcset", "poster", "data"):
+            if key in attrs:
+                self.links.append(attrs[key])
+        if tag == "img":
+            self.images += 1
+        if "id" in attrs:
+            self.ids.append(attrs["id"])
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def test_report_has_every_part_and_refers_to_nothing_outside(trained, mixed_folder, tmp_path):
+    _, _, model_path = trained
+    classifier = Classifier.load(model_path)
+    scan = scan_dataset(mixed_folder)
+    steps = []
+    data = report.collect(classifier, scan, progress=lambda *step: steps.append(step))
+    text = report.render(data)
+    out = report.write_report(text, tmp_path / "report")
+    assert out.name == "report.html" and out.read_text(encoding="utf-8") == text
+
+    page = parse(text)
+    assert page.ids == SECTION_IDS  # dataset, training, curves, confusion, per-class, mistakes, label errors, versions
+    # Nothing to fetch: only inline PNGs and links within the page; no scripts, styles or fonts from elsewhere.
+    assert all(link.startswith("data:image/png;base64,") or link.startswith("#") for link in page.links)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//|file:)""", text, re.I)
+    assert "<script" not in text.lower() and "@import" not in text and "url(" not in text
+    # The parts, with what they say.
+    assert "cats" in text and "dogs" in text and "No files were skipped" not in text and "broken.jpg" in text
+    assert "trained from scratch" in text and "It trained for <b>" in text
+    assert "Loss (lower is better)" not in text  # the curves are a picture, not text
+    assert data.evaluation.count == 21 and len(data.mistakes) >= 6  # seven moved pictures, very likely wrong
+    assert all(m.picture_png and m.heat_png for m in data.mistakes)
+    assert page.images >= 2 + 2 * len(data.mistakes)  # curves, confusion, and each mistake twice
+    moved_shown = sum("moved-" in m.path or "odd" in m.path for m in data.mistakes)
+    print(f"report: {len(data.mistakes)} mistakes shown, {moved_shown} of them moved pictures; {len(text):,} bytes")
+    assert moved_shown >= 5
+    # Names from the disk are escaped: the odd file name shows as text, never as markup.
+    assert '<b>"name"' not in text and "odd &lt;b&gt;&quot;name&quot; &amp; co.png" in text
+    assert "training seed 1337" in text and "tensorflow" in text
+    if data.label_check is None:
+        assert "Not run" in text
+    else:
+        assert data.label_check.checked >= 20 and "may be in the wrong folder" in text
+    assert steps and steps[-1][0] == steps[-1][1]  # progress reached its end
+
+
+def test_report_without_pictures_shows_what_the_model_recorded(trained):
+    _, _, model_path = trained
+    data = report.collect(Classifier.load(model_path))
+    text = report.render(data)
+    assert data.evaluation is not None and "recorded when the model was trained" in text
+    assert "the mistakes cannot be shown" in text and "Not run: the pictures were not given." in text
+    assert parse(text).ids == SECTION_IDS
+
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    bare = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs)))
+    text = report.render(report.collect(Classifier(bare, ["a", "b"], 32)))  # a model from elsewhere
+    assert text.count(report.NOT_RECORDED) >= 5  # dataset, settings, curves, confusion, scores, versions
+
+
+def test_write_report_never_replaces_a_file_unasked(tmp_path):
+    target = tmp_path / "r.html"
+    target.write_text("mine")
+    with pytest.raises(Exception, match="already exists"):
+        report.write_report("<html></html>", target)
+    assert target.read_text() == "mine"
+    report.write_report("<html>new</html>", target, overwrite=True)
+    assert target.read_text() == "<html>new</html>" and list(tmp_path.iterdir()) == [target]
+    with pytest.raises(Exception, match="does not exist"):
+        report.write_report("x", tmp_path / "missing" / "r.html")
+
+
+def test_cli_explain_and_report(trained, mixed_folder, tmp_path, capsys):
+    _, _, model_path = trained
+    picture = mixed_folder / "cats" / next(p.name for p in (mixed_folder / "cats").iterdir() if p.suffix == ".png")
+    heatmap = tmp_path / "heat.png"
+    assert cli.main(["--json", "explain", str(model_path), str(picture), "--out", str(heatmap)]) == cli.EXIT_OK
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["class"] in ("cats", "dogs") and answer["out"] == str(heatmap)
+    with Image.open(heatmap) as shown:
+        assert shown.format == "PNG" and shown.size == Image.open(picture).size
+    assert cli.main(["explain", str(model_path), str(picture), "--out", str(heatmap)]) == cli.EXIT_ERROR
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["explain", str(model_path), str(picture), "--out", str(heatmap), "--force",
+                     "--class", "horses"]) == cli.EXIT_ERROR
+    assert "no class 'horses'" in capsys.readouterr().err
+
+    out = tmp_path / "report.html"
+    assert cli.main(["--json", "report", str(model_path), str(mixed_folder), "--out", str(out),
+                     "--no-label-check", "--mistakes", "3"]) == cli.EXIT_OK
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["out"] == str(out) and summary["mistakes_shown"] == 3
+    assert parse(out.read_text(encoding="utf-8")).ids == SECTION_IDS
+    before = out.read_bytes()
+    assert cli.main(["report", str(model_path), "--out", str(out)]) == cli.EXIT_ERROR
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert cli.main(["report", str(model_path), "--out", str(out), "--force"]) == cli.EXIT_OK
+    assert "recorded when the model was trained" in out.read_text(encoding="utf-8")

@@ -1,0 +1,91 @@
+"""Where the model looked, in the Classify tab, and File → Export report…, as a user does them."""
+
+import os
+
+from PySide6.QtWidgets import QFileDialog
+
+from ui_helpers import drop_files
+
+
+def test_show_where_it_looked_colours_the_picture_and_goes_back(qtbot, window_with_model, trained):
+    scan, _, _ = trained
+    panel = window_with_model.classify_panel
+    drop_files(panel, [scan.validation.paths[0]])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    plain = panel.preview.pixmap().toImage()
+    panel.explain_box.setChecked(True)  # computed in a worker; the window stays responsive
+    qtbot.waitUntil(lambda: panel.explain_note.text().startswith("In red"), timeout=30_000)
+    assert panel.preview.pixmap().toImage() != plain
+    panel.explain_box.setChecked(False)
+    assert panel.preview.pixmap().toImage() == plain and panel.explain_note.text() == ""
+    # Checked, it stays on: the next picture dropped is explained too.
+    panel.explain_box.setChecked(True)
+    qtbot.waitUntil(lambda: panel.explain_note.text().startswith("In red"), timeout=30_000)
+    drop_files(panel, [scan.validation.paths[-1]])
+    qtbot.waitUntil(lambda: bool(panel.results()) and panel.results()[0].path == scan.validation.paths[-1],
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: panel.explain_note.text().startswith("In red") and not window_with_model.jobs.busy("explain"),
+                    timeout=30_000)
+    assert panel.preview.pixmap().toImage() != plain
+
+
+def test_export_report_writes_the_file_the_user_chose(qtbot, window_with_model, monkeypatch, tmp_path, dialogs):
+    window = window_with_model
+    target = tmp_path / "my report"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "Web pages (*.html)"))
+    assert window.report_action.isEnabled()
+    window.report_action.trigger()
+    written = tmp_path / "my report.html"
+    qtbot.waitUntil(lambda: written.exists() and not window.jobs.busy("report"), timeout=60_000)
+    text = written.read_text(encoding="utf-8")
+    assert "<h1>Report on pets.keras</h1>" in text and 'id="confusion"' in text
+    assert "Report written to" in window.statusBar().currentMessage()
+
+    # A folder that cannot be written: a readable message, nothing lost.
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / "missing" / "r.html"), "Web pages (*.html)"))
+    window.report_action.trigger()
+    qtbot.waitUntil(lambda: any(kind == "warning" for kind, *_ in dialogs), timeout=60_000)
+    kind, title, text = dialogs[-1]
+    assert title == "Report not written" and "does not exist" in text
+    assert not os.path.exists(tmp_path / "missing")
+
+
+def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window, trained):
+    import keras
+
+    from catdog_desktop.core.inference import Classifier
+
+    scan, _, _ = trained
+    inputs = keras.Input((32, 32, 3))
+    flat = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    window.session.set_model(Classifier(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(flat)),
+                                        ["cats", "dogs"], 32))
+    panel = window.classify_panel
+    drop_files(panel, [scan.validation.paths[0]])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    panel.explain_box.setChecked(True)
+    qtbot.waitUntil(lambda: "no convolutional layers" in panel.explain_note.text(), timeout=30_000)
+    assert not panel.preview.pixmap().isNull()  # the picture itself stays
+
+
+def test_the_evaluate_tabs_large_view_shows_the_real_heatmap(qtbot, trained):
+    """The gallery's large picture (Evaluate tab) with core.jobs.explain itself, not a stand-in."""
+    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.ui.gallery import GalleryItem, PictureDialog
+    from catdog_desktop.ui.workers import JobRunner, WorkerThreads
+
+    scan, _, model_path = trained
+    path = scan.validation.paths[0]
+    threads = WorkerThreads()
+    dialog = PictureDialog(GalleryItem(path, "cats → dogs", path, 0.9, "cats", "dogs"), JobRunner(threads),
+                           Classifier.load(model_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog._plain is not None, timeout=10_000)
+    dialog.heatmap_box.setChecked(True)
+    qtbot.waitUntil(lambda: dialog._heat is not None, timeout=30_000)
+    assert dialog.picture.pixmap().toImage() != dialog._plain.scaled(dialog.picture.pixmap().size()).toImage()
+    dialog.close()
+    threads.shutdown()
+    assert threads.threads() == []
