@@ -9,8 +9,9 @@ Folders of N 500-px JPEGs are made once and kept under /tmp/catdog-batch-bench (
 pictures, generated or drawn from --photos and scaled to 500 px; larger folders repeat them as hard
 links, so the disk holds 1,000 files' bytes). Each N is measured in a fresh child process, so its
 peak RSS (ru_maxrss) is comparable across N. In the child, ``--repeats`` times in turn:
-  * forward: Classifier.probabilities on pre-decoded pixels, ``--batch-size`` at a time, over
-    min(N, 1000) pictures: what the model alone can do;
+  * forward: Classifier.probabilities on pre-decoded pixels, ``--forward-batch-size`` at a time,
+    over min(N, 1000) pictures: what the model alone can do, one batch after another; and the
+    same with ``--streams`` batches of ``--batch-size`` at once, as predict_paths gives them;
   * end to end: Classifier.predict_paths over the N files (listing excluded, decoding included).
 Prints one JSON line: CPU, model, and per N the medians, their ratio, and the peak RSS.
 """
@@ -120,37 +121,65 @@ def child(args) -> dict:
 
     from catdog_desktop.core.dataset import scan_images
     from catdog_desktop.core.images import load_pixels
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.inference import PREDICT_BATCH, Classifier
 
     clf = Classifier.load(args.model_path).warm_up()
     files, _ = scan_images([args.folder])
     sample = np.stack([load_pixels(p, clf.image_size) for p in files[:256]])
     forward_count = min(len(files), 1000)
-    clf.predict_paths(files[:args.batch_size], batch_size=args.batch_size)  # warm-up of the batch path
-    forward, end_to_end, forward_cpu, end_to_end_cpu = [], [], [], []
-    for _ in range(args.repeats):
+    batch_size = args.batch_size or PREDICT_BATCH
+    clf.predict_paths(files[:batch_size], batch_size=batch_size)  # warm-up of the batch path
+    from concurrent.futures import ThreadPoolExecutor
+
+    streams = args.streams or clf.model_streams
+    # The model's own rate is measured at --forward-batch-size (64: its best on 2 cores, 32 is slower).
+    batches = [np.arange(start, min(start + args.forward_batch_size, forward_count)) % len(sample)
+               for start in range(0, forward_count, args.forward_batch_size)]
+    stream_batches = [np.arange(start, min(start + batch_size, forward_count)) % len(sample)
+                      for start in range(0, forward_count, batch_size)]
+    # Peak memory of classifying the folder alone, before the forward measurements (a batch of 64
+    # needs more than the app's two of 32) raise the high-water mark.
+    first = time.perf_counter(), time.process_time()
+    results = clf.predict_paths(files, batch_size=batch_size, streams=streams)
+    end_to_end = [len(results) / (time.perf_counter() - first[0])]
+    end_to_end_cpu = [(time.process_time() - first[1]) / len(results) * 1000]
+    classifying_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    forward, forward_streams, forward_cpu = [], [], []
+    for repeat in range(args.repeats):
         started, cpu = time.perf_counter(), time.process_time()
-        for start in range(0, forward_count, args.batch_size):
-            idx = np.arange(start, min(start + args.batch_size, forward_count)) % len(sample)
+        for idx in batches:  # the model's own rate: one batch after another
             clf.probabilities(sample[idx])
         forward.append(forward_count / (time.perf_counter() - started))
         forward_cpu.append((time.process_time() - cpu) / forward_count * 1000)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(streams) as pool:  # the model given `streams` batches at once, as predict_paths does
+            list(pool.map(lambda idx: clf.probabilities(sample[idx]), stream_batches))
+        forward_streams.append(forward_count / (time.perf_counter() - started))
+        if repeat == 0:
+            continue  # the first end-to-end run came first, above
         started, cpu = time.perf_counter(), time.process_time()
-        results = clf.predict_paths(files, batch_size=args.batch_size)
+        results = clf.predict_paths(files, batch_size=batch_size, streams=streams)
         end_to_end.append(len(results) / (time.perf_counter() - started))
         end_to_end_cpu.append((time.process_time() - cpu) / len(results) * 1000)
     fwd, e2e = statistics.median(forward), statistics.median(end_to_end)
     fwd_cpu, e2e_cpu = statistics.median(forward_cpu), statistics.median(end_to_end_cpu)
     return {
-        "files": len(files), "image_size": clf.image_size, "batch_size": args.batch_size,
+        "files": len(files), "image_size": clf.image_size, "batch_size": batch_size,
+        "forward_batch_size": args.forward_batch_size,
         "forward_images_per_second": round(fwd, 1), "forward_runs": [round(r, 1) for r in forward],
         "end_to_end_images_per_second": round(e2e, 1), "end_to_end_runs": [round(r, 1) for r in end_to_end],
         "ratio": round(e2e / fwd, 3),
+        # predict_paths gives the model `streams` batches at once, which fills the cores better
+        # than one call after another; the forward rate measured that way, and end to end against it:
+        "streams": streams, "forward_streams_images_per_second": round(statistics.median(forward_streams), 1),
+        "forward_streams_runs": [round(r, 1) for r in forward_streams],
+        "ratio_to_forward_streams": round(e2e / statistics.median(forward_streams), 3),
         # CPU time per picture (all threads): on a machine whose cores are all busy, the end-to-end
         # rate cannot beat forward_cpu / end_to_end_cpu of the forward rate; decoding is the difference.
         "forward_cpu_ms_per_image": round(fwd_cpu, 2), "end_to_end_cpu_ms_per_image": round(e2e_cpu, 2),
         "cpu_ratio": round(fwd_cpu / e2e_cpu, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(classifying_rss, 1),
+        "peak_rss_mb_with_forward_measurements": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "unreadable": sum(not r.ok for r in results),
         "loadavg": round(os.getloadavg()[0], 2),
     }
@@ -162,7 +191,9 @@ def main() -> int:
     parser.add_argument("--backbone", default="none", help="without --model: 'none' (from scratch) or mobilenet_v2")
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 20000])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64, help="as Classifier.predict_paths uses by default")
+    parser.add_argument("--streams", type=int, default=0, help="batches with the model at once (default: the app's)")
+    parser.add_argument("--batch-size", type=int, default=0, help="predict_paths' batch (default: the app's)")
+    parser.add_argument("--forward-batch-size", type=int, default=64, help="batch of the model's own forward rate")
     parser.add_argument("--photos", type=Path, help="draw the 1,000 distinct pictures from these JPEGs")
     parser.add_argument("--out", help="also append the JSON line to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -180,7 +211,9 @@ def main() -> int:
     for count in args.counts:
         folder = folder_of(count, args.photos)
         proc = subprocess.run([sys.executable, __file__, "--child", "--folder", str(folder), "--model-path", str(model_path),
-                               "--repeats", str(args.repeats), "--batch-size", str(args.batch_size)],
+                               "--repeats", str(args.repeats), "--batch-size", str(args.batch_size),
+                               "--forward-batch-size", str(args.forward_batch_size),
+                               "--streams", str(args.streams)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)

@@ -80,6 +80,9 @@ def load_exported(path: str | os.PathLike, artefact: str | os.PathLike | None = 
 class ExportedClassifier(Classifier):
     """A Classifier whose outputs come from an exported model's own runtime."""
 
+    #: A TFLite interpreter must not run two calls at once: one batch at a time.
+    model_streams = 1
+
     def __init__(self, runtime, metadata: dict, path: str):
         super().__init__(None, metadata["class_names"], metadata["image_size"], metadata, path)
         self.runtime = runtime
@@ -87,6 +90,9 @@ class ExportedClassifier(Classifier):
     @property
     def runtime_name(self) -> str:
         return self.runtime.name
+
+    def _prepare(self) -> None:
+        """The runtime is ready once opened."""
 
     def _outputs(self, pixels: np.ndarray) -> np.ndarray:
         return np.asarray(self.runtime.run(np.ascontiguousarray(pixels, dtype=np.float32)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,12 @@ from .pipeline import decode_workers
 from .storage import ModelBundle, load_bundle
 
 log = logging.getLogger(__name__)
+
+#: Classifying many files (Classifier.predict_paths): the model works on MODEL_STREAMS batches of
+#: PREDICT_BATCH pictures at once. Measured on 2 cores (README): two calls fill the gaps one call
+#: leaves between its many small layers, and two batches of 32 need less memory than one of 64.
+MODEL_STREAMS = 2
+PREDICT_BATCH = 32
 
 
 @dataclass
@@ -51,6 +58,10 @@ class Classifier:
     the model carries a novelty summary and the picture's features lie farther from the training
     pictures' than its calibrated threshold (:mod:`.calibration`).
     """
+
+    #: Batches :meth:`predict_paths` gives the model at once (a compiled TensorFlow graph may be
+    #: called from several threads).
+    model_streams = MODEL_STREAMS
 
     def __init__(self, model, class_names: Sequence[str], image_size: int,
                  metadata: dict | None = None, path: str | None = None):
@@ -131,6 +142,10 @@ class Classifier:
             return probabilities_from_outputs(raw), self.novelty.unfamiliar(features)
         return probabilities_from_outputs(outputs), None
 
+    def _prepare(self) -> None:
+        """Build what :meth:`_outputs` calls, before several threads call it."""
+        self._compiled()
+
     def _outputs(self, pixels: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The model's raw outputs for float32 pixels (n, s, s, 3), with the features "none of these"
         needs as a second array when the model has a novelty summary; an exported model's runtime
@@ -194,54 +209,76 @@ class Classifier:
     def predict_paths(
         self,
         paths: Sequence[str | os.PathLike],
-        batch_size: int = 64,
+        batch_size: int = PREDICT_BATCH,
         on_result: Callable[[int, Prediction], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        streams: int | None = None,
     ) -> list[Prediction]:
-        """Classify many files, in order, a batch at a time; threads decode the next batch while
-        the model works on this one, so only two batches of pixels are in memory at once.
+        """Classify many files, in order, a batch at a time. Threads decode the next batches
+        while the model works, and the model works on ``streams`` batches at once (default
+        :data:`MODEL_STREAMS`): one call alone leaves the cores idle between its many small
+        layers, two calls fill those gaps. A few batches of pixels are in memory at any time,
+        whatever the number of files.
 
-        ``on_result(index, prediction)`` is called as results arrive; ``should_stop`` ends
-        early (the results so far are returned).
+        ``on_result(index, prediction)`` is called in order as results arrive; ``should_stop``
+        ends early (the results so far are returned).
         """
         paths = [str(p) for p in paths]
+        streams = max(1, streams or self.model_streams)
+        chunks = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
         results: list[Prediction] = []
-
         stopped = object()  # a decode skipped because a stop was asked for: Cancel does not wait for a batch
 
+        def asked_to_stop() -> bool:
+            return should_stop is not None and should_stop()
+
         def decode(path: str):
-            if should_stop is not None and should_stop():
+            if asked_to_stop():
                 return None, stopped
             try:
                 return load_pixels(path, self.image_size), None
             except ImageDecodeError as exc:
                 return None, str(exc)
 
-        starts = range(0, len(paths), batch_size)
-        with ThreadPoolExecutor(max_workers=decode_workers()) as pool:
-            # The next chunk is decoded while the model works on this one (both release the GIL).
-            ahead = [pool.submit(decode, p) for p in paths[:batch_size]]
-            for start in starts:
-                if should_stop is not None and should_stop():
-                    for future in ahead:
-                        future.cancel()
+        def score(decoded):
+            good = [i for i, (px, _) in enumerate(decoded) if px is not None]
+            probs, unfamiliar = self._scored(np.stack([decoded[i][0] for i in good])) if good else ([], None)
+            return {i: (p, _flag(unfamiliar, k)) for k, (i, p) in enumerate(zip(good, probs))}
+
+        def emit(index: int, decoded, scored) -> None:
+            start = index * batch_size
+            for i, path in enumerate(chunks[index]):
+                if i in scored:
+                    pred = self._prediction(path, *scored[i])
+                else:
+                    pred = Prediction(path=path, error=decoded[i][1])
+                results.append(pred)
+                if on_result is not None:
+                    on_result(start + i, pred)
+
+        self._prepare()  # made once here, before threads share it
+        with ThreadPoolExecutor(max_workers=decode_workers()) as pool, \
+                ThreadPoolExecutor(max_workers=streams, thread_name_prefix="model") as model:
+            decoding = {k: [pool.submit(decode, p) for p in chunks[k]] for k in range(min(len(chunks), streams + 1))}
+            scoring: deque = deque()
+            for k in range(len(chunks)):
+                if asked_to_stop():
                     break
-                chunk = paths[start:start + batch_size]
-                decoded = [future.result() for future in ahead]
+                decoded = [future.result() for future in decoding.pop(k)]
                 if any(reason is stopped for _, reason in decoded):
                     break
-                ahead = [pool.submit(decode, p) for p in paths[start + batch_size:start + 2 * batch_size]]
-                good = [i for i, (px, _) in enumerate(decoded) if px is not None]
-                probs, unfamiliar = self._scored(np.stack([decoded[i][0] for i in good])) if good else ([], None)
-                by_index = {i: (p, _flag(unfamiliar, k)) for k, (i, p) in enumerate(zip(good, probs))}
-                for i, path in enumerate(chunk):
-                    if i in by_index:
-                        pred = self._prediction(path, *by_index[i])
-                    else:
-                        pred = Prediction(path=path, error=decoded[i][1])
-                    results.append(pred)
-                    if on_result is not None:
-                        on_result(start + i, pred)
+                if k + streams + 1 < len(chunks):
+                    decoding[k + streams + 1] = [pool.submit(decode, p) for p in chunks[k + streams + 1]]
+                scoring.append((k, decoded, model.submit(score, decoded)))
+                while len(scoring) >= streams:
+                    index, done, future = scoring.popleft()
+                    emit(index, done, future.result())
+            for futures in decoding.values():
+                for future in futures:
+                    future.cancel()
+            while scoring:  # batches already with the model: their answers are kept, even after a stop
+                index, done, future = scoring.popleft()
+                emit(index, done, future.result())
         return results
 
     def _prediction(self, path: str | None, probs: np.ndarray, unfamiliar: bool = False) -> Prediction:

@@ -183,3 +183,26 @@ def test_unsure_and_unfamiliar_pictures_are_counted_and_sorted_apart(photos):
     assert [folder for _, folder in moves] == ["uncertain", "cats", "dogs", "uncertain", "cats"] and len(unreadable) == 1
     moves, _ = sorting.plan(predictions, ["cats", "dogs"], threshold=0.0)  # an explicit threshold replaces the flag
     assert [folder for _, folder in moves] == ["uncertain", "cats", "dogs", "dogs", "cats"]
+
+
+def test_two_batches_at_once_give_the_same_answers_in_order_and_stop_between_batches(tmp_path):
+    """predict_paths keeps two batches with the model at once (for speed): answers and their
+    order are those of one batch at a time, unreadable files keep their place, and a stop ends it."""
+    from helpers import colour_classifier
+    from synthetic import write_class_folders
+
+    write_class_folders(tmp_path, ["cats", "dogs"], 23, size=40)
+    paths = sorted(str(p) for p in tmp_path.rglob("*.png"))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    paths.insert(17, str(tmp_path / "empty.jpg"))
+    classifier = colour_classifier()
+    one = classifier.predict_paths(paths, batch_size=5, streams=1)
+    seen = []
+    two = classifier.predict_paths(paths, batch_size=5, streams=2, on_result=lambda i, p: seen.append((i, p.path)))
+    assert [p.path for p in two] == paths and seen == list(enumerate(paths))
+    assert [(p.class_name, p.error) for p in two] == [(p.class_name, p.error) for p in one]
+    assert two[17].error and [p.class_name for p in two[:23]].count("cats") == 22  # red first, the empty file among them
+    calls = []
+    stopped = classifier.predict_paths(paths, batch_size=5, streams=2, should_stop=lambda: len(calls) > 12,
+                                       on_result=lambda i, p: calls.append(i))
+    assert 12 < len(stopped) < len(paths) and [p.path for p in stopped] == paths[:len(stopped)]
