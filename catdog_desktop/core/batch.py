@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CatdogError
-from .inference import Prediction
+from .prediction import Prediction
 
 #: The columns every CSV starts with; one ``p_<class>`` column per class follows, then ``error``.
 CSV_COLUMNS = ("path", "class", "confidence", "not_sure", "unfamiliar")

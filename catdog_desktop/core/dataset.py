@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import images
+from .edits import EXCLUDED_DIR
 from .errors import CancelledError, DatasetError
 from .wording import count, is_are
 
@@ -39,8 +40,6 @@ FEW_IMAGES_PER_CLASS = 20
 #: Largest/smallest class size ratio above which classes count as imbalanced.
 IMBALANCE_RATIO = 1.5
 #: Files that operating systems leave in folders; skipped without a mention.
-#: Pictures taken out of a dataset (core.edits) go here, beside the class folders; never scanned.
-EXCLUDED_DIR = "_excluded"
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
 ProgressFn = Callable[[int, int, str], None]

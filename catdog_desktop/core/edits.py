@@ -11,9 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dataset import EXCLUDED_DIR, folder_role
 from .errors import CatdogError
 from .fileops import move_file
+
+#: Pictures taken out of a dataset go here, beside the class folders; the scanner skips it.
+EXCLUDED_DIR = "_excluded"
 #: How many changes can be undone.
 UNDO_LIMIT = 100
 
@@ -44,6 +46,8 @@ class DatasetEditor:
 
     def class_folder(self, path: str | os.PathLike) -> tuple[Path, str]:
         """(the folder holding the class folders, the picture's class) for a picture in the dataset."""
+        from .dataset import folder_role  # not at import: the window opens without NumPy and Pillow
+
         path = Path(path).resolve()
         try:
             parts = path.relative_to(self.root).parts

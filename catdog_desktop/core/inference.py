@@ -11,11 +11,11 @@ import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import calibration
+from .prediction import Prediction
 from .evaluation import probabilities_from_outputs
 from .images import ImageDecodeError, load_pixels, pixels_from_image
 from .pipeline import decode_workers
@@ -28,25 +28,6 @@ log = logging.getLogger(__name__)
 #: leaves between its many small layers, and two batches of 32 need less memory than one of 64.
 MODEL_STREAMS = 2
 PREDICT_BATCH = 32
-
-
-@dataclass
-class Prediction:
-    """One picture's result. ``error`` is set (and the rest empty) when it could not be read."""
-
-    path: str | None
-    class_name: str | None = None
-    probability: float = 0.0
-    probabilities: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    #: Top probability under the model's confidence threshold: shown as "not sure".
-    uncertain: bool = False
-    #: The picture looks like none of the training classes (far from their features).
-    unfamiliar: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 class Classifier:

@@ -33,7 +33,7 @@ from pathlib import Path
 from . import fileops
 from .batch import is_doubtful
 from .errors import CatdogError
-from .inference import Prediction
+from .prediction import Prediction
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..core import jobs
 from ..core.edits import DatasetEditor
-from ..core.evaluation import EvaluationResult
 from ..core.session import Session
 from ..core.wording import count
 from .evaluation_panel import EvaluationPanel
@@ -75,6 +74,8 @@ class Evaluating(QObject):
         data = (classifier.metadata or {}).get("evaluation")
         if not isinstance(data, dict) or "confusion" not in data:
             return
+        from ..core.evaluation import EvaluationResult  # NumPy: loaded once a model is, not before the window
+
         try:
             ev = EvaluationResult.from_dict(data)
         except (TypeError, KeyError, ValueError):

@@ -14,9 +14,11 @@ from ui_helpers import choose_folder, drop_files, drop_urls, tiny_settings
 from synthetic import synthetic_image
 
 
-def test_importing_the_app_loads_neither_tensorflow_nor_matplotlib():
+def test_importing_the_app_loads_neither_tensorflow_nor_matplotlib_nor_numpy():
+    """The window must be on screen within 0.5 s: NumPy and Pillow (about 0.2 s) load with the
+    first model or picture, TensorFlow and matplotlib in the background."""
     code = ("import sys, catdog_desktop.app, catdog_desktop.ui.main_window\n"
-            "print([m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])")
+            "print([m for m in ('tensorflow', 'keras', 'matplotlib', 'numpy', 'PIL') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
