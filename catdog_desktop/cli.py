@@ -503,6 +503,8 @@ def cmd_export(args) -> int:
 def cmd_explain(args) -> int:
     import io
 
+    from PIL import Image
+
     from .core import jobs
     from .core.inference import Classifier
     from .core.report import check_writable, write_file
@@ -518,8 +520,9 @@ def cmd_explain(args) -> int:
     if not Path(args.image).is_file():
         raise CatdogError(f"{args.image} is not a file.")
     result = jobs.explain(None, classifier, args.image, index)
+    width, height, rgb = result["overlay_rgb"]
     buffer = io.BytesIO()
-    result["overlay"].save(buffer, format="PNG")
+    Image.frombytes("RGB", (width, height), rgb).save(buffer, format="PNG")
     written = write_file(buffer.getvalue(), out, overwrite=args.force, what="the heatmap")
     if args.json:
         print(json.dumps({"path": result["path"], "class": result["class_name"],
