@@ -172,7 +172,7 @@ def test_check_labels_shows_ranked_suggestions(qtbot, tab, tmp_path, monkeypatch
         return SimpleNamespace(issues=[issue(cats[0], 0.61), issue(cats[1], 0.93)], checked=8,
                                class_names=["cats", "dogs"], method="cross-validated", skipped=[])
 
-    monkeypatch.setattr(jobs, "check_labels", check_labels, raising=False)
+    monkeypatch.setattr(jobs, "check_labels", check_labels)
     qtbot.mouseClick(tab.panel.check_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.panel.gallery.model.rowCount() == 2, timeout=10_000)
     assert asked == [scan.root]
