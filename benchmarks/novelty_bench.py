@@ -25,7 +25,6 @@ and the CPU (``--limit N`` uses N pictures of each side: a quick check that it r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import site
 import sys
@@ -125,7 +124,7 @@ def scores(classifier, paths: list[str]) -> tuple[np.ndarray, np.ndarray, list[s
         pixels, kept, _ = decode_paths(chunk, classifier.image_size)
         if not kept:
             continue
-        probs, features = classifier.probabilities_and_features(pixels[kept])
+        probs, features = classifier.probabilities_and_features(pixels)  # already only the readable ones
         dist.append(classifier.novelty.distances(features))
         conf.append(probs.max(axis=1))
         kept_paths += [chunk[i] for i in kept]

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "label errors first; with --json the mistakes list is cut to N)")
 
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
-    p.add_argument("model", help="a .keras model, or an export: .tflite, .onnx or a SavedModel folder")
+    p.add_argument("model", help="a .keras model, or an export made by this app: .tflite, .onnx or a SavedModel "
+                                 "folder (a SavedModel folder without its catdog_desktop.json is refused)")
     p.add_argument("paths", nargs="+")
     p.add_argument("--threshold", type=float, default=None,
                    help="say 'not sure' when the model is less sure than this (0-1; default: the threshold "
@@ -106,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pictures whose top probability is under P (0-1) go to uncertain/ (default: the threshold "
                         "recorded from the model's validation pictures, if any); so do pictures that look like "
                         "none of the classes")
-    s.add_argument("--csv", metavar="OUT.csv", help="also write the predictions as CSV")
+    s.add_argument("--csv", metavar="OUT.csv",
+                   help="also write the predictions as CSV, before sorting: its paths are where the pictures "
+                        "were (each went to TARGET/<class>/ or TARGET/uncertain/)")
     s.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
 
     u = sub.add_parser("undo-sort", help="undo the last sort into TARGET (moved files go back, copies are removed)")
@@ -117,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", default=None,
                    help="use this model's own features (e.g. a from-scratch model for pictures unlike photos); "
                         "default: the bundled pretrained network")
-    c.add_argument("--top", type=int, default=None, help="list at most this many")
+    c.add_argument("--top", type=_non_negative, default=None, metavar="N",
+                   help="list at most N (default: all; 0 prints only the summary)")
     c.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print a JSON list of {path, label, suggested, score}")
 
@@ -431,14 +435,18 @@ def cmd_sort(args) -> int:
     _classifier, results, _skipped = _classify(args, args.sources)
     if not len(results):
         raise CatdogError("No pictures found.")
+    if args.csv:
+        # Before sorting: the CSV lists the paths as classified, which a move then changes; and a CSV
+        # that cannot be written stops the command before any file has moved.
+        written = results.write_csv(args.csv, force=args.force)
+        if not args.json:
+            print(f"wrote {written} (the pictures' paths before the sort)", file=sys.stderr)
     progress = _Progress(args.json, "Moving" if args.move else "Copying", len(results.readable))
     # "Not sure" was decided while classifying (--threshold, else the model's recorded threshold).
     report = sorting.sort_files(results.predictions, results.class_names, args.target, move=args.move,
                                 sources=args.sources,
                                 progress=lambda done, _total, _msg: progress.step(done))
     progress.close()
-    if args.csv:
-        results.write_csv(args.csv, force=args.force)
     if args.json:
         print(json.dumps({
             "target": report.target, "mode": "move" if report.move else "copy", "placed": len(report.placed),
@@ -503,6 +511,8 @@ def cmd_export(args) -> int:
 def cmd_explain(args) -> int:
     import io
 
+    from PIL import Image
+
     from .core import jobs
     from .core.inference import Classifier
     from .core.report import check_writable, write_file
@@ -518,8 +528,9 @@ def cmd_explain(args) -> int:
     if not Path(args.image).is_file():
         raise CatdogError(f"{args.image} is not a file.")
     result = jobs.explain(None, classifier, args.image, index)
+    width, height, rgb = result["overlay_rgb"]
     buffer = io.BytesIO()
-    result["overlay"].save(buffer, format="PNG")
+    Image.frombytes("RGB", (width, height), rgb).save(buffer, format="PNG")
     written = write_file(buffer.getvalue(), out, overwrite=args.force, what="the heatmap")
     if args.json:
         print(json.dumps({"path": result["path"], "class": result["class_name"],
@@ -585,7 +596,7 @@ def cmd_check_labels(args) -> int:
             print(f"{message}: {done}/{total}", file=sys.stderr)
 
     result = check_labels(scan, args.model, progress=progress)
-    issues = result.issues[:args.top] if args.top else result.issues
+    issues = result.issues if args.top is None else result.issues[:args.top]
     if args.json:
         print(json.dumps([{"path": i.path, "label": i.label, "suggested": i.suggested, "score": i.score}
                           for i in issues]))

@@ -330,9 +330,11 @@ def calibrate_classifier(classifier, train_paths, train_labels, val_paths, val_l
     for name, paths, labels in jobs:
         probs, feats, kept_labels = [], [], []
         for start in range(0, len(paths), chunk):
+            # decode_paths returns the readable pictures already compacted: ``kept`` only
+            # selects the matching labels.
             pixels, kept, _bad = decode_paths(paths[start:start + chunk], classifier.image_size)
             if kept:
-                p, f = classifier.probabilities_and_features(pixels[kept])
+                p, f = classifier.probabilities_and_features(pixels)
                 probs.append(p)
                 feats.append(np.asarray(f, np.float32))
                 kept_labels.append(labels[start:start + chunk][kept])

@@ -8,6 +8,8 @@ What an export means (class names, input size) travels in small files beside it 
 :func:`sidecar_paths`): ``NAME.json`` (ours), ``NAME.labels.txt`` (one class a line, the convention of
 TFLite tools), NAME being the file's whole name (``pets.tflite.labels.txt``), so a
 .tflite and an .onnx export can share a folder; inside a SavedModel folder ``catdog_desktop.json`` and ``labels.txt``.
+A SavedModel folder without our ``catdog_desktop.json`` is refused: ``tf.saved_model.load`` runs
+whatever TensorFlow ops the folder holds, so only exports made by this app are opened.
 We chose these over TFLite's embedded metadata, which needs the heavy ``tflite-support`` package.
 """
 
@@ -70,6 +72,12 @@ def load_exported(path: str | os.PathLike, artefact: str | os.PathLike | None = 
     elif suffix == ".onnx":
         runtime = _OnnxRuntime(source)
     elif source.is_dir() and (source / "saved_model.pb").exists():
+        if metadata is None and not sidecar_paths(path)["json"].is_file():
+            # Loading a SavedModel runs the TensorFlow graph inside it: only our own exports.
+            raise ModelFileError(
+                f"{path.name} is a SavedModel folder without {SIDECAR_JSON_IN_FOLDER}: only SavedModel folders "
+                "exported by this app are opened (loading one runs the TensorFlow code in it, so folders "
+                "from elsewhere are refused).")
         runtime = _SavedModelRuntime(source)
     else:
         raise ModelFileError(f"{path.name} is not an exported model (.tflite, .onnx or a SavedModel folder).")

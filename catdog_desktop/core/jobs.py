@@ -4,6 +4,7 @@ result, or raises :class:`~.errors.CancelledError` when stopped before it has on
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from pathlib import Path
@@ -28,15 +29,17 @@ ROWS_EVENT_INTERVAL = 0.1
 
 def warm_up(task) -> dict:
     """Import matplotlib (then say so: charts can be made) and TensorFlow; return versions."""
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401
+    # Imported for their own sake (loading them is the work), hence import_module, not unused names.
+    for name in ("matplotlib.backends.backend_agg", "matplotlib.figure"):
+        importlib.import_module(name)
 
     task.yielded("charts")
     started = time.perf_counter()
     import keras
     import tensorflow as tf
 
-    from . import inference, training  # noqa: F401
+    for name in (".inference", ".training"):
+        importlib.import_module(name, __package__)
     log.info("TensorFlow %s loaded in %.1f s", tf.__version__, time.perf_counter() - started)
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
@@ -215,10 +218,11 @@ def classify_image(task, classifier, image) -> int:
 def explain(task, classifier, path, class_index=None) -> dict:
     """Where the model looked in one picture (Grad-CAM, core.gradcam). ``path``: a file, or a pasted
     picture as (width, height, RGB bytes). ``class_index``: the class to explain (default: the
-    predicted one). Returns plain data: "heat" (float32 (s, s) in [0, 1]), "overlay" (the picture at
-    preview size with the heat drawn on it, a PIL image) and "overlay_rgb" (the same as (width,
-    height, RGB bytes) for the UI), "class_name", "class_index", "probability", "path", and "found"
-    (False when no part of the picture spoke for the class: the heat is zero everywhere).
+    predicted one). Returns plain data (it crosses to the GUI thread through a signal):
+    "overlay_rgb" (the picture at preview size with the heat drawn on it, as (width, height, RGB
+    bytes)), "class_name", "class_index", "probability", "path", and "found" (False when no part of
+    the picture spoke for the class: the heat is zero everywhere). The heat itself is
+    core.gradcam.heatmap's.
 
     Raises gradcam.NothingToExplainError for a model without convolutions, CatdogError for a file
     that cannot be read."""
@@ -247,7 +251,7 @@ def explain(task, classifier, path, class_index=None) -> dict:
     preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     shown = gradcam.overlay(preview, heat)
     return {
-        "path": name, "heat": heat, "overlay": shown, "overlay_rgb": (shown.width, shown.height, shown.tobytes()),
+        "path": name, "overlay_rgb": (shown.width, shown.height, shown.tobytes()),
         "class_index": index, "class_name": classifier.class_names[index],
         "probability": float(probabilities[index]),
         "found": bool(heat.max() > 0),  # False: no part of the picture spoke for the class

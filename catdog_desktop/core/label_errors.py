@@ -124,7 +124,8 @@ def check_labels(scan, model_path: str | os.PathLike | None = None, *, folds: in
     folds = int(min(folds, present.min()))
     if folds < 2:
         small = [n for n, c in zip(class_names, counts) if 0 < c < 2]
-        raise DatasetError(f"Too few pictures to check: {', '.join(small)} has only one.")
+        raise DatasetError("Too few pictures to check: " + (f"{small[0]} has only one." if len(small) == 1 else
+                           f"{', '.join(small[:-1])} and {small[-1]} have only one each."))
 
     if progress is not None:
         progress(0, folds, "Checking labels")

@@ -255,10 +255,8 @@ def _show_mistakes(classifier, mistakes, report, stop) -> list[ShownMistake]:
 
 def _check_labels(scan, meta: dict, report, stop):
     """(LabelCheck, "") or (None, why it did not run)."""
-    try:
-        from . import label_errors
-    except ImportError:
-        return None, "Not run: this version of the app has no label check."
+    from . import label_errors
+
     config = meta.get("config") or {}
     size = config.get("image_size") if config.get("backbone", "none") != "none" else None
     try:

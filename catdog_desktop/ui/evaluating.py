@@ -156,9 +156,6 @@ class Evaluating(QObject):
             self.panel.show_message("Choose a usable dataset on the Dataset tab first: the check looks at its pictures.",
                                     error=True)
             return
-        if not hasattr(jobs, "check_labels"):
-            self.panel.show_message("The label check is not part of this version of the app.", error=True)
-            return
         self.panel.set_busy("Checking the labels: each picture is judged by a model that did not train on it…")
         self.jobs.start("check-labels", jobs.check_labels, scan.root, progress=lambda p: self.panel.set_progress(*p),
                         returned=lambda check: self._on_labels_checked(check, scan.root),

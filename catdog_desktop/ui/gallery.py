@@ -367,7 +367,7 @@ class Gallery(QWidget):
 
 
 class PictureDialog(QDialog):
-    """One picture large, with its caption and (when core.gradcam is there) where the model looked.
+    """One picture large, with its caption and (when a model is open) where the model looked.
 
     ``picture`` and ``heatmap`` come from workers: the dialog starts them through ``jobs_``.
     """
@@ -388,7 +388,7 @@ class PictureDialog(QDialog):
         self.heatmap_box = QCheckBox("Show where the model looked (heatmap)")
         self.heatmap_box.setEnabled(self.can_explain())
         if not self.heatmap_box.isEnabled():
-            self.heatmap_box.setToolTip("Needs a model and the heatmap feature (core.gradcam).")
+            self.heatmap_box.setToolTip("Needs a model: open or train one first.")
         self.heatmap_box.toggled.connect(self._on_heatmap_toggled)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -399,12 +399,16 @@ class PictureDialog(QDialog):
         layout.addWidget(buttons)
         self._plain: QPixmap | None = None
         self._heat: QPixmap | None = None
-        self.jobs.start("gallery-picture", jobs.picture_preview, item.path, jobs.PREVIEW_SIZE,
+        # Job kinds of this dialog's own: the runner keeps only the newest job of a kind, so with
+        # shared kinds a second open dialog would drop the first one's load ("Loading…" for ever).
+        self._picture_kind = f"gallery-picture-{id(self)}"
+        self._heatmap_kind = f"gallery-heatmap-{id(self)}"
+        self.jobs.start(self._picture_kind, jobs.picture_preview, item.path, jobs.PREVIEW_SIZE,
                         returned=self._on_picture, errored=lambda m: self.picture.setText(m))
 
     def can_explain(self) -> bool:
-        """The heatmap hook: core.jobs.explain from the Grad-CAM feature, when it is installed."""
-        return self.classifier is not None and hasattr(jobs, "explain")
+        """A heatmap (core.jobs.explain) needs a model."""
+        return self.classifier is not None
 
     def _on_picture(self, thumb) -> None:
         if thumb is None:
@@ -423,12 +427,12 @@ class PictureDialog(QDialog):
             return
         names = list(self.classifier.class_names)
         index = names.index(self.item.predicted) if self.item.predicted in names else None
-        self.jobs.start("gallery-heatmap", jobs.explain, self.classifier, self.item.path, index,
+        self.jobs.start(self._heatmap_kind, jobs.explain, self.classifier, self.item.path, index,
                         returned=self._on_heatmap, errored=self._on_heatmap_error)
 
     def _on_heatmap(self, result) -> None:
-        self._heat = _pixmap_from_any(result)
-        if self.heatmap_box.isChecked() and self._heat is not None:
+        self._heat = pixmap_from_rgb(*result["overlay_rgb"])
+        if self.heatmap_box.isChecked():
             self._show(self._heat)
 
     def _on_heatmap_error(self, message: str) -> None:
@@ -441,19 +445,6 @@ class PictureDialog(QDialog):
         side = max(420, min(self.picture.width(), self.picture.height()) - 8)
         self.picture.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                           Qt.TransformationMode.SmoothTransformation))
-
-
-def _pixmap_from_any(result) -> QPixmap | None:
-    """A heatmap overlay as core.jobs.explain returns it: a dict with "overlay_rgb" (width, height,
-    RGB bytes) or "overlay" (a PIL image); a bare tuple or PIL image is taken too."""
-    if isinstance(result, dict):
-        result = result.get("overlay_rgb") or result.get("overlay")
-    if isinstance(result, tuple) and len(result) == 3:
-        return pixmap_from_rgb(*result)
-    if hasattr(result, "tobytes") and hasattr(result, "size"):
-        image = result.convert("RGB")
-        return pixmap_from_rgb(image.width, image.height, image.tobytes())
-    return None
 
 
 def _escape(text: str) -> str:

@@ -147,3 +147,21 @@ def test_the_session_keeps_the_users_threshold_per_model_file():
     assert session.confidence_override("/models/m.keras") is None
     store.set(CONFIDENCE_THRESHOLDS, "{not json")  # a damaged setting is ignored, never a crash
     assert session.confidence_override("/models/m.keras") is None
+
+
+def test_calibrating_a_model_leaves_out_an_unreadable_picture(trained, tmp_path):
+    """One unreadable file among the pictures (not the last of its chunk): the others are still
+    paired with their own labels, so the result is the same as without that file."""
+    scan, _, path = trained
+    classifier = Classifier.load(path)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    train_paths, train_labels = list(scan.train.paths[:24]), list(scan.train.labels[:24])
+    val_paths, val_labels = list(scan.validation.paths[:12]), list(scan.validation.labels[:12])
+
+    clean = calibration.calibrate_classifier(classifier, train_paths, train_labels, val_paths, val_labels)
+    with_broken = calibration.calibrate_classifier(
+        classifier, [train_paths[0], str(broken), *train_paths[1:]], [train_labels[0], 1, *train_labels[1:]],
+        [str(broken), *val_paths], [0, *val_labels])
+    assert with_broken == clean
+    assert with_broken["novelty"]["validation_pictures"] == len(val_paths)

@@ -113,3 +113,11 @@ def test_cli_check_labels(flipped_dataset, trained, capsys):
     assert cli.main(["check-labels", str(root / "red")]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error: ") and "Traceback" not in err
+
+
+def test_cli_check_labels_top_takes_zero_or_more(capsys):
+    """A negative --top would cut from the end of the list (issues[:-3]): refused by the parser."""
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["check-labels", "pets", "--top", "-3"])
+    assert "must be 0 or more" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["check-labels", "pets", "--top", "0"]).top == 0
