@@ -189,10 +189,16 @@ def sort_files(task, results, target: str, move: bool, threshold: float | None, 
 
 
 def undo_sort(task, target: str):
-    """Undo the last sort into ``target``; returns (the UndoReport, whether an older sort is left there)."""
+    """Undo the last sort into ``target``; returns (the UndoReport, whether an older sort is left
+    there), or (None, False) when there was no sort to undo there. Other errors are raised (they
+    may pass: the sort stays on offer to undo)."""
     from . import sorting
+    from .errors import NothingToUndoError
 
-    report = sorting.undo_last_sort(target, progress=task.progress)
+    try:
+        report = sorting.undo_last_sort(target, progress=task.progress)
+    except NothingToUndoError:
+        return None, False
     return report, sorting.last_sort(target) is not None
 
 

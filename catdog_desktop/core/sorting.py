@@ -32,13 +32,15 @@ from pathlib import Path
 
 from . import fileops
 from .batch import is_doubtful
-from .errors import CatdogError
+from .errors import CatdogError, NothingToUndoError
 from .inference import Prediction
 
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".catdog-sort-log.jsonl"
 UNCERTAIN_FOLDER = "uncertain"
+#: Why a picture that was classified but is no longer there was skipped.
+MISSING = "it is no longer there, so it was skipped"
 #: Seconds between fsyncs of the journal while a sort runs (see the module docstring).
 SYNC_INTERVAL = 1.0
 
@@ -282,7 +284,7 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     target = Path(target).expanduser()
     run = last_sort(target)
     if run is None:
-        raise CatdogError(f"There is no sort to undo in {target}.")
+        raise NothingToUndoError(f"There is no sort to undo in {target}.")
     report = UndoReport(target=str(target), move=run.move)
     try:
         journal = _Journal(target)
