@@ -202,8 +202,17 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
             if should_stop is not None and should_stop():
                 report.stopped = True
                 break
+            if not os.path.lexists(src):
+                # Gone since it was classified (deleted, or moved by an earlier sort): skip it.
+                report.failed.append((src, MISSING))
+                journal.write({"op": "failed", "run": run, "src": src, "reason": MISSING})
+                continue
             wanted = target / folder / os.path.basename(src)
-            if os.path.lexists(wanted) and os.path.samefile(src, wanted):
+            try:
+                already = os.path.lexists(wanted) and os.path.samefile(src, wanted)
+            except OSError:  # either name vanished just now: treat it as not in place
+                already = False
+            if already:
                 # Already in its place (sorted before into this target): nothing to do, no "(2)" copy.
                 report.placed.append((src, src))
                 report.counts[folder] = report.counts.get(folder, 0) + 1
