@@ -7,12 +7,13 @@ The app's results table, the CLI's ``predict --csv`` and ``sort`` all read the s
 from __future__ import annotations
 
 import csv
+import io
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import fileops
 from .errors import CatdogError
 from .prediction import Prediction
 
@@ -107,32 +108,20 @@ class BatchResults:
                 yield [p.path, "", "", "", "", *([""] * len(self.class_names)), p.error or "unreadable"]
 
     def write_csv(self, path: str | os.PathLike, force: bool = False, threshold: float | None = None) -> Path:
-        """Write the CSV atomically (a temporary file renamed into place). Refuses to replace an
-        existing file unless ``force``; raises :class:`CatdogError` with the reason."""
+        """Write the CSV atomically (core.fileops.write_atomic). Refuses to replace an existing
+        file unless ``force``; raises :class:`CatdogError` with the reason."""
         path = check_csv_path(path, force)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".csv.tmp", dir=path.parent)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(self.csv_header())
+        writer.writerows(self.csv_rows(threshold))
         try:
             # utf-8-sig: spreadsheet programs then read non-ASCII file names correctly.
-            with os.fdopen(fd, "w", newline="", encoding="utf-8-sig") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(self.csv_header())
-                writer.writerows(self.csv_rows(threshold))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
-            if force:
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # fails if a file appeared meanwhile: never overwrite silently
-                os.unlink(tmp)
-            tmp = None
+            fileops.write_atomic(path, text.getvalue().encode("utf-8-sig"), overwrite=force)
         except FileExistsError:
             raise CatdogError(f"{path} already exists: choose another name (or add --force to replace it).") from None
         except OSError as exc:
             raise CatdogError(f"Cannot write {path}: {exc.strerror or exc}.") from None
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
 
@@ -153,13 +142,3 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
     """The rows of a CSV written by :meth:`BatchResults.write_csv`, as dicts (tests, scripts)."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         return list(csv.DictReader(fh))
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Read once at import: os.umask() sets the process's mask for a moment, unsafe once threads run.
-_UMASK = _read_umask()

@@ -19,6 +19,10 @@ class CancelledError(CatdogError):
     """The user cancelled a long operation."""
 
 
+class NothingToUndoError(CatdogError):
+    """There is nothing (left) to undo there: the app can stop offering Undo."""
+
+
 def describe(exc: BaseException) -> str:
     """A sentence for the user about an unexpected exception (one line, no traceback)."""
     if isinstance(exc, CatdogError):

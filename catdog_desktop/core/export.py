@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fileops
 from .errors import CancelledError, DatasetError, ExportError
-from .exported import load_exported, sidecar_paths
+from .exported import SIDECAR_JSON_IN_FOLDER, load_exported, sidecar_paths
 from .model_card import export_metadata, model_card
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ class ExportResult:
     runtime: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: The existing export left in place because this one failed its check ("" when none was).
+    kept: str = ""
 
     def verdict(self) -> str:
         """One sentence: passed or failed, with the figures."""
@@ -131,8 +134,16 @@ class ExportResult:
             return agreement + ". This is a quantised export: check that its accuracy is good enough for you."
         if self.passed:
             return f"Passed. {agreement}."
-        return (f"FAILED: a float export must give the same answer on at least {self.required_agreement:.1%} "
+        text = (f"FAILED: a float export must give the same answer on at least {self.required_agreement:.1%} "
                 f"of the pictures, with probabilities within {FLOAT_MAX_DIFFERENCE}. {agreement}. Do not use this file.")
+        return text + (f" {self.kept_note()}" if self.kept else "")
+
+    def kept_note(self) -> str:
+        """What happened to the export this one would have replaced ("" when none)."""
+        if not self.kept:
+            return ""
+        return (f"The previous export {Path(self.kept).name} was left as it was; "
+                f"this one was saved beside it as {Path(self.path).name}.")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "verdict": self.verdict()}
@@ -286,6 +297,11 @@ def export_model(classifier, fmt: str, out: str | os.PathLike, parity: ParityPic
         result.notes += notes
         check_stop()
         progress(3, steps, "Writing the files")
+        if not result.passed and os.path.lexists(path):
+            # Replacing was allowed (force), but for a good export: keep the previous one and put
+            # this one beside it, so the user can still look at it.
+            result.kept, path = str(path), _failed_path(fmt, path)
+            result.path = str(path)
         _move_into_place(staging, path)
         staging = None
     finally:
@@ -448,12 +464,41 @@ def check_destination(fmt: str, out: str | os.PathLike, force: bool = False) -> 
     if path.exists() and (path.is_dir() != (not _is_file_format(path))):
         kind = "folder" if path.is_dir() else "file"
         raise ExportError(f"{path} is a {kind}; choose another name.")
+    _refuse_foreign_folder(path)
     existing = [p for p in files if p.exists()]
     if existing and not force:
         names = ", ".join(p.name for p in existing)
         raise ExportError(f"{names} already exist{'s' if len(existing) == 1 else ''} in {folder}: choose "
                           "another name, or replace (--force).")
     return path
+
+
+def _refuse_foreign_folder(path: Path) -> None:
+    """A SavedModel export replaces a whole folder: allowed (with ``force``) only for a folder that
+    is one of our exports, or empty, never for a folder of the user's (~/Pictures), even with force."""
+    if not path.is_dir():
+        return
+    if (path / "saved_model.pb").exists() or (path / SIDECAR_JSON_IN_FOLDER).exists():
+        return
+    try:
+        empty = next(os.scandir(path), None) is None
+    except OSError:
+        empty = False
+    if not empty:
+        raise ExportError(f"{path} is a folder with other files in it: choose a new folder name.")
+
+
+def _failed_path(fmt: str, path: Path) -> Path:
+    """A free name beside ``path`` for an export that failed its check: NAME.failed.EXT (or
+    NAME.failed (2).EXT …), with none of its files (sidecars) there already."""
+    suffix = _format(fmt).suffix
+    stem = path.name[:-len(suffix)] if suffix else path.name
+    n = 1
+    while True:
+        candidate = path.with_name(f"{stem}.failed{f' ({n})' if n > 1 else ''}{suffix}")
+        if not any(os.path.lexists(p) for p in planned_files(fmt, candidate)):
+            return candidate
+        n += 1
 
 
 def _is_file_format(path: Path) -> bool:
@@ -472,6 +517,7 @@ def _move_into_place(staging: Path, path: Path) -> None:
     if staging.is_dir():
         old = None
         if path.exists():  # replaced only with force (checked before): keep it until the new one is in
+            _refuse_foreign_folder(path)  # again: files may have been put there while the export ran
             old = _staging_path(path)
             os.replace(path, old)
         try:
@@ -487,21 +533,10 @@ def _move_into_place(staging: Path, path: Path) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        fileops.write_atomic(path, text.encode("utf-8"), overwrite=True)
     except OSError as exc:
-        _remove(Path(tmp))
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _remove(path: Path) -> None:

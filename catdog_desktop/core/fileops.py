@@ -5,17 +5,39 @@ rather than replace an existing file, so no check-then-act race), or, across dri
 hidden temporary file that is then given its name, and only then the original is removed: at
 every moment the file is complete in at least one place, and a crash leaves no half file under a
 real name. Filesystems without hard links (FAT, some network shares) fall back to a rename after
-checking the name is free.
+checking the name is free. If the original cannot be removed (a read-only folder or drive), the
+new copy is removed again and the error raised: a failed move leaves the file in one place only.
+
+:func:`write_atomic` writes a new file (a CSV, a report, an export's labels) the same way: complete
+under a temporary name, then given its name, never over another file unless asked to.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 from pathlib import Path
 
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.EACCES}
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import (the app imports this module at start, before any
+#: worker thread): os.umask() can only be read by setting it, and while it is 0 any file another
+#: thread creates would be world-writable.
+UMASK = _read_umask()
+
+
+def new_file_mode() -> int:
+    """The permissions a new file gets by default (for files made with mkstemp, which makes 0600)."""
+    return 0o666 & ~UMASK
 
 
 def unique_path(path: str | os.PathLike) -> Path:
@@ -57,19 +79,32 @@ def move_file(src: str | os.PathLike, dst_dir: str | os.PathLike, name: str | No
     if src.parent.resolve() == dst_dir.resolve() and wanted.name == src.name:
         return src
     target = _link_free_name(src, wanted)
-    if target is not None:
-        os.unlink(src)
-        return target
+    if target is None:
+        try:
+            if os.stat(src).st_dev == os.stat(dst_dir).st_dev:
+                target = unique_path(wanted)
+                os.rename(src, target)
+                return target
+        except OSError:
+            pass
+        target = copy_file(src, dst_dir, wanted.name)
     try:
-        if os.stat(src).st_dev == os.stat(dst_dir).st_dev:
-            target = unique_path(wanted)
-            os.rename(src, target)
-            return target
+        os.unlink(src)
+    except OSError:
+        if not os.path.lexists(src):
+            return target  # removed meanwhile by someone else: the new name holds the only copy
+        # The original stays (read-only folder or drive): take the new name away again, or the
+        # picture would be in two places while the caller reports that the move failed.
+        _discard(target)
+        raise
+    return target
+
+
+def _discard(path: Path) -> None:
+    try:
+        os.unlink(path)
     except OSError:
         pass
-    target = copy_file(src, dst_dir, wanted.name)
-    os.unlink(src)
-    return target
 
 
 def copy_file(src: str | os.PathLike, dst_dir: str | os.PathLike, name: str | None = None) -> Path:
@@ -90,3 +125,48 @@ def copy_file(src: str | os.PathLike, dst_dir: str | os.PathLike, name: str | No
     finally:
         if os.path.lexists(partial):
             os.unlink(partial)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path``: complete and flushed to disk under a temporary name beside it,
+    then given its name. An existing file is replaced only when ``overwrite``; otherwise
+    FileExistsError (checked by the hard link itself, or just before the rename where the file
+    system has no hard links: FAT, exFAT, some shares). Other OSErrors as they come; nothing is
+    left behind on an error. The file gets the usual permissions (not mkstemp's 0600)."""
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        while tmp is None:
+            candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                fh = open(candidate, "xb")
+            except FileExistsError:
+                continue
+            tmp = candidate
+        with fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _place_new(tmp, path)
+        tmp = None
+    finally:
+        if tmp is not None:
+            _discard(tmp)
+    return path
+
+
+def _place_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path``, which must be free (FileExistsError otherwise)."""
+    try:
+        os.link(tmp, path)  # fails if the name is taken, even one taken a moment ago
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.rename(tmp, path)
+        return
+    os.unlink(tmp)

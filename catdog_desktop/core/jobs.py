@@ -192,10 +192,16 @@ def sort_files(task, results, target: str, move: bool, threshold: float | None, 
 
 
 def undo_sort(task, target: str):
-    """Undo the last sort into ``target``; returns (the UndoReport, whether an older sort is left there)."""
+    """Undo the last sort into ``target``; returns (the UndoReport, whether an older sort is left
+    there), or (None, False) when there was no sort to undo there. Other errors are raised (they
+    may pass: the sort stays on offer to undo)."""
     from . import sorting
+    from .errors import NothingToUndoError
 
-    report = sorting.undo_last_sort(target, progress=task.progress)
+    try:
+        report = sorting.undo_last_sort(target, progress=task.progress)
+    except NothingToUndoError:
+        return None, False
     return report, sorting.last_sort(target) is not None
 
 
@@ -321,7 +327,9 @@ def edit_pictures(task, editor, action: str, paths: list[str], class_name: str =
     """Change the dataset on disk with ``editor`` (core.edits.DatasetEditor): ``action`` "move" (to
     ``class_name``), "exclude" or "undo" (the last ``undo_count`` changes). Returns (done, failed):
     done is a list of (path as given, Edit) — for "undo", (the picture's path before, Edit) — and
-    failed a list of (path, reason). One picture that cannot be moved does not stop the others."""
+    failed a list of (path, reason). One picture that cannot be moved does not stop the others;
+    an undo stops at the first change that cannot be undone (undo goes newest first: the older
+    changes wait until that one is undone; the editor's history says how many were consumed)."""
     from .errors import CatdogError
 
     done, failed = [], []
@@ -331,7 +339,7 @@ def edit_pictures(task, editor, action: str, paths: list[str], class_name: str =
                 edit = editor.undo()
             except CatdogError as exc:
                 failed.append(("", str(exc)))
-                continue
+                break
             if edit is None:
                 break
             done.append((edit.source, edit))

@@ -20,7 +20,6 @@ import io
 import logging
 import math
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fileops
 from .errors import CancelledError, CatdogError
 
 log = logging.getLogger(__name__)
@@ -697,27 +697,14 @@ def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False,
     CatdogError with a readable reason otherwise. ``what`` names it in messages ("the heatmap")."""
     path = check_writable(path, overwrite, what)
     folder = path.parent
-    tmp = None
     try:
-        # Opened by name (not mkstemp, which makes 0600): the file gets the usual permissions.
-        candidate = folder / f".{path.stem}.{secrets.token_hex(4)}.tmp"
-        with open(candidate, "xb") as fh:
-            tmp = candidate
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        fileops.write_atomic(path, content, overwrite=overwrite)
+    except FileExistsError:
+        raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).") from None
     except PermissionError:
         raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.") from None
     except OSError as exc:
         raise CatdogError(f"Cannot write {what} to {path}: {exc.strerror or exc}.") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
     log.info("%s written to %s", what, path)
     return path
 

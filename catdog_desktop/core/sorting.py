@@ -32,13 +32,15 @@ from pathlib import Path
 
 from . import fileops
 from .batch import is_doubtful
-from .errors import CatdogError
+from .errors import CatdogError, NothingToUndoError
 from .prediction import Prediction
 
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".catdog-sort-log.jsonl"
 UNCERTAIN_FOLDER = "uncertain"
+#: Why a picture that was classified but is no longer there was skipped.
+MISSING = "it is no longer there, so it was skipped"
 #: Seconds between fsyncs of the journal while a sort runs (see the module docstring).
 SYNC_INTERVAL = 1.0
 
@@ -200,8 +202,17 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
             if should_stop is not None and should_stop():
                 report.stopped = True
                 break
+            if not os.path.lexists(src):
+                # Gone since it was classified (deleted, or moved by an earlier sort): skip it.
+                report.failed.append((src, MISSING))
+                journal.write({"op": "failed", "run": run, "src": src, "reason": MISSING})
+                continue
             wanted = target / folder / os.path.basename(src)
-            if os.path.lexists(wanted) and os.path.samefile(src, wanted):
+            try:
+                already = os.path.lexists(wanted) and os.path.samefile(src, wanted)
+            except OSError:  # either name vanished just now: treat it as not in place
+                already = False
+            if already:
                 # Already in its place (sorted before into this target): nothing to do, no "(2)" copy.
                 report.placed.append((src, src))
                 report.counts[folder] = report.counts.get(folder, 0) + 1
@@ -282,7 +293,7 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     target = Path(target).expanduser()
     run = last_sort(target)
     if run is None:
-        raise CatdogError(f"There is no sort to undo in {target}.")
+        raise NothingToUndoError(f"There is no sort to undo in {target}.")
     report = UndoReport(target=str(target), move=run.move)
     try:
         journal = _Journal(target)

@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import fileops
 from .errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -282,9 +283,7 @@ def _file_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return fileops.new_file_mode()  # the umask read once at import: os.umask() is not thread-safe
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -177,9 +177,14 @@ class Classifying(QObject):
         self.panel.progress.setValue(0)
         self.panel.progress.setFormat(("Moving" if choice.move else "Copying") + " %v / %m")
         self.panel.cancel_button.setVisible(True)
+        # Offered for undo from the start: a sort that fails, is cancelled or is cut short by
+        # closing the window may have moved files already, and its journal lets undo put them back.
+        previous = self.session.last_sort_target
+        self.session.set_last_sort_target(choice.target)
+        self.panel.set_undo_available(choice.target)
         self.jobs.start("sort", jobs.sort_files, results, choice.target, choice.move, choice.threshold,
                         self._sources(), progress=self._on_sort_progress,
-                        returned=lambda report: self._on_sorted(report, choice),
+                        returned=lambda report: self._on_sorted(report, choice, previous),
                         errored=self._on_sort_error, finished=self._on_sort_finished)
 
     def ask_sort_choice(self, results, sources: list[str], threshold: float | None) -> SortChoice | None:
@@ -192,12 +197,12 @@ class Classifying(QObject):
         self.panel.progress.setRange(0, max(total, 1))
         self.panel.progress.setValue(done)
 
-    def _on_sorted(self, report, choice: SortChoice) -> None:
+    def _on_sorted(self, report, choice: SortChoice, previous: str = "") -> None:
         if report.move:
             self.panel.model.replace_paths(dict(report.placed))
-        if report.placed:
-            self.session.set_last_sort_target(report.target)
-            self.panel.set_undo_available(report.target)
+        if not report.placed:  # nothing to undo here: the sort before (if any) stays on offer
+            self.session.set_last_sort_target(previous)
+            self.panel.set_undo_available(previous or None)
         self.panel.show_message(report.summary(), error=bool(report.failed))
 
     def _on_sort_error(self, message: str) -> None:
@@ -226,6 +231,11 @@ class Classifying(QObject):
 
     def _on_undone(self, outcome) -> None:
         report, more = outcome
+        if report is None:  # nothing to undo there (the sort had not begun, or was undone elsewhere)
+            self.session.set_last_sort_target("")
+            self.panel.set_undo_available(None)
+            self.panel.show_message("There is no sort left to undo there.")
+            return
         if report.move:
             self.panel.model.replace_paths(dict(report.restored))
         if not more:
@@ -234,6 +244,5 @@ class Classifying(QObject):
         self.panel.show_message(report.summary(), error=bool(report.kept))
 
     def _on_undo_error(self, message: str) -> None:
+        # Kept on offer: the error may pass (a drive not mounted yet); "nothing to undo" is not an error.
         self.panel.show_message(f"Not undone: {message}", error=True)
-        self.session.set_last_sort_target("")
-        self.panel.set_undo_available(None)

@@ -222,8 +222,10 @@ class Evaluating(QObject):
     def _edit(self, action: str, paths: list, class_name: str = "", undo_count: int = 1) -> None:
         editor = self.editor
         self._editing = True
+        history = len(editor.history)
         self.jobs.start("edit", jobs.edit_pictures, editor, action, list(paths), class_name, undo_count,
-                        returned=lambda outcome: self._on_edited(action, editor, *outcome),
+                        returned=lambda outcome: self._on_edited(action, editor, *outcome,
+                                                                 undone=history - len(editor.history)),
                         errored=self._on_job_error, finished=self._on_edit_finished)
         self._update_editable()
 
@@ -231,15 +233,22 @@ class Evaluating(QObject):
         self._editing = False
         self._update_editable()
 
-    def _on_edited(self, action: str, editor: DatasetEditor, done: list, failed: list) -> None:
+    def _on_edited(self, action: str, editor: DatasetEditor, done: list, failed: list, undone: int = 0) -> None:
+        """``undone``: changes taken off the editor's history by an undo (those put back, and one
+        dropped because its picture was gone); an undo that stopped part-way leaves the rest of
+        its group for the next Undo."""
         gallery = self.panel.gallery
         for before, edit in done:
             note = ("" if action == "undo" else f"moved to {edit.class_name}" if action == "move"
                     else "excluded from training")
             gallery.model.rename(before, edit.destination, note)
         if action == "undo":
-            if self._undo_groups:
-                self._undo_groups.pop()
+            if editor is self.editor and self._undo_groups:
+                self._undo_groups[-1] -= undone
+                if self._undo_groups[-1] <= 0:
+                    self._undo_groups.pop()
+                if not editor.can_undo:  # older changes fell off the editor's history (its limit)
+                    self._undo_groups.clear()
         elif done:
             self._undo_groups.append(len(done))
         verb = {"move": "moved", "exclude": "excluded", "undo": "put back"}[action]

@@ -139,20 +139,21 @@ class ExportDialog(QDialog):
         if not out:
             self._show_error("Choose where to save the export.")
             return
-        force = False
         try:
-            check_destination(fmt, out)
+            # Everything but "it exists" first: some destinations are refused even when replacing
+            # (a folder of the user's that is not one of our exports).
+            check_destination(fmt, out, force=True)
         except ExportError as exc:
-            existing = [p for p in planned_files(fmt, out) if p.exists()]
-            if not existing:
-                self._show_error(str(exc))
-                return
+            self._show_error(str(exc))
+            return
+        existing = [p for p in planned_files(fmt, out) if p.exists()]
+        force = bool(existing)
+        if existing:
             names = "\n".join(p.name for p in existing)
             if QMessageBox.question(self, "Replace?", f"These already exist in {existing[0].parent}:\n{names}\n\n"
                                     "Replace them?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
                                     ) != QMessageBox.StandardButton.Yes:
                 return
-            force = True
         self.result = None
         self.settings.setEnabled(False)
         self.export_button.setEnabled(False)
@@ -193,6 +194,8 @@ class ExportDialog(QDialog):
             figures.append(f"<b>A float export must give the same answer on at least {result.required_agreement:.1%} "
                            f"of the pictures, with probabilities within {FLOAT_MAX_DIFFERENCE}. "
                            "Do not use this file.</b>")
+        if result.kept:
+            figures.append(f"<b>{html.escape(result.kept_note())}</b>")
         files = "<br>".join(html.escape(p) for p in result.files)
         self.result_label.setText(
             f'<p style="color:{colour}; font-size: 14px"><b>{headline}</b></p>'

@@ -144,6 +144,27 @@ def test_undo_never_overwrites_a_file_that_took_a_moved_files_name(photos, tmp_p
     assert undo.renamed == 1 and "new name" in undo.summary()
 
 
+def test_a_picture_gone_since_classifying_is_skipped_and_the_sort_goes_on(photos, tmp_path):
+    """Sorting the same results into the same target twice (the pictures were moved by the first
+    sort), or a picture deleted after classifying: listed as skipped, the others are sorted, and
+    the journal records a complete sort (it used to stop at the first missing file)."""
+    src, predictions = photos
+    originals = files_under(src)
+    target = tmp_path / "sorted"
+    first = sorting.sort_files(predictions, ["cats", "dogs"], target, move=True)
+    assert len(first.placed) == 5
+    again = sorting.sort_files(predictions, ["cats", "dogs"], target, move=True)
+    assert again.placed == [] and len(again.failed) == 5
+    assert {reason for _, reason in again.failed} == {sorting.MISSING} and "no longer there" in again.summary()
+    assert sorting.read_journal(target)[-1].ended
+    assert sorting.undo_last_sort(target).restored == []  # the second sort moved nothing
+    assert len(sorting.undo_last_sort(target).restored) == 5 and files_under(src) == originals
+
+    os.unlink(src / "c.jpg")  # deleted after classifying
+    copied = sorting.sort_files(predictions, ["cats", "dogs"], tmp_path / "copies")
+    assert copied.failed == [(str(src / "c.jpg"), sorting.MISSING)] and len(copied.placed) == 4
+
+
 def test_the_target_must_not_be_inside_the_source(photos, tmp_path):
     src, predictions = photos
     for target in (src, src / "sorted"):

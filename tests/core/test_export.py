@@ -108,6 +108,52 @@ def test_existing_files_are_kept_unless_forced_and_cancel_leaves_nothing(classif
         ["mine.onnx", *(p.name for p in sidecar_paths(target).values())])
 
 
+def test_a_savedmodel_never_replaces_a_folder_that_is_not_one_of_our_exports(tmp_path):
+    """A SavedModel is a folder, and replacing it removes the old one: a folder of the user's
+    (~/Pictures) is refused even with force; an export of ours may be replaced."""
+    pictures = tmp_path / "Pictures"
+    pictures.mkdir()
+    (pictures / "holiday.jpg").write_bytes(b"the user's photo")
+    for force in (False, True):
+        with pytest.raises(ExportError, match="folder with other files in it: choose a new folder name"):
+            export.check_destination("savedmodel", pictures, force=force)
+    assert cli.main(["export", "no-model-needed.keras", "--format", "savedmodel", "--out", str(pictures),
+                     "--force"]) == cli.EXIT_ERROR
+    assert (pictures / "holiday.jpg").read_bytes() == b"the user's photo"
+    ours = tmp_path / "served"
+    ours.mkdir()
+    (ours / "saved_model.pb").write_bytes(b"an earlier export")
+    with pytest.raises(ExportError, match="already exist"):
+        export.check_destination("savedmodel", ours)
+    assert export.check_destination("savedmodel", ours, force=True) == ours
+    (tmp_path / "empty").mkdir()
+    assert export.check_destination("savedmodel", tmp_path / "empty", force=True) == tmp_path / "empty"
+
+
+def test_a_failed_float_export_keeps_the_previous_good_one_even_with_force(classifier, tmp_path, monkeypatch):
+    """--force replaces a file with a good export, not a broken one: the failed export is put
+    beside it as NAME.failed.tflite (with its own files) and the result says so."""
+    target = tmp_path / "pets.tflite"
+    target.write_bytes(b"the good export")
+    for sidecar in sidecar_paths(target).values():
+        sidecar.write_text("the good export's")
+    two = export.ParityPictures(np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 0]), "two pictures")
+    monkeypatch.setattr(export, "inference_model", lambda model: model)
+    monkeypatch.setattr(export, "_convert", lambda model, spec, staging, parity: staging.write_bytes(b"broken") and [])
+    monkeypatch.setattr(export, "_check_parity", lambda classifier, spec, path, staging, parity, stop: export.compare(
+        spec, str(path), np.array([[0.9, 0.1], [0.8, 0.2]]), np.array([[0.2, 0.8], [0.8, 0.2]]), parity, "TFLite"))
+    result = export.export_model(classifier, "tflite", target, parity=two, force=True)
+    assert not result.passed and result.kept == str(target)
+    failed = tmp_path / "pets.failed.tflite"
+    assert result.path == str(failed) and failed.read_bytes() == b"broken"
+    assert result.files == [str(failed), *(str(p) for p in sidecar_paths(failed).values())]
+    assert target.read_bytes() == b"the good export"
+    assert all(p.read_text() == "the good export's" for p in sidecar_paths(target).values())
+    assert "pets.tflite was left as it was" in result.verdict() and "pets.failed.tflite" in result.verdict()
+    again = export.export_model(classifier, "tflite", target, parity=two, force=True)
+    assert again.path == str(tmp_path / "pets.failed (2).tflite") and failed.read_bytes() == b"broken"
+
+
 def test_cli_export_then_predict_with_the_tflite_file(trained, pets_dir, tmp_path, capsys):
     _, _, model = trained
     out = tmp_path / "pets.tflite"

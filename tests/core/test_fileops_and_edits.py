@@ -64,6 +64,69 @@ def test_a_failed_copy_leaves_the_original_and_no_partial_file(tmp_path, monkeyp
     assert src.read_bytes() == b"data" and list((tmp_path / "b").iterdir()) == []
 
 
+def test_a_move_whose_original_cannot_be_removed_leaves_the_file_in_one_place(tmp_path, monkeypatch):
+    """A read-only source folder: the link is made, then the original cannot be removed. The new
+    name is taken away again, so the picture is not in two places while the move is reported as
+    failed. (Tests run as root, which permission bits do not stop: the refusal is simulated.)"""
+    src = _write(tmp_path / "a" / "x.jpg", b"data")
+    real_unlink = os.unlink
+
+    def read_only_source(path, *args, **kwargs):
+        if Path(path) == src:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(fileops.os, "unlink", read_only_source)
+    with pytest.raises(PermissionError):
+        move_file(src, tmp_path / "b")
+    assert src.read_bytes() == b"data" and list((tmp_path / "b").iterdir()) == []
+
+
+def test_write_atomic_never_replaces_a_file_unless_asked_also_without_hard_links(tmp_path, monkeypatch):
+    """FAT/exFAT and some shares refuse hard links: a new file is then renamed into place after
+    checking the name is free (predict --csv used to fail there)."""
+    def no_links(*_args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(fileops.os, "link", no_links)
+    path = fileops.write_atomic(tmp_path / "out.csv", b"first")
+    assert path.read_bytes() == b"first" and path.stat().st_mode & 0o777 == fileops.new_file_mode()
+    with pytest.raises(FileExistsError):
+        fileops.write_atomic(path, b"second")
+    assert path.read_bytes() == b"first"
+    fileops.write_atomic(path, b"second", overwrite=True)
+    assert path.read_bytes() == b"second" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_undoing_a_group_stops_at_the_first_picture_that_cannot_go_back(tmp_path, monkeypatch):
+    """Undo goes newest first: when one picture cannot be moved back, the older ones wait (they
+    are not tried again and again, nor undone out of turn), and it stays the next to undo."""
+    from catdog_desktop.core import edits, jobs
+
+    root = tmp_path / "data"
+    write_class_folders(root, ["cats", "dogs"], 3, size=24)
+    editor = DatasetEditor(root)
+    cats = sorted((root / "cats").iterdir())
+    done, failed = jobs.edit_pictures(None, editor, "exclude", [str(p) for p in cats])
+    assert len(done) == 3 and failed == []
+    real_move, tried = edits.move_file, []
+
+    def stuck(source, folder, name=None):
+        tried.append(Path(source).name)
+        if Path(source).name == cats[1].name:
+            raise PermissionError(errno.EACCES, "Permission denied", str(source))
+        return real_move(source, folder, name)
+
+    monkeypatch.setattr(edits, "move_file", stuck)
+    done, failed = jobs.edit_pictures(None, editor, "undo", [], undo_count=3)
+    assert [Path(edit.destination).name for _, edit in done] == [cats[2].name] and len(failed) == 1
+    assert tried == [cats[2].name, cats[1].name] and len(editor.history) == 2
+    monkeypatch.setattr(edits, "move_file", real_move)
+    done, failed = jobs.edit_pictures(None, editor, "undo", [], undo_count=2)
+    assert failed == [] and [Path(edit.destination).name for _, edit in done] == [cats[1].name, cats[0].name]
+    assert sorted((root / "cats").iterdir()) == cats
+
+
 def test_editor_moves_excludes_and_undoes_byte_identical(tmp_path):
     root = tmp_path / "data"
     write_class_folders(root, ["cats", "dogs"], 6, size=24)

@@ -109,3 +109,62 @@ def test_the_sort_dialog_says_what_goes_where_and_refuses_a_target_inside_the_so
     dialog.sort_button.click()
     assert "inside" in dialog.error.text() and dialog.result() != SortDialog.DialogCode.Accepted
     assert dialog.choice() == SortChoice(str(src / "sorted"), False, 0.6)
+
+
+def test_a_sort_that_fails_part_way_stays_on_offer_to_undo_until_nothing_is_left(qtbot, tmp_path, monkeypatch):
+    """A move-sort that fails (or is cut short) after moving some files can be undone; an undo that
+    fails for a passing reason is offered again; only "nothing to undo" takes the offer away."""
+    from catdog_desktop.core import jobs, sorting
+    from catdog_desktop.core.errors import CatdogError
+    from catdog_desktop.core.inference import Prediction
+    from catdog_desktop.core.session import Session
+    from catdog_desktop.ui.classify_panel import ClassifyPanel
+    from catdog_desktop.ui.workers import JobRunner, WorkerThreads
+
+    panel = ClassifyPanel()
+    qtbot.addWidget(panel)
+    threads = WorkerThreads()
+    runner, session = JobRunner(threads), Session()
+    classifying = Classifying(panel, session, runner, lambda: None)
+    inbox, target = tmp_path / "inbox", tmp_path / "sorted"
+    inbox.mkdir()
+    predictions = []
+    for name in "abc":
+        (inbox / f"{name}.jpg").write_bytes(name.encode())
+        predictions.append(Prediction(path=str(inbox / f"{name}.jpg"), class_name="cats", probability=0.9,
+                                      probabilities={"cats": 0.9, "dogs": 0.1}))
+    real_undo = jobs.undo_sort
+
+    def run(start, kind="sort"):
+        start()
+        qtbot.waitUntil(lambda: not runner.busy(kind), timeout=10_000)
+
+    def fails_part_way(task, results, where, move, threshold, sources):
+        sorting.sort_files(predictions[:2], ["cats", "dogs"], where, move=True)
+        raise CatdogError("The drive was disconnected.")
+
+    def drive_away(task, where):
+        raise CatdogError("The drive is not there.")
+
+    monkeypatch.setattr(jobs, "sort_files", fails_part_way)
+    monkeypatch.setattr(Classifying, "ask_sort_choice", lambda self, *a: SortChoice(str(target), True, 0.0))
+    run(classifying.sort_into_folders)
+    assert "Not sorted" in panel.message.text() and sorted(os.listdir(inbox)) == ["c.jpg"]
+    assert session.last_sort_target == str(target) and panel.undo_sort_button.isEnabled()
+
+    monkeypatch.setattr(jobs, "undo_sort", drive_away)
+    run(classifying.undo_last_sort)
+    assert "Not undone" in panel.message.text()
+    assert session.last_sort_target == str(target) and panel.undo_sort_button.isEnabled()
+
+    monkeypatch.setattr(jobs, "undo_sort", real_undo)
+    run(classifying.undo_last_sort)
+    assert sorted(os.listdir(inbox)) == ["a.jpg", "b.jpg", "c.jpg"] and "back where they were" in panel.message.text()
+    assert session.last_sort_target == "" and not panel.undo_sort_button.isEnabled()
+
+    session.set_last_sort_target(str(target))  # e.g. undone with the command line meanwhile
+    panel.set_undo_available(str(target))
+    run(classifying.undo_last_sort)
+    assert session.last_sort_target == "" and not panel.undo_sort_button.isEnabled()
+    assert "no sort left to undo" in panel.message.text()
+    assert threads.shutdown(10)

@@ -2,6 +2,7 @@
 mistakes, move / exclude / undo pictures on disk, check labels, evaluate a model on a folder.
 The panel runs on its own (no main window, no training): evaluations are made up from numbers."""
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -142,6 +143,48 @@ def test_move_exclude_and_undo_from_the_gallery_move_the_files(qtbot, tab, tmp_p
         assert open(path, "rb").read() == data                            # back where it was, byte for byte
     assert [gallery.model.item(r).path for r in (0, 1)] == [first, second]
     assert not list((folder / "_excluded" / "cats").iterdir())
+
+
+def test_an_undo_that_stops_part_way_keeps_the_rest_of_its_group_for_the_next_undo(qtbot, tab, tmp_path,
+                                                                                   monkeypatch):
+    """Undo puts back a whole move of several pictures; when one cannot go back, Undo stays on that
+    move (its remaining pictures) instead of going on to the move before it."""
+    from catdog_desktop.core import edits
+
+    folder = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
+    scan, ev = made_up_evaluation(folder, seed=1)
+    tab.session.set_dataset(scan)
+    tab.controller.show_training(SimpleNamespace(evaluation=ev))
+    gallery = tab.panel.gallery
+    click_cell(qtbot, tab.panel, 0, 0)
+    assert gallery.model.rowCount() >= 3
+    first, second, third = (gallery.model.item(r).path for r in range(3))
+
+    def edit(trigger):
+        trigger()
+        qtbot.waitUntil(lambda: not tab.jobs.busy("edit"), timeout=10_000)
+
+    gallery.select_rows([0])
+    edit(next(a for a in gallery.move_menu.actions() if a.text() == "dogs").trigger)  # one move: first
+    gallery.select_rows([1, 2])
+    edit(gallery.exclude_button.click)                                                # then two together
+    real_move = edits.move_file
+
+    def stuck(source, folder_, name=None):
+        if name == os.path.basename(second):
+            raise PermissionError(13, "Permission denied", str(source))
+        return real_move(source, folder_, name)
+
+    monkeypatch.setattr(edits, "move_file", stuck)
+    edit(gallery.undo_button.click)            # third comes back, second cannot
+    assert os.path.exists(third) and not os.path.exists(second) and not os.path.exists(first)
+    assert "Permission denied" in tab.panel.message.text() and gallery.undo_button.isEnabled()
+    monkeypatch.setattr(edits, "move_file", real_move)
+    edit(gallery.undo_button.click)            # the rest of that group: second, and only it
+    assert os.path.exists(second) and not os.path.exists(first)
+    assert gallery.undo_button.isEnabled()     # the move of first is still to undo
+    edit(gallery.undo_button.click)
+    assert os.path.exists(first) and not gallery.undo_button.isEnabled()
 
 
 def test_no_picture_moves_while_a_training_runs(qtbot, tab, tmp_path):

@@ -1,5 +1,6 @@
 """File → Export model…: the dialog exports in the background, shows the parity verdict, asks before
-replacing files, and Cancel leaves nothing behind."""
+replacing files (and never replaces a folder that is not one of its exports), and Cancel leaves
+nothing behind."""
 
 from PySide6.QtCore import Qt
 
@@ -24,20 +25,31 @@ def test_export_dialog_exports_checks_and_cancels(qtbot, window_with_model, tmp_
     assert (tmp_path / "pets.tflite").exists() and (tmp_path / "pets.tflite.MODEL_CARD.md").exists()
     assert dialog.export_button.text() == "Export again" and dialog.cancel_button.text() == "Close"
 
-    # Another format, then a second export over existing files: asked first, then cancelled part-way.
+    # Another format: a SavedModel is a folder, and a folder of the user's is never replaced (the
+    # replacing would delete it), not even offered.
     next(b for b in dialog.formats.buttons() if b.property("format") == "savedmodel").setChecked(True)
     assert dialog.path_edit.text() == str(tmp_path / "pets")
     (tmp_path / "pets").mkdir()
     (tmp_path / "pets" / "mine.txt").write_text("keep me")
+    asked = len(dialogs)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    assert dialogs[-1][1] == "Replace?" and "pets" in dialogs[-1][2]
+    assert len(dialogs) == asked and not dialog.running()  # refused without asking "Replace?"
+    assert "folder with other files in it: choose a new folder name" in dialog.status.text()
+    assert (tmp_path / "pets" / "mine.txt").read_text() == "keep me"
+
+    # Over an earlier export of ours: asked first, then cancelled part-way.
+    dialog.path_edit.setText(str(tmp_path / "served"))
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "saved_model.pb").write_bytes(b"an earlier export")
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert dialogs[-1][1] == "Replace?" and "served" in dialogs[-1][2]
     window.export_model_action.trigger()  # while it runs, the menu brings the same dialog back
     assert window.export_dialog is dialog and dialog.running()
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.running(), timeout=60_000)
     assert "cancelled" in dialog.status.text()
-    assert (tmp_path / "pets" / "mine.txt").read_text() == "keep me"  # the old folder is untouched
+    assert (tmp_path / "served" / "saved_model.pb").read_bytes() == b"an earlier export"  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["pets", "pets.tflite", "pets.tflite.json", "pets.tflite.labels.txt", "pets.tflite.MODEL_CARD.md"])
+        ["pets", "served", "pets.tflite", "pets.tflite.json", "pets.tflite.labels.txt", "pets.tflite.MODEL_CARD.md"])
     dialog.reject()
     assert not dialog.isVisible()
