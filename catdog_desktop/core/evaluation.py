@@ -228,7 +228,7 @@ def held_out_split(scan, metadata: dict):
     return Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
 
 
-#: Pictures predicted together when scoring a folder (progress is reported after each batch).
+#: Progress is reported every FOLDER_BATCH pictures when scoring a folder.
 FOLDER_BATCH = 64
 
 
@@ -243,12 +243,22 @@ def evaluate_folder(classifier, folder: str, strict: bool = False, progress=None
     :class:`~.errors.DatasetError` with a sentence for the user when the folder cannot be used.
     """
     from .dataset import scan_dataset
+
+    trained_on = (classifier.metadata or {}).get("dataset") or {}
+    scan = scan_dataset(folder, validation_split=trained_on.get("validation_split", 0.2),
+                        seed=trained_on.get("seed", 1337), progress=progress, should_stop=should_stop)
+    return evaluate_scan(classifier, scan, strict, progress, should_stop)
+
+
+def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_stop=None) -> FolderEvaluation:
+    """:func:`evaluate_folder` on a folder already scanned (core.dataset.DatasetScan). For the folder
+    the model was trained on, its validation pictures are those of the model's own share and seed,
+    whatever the scan's."""
     from .errors import CancelledError, DatasetError
 
     model_classes = list(classifier.class_names)
     trained_on = (classifier.metadata or {}).get("dataset") or {}
-    scan = scan_dataset(folder, validation_split=trained_on.get("validation_split", 0.2),
-                        seed=trained_on.get("seed", 1337), progress=progress, should_stop=should_stop)
+    folder = scan.root
     if not scan.class_names:
         reasons = " ".join(p.message for p in scan.errors)
         raise DatasetError(reasons or f"{folder} has no class sub-folders with pictures.")
@@ -256,6 +266,8 @@ def evaluate_folder(classifier, folder: str, strict: bool = False, progress=None
     if unknown and (strict or len(unknown) == len(scan.class_names)):
         raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
                            f"The model knows: {', '.join(model_classes)}.")
+    if trained_on:  # the model's own share and seed (resplit returns the scan itself when they match)
+        scan = scan.resplit(trained_on.get("validation_split", scan.validation_split), trained_on.get("seed", scan.seed))
     split, name = held_out_split(scan, classifier.metadata)
     split, left_out = known_classes_only(split, scan.class_names, model_classes)
     total = len(split)
@@ -265,8 +277,7 @@ def evaluate_folder(classifier, folder: str, strict: bool = False, progress=None
         if progress is not None and ((index + 1) % FOLDER_BATCH == 0 or index + 1 == total):
             progress(index + 1, total, message)
 
-    predictions = classifier.predict_paths(split.paths, batch_size=FOLDER_BATCH, on_result=on_result,
-                                           should_stop=should_stop)
+    predictions = classifier.predict_paths(split.paths, on_result=on_result, should_stop=should_stop)
     if should_stop is not None and should_stop():
         raise CancelledError("The evaluation was stopped.")
     good = [i for i, p in enumerate(predictions) if p.ok]

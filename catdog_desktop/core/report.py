@@ -127,12 +127,11 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     data.dataset = scan.summary()
     data.dataset_source = f"the folder {scan.root}, as found now"
     data.skipped = list(scan.skipped)
-    split, name = _held_out(scan, meta)
-    known, data.left_out = _known_classes_only(split, scan.class_names, data.class_names)
-    evaluation, unreadable = _evaluate(classifier, known, scan.class_names, name, report, stop)
-    data.skipped += [s for s in unreadable if s not in data.skipped]
+    scored = _evaluate(classifier, scan, report, stop)
+    evaluation, data.left_out = scored.evaluation, scored.left_out
+    data.skipped += [s for s in scored.skipped if s not in data.skipped]
     data.evaluation = evaluation
-    data.evaluation_source = f"checked now on {_pictures(evaluation.count, name)} of {scan.root}"
+    data.evaluation_source = f"checked now on {_pictures(evaluation.count, evaluation.split)} of {scan.root}"
     data.mistakes = _show_mistakes(classifier, evaluation.mistakes[:top_mistakes], report, stop)
     if not evaluation.mistakes:
         data.mistakes_note = "No mistakes on these pictures."
@@ -162,61 +161,14 @@ def _keras_version_in(path: str) -> str | None:
         return None
 
 
-def _held_out(scan, meta: dict):
-    """The pictures to check the model on, and their name: the test folder; for the folder the model
-    was trained on, its validation pictures (the same share and seed give the same ones); else all."""
-    from .dataset import Split
+def _evaluate(classifier, scan, report, stop):
+    """The model scored now on ``scan``'s held-out pictures, as the Evaluate tab scores a folder."""
+    from .evaluation import evaluate_scan
 
-    trained_on = meta.get("dataset") or {}
-    if scan.test is not None and len(scan.test):
-        return scan.test, "test"
-    if trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
-        same = scan.resplit(trained_on.get("validation_split", scan.validation_split),
-                            trained_on.get("seed", scan.seed))
-        return same.validation, "validation"
-    return Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
-
-
-def _known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
-    """(paths and labels in the model's class order of the pictures whose class the model knows,
-    {unknown class: pictures left out})."""
-    paths, labels, left_out = [], [], {}
-    for path, label in zip(split.paths, split.labels):
-        name = folder_classes[label]
-        if name in model_classes:
-            paths.append(path)
-            labels.append(model_classes.index(name))
-        else:
-            left_out[name] = left_out.get(name, 0) + 1
-    return (paths, labels), dict(sorted(left_out.items()))
-
-
-def _evaluate(classifier, known, folder_classes, name, report, stop):
-    from .evaluation import evaluate_probabilities
-
-    paths, labels = known
-    if not paths:
-        raise CatdogError("None of the pictures belongs to a class the model knows "
-                          f"({', '.join(classifier.class_names)}).")
-    message = f"Checking the model on {len(paths):,} pictures"
-
-    def on_result(index: int, _prediction) -> None:
-        if (index + 1) % 32 == 0 or index + 1 == len(paths):
-            report(index + 1, len(paths), message)
-
-    report(0, len(paths), message)
-    predictions = classifier.predict_paths(paths, on_result=on_result, should_stop=stop)
-    if stop():
-        raise CancelledError("The report was not made.")
-    good = [i for i, p in enumerate(predictions) if p.ok]
-    unreadable = [(p.path, p.error) for p in predictions if not p.ok]
-    if not good:
-        raise CatdogError("None of the pictures could be read.")
-    names = classifier.class_names
-    probabilities = np.array([[predictions[i].probabilities[c] for c in names] for i in good])
-    result = evaluate_probabilities(probabilities, np.array([labels[i] for i in good]), names,
-                                    [paths[i] for i in good], name)
-    return result, unreadable
+    try:
+        return evaluate_scan(classifier, scan, progress=report, should_stop=stop)
+    except CancelledError:
+        raise CancelledError("The report was not made.") from None
 
 
 def _show_mistakes(classifier, mistakes, report, stop) -> list[ShownMistake]:

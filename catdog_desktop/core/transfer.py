@@ -368,7 +368,9 @@ def _evaluate(model, split: Split, class_names: list[str], size: int, name: str,
                                          "evaluation"))
 
     # Not stoppable: the model is made, and its score is owed.
-    predictions = classifier.predict_paths(split.paths, batch_size=EVAL_CHUNK, on_result=on_result)
+    # The app's own batches (two of 32 at the model at once), not EVAL_CHUNK: two of 128 would
+    # add about a gigabyte to the training's peak.
+    predictions = classifier.predict_paths(split.paths, on_result=on_result)
     good = [i for i, p in enumerate(predictions) if p.ok]
     probabilities = (np.array([[predictions[i].probabilities[c] for c in class_names] for i in good])
                      if good else np.zeros((0, len(class_names))))
