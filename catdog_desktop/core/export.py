@@ -171,7 +171,8 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
     """Held-out pictures of ``folder`` (class sub-folders, as for evaluate): its test folder; else,
     for the folder the model was trained on, its validation share; else all its pictures.
     At most ``limit``, taken evenly over the classes. Raises DatasetError when none can be used."""
-    from .dataset import Split, scan_dataset
+    from .dataset import scan_dataset
+    from .evaluation import held_out_split
     from .pipeline import decode_paths
 
     trained_on = classifier.metadata.get("dataset") or {}
@@ -182,12 +183,7 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
         found = ", ".join(scan.class_names[:8]) + (", …" if len(scan.class_names) > 8 else "")
         raise DatasetError(f"{folder} has none of the model's classes ({', '.join(names)}); "
                            f"it has: {found or 'no class folders'}.")
-    if scan.test is not None and len(scan.test):
-        split, which = scan.test, "test"
-    elif trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
-        split, which = scan.validation, "validation"
-    else:
-        split, which = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
+    split, which = held_out_split(scan, classifier.metadata)
     chosen = _balanced([(p, names.index(scan.class_names[y])) for p, y in zip(split.paths, split.labels)
                         if scan.class_names[y] in names], limit)
     if not chosen:
