@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--threshold", type=float, default=None,
                    help="say 'not sure' when the model is less sure than this (0-1; default: the threshold "
-                        "recorded from the model's validation pictures, if any)")
+                        "recorded from the model's validation pictures, if any; exports carry it too). "
+                        "'None of these' is answered for .keras models only")
     p.add_argument("--csv", metavar="OUT.csv",
                    help="also write one row per file (path, class, confidence, each class's probability, error)")
     p.add_argument("--force", action="store_true", help="replace the CSV file if it exists")

@@ -25,7 +25,17 @@ def export_metadata(classifier, spec: ExportFormat, result: ExportResult) -> dic
         "exported_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "catdog_desktop": __version__,
         "parity": {k: v for k, v in result.to_dict().items() if k not in ("files", "path")},
+        **_calibration(classifier.metadata),
     }
+
+
+def _calibration(metadata: dict | None) -> dict:
+    """The model's recorded "not sure" threshold, so an export says "not sure" as the app does.
+    Not the "none of these" summary: it compares features, which an export does not output."""
+    from .calibration import METADATA_KEY
+
+    threshold = ((metadata or {}).get(METADATA_KEY) or {}).get("confidence_threshold")
+    return {METADATA_KEY: {"confidence_threshold": threshold}} if threshold else {}
 
 
 def _output_description(class_names: list[str]) -> str:
@@ -33,6 +43,18 @@ def _output_description(class_names: list[str]) -> str:
         return (f"one number per picture: the probability of '{class_names[1]}' "
                 f"('{class_names[0]}' is 1 minus it)")
     return "one probability per class, in the order of labels.txt (they sum to 1)"
+
+
+def _not_sure_line(classifier) -> str:
+    from .calibration import recorded_threshold
+
+    threshold = recorded_threshold(classifier.metadata)
+    said = (f'"Not sure" under a top probability of {threshold:.1%}, the threshold recorded from the model\'s '
+            "validation pictures (in the JSON file beside the export, under calibration; "
+            "catdog-desktop-cli predict uses it).") if threshold is not None else \
+        'No "not sure" threshold was recorded for this model.'
+    return said + (' "None of these" (a picture like none of the classes) is only answered in the app: '
+                   "it compares the model's inner features, which an export does not output.")
 
 
 def model_card(classifier, spec: ExportFormat, result: ExportResult) -> str:
@@ -60,6 +82,7 @@ def model_card(classifier, spec: ExportFormat, result: ExportResult) -> str:
         f"- Output: {_output_description(classifier.class_names)}.",
         f"- Classes, in order: {', '.join(f'{i}: {n}' for i, n in enumerate(classifier.class_names))} "
         "(also in the labels file).",
+        f"- {_not_sure_line(classifier)}",
         "",
         "## How it was trained",
         "",

@@ -174,3 +174,22 @@ def test_cli_export_then_predict_with_the_tflite_file(trained, pets_dir, tmp_pat
     # Again without --force: refused before any work, with a one-line message.
     assert cli.main(["export", str(model), "--format", "tflite", "--out", str(out)]) == cli.EXIT_ERROR
     assert "already exist" in capsys.readouterr().err
+
+
+def test_an_export_carries_the_recorded_threshold_and_predict_says_not_sure(classifier, pets_dir, tmp_path, capsys):
+    """The "not sure" threshold travels in the JSON beside the export (the novelty summary does not:
+    an export outputs no features), so `predict` on the .tflite says "not sure" as the app does."""
+    calibrated = Classifier(classifier.model, classifier.class_names, classifier.image_size,
+                            {**classifier.metadata, "calibration": {
+                                "confidence_threshold": {"value": 1.0, "source": "validation"},
+                                "novelty": {"layer": "x", "centres": "AAA=", "count": 1, "dim": 1}}},
+                            classifier.path)
+    out = tmp_path / "sure.tflite"
+    export.export_model(calibrated, "tflite", out, parity=export.generated_pictures(classifier.image_size, count=4))
+    sidecar = json.loads(sidecar_paths(out)["json"].read_text())
+    assert sidecar["calibration"] == {"confidence_threshold": {"value": 1.0, "source": "validation"}}
+    assert 'under a top probability of 100.0%' in sidecar_paths(out)["card"].read_text()
+    assert load_classifier(out).confidence_threshold == 1.0
+
+    assert cli.main(["predict", str(out), str(pets_dir / "dogs" / "dogs_001.png")]) == cli.EXIT_OK
+    assert "not sure (maybe " in capsys.readouterr().out
