@@ -40,6 +40,7 @@ class Evaluating(QObject):
         self.status = status
         self.editor: DatasetEditor | None = None
         self._undo_groups: list[int] = []      # pictures per move, so Undo puts back a whole move
+        self._changed = 0                       # pictures moved since the figures shown, less those put back
         self._training = False
         self._editing = False                   # a move runs (in a worker): one at a time
         self._shown_model = None                # the model whose evaluation is shown
@@ -88,6 +89,7 @@ class Evaluating(QObject):
         self._shown_model = classifier
         self._computed_shown = True
         self._set_editor(root)
+        self._changed = 0
         self.panel.show_evaluation(ev, source, move_classes, note)
         self.panel.show_message("")
 
@@ -251,6 +253,7 @@ class Evaluating(QObject):
                     self._undo_groups.clear()
         elif done:
             self._undo_groups.append(len(done))
+        self._changed += -len(done) if action == "undo" else len(done)
         verb = {"move": "moved", "exclude": "excluded", "undo": "put back"}[action]
         text = f"{count(len(done), 'picture')} {verb}." if done else ""
         if failed:
@@ -267,10 +270,12 @@ class Evaluating(QObject):
         if in_use and Path(in_use).resolve() == Path(root):
             self._rescan_root = in_use
             self._rescan_timer.start()
-            self.panel.train_again_button.setVisible(True)
-            self.panel.source.setText(self.panel.source.text().split("<br>")[0] +
-                                      "<br><span style='color:#6a1b9a'>The dataset changed since: "
-                                      "these figures are from before. Train again to see the effect.</span>")
+            # Undo may have put every picture back: then the figures are up to date again.
+            changed = self._changed != 0
+            self.panel.train_again_button.setVisible(changed)
+            self.panel.source.setText(self.panel.source.text().split("<br>")[0] + (
+                "<br><span style='color:#6a1b9a'>The dataset changed since: "
+                "these figures are from before. Train again to see the effect.</span>" if changed else ""))
 
     def flush_rescan(self) -> bool:
         """Re-scan now if one is waiting for the user's pause (before a training); True if it was."""

@@ -133,6 +133,7 @@ def test_move_exclude_and_undo_from_the_gallery_move_the_files(qtbot, tab, tmp_p
     assert excluded.startswith(str(folder / "_excluded" / "cats")) and open(excluded, "rb").read() == contents[second]
     qtbot.waitUntil(lambda: tab.rescans == [scan.root], timeout=5_000)   # read again once, after the pause
     assert tab.panel.train_again_button.isVisibleTo(tab.panel)
+    assert "The dataset changed since" in tab.panel.source.text()
 
     for _ in range(2):
         assert gallery.undo_button.isEnabled()
@@ -143,6 +144,9 @@ def test_move_exclude_and_undo_from_the_gallery_move_the_files(qtbot, tab, tmp_p
         assert open(path, "rb").read() == data                            # back where it was, byte for byte
     assert [gallery.model.item(r).path for r in (0, 1)] == [first, second]
     assert not list((folder / "_excluded" / "cats").iterdir())
+    # Everything is back: the figures are up to date again (the banner and Train again go).
+    assert "changed since" not in tab.panel.source.text()
+    assert not tab.panel.train_again_button.isVisibleTo(tab.panel)
 
 
 def test_an_undo_that_stops_part_way_keeps_the_rest_of_its_group_for_the_next_undo(qtbot, tab, tmp_path,
