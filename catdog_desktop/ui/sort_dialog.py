@@ -112,9 +112,10 @@ class SortDialog(QDialog):
         verb = "Moves" if choice.move else "Copies"
         text = f"{verb} {len(moves):,} picture{'s' * (len(moves) != 1)} into {spread}."
         strange = sum(1 for p in self.results.predictions if p.ok and p.unfamiliar)
-        if strange:
-            text += (f" {strange:,} that look{'s' * (strange == 1)} like none of the classes go{'es' * (strange == 1)}"
-                     " to uncertain/ too.")
+        if strange:  # they are among those counted for uncertain/: say why, without adding them again
+            uncertain = sorting.folder_names(self.results.class_names)[None]
+            text += (f" {strange:,} of the {counts.get(uncertain, 0):,} in {uncertain}/ "
+                     f"look{'s' * (strange == 1)} like none of the classes.")
         if unreadable:
             text += (f" {len(unreadable):,} unreadable file{'s stay' if len(unreadable) != 1 else ' stays'} "
                      "where they are.")

@@ -110,6 +110,15 @@ def test_the_sort_dialog_says_what_goes_where_and_refuses_a_target_inside_the_so
     assert "inside" in dialog.error.text() and dialog.result() != SortDialog.DialogCode.Accepted
     assert dialog.choice() == SortChoice(str(src / "sorted"), False, 0.6)
 
+    # Pictures like none of the classes are among those counted for uncertain/, not on top of them.
+    odd = BatchResults(["cats", "dogs"], [
+        Prediction(str(src / "car.jpg"), "cats", 0.99, {"cats": 0.99, "dogs": 0.01}, unfamiliar=True),
+        Prediction(str(src / "b.jpg"), "dogs", 0.55, {"cats": 0.45, "dogs": 0.55}, uncertain=True)])
+    dialog = SortDialog(odd, [str(src)], str(tmp_path), threshold=0.6)
+    qtbot.addWidget(dialog)
+    assert dialog.preview.text() == ("Copies 2 pictures into uncertain/ 2. "
+                                     "1 of the 2 in uncertain/ looks like none of the classes.")
+
 
 def test_a_sort_that_fails_part_way_stays_on_offer_to_undo_until_nothing_is_left(qtbot, tmp_path, monkeypatch):
     """A move-sort that fails (or is cut short) after moving some files can be undone; an undo that
