@@ -185,6 +185,11 @@ class GalleryModel(QAbstractListModel):
             self._rows.setdefault(item.path, []).append(row)
 
 
+def _class_folder(path: str) -> str:
+    """The class a picture of the dataset is in now: its folder's name (as core.edits sees it)."""
+    return os.path.basename(os.path.dirname(path))
+
+
 def _square(colour: QColor) -> QPixmap:
     pix = QPixmap(THUMB, THUMB)
     pix.fill(colour)
@@ -239,6 +244,7 @@ class Gallery(QWidget):
         self.move_button.setToolTip("Move the selected pictures to another class folder (you are asked first).")
         self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.move_menu = QMenu(self)
+        self.move_menu.aboutToShow.connect(self._fill_move_menu)  # again: a move changes the pictures' class
         self.move_button.setMenu(self.move_menu)
         self.exclude_button = QPushButton("Exclude")
         self.exclude_button.setToolTip("Move the selected pictures into the _excluded folder beside the class "
@@ -319,15 +325,30 @@ class Gallery(QWidget):
     # ----- actions ---------------------------------------------------------------------------
     def _update_buttons(self) -> None:
         selected = bool(self.view.selectionModel().selectedIndexes())
-        self.move_menu.clear()
-        for name in self.class_names:
-            action = self.move_menu.addAction(name)
-            action.triggered.connect(lambda _=False, n=name: self._emit_for_selection(
-                lambda paths: self.move_requested.emit(paths, n)))
-        self.move_button.setEnabled(selected and self.editable and bool(self.class_names))
+        targets = self._fill_move_menu()
+        self.move_button.setEnabled(selected and self.editable and bool(targets))
         self.exclude_button.setEnabled(selected and self.editable)
         self.undo_button.setEnabled(self.can_undo and self.editable)
         self.locate_button.setEnabled(selected)
+
+    def _fill_move_menu(self) -> list[str]:
+        self.move_menu.clear()
+        targets = self._move_targets()
+        for name in targets:
+            action = self.move_menu.addAction(name)
+            action.triggered.connect(lambda _=False, n=name: self._emit_move(n))
+        return targets
+
+    def _move_targets(self) -> list[str]:
+        """The classes the selected pictures can move to: not the one they are all in already."""
+        current = {_class_folder(item.path) for item in self.selected_items()}
+        return [name for name in self.class_names if current != {name}]
+
+    def _emit_move(self, class_name: str) -> None:
+        """Move the selected pictures to ``class_name``, but for those already in it."""
+        paths = [item.path for item in self.selected_items() if _class_folder(item.path) != class_name]
+        if paths:
+            self.move_requested.emit(paths, class_name)
 
     def _emit_for_selection(self, emit: Callable[[list], None]) -> None:
         paths = [item.path for item in self.selected_items()]
@@ -349,8 +370,8 @@ class Gallery(QWidget):
         menu = QMenu(self)
         move = menu.addMenu("Move to")
         move.setEnabled(self.editable)
-        for name in self.class_names:
-            move.addAction(name, lambda n=name: self._emit_for_selection(lambda paths: self.move_requested.emit(paths, n)))
+        for name in self._move_targets():
+            move.addAction(name, lambda n=name: self._emit_move(n))
         exclude = menu.addAction("Exclude (keep out of training)",
                                  lambda: self._emit_for_selection(self.exclude_requested.emit))
         exclude.setEnabled(self.editable)

@@ -116,9 +116,12 @@ def test_move_exclude_and_undo_from_the_gallery_move_the_files(qtbot, tab, tmp_p
     clash.write_bytes(b"a different picture with the same name")
 
     gallery.select_rows([0])
-    [to_dogs] = [a for a in gallery.move_menu.actions() if a.text() == "dogs"]
+    assert [a.text() for a in gallery.move_menu.actions()] == ["dogs"]    # not its own class
+    [to_dogs] = gallery.move_menu.actions()
     to_dogs.trigger()
     qtbot.waitUntil(lambda: not tab.jobs.busy("edit"), timeout=10_000)
+    gallery.move_menu.aboutToShow.emit()                                   # opened again after the move
+    assert [a.text() for a in gallery.move_menu.actions()] == ["cats"]
     assert dialogs[-1][0] == "question" and "dogs" in dialogs[-1][2]       # the user was asked
     moved = gallery.model.item(0).path
     assert moved != str(clash) and moved.startswith(str(folder / "dogs"))  # a clash gets a new name
