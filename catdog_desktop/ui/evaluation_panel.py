@@ -135,7 +135,7 @@ class EvaluationPanel(QWidget):
         ev = evaluation
         self.summary.setText(
             f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> on "
-            f"{count(ev.count, ev.split + ' picture')}"
+            f"{_pictures(ev.count, ev.split)}"
             + (f" (loss {ev.loss:.3f})." if ev.count else ".")
             + (f"<br><span style='color:#a86400'>{html.escape(note)}</span>" if note else ""))
         self.class_table.setRowCount(len(ev.per_class))
@@ -232,3 +232,10 @@ class EvaluationPanel(QWidget):
     def show_message(self, text: str, error: bool = False) -> None:
         colour = "#c62828" if error else "#424242"
         self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>' if text else "")
+
+
+def _pictures(n: int, split: str) -> str:
+    """"all 200 pictures", "20 validation pictures", "40 test pictures"."""
+    if split == "all":
+        return f"all {count(n, 'picture')}" if n != 1 else "1 picture"
+    return count(n, f"{split} picture")

@@ -241,6 +241,7 @@ def test_evaluate_on_a_folder_reports_classes_the_model_does_not_know(qtbot, tab
     ev = tab.panel.evaluation
     assert ev.class_names == ["cats", "dogs"] and ev.count == 8
     assert "birds (4)" in tab.panel.summary.text() and "100.0%" in tab.panel.summary.text()
+    assert "correct</span> on all 8 pictures" in tab.panel.summary.text()
     assert "zoo" in tab.panel.source.text() and tab.panel.evaluate_button.isEnabled()
     assert tab.panel.gallery.class_names == ["birds", "cats", "dogs"]    # any of the folder's classes
 
