@@ -430,6 +430,9 @@ def cmd_sort(args) -> int:
     from .core import sorting
     from .core.batch import check_csv_path
 
+    for source in args.sources:  # a typo: one line, before any work and before the target is made
+        if not os.path.lexists(os.path.expanduser(source)):
+            raise CatdogError(f"{source} does not exist.")
     sorting.check_target(args.target, args.sources)  # before the work, not after it
     if args.csv:
         check_csv_path(args.csv, args.force)
@@ -584,6 +587,8 @@ def cmd_check_labels(args) -> int:
     from .core.dataset import scan_dataset
     from .core.label_errors import check_labels
 
+    if args.model is not None and not os.path.exists(os.path.expanduser(args.model)):
+        raise CatdogError(f"The model file {args.model} does not exist.")  # before the scan, not after it
     scan = scan_dataset(args.data_dir)
     if not args.json:
         _print_scan(scan)
@@ -622,7 +627,7 @@ def _print_scan(scan) -> None:
         test = f", test {sum(scan.test.counts(n))}" if scan.test is not None else ""
         print(f"  training {len(scan.train)}, validation {len(scan.validation)} ({scan.validation_source}){test}",
               file=sys.stderr)
-    for problem in scan.problems:
+    for problem in scan.warnings:  # the errors are the command's own one-line failure
         print(f"  {problem.level}: {problem.message}", file=sys.stderr)
     if scan.skipped:
         print(f"  {len(scan.skipped)} file(s) skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]}", file=sys.stderr)

@@ -290,7 +290,7 @@ def scan_images(
             elif p.exists():
                 found += scanner.check_files([str(p)], require_extension=False)
             else:
-                scanner.skipped.append((str(p), "the file no longer exists"))
+                scanner.skipped.append((str(p), "it does not exist"))  # as given: it may never have existed
         except (OSError, RecursionError) as exc:  # this argument is unusable; the others still count
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             scanner.skipped.append((str(p), f"cannot read ({reason})"))

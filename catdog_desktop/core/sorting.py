@@ -73,8 +73,9 @@ class SortReport:
                          else "1 unreadable file was left where it is.")
         if self.failed:
             path, reason = self.failed[0]
-            parts.append(f"{len(self.failed)} could not be {'moved' if self.move else 'copied'}, "
-                         f"e.g. {os.path.basename(path)}: {reason}.")
+            verb = "moved" if self.move else "copied"
+            parts.append(f"1 file could not be {verb}: {os.path.basename(path)} ({reason})." if len(self.failed) == 1
+                         else f"{len(self.failed)} files could not be {verb}, e.g. {os.path.basename(path)}: {reason}.")
         if self.stopped:
             parts.append("Stopped before the end: the rest were not touched.")
         return " ".join(parts)
@@ -94,10 +95,12 @@ class UndoReport:
         else:
             text = f"Removed {len(self.restored)} cop{'ies' if len(self.restored) != 1 else 'y'} from {self.target}."
         if self.renamed:
-            text += f" {self.renamed} got a new name because another file now has theirs."
+            text += (" 1 got a new name because another file now has its name." if self.renamed == 1
+                     else f" {self.renamed} got a new name because other files now have theirs.")
         if self.kept:
             path, why = self.kept[0]
-            text += f" {len(self.kept)} left as they are, e.g. {os.path.basename(path)}: {why}."
+            text += (f" 1 file was left as it is: {os.path.basename(path)} ({why})." if len(self.kept) == 1
+                     else f" {len(self.kept)} files were left as they are, e.g. {os.path.basename(path)}: {why}.")
         return text
 
 
@@ -291,6 +294,9 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     there since gets a suffix), copies are removed if they still equal their original. A file
     changed or gone since is left and listed. Safe to run again after it was interrupted."""
     target = Path(target).expanduser()
+    if not target.is_dir():
+        raise CatdogError(f"{target} is not a folder: give the folder the pictures were sorted into."
+                          if target.exists() else f"{target} does not exist.")
     run = last_sort(target)
     if run is None:
         raise NothingToUndoError(f"There is no sort to undo in {target}.")

@@ -144,6 +144,18 @@ def test_undo_never_overwrites_a_file_that_took_a_moved_files_name(photos, tmp_p
     assert undo.renamed == 1 and "new name" in undo.summary()
 
 
+def test_summaries_count_one_file_in_the_singular():
+    one = sorting.SortReport(target="t", move=True, failed=[("/in/dog.1002.jpg", "permission denied")])
+    assert "1 file could not be moved: dog.1002.jpg (permission denied)." in one.summary()
+    two = sorting.SortReport(target="t", move=False, failed=[("/in/a.jpg", "gone"), ("/in/b.jpg", "gone")])
+    assert "2 files could not be copied, e.g. a.jpg: gone." in two.summary()
+    undo = sorting.UndoReport(target="t", move=True, kept=[("/t/cats/a.jpg", "it was changed")], renamed=1)
+    assert undo.summary() == ("Moved 0 files back where they were. 1 got a new name because another file now has "
+                              "its name. 1 file was left as it is: a.jpg (it was changed).")
+    undo.kept.append(("/t/cats/b.jpg", "gone"))
+    assert "2 files were left as they are, e.g. a.jpg: it was changed." in undo.summary()
+
+
 def test_a_picture_gone_since_classifying_is_skipped_and_the_sort_goes_on(photos, tmp_path):
     """Sorting the same results into the same target twice (the pictures were moved by the first
     sort), or a picture deleted after classifying: listed as skipped, the others are sorted, and

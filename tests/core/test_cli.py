@@ -118,6 +118,25 @@ def test_evaluate_leaves_out_classes_the_model_does_not_know_and_says_so(trained
     assert code == cli.EXIT_ERROR and "error: " in stderr and "birds" in stderr
 
 
+def test_missing_paths_and_wrong_kinds_get_one_plain_line(trained, tmp_path, capsys):
+    """A path that was never there "does not exist" (not "no longer exists"); a file where a folder
+    is wanted "is not a folder"; a missing --model is noticed before the dataset is scanned."""
+    _, _, model = trained
+    code, stdout, stderr = run_here(capsys, "sort", model, tmp_path / "nope", "--to", tmp_path / "out")
+    assert (code, stdout) == (cli.EXIT_ERROR, "") and stderr == f"error: {tmp_path / 'nope'} does not exist.\n"
+    assert not (tmp_path / "out").exists()                         # nothing made for a sort that cannot run
+    code, _, stderr = run_here(capsys, "predict", model, tmp_path / "nope.jpg")
+    assert code == cli.EXIT_SOME_FAILED and stderr == f"{tmp_path / 'nope.jpg'}: it does not exist\n"
+    (tmp_path / "x.jpg").write_bytes(b"a picture")
+    code, _, stderr = run_here(capsys, "undo-sort", tmp_path / "x.jpg")
+    assert code == cli.EXIT_ERROR and stderr.startswith(f"error: {tmp_path / 'x.jpg'} is not a folder")
+    (tmp_path / "empty").mkdir()
+    code, _, stderr = run_here(capsys, "check-labels", tmp_path / "empty")
+    assert code == cli.EXIT_ERROR and stderr.count("is empty") == 1     # said once, as the error
+    code, _, stderr = run_here(capsys, "check-labels", tmp_path / "empty", "--model", tmp_path / "nope.keras")
+    assert code == cli.EXIT_ERROR and stderr == f"error: The model file {tmp_path / 'nope.keras'} does not exist.\n"
+
+
 TINY_CLI = ["--backbone", "none", "--epochs", 1, "--image-size", 32, "--blocks", 3, "--base-filters", 16,
             "--batch-size", 16]
 
