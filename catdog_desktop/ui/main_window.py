@@ -370,6 +370,12 @@ class MainWindow(QMainWindow):
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
             event.ignore()
             return
+        moving = self.classifying.moving_files()
+        if moving and QMessageBox.question(
+                self, "Quit?", moving,
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
         if not self.models.keep_unsaved("quitting", "quitting"):
             event.ignore()
             return
