@@ -264,13 +264,13 @@ def explain(task, classifier, path, class_index=None) -> dict:
     }
 
 
-def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = True) -> str:
-    """Write the HTML report (core.report) of ``classifier``, checked on ``scan``'s held-out pictures
-    when given, with progress (done, total, message). Returns the path written."""
+def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = True, name: str | None = None) -> str:
+    """Write the HTML report (core.report) of ``classifier`` (called ``name`` in it), checked on
+    ``scan``'s held-out pictures when given, with progress (done, total, message). Returns the path written."""
     from . import report
 
     report.check_writable(report.with_extension(out_path), overwrite)  # before the long part
-    data = report.collect(classifier, scan, progress=task.progress, should_stop=task.should_stop)
+    data = report.collect(classifier, scan, progress=task.progress, should_stop=task.should_stop, name=name)
     if task.should_stop():
         raise CancelledError("The report was not written.")
     return str(report.write_report(report.render(data), out_path, overwrite=overwrite))

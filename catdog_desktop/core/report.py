@@ -86,16 +86,20 @@ class ReportData:
     versions: dict[str, str] = field(default_factory=dict)
     #: The model exists only in memory (trained just now): it was made with this report's libraries.
     unsaved: bool = False
+    #: Shown under the title: which pictures the figures come from, and whether the model trained on them.
+    pictures_note: str = ""
 
 
 # ----- collecting ---------------------------------------------------------------------------------
 def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: int = TOP_MISTAKES,
-            progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> ReportData:
+            progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
+            name: str | None = None) -> ReportData:
     """Gather what the report of ``classifier`` (core.inference.Classifier) shows.
 
     ``scan`` (core.dataset.DatasetScan, optional): pictures to check the model on now, which gives
     the mistakes and the label check. Without it the evaluation recorded in the model is shown.
-    Raises CancelledError when ``should_stop()`` turns true.
+    ``name``: how to call the model (the app's name for it, e.g. the built-in one); by default its
+    file name. Raises CancelledError when ``should_stop()`` turns true.
     """
     from .versions import library_versions
 
@@ -105,7 +109,7 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     if classifier.path and "keras_version" not in meta:
         meta["keras_version"] = _keras_version_in(classifier.path)
     data = ReportData(
-        model_name=os.path.basename(classifier.path) if classifier.path else "model trained just now",
+        model_name=name or (os.path.basename(classifier.path) if classifier.path else "the model trained just now"),
         class_names=list(classifier.class_names), image_size=classifier.image_size, metadata=meta,
         created=time.strftime("%Y-%m-%d %H:%M"), versions=library_versions(), unsaved=not classifier.path,
     )
@@ -122,10 +126,13 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
         data.mistakes_note = ("The pictures were not given, so the mistakes cannot be shown. Export the report "
                               "with the dataset folder open (or give it to the command: report MODEL DATA_DIR).")
         data.label_note = "Not run: the pictures were not given."
+        data.pictures_note = ("No pictures were checked for this report: the figures are the ones recorded "
+                              "when the model was trained.")
         return data
 
     data.dataset = scan.summary()
     data.dataset_source = f"the folder {scan.root}, as found now"
+    data.pictures_note = _pictures_note(meta.get("dataset"), scan)
     data.skipped = list(scan.skipped)
     scored = _evaluate(classifier, scan, report, stop)
     evaluation, data.left_out = scored.evaluation, scored.left_out
@@ -142,6 +149,31 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     else:
         data.label_note = "Not run (left out when the report was made)."
     return data
+
+
+def _pictures_note(trained_on, scan) -> str:
+    """Whether ``scan`` holds the pictures the model was trained on (its recorded dataset summary
+    ``trained_on``), said so that nobody takes one dataset's scores for the other's training."""
+    here = f"The scores and mistakes below come from checking the model now on the pictures in {scan.root}"
+    root = (trained_on or {}).get("root") if isinstance(trained_on, dict) else None
+    if not root:
+        return (f"{here}. Which pictures the model was trained on is not recorded, so these may or may not "
+                "be its training pictures.")
+    if _same_folder(root, scan.root) and list(trained_on.get("class_names") or []) == list(scan.class_names):
+        return (f"{here}, the folder it was trained on (scored on the pictures held out from its training, "
+                "as far as the folder has not changed).")
+    total = sum(int(c or 0) for key in ("train_counts", "validation_counts", "test_counts")
+                for c in (trained_on.get(key) or []))
+    size = f" ({total:,} pictures)" if total else ""
+    return (f"{here}. These are not the pictures it was trained on: it was trained on {root}{size}. "
+            "“How it was trained” and “Learning curves” describe that training.")
+
+
+def _same_folder(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return a == b
 
 
 def _pictures(count: int, split: str) -> str:
@@ -356,6 +388,7 @@ def render(data: ReportData) -> str:
         f"<h1>Report on {e(data.model_name)}</h1>",
         f'<p class="sub">Classes: {e(", ".join(data.class_names))} · {_model_kind(meta)} · pictures of '
         f"{data.image_size}×{data.image_size} pixels · made {e(data.created)} by catdog-desktop</p>",
+        *([f'<p class="note">{e(data.pictures_note)}</p>'] if data.pictures_note else []),
         '<nav><p>' + " · ".join(f'<a href="#{key}">{e(title)}</a>' for key, title in SECTIONS) + "</p></nav>",
     ]
     sections = {
@@ -438,7 +471,7 @@ def _dataset_html(data: ReportData) -> str:
 
 #: Settings shown first, with what they mean; the rest are in the "all settings" list.
 MAIN_SETTINGS = (("backbone", "model type"), ("image_size", "picture size (pixels)"), ("epochs", "most epochs"),
-                 ("head_epochs", "classifier epochs (pretrained)"), ("batch_size", "batch size"),
+                 ("head_epochs", "classifier epochs"), ("batch_size", "batch size"),
                  ("learning_rate", "learning rate"), ("augmentation", "augmentation"),
                  ("time_limit_minutes", "time limit (minutes)"), ("validation_split", "validation share"),
                  ("seed", "seed"))
@@ -451,7 +484,13 @@ def _training_html(meta: dict) -> str:
         return f"<p>The settings and the training: {_missing()} (a model made by another program?).</p>"
     scratch = config.get("backbone", "none") == "none"
     shown = {**config, "backbone": "from scratch" if scratch else f"pretrained {config.get('backbone')}"}
-    rows = [[e(label), e(str(shown[key]))] for key, label in MAIN_SETTINGS
+    if not shown.get("time_limit_minutes", 1):
+        shown["time_limit_minutes"] = "none"
+    labels = dict(MAIN_SETTINGS)
+    if not scratch:  # config.epochs: the most epochs of fine-tuning, after the classifier's own epochs
+        labels["epochs"] = ("most fine-tuning epochs" if config.get("fine_tune", True)
+                            else "most fine-tuning epochs (fine-tuning was off)")
+    rows = [[e(labels[key]), e(str(shown[key]))] for key, _ in MAIN_SETTINGS
             if key in shown and not (scratch and key == "head_epochs")]
     all_rows = [[e(k), e(str(v))] for k, v in sorted(config.items())]
     parts = [_table(["setting", "value"], rows),
@@ -459,7 +498,7 @@ def _training_html(meta: dict) -> str:
     seconds = meta.get("train_seconds")
     history = meta.get("history") or []
     if isinstance(seconds, (int, float)):
-        parts.append(f"<p>It trained for <b>{_duration(seconds)}</b>, {len(history)} epochs"
+        parts.append(f"<p>It trained for <b>{_duration(seconds)}</b>, {_epochs(history)}"
                      + (f"; the best was epoch {int(meta['best_epoch'])}" if meta.get("best_epoch") else "") + ".</p>")
     else:
         parts.append(f"<p>How long it trained: {_missing()}.</p>")
@@ -474,6 +513,20 @@ def _training_html(meta: dict) -> str:
     for note in meta.get("notes") or []:
         parts.append(f'<p class="note">{e(str(note))}</p>')
     return "".join(parts)
+
+
+def _epochs(history: list[dict]) -> str:
+    """For example "42 epochs (30 of the classifier, 12 of fine-tuning)", or "12 epochs"."""
+    stages: dict[str, int] = {}
+    for h in history:
+        stage = h.get("stage") if isinstance(h, dict) else None
+        if stage:
+            stages[str(stage)] = stages.get(str(stage), 0) + 1
+    total = f"{len(history)} epoch{'' if len(history) == 1 else 's'}"
+    if not stages:  # from scratch: one stage
+        return total
+    return total + " (" + ", ".join(f"{n} of {'the ' if stage == 'classifier' else ''}{stage}"
+                                    for stage, n in stages.items()) + ")"
 
 
 def _duration(seconds) -> str:

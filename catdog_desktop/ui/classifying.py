@@ -36,6 +36,7 @@ class Classifying(QObject):
         self._shown_with = None           # the model whose results are on screen
         self._total = 0                   # pictures in the batch on screen
         self._single_source = None        # the single picture on screen: its path, or the pasted picture
+        self._moving: str | None = None   # what the running "sort" job does to files on disk (closing asks)
         panel.explain_toggled.connect(self._on_explain_toggled)
         panel.cancel_requested.connect(self.cancel)
         panel.export_requested.connect(self.export_csv)
@@ -182,6 +183,8 @@ class Classifying(QObject):
         previous = self.session.last_sort_target
         self.session.set_last_sort_target(choice.target)
         self.panel.set_undo_available(choice.target)
+        self._moving = (f"Files are being moved into {choice.target}. Stop after the current file and quit?\n\n"
+                        "What was moved already stays there; Undo last sort puts it back." if choice.move else None)
         self.jobs.start("sort", jobs.sort_files, results, choice.target, choice.move, choice.threshold,
                         self._sources(), progress=self._on_sort_progress,
                         returned=lambda report: self._on_sorted(report, choice, previous),
@@ -208,7 +211,14 @@ class Classifying(QObject):
     def _on_sort_error(self, message: str) -> None:
         self.panel.show_message(f"Not sorted: {message}", error=True)
 
+    def moving_files(self) -> str | None:
+        """While a move-sort (or its undo) is moving files on disk, the question to ask before quitting;
+        else None (a copy-sort just stops: the originals stay). Stopping is safe (it ends after the
+        current file, and undo puts back what moved), but the user should know it stops part-way."""
+        return self._moving if self.jobs.busy("sort") else None
+
     def _on_sort_finished(self) -> None:
+        self._moving = None
         self.panel.progress.setVisible(False)
         self.panel.cancel_button.setVisible(False)
 
@@ -226,6 +236,8 @@ class Classifying(QObject):
             return
         self.panel.progress.setVisible(True)
         self.panel.progress.setFormat("Undoing %v / %m")
+        self._moving = (f"Files are being put back from {target} (Undo last sort). Stop after the current "
+                        "file and quit?\n\nWhat is not back yet stays there; Undo last sort finishes it later.")
         self.jobs.start("sort", jobs.undo_sort, target, progress=self._on_sort_progress, returned=self._on_undone,
                         errored=self._on_undo_error, finished=self._on_sort_finished)
 

@@ -59,6 +59,11 @@ class Evaluating(QObject):
         gallery.opened.connect(self.open_picture)
 
     # ----- what is shown ---------------------------------------------------------------------
+    @property
+    def shown_model(self):
+        """The model whose figures the tab shows (None: nothing shown yet)."""
+        return self._shown_model
+
     def show_training(self, result) -> None:
         """A training ended: its own held-out evaluation (every picture kept) is shown."""
         ev = result.evaluation

@@ -47,7 +47,8 @@ class MainWindow(QMainWindow):
         self.workers = WorkerThreads(self)
         self.jobs = JobRunner(self.workers, self)
         self.models = ModelFiles(self, self.session, self.jobs, self.statusBar().showMessage, self._on_model_load_error)
-        self.reports = ReportExport(self, self.session, self.jobs, self.statusBar().showMessage)
+        self.reports = ReportExport(self, self.session, self.jobs, self.statusBar().showMessage,
+                                    lambda: self.evaluating.shown_model)
         self.tf_ready = False
         self.versions: dict[str, str] = {}
         self._started_background = False
@@ -367,6 +368,12 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self.is_training() and QMessageBox.question(
                 self, "Quit?", "A training is running. Stop it and quit?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
+        moving = self.classifying.moving_files()
+        if moving and QMessageBox.question(
+                self, "Quit?", moving,
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
             event.ignore()
             return

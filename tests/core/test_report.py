@@ -80,6 +80,7 @@ def test_report_has_every_part_and_refers_to_nothing_outside(trained, mixed_fold
     # The parts, with what they say.
     assert "cats" in text and "dogs" in text and "No files were skipped" not in text and "broken.jpg" in text
     assert "trained from scratch" in text and "It trained for <b>" in text
+    assert "These are not the pictures it was trained on" in text.split("<nav>")[0]  # the mixed copy, not pets/
     assert "Loss (lower is better)" not in text  # the curves are a picture, not text
     assert data.evaluation.count == 21 and len(data.mistakes) >= 6  # seven moved pictures, very likely wrong
     assert all(m.picture_png and m.heat_png for m in data.mistakes)
@@ -151,3 +152,37 @@ def test_cli_explain_and_report(trained, mixed_folder, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
     assert cli.main(["report", str(model_path), "--out", str(out), "--force"]) == cli.EXIT_OK
     assert "recorded when the model was trained" in out.read_text(encoding="utf-8")
+
+
+def test_report_says_which_pictures_and_reads_its_settings_plainly():
+    """A model checked on pictures it was not trained on says so under the title; a pretrained
+    model's epochs read as classifier + fine-tuning epochs, and a time limit of 0 as none."""
+    from types import SimpleNamespace
+
+    trained_on = {"root": "/data/6300-photos", "class_names": ["cats", "dogs"], "train_counts": [2520, 2520],
+                  "validation_counts": [630, 630], "test_counts": None}
+    other = SimpleNamespace(root="/home/me/my-200", class_names=["cats", "dogs"])
+    note = report._pictures_note(trained_on, other)
+    assert "not the pictures it was trained on: it was trained on /data/6300-photos (6,300 pictures)" in note
+    assert "/home/me/my-200" in note
+    same = SimpleNamespace(root="/data/6300-photos", class_names=["cats", "dogs"])
+    assert "the folder it was trained on" in report._pictures_note(trained_on, same)
+    assert "not recorded" in report._pictures_note(None, other)
+
+    history = ([{"epoch": i + 1, "stage": "classifier", "loss": 0.5, "accuracy": 0.8} for i in range(30)]
+               + [{"epoch": 31 + i, "stage": "fine-tuning", "loss": 0.4, "accuracy": 0.9} for i in range(12)])
+    meta = {"config": {"backbone": "mobilenet_v2", "epochs": 12, "head_epochs": 30, "time_limit_minutes": 0,
+                       "fine_tune": True, "seed": 1}, "history": history, "train_seconds": 1116.0}
+    data = report.ReportData(model_name="default-model.keras", class_names=["cats", "dogs"], image_size=160,
+                             metadata=meta, created="today", pictures_note=note)
+    text = report.render(data)
+    first_lines = text.split('<nav>')[0]
+    assert "<h1>Report on default-model.keras</h1>" in first_lines and "not the pictures it was trained on" in first_lines
+    assert "<td>most fine-tuning epochs</td><td>12</td>" in text and "<td>classifier epochs</td><td>30</td>" in text
+    assert "42 epochs (30 of the classifier, 12 of fine-tuning)" in text
+    assert "<td>time limit (minutes)</td><td>none</td>" in text
+    scratch = dict(meta, config={"backbone": "none", "epochs": 12, "time_limit_minutes": 5.0},
+                   history=[{"epoch": i + 1} for i in range(12)])
+    text = report.render(report.ReportData("m.keras", ["a", "b"], 32, scratch, "today"))
+    assert "<td>most epochs</td><td>12</td>" in text and ", 12 epochs." in text
+    assert "<td>time limit (minutes)</td><td>5.0</td>" in text

@@ -177,3 +177,39 @@ def test_a_sort_that_fails_part_way_stays_on_offer_to_undo_until_nothing_is_left
     assert session.last_sort_target == "" and not panel.undo_sort_button.isEnabled()
     assert "no sort left to undo" in panel.message.text()
     assert threads.shutdown(10)
+
+
+def test_closing_the_window_while_a_sort_moves_files_asks_first(qtbot, settings, tmp_path, monkeypatch):
+    """Quitting part-way through a move-sort leaves files in two places (undo puts them back), so
+    closing asks first; Cancel keeps the window and the sort going. A copy-sort just stops."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from catdog_desktop.core import jobs
+    from catdog_desktop.ui.main_window import MainWindow
+
+    def sorting_until_stopped(task, *args):
+        while not task.should_stop():
+            time.sleep(0.01)
+
+    asked, answer = [], [QMessageBox.StandardButton.Cancel]
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a, **k: asked.append(text) or answer[0])
+    monkeypatch.setattr(jobs, "sort_files", sorting_until_stopped)
+    target = tmp_path / "sorted"
+    for move in (True, False):
+        monkeypatch.setattr(Classifying, "ask_sort_choice", lambda self, *a, move=move: SortChoice(str(target), move, 0.0))
+        win = MainWindow(settings, default_model=None, sample_dataset=None)
+        qtbot.addWidget(win)
+        win.classifying.sort_into_folders()
+        assert win.jobs.busy("sort")
+        asked.clear()
+        answer[0] = QMessageBox.StandardButton.Cancel
+        win.close()
+        if move:
+            assert asked == [f"Files are being moved into {target}. Stop after the current file and quit?\n\n"
+                             "What was moved already stays there; Undo last sort puts it back."]
+            assert win.jobs.busy("sort") and win.workers.threads()  # still open, still sorting
+            answer[0] = QMessageBox.StandardButton.Yes
+            win.close()
+        else:
+            assert asked == []  # copying: the originals stay where they are
+        assert win.workers.threads() == []  # closed: the sort stopped

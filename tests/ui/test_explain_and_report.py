@@ -51,6 +51,33 @@ def test_export_report_writes_the_file_the_user_chose(qtbot, window_with_model, 
     assert not os.path.exists(tmp_path / "missing")
 
 
+
+def test_the_report_covers_the_model_the_evaluate_tab_shows(qtbot, window, trained, tmp_path, monkeypatch, pets_dir):
+    """Right after a training, while the Evaluate tab shows the new model, the report is on that
+    model (not on the one in use) and says so; once the tab shows the model in use, that one."""
+    from helpers import colour_classifier
+
+    scan, result, _ = trained
+    in_use = colour_classifier(tmp_path)
+    window.session.set_model(in_use)
+    window.session.set_dataset(scan)
+    window._on_training_done(result)  # a training ended: the Evaluate tab shows its model; the model in use stays
+    assert window.session.classifier is in_use and window.evaluating.shown_model is window.session.trained
+    assert window.reports.model() is window.session.trained
+    target = tmp_path / "after-training.html"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "Web pages (*.html)"))
+    window.report_action.trigger()
+    qtbot.waitUntil(lambda: target.exists() and not window.jobs.busy("report"), timeout=60_000)
+    first_lines = target.read_text(encoding="utf-8").split("<nav>")[0]
+    assert "<h1>Report on the model trained just now (not saved)</h1>" in first_lines
+    assert "the folder it was trained on" in first_lines
+
+    window.evaluating.evaluate_folder(str(pets_dir))  # "Evaluate on a folder…" scores the model in use
+    qtbot.waitUntil(lambda: window.evaluating.shown_model is in_use and not window.jobs.busy("evaluate"),
+                    timeout=30_000)
+    assert window.reports.model() is in_use
+
+
 def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window, trained):
     import keras
 
