@@ -89,6 +89,8 @@ class DatasetEditor:
         except OSError as exc:
             raise EditError(f"Cannot move {destination.name} back: {exc.strerror or exc}.") from None
         self.history.pop()
+        if last.kind == "exclude":
+            _remove_if_empty(destination.parent, destination.parent.parent)  # _excluded/<class>, then _excluded
         return Edit("undo", str(destination), str(back), source.parent.name)
 
     def _move(self, kind: str, path, folder: Path, class_name: str) -> Edit:
@@ -105,3 +107,12 @@ class DatasetEditor:
         self.history.append(edit)
         del self.history[:-UNDO_LIMIT]
         return edit
+
+
+def _remove_if_empty(*folders: Path) -> None:
+    """Remove the ``_excluded`` folders an undo has emptied (rmdir: a folder with anything in it stays)."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return

@@ -151,6 +151,7 @@ def test_editor_moves_excludes_and_undoes_byte_identical(tmp_path):
     assert len(every) == 12 - 1  # one excluded (the made-up clash file is not a picture)
 
     assert editor.undo().destination == str(dog.resolve())
+    assert not (root / EXCLUDED_DIR).exists()  # emptied by the undo: no empty folders left behind
     assert editor.undo().destination == str(cat.resolve())
     assert cat.read_bytes() == cat_bytes and dog.read_bytes() == dog_bytes
     assert editor.undo() is None and not editor.can_undo
