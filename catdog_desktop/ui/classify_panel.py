@@ -383,12 +383,6 @@ class ClassifyPanel(QWidget):
         if rows.total > 1 and rows.images_per_second:
             self.progress.setFormat(f"%v / %m · {rows.images_per_second:,.0f} pictures/s")
 
-    def add_result(self, index: int, prediction, thumb) -> None:
-        """One picture's prediction (core.inference.Prediction) and its thumbnail bytes or None."""
-        from ..core.batch import ClassifiedRows
-
-        self.add_rows(ClassifiedRows(index, [prediction], index + 1, self._expected, 0.0, thumb))
-
     def finish(self, skipped: list[tuple[str, str]] | None = None, note: str = "", stopped: bool = False) -> None:
         """Classifying ended; ``note`` (e.g. which model re-classified them) leads the message."""
         self._finished = (skipped, note, stopped)

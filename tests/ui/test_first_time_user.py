@@ -148,10 +148,11 @@ def test_counts_are_grammatical_and_the_test_folder_is_counted(qtbot, window, mo
     panel = window.classify_panel
     panel.begin(None)
     panel.set_total(2)
-    from catdog_desktop.core.inference import Prediction
+    from catdog_desktop.core.batch import ClassifiedRows
+    from catdog_desktop.core.prediction import Prediction
 
-    for i, name in enumerate(("cats", "dogs")):
-        panel.add_result(i, Prediction(path=f"{name}.png", class_name=name, probability=0.9,
-                                       probabilities={name: 0.9}), None)
+    rows = [Prediction(path=f"{name}.png", class_name=name, probability=0.9, probabilities={name: 0.9})
+            for name in ("cats", "dogs")]
+    panel.add_rows(ClassifiedRows(0, rows, 2, 2))
     panel.finish()
     assert "2 pictures classified (cats: 1, dogs: 1)." in panel.message.text()
