@@ -89,24 +89,43 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
     from .versions import library_versions
 
     # The versions it was made with (the report shows them); a re-saved model keeps its own.
-    meta = {"format_version": FORMAT_VERSION, "versions": library_versions(), **metadata}
+    meta_json = _metadata_json({"format_version": FORMAT_VERSION, "versions": library_versions(), **metadata})
+
+    def write(tmp: str) -> None:
+        _inference_copy(model, keras).save(tmp, overwrite=True)
+        with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(METADATA_ENTRY, meta_json)
+
+    _replace_atomically(path, write)
+    log.info("saved model bundle %s", path)
+    return path
+
+
+def _metadata_json(meta: dict) -> str:
     try:
-        meta_json = json.dumps(meta, indent=1, default=_json_default)
+        return json.dumps(meta, indent=1, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"Cannot save the model's description: {exc}") from None
+
+
+def _replace_atomically(path: Path, write) -> None:
+    """``write(tmp)`` a complete file under a temporary name beside ``path``, flush it to disk, give
+    it the usual permissions and rename it over ``path``: a crash leaves the old file or the new
+    one, never half of one. Raises ModelFileError (damaged source, unwritable folder, full disk)."""
+    folder = path.parent
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=folder)
         os.close(fd)
-        _inference_copy(model, keras).save(tmp, overwrite=True)
-        with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(METADATA_ENTRY, meta_json)
+        write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; keep the usual permissions
         os.replace(tmp, path)
         tmp = None
         _fsync_dir(folder)
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{path.name} is damaged: {exc}") from None
     except OSError as exc:
         raise _cannot_write(exc, folder, path) from None
     finally:
@@ -115,8 +134,6 @@ def save_bundle(model, metadata: dict, path: str | os.PathLike) -> Path:
                 os.unlink(tmp)
             except OSError:
                 pass
-    log.info("saved model bundle %s", path)
-    return path
 
 
 def _cannot_write(exc: OSError, folder: Path, path: Path | None = None) -> ModelFileError:
@@ -156,36 +173,16 @@ def update_metadata(path: str | os.PathLike, metadata: dict) -> Path:
     is not loaded or saved again). Atomic like :func:`save_bundle`: a new file is written beside
     it and renamed over it. Raises :class:`ModelFileError`."""
     path = _check_file(path)
-    meta = {"format_version": FORMAT_VERSION, **metadata}
-    try:
-        meta_json = json.dumps(meta, indent=1, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"Cannot save the model's description: {exc}") from None
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
-        os.close(fd)
+    meta_json = _metadata_json({"format_version": FORMAT_VERSION, **metadata})
+
+    def write(tmp: str) -> None:
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
             for info in source.infolist():
                 if info.filename != METADATA_ENTRY:
                     target.writestr(info, source.read(info.filename))
             target.writestr(METADATA_ENTRY, meta_json, compress_type=zipfile.ZIP_DEFLATED)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
-    except zipfile.BadZipFile as exc:
-        raise ModelFileError(f"{path.name} is damaged: {exc}") from None
-    except OSError as exc:
-        raise _cannot_write(exc, path.parent, path) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+
+    _replace_atomically(path, write)
     log.info("updated the metadata of %s", path)
     return path
 
