@@ -1,5 +1,6 @@
-"""Grad-CAM and report speed: the first heatmap (tracing the gradient graph), then one heatmap of
-a photo, for each model type at its default size; and the report on a folder.
+"""Heatmap and report speed: the first Grad-CAM heatmap (tracing the gradient graph), then one
+heatmap of a photo each way (Grad-CAM; hiding parts, core.occlusion, and its ratio to Grad-CAM
+measured in the same run), for each model type at its default size; and the report on a folder.
 
     python benchmarks/gradcam_bench.py [--data catdog_desktop/resources/sample] [--repeats 20]
         [--model MODEL.keras] [--report]
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def time_heatmaps(classifier, photo: Path, repeats: int) -> dict:
-    from catdog_desktop.core import gradcam, jobs
+    from catdog_desktop.core import gradcam, jobs, occlusion
     from catdog_desktop.core.images import load_pixels
 
     pixels = load_pixels(photo, classifier.image_size)
@@ -35,7 +36,7 @@ def time_heatmaps(classifier, photo: Path, repeats: int) -> dict:
     started = time.perf_counter()
     gradcam.heatmap(classifier, pixels, 0)
     first = time.perf_counter() - started
-    heat_only, job = [], []
+    heat_only, job, hidden, hidden_job = [], [], [], []
     for _ in range(repeats):
         t = time.perf_counter()
         gradcam.heatmap(classifier, pixels, 0)
@@ -43,9 +44,19 @@ def time_heatmaps(classifier, photo: Path, repeats: int) -> dict:
         t = time.perf_counter()
         jobs.explain(None, classifier, str(photo))  # decode, predict, heatmap, overlay at preview size
         job.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        occlusion.heatmap(classifier, pixels, 0)
+        hidden.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        jobs.explain(None, classifier, str(photo), None, "occlusion")
+        hidden_job.append(time.perf_counter() - t)
+    ms = {name: 1000 * statistics.median(times) for name, times in
+          (("gradcam", heat_only), ("job", job), ("occlusion", hidden), ("occlusion_job", hidden_job))}
     return {"image_size": classifier.image_size, "first_heatmap_s": round(first, 2),
-            "heatmap_ms_median": round(1000 * statistics.median(heat_only), 1),
-            "explain_job_ms_median": round(1000 * statistics.median(job), 1)}
+            "heatmap_ms_median": round(ms["gradcam"], 1), "explain_job_ms_median": round(ms["job"], 1),
+            "occlusion_pictures_classified": occlusion.GRID ** 2 + 1,
+            "occlusion_ms_median": round(ms["occlusion"], 1), "occlusion_job_ms_median": round(ms["occlusion_job"], 1),
+            "occlusion_vs_gradcam": round(ms["occlusion"] / ms["gradcam"], 1)}
 
 
 def main() -> int:

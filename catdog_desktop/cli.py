@@ -29,6 +29,7 @@ from pathlib import Path
 from .core.config import BACKBONE_NAMES, PRESETS, TrainingConfig, preset
 from .core.errors import CancelledError, CatdogError
 from .core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+from .core.jobs import EXPLAIN_METHODS
 
 log = logging.getLogger("catdog_desktop.cli")
 
@@ -142,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"check on at most this many pictures (default {PARITY_LIMIT})")
     x.add_argument("--force", action="store_true", help="replace the files if they exist")
 
-    x = sub.add_parser("explain", help="show where the model looked in a picture (a Grad-CAM heatmap, as PNG)")
+    x = sub.add_parser("explain", help="show where the model looked in a picture (a heatmap, as PNG)")
     x.add_argument("model")
     x.add_argument("image")
+    x.add_argument("--method", choices=EXPLAIN_METHODS, default="gradcam",
+                   help="gradcam (default): the places of the last convolutional block the answer was added up "
+                        "from; occlusion: the parts whose hiding changes the answer (slower, any model)")
     x.add_argument("--out", required=True, help="where to write the picture with its heatmap (.png)")
     x.add_argument("--class", dest="class_name", default=None,
                    help="the class to explain (default: the one the model chose)")
@@ -531,14 +535,14 @@ def cmd_explain(args) -> int:
         index = classifier.class_names.index(args.class_name)
     if not Path(args.image).is_file():
         raise CatdogError(f"{args.image} is not a file.")
-    result = jobs.explain(None, classifier, args.image, index)
+    result = jobs.explain(None, classifier, args.image, index, args.method)
     width, height, rgb = result["overlay_rgb"]
     buffer = io.BytesIO()
     Image.frombytes("RGB", (width, height), rgb).save(buffer, format="PNG")
     written = write_file(buffer.getvalue(), out, overwrite=args.force, what="the heatmap")
     if args.json:
         print(json.dumps({"path": result["path"], "class": result["class_name"],
-                          "probability": result["probability"], "out": str(written)}))
+                          "probability": result["probability"], "method": result["method"], "out": str(written)}))
     else:
         print(f"{result['path']}: where the model looked for '{result['class_name']}' "
               f"({result['probability']:.1%}) written to {written}")

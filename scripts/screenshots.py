@@ -6,9 +6,10 @@ Classifies a few photos with the built-in model, then trains on a subset of the 
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
 Writes classify.png, classify_many.png, classify_folder.png, sort_dialog.png, classify_unsure.png (a
 generated picture that is no pet: "looks like none of" once the built-in model is calibrated by
-scripts/calibrate_model.py), export.png, classify_heatmap.png ("Show where it looked"), dataset.png,
-training.png, evaluate.png, evaluate_cell.png and, with Chromium installed, report.png (File → Export
-report… on the trained model, in a headless browser).
+scripts/calibrate_model.py), export.png, classify_heatmap.png ("Show where it looked"),
+classify_occlusion.png (the same, hiding parts), dataset.png, training.png, evaluate.png,
+evaluate_cell.png and, with Chromium installed, report.png (File → Export report… on the trained
+model, in a headless browser).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def wait(app, condition, timeout=900.0):
             raise TimeoutError("timed out")
         app.processEvents()
         time.sleep(0.02)
+
+
+def settle(app) -> None:
+    """Half a second of events, so what was just shown is drawn before the grab."""
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
 
 
 def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path, list[str]]:
@@ -103,9 +111,7 @@ def export_shot(app, window, work: Path, out: Path) -> None:
         dialog.data_edit.setText(str(sample_dataset_dir()))
     dialog.start()
     wait(app, lambda: not dialog.running())
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    settle(app)
     dialog.adjustSize()
     dialog.grab().save(str(out))
     dialog.reject()
@@ -143,9 +149,7 @@ def main() -> int:
     (work / "notes.txt").write_text("not a picture")
     window.classify_paths(extra + [str(work / "notes.txt")])
     wait(app, lambda: len(window.classify_panel.results()) == len(extra) + 1)
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    settle(app)
     window.grab().save(str(args.out / "classify_many.png"))
     shoot_folder(app, window, work, args.out)
     export_shot(app, window, work, args.out / "export.png")
@@ -158,9 +162,7 @@ def main() -> int:
     generated_picture("mixture", np.random.default_rng(4), 400).save(work / "not-a-pet.png")
     window.classify_paths([str(work / "not-a-pet.png")])
     wait(app, lambda: [p.path for p in window.classify_panel.results()] == [str(work / "not-a-pet.png")])
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    settle(app)
     window.grab().save(str(args.out / "classify_unsure.png"))
 
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -171,10 +173,14 @@ def main() -> int:
     wait(app, lambda: [p.path for p in panel.results()] == extra[:1])
     panel.explain_box.setChecked(True)
     wait(app, lambda: panel.explain_note.text().startswith("In red") or not window.jobs.busy("explain"))
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    settle(app)
     window.grab().save(str(args.out / "classify_heatmap.png"))
+    # The other way: hiding parts (what changes its answer).
+    panel.explain_method.setCurrentIndex(panel.explain_method.findData("occlusion"))
+    wait(app, lambda: panel.explain_note.text().startswith("In red, the parts whose") or not window.jobs.busy("explain"))
+    settle(app)
+    window.grab().save(str(args.out / "classify_occlusion.png"))
+    panel.explain_method.setCurrentIndex(panel.explain_method.findData("gradcam"))
     panel.explain_box.setChecked(False)
 
     window.open_dataset(str(dataset))
@@ -203,15 +209,11 @@ def main() -> int:
         return all(gallery.model.has_thumbnail(gallery.model.item(r).path)
                    for r in range(min(8, gallery.model.rowCount())))
 
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    settle(app)
     wait(app, thumbnails_shown, timeout=60)
     window.grab().save(str(args.out / "evaluate.png"))
     window.evaluation_panel.show_cell(0, 0)
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    settle(app)
     wait(app, thumbnails_shown, timeout=60)
     window.grab().save(str(args.out / "evaluate_cell.png"))
 

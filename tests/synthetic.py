@@ -70,3 +70,34 @@ def square_presence_arrays(count: int, seed: int = 0, size: int = 32, side: int 
         xs.append(np.clip(img, 0, 255).astype(np.uint8))
         boxes.append((top, left, top + side, left + side))
     return np.stack(xs), np.arange(count) % 2, boxes
+
+
+def decoy_square_arrays(count: int, seed: int = 0, size: int = 32):
+    """Like :func:`square_side_arrays`, but the square that decides is reddish, and an equally bright
+    bluish square lies on a random side as a decoy (on the other side when there is no room):
+    (x, y, boxes of the red squares, boxes of the blue ones)."""
+    rng = np.random.default_rng(seed)
+
+    def place(at_left: bool):
+        side = int(rng.integers(size // 4, size // 3 + 1))
+        margin = int(rng.integers(1, size // 8 + 1))
+        left = margin if at_left else size - margin - side
+        top = int(rng.integers(1, size - side))
+        return top, left, top + side, left + side
+
+    def apart(a, b) -> bool:  # a pixel of background at least between them
+        return a[0] > b[2] or b[0] > a[2] or a[1] > b[3] or b[1] > a[3]
+
+    xs, reds, blues = [], [], []
+    for i in range(count):
+        label = i % 2
+        img = rng.normal(rng.uniform(60, 120), 25, (size, size, 3))
+        red = place(label == 0)
+        blue = next((b for b in (place(bool(rng.integers(0, 2))) for _ in range(20)) if apart(red, b)), None)
+        blue = blue or place(label == 1)
+        for (top, left, bottom, right), colour in ((red, (1.0, 0.25, 0.25)), (blue, (0.25, 0.25, 1.0))):
+            img[top:bottom, left:right] = np.array(colour) * rng.uniform(200, 240)
+        xs.append(np.clip(img, 0, 255).astype(np.uint8))
+        reds.append(red)
+        blues.append(blue)
+    return np.stack(xs), np.arange(count) % 2, reds, blues

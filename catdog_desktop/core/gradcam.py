@@ -44,8 +44,11 @@ class NothingToExplainError(CatdogError):
     can reach)."""
 
 
-_CANNOT_FOLLOW = ("This model is built in a way the heatmap cannot follow (its layers are not one after the "
-                  "other), so where it looked cannot be shown.")
+#: Said after each reason Grad-CAM cannot be drawn: the other way can (core.occlusion).
+OTHER_WAY = "Hiding parts of the picture (occlusion) works with any model."
+
+_CANNOT_FOLLOW = ("This model is built in a way Grad-CAM cannot follow (its layers are not one after the "
+                  "other). " + OTHER_WAY)
 
 
 _explainers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -193,8 +196,8 @@ def _features_function(model):
             log.info("Grad-CAM of %s on its layer %s", model.name, layer.name)
             return lambda pixels: grad_model(pixels, training=False)
     raise NothingToExplainError(
-        "This model has no convolutional layers, so there is no picture of where it looked to show: "
-        "it sees the picture as a list of numbers, not as a picture.")
+        "This model has no convolutional layers, so Grad-CAM has nothing to show: it sees the picture as a "
+        "list of numbers, not as a picture. " + OTHER_WAY)
 
 
 def _chain_function(model, layers, index, inner_target):

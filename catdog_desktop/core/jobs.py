@@ -221,20 +221,26 @@ def classify_image(task, classifier, image) -> int:
     return 1
 
 
-def explain(task, classifier, path, class_index=None) -> dict:
-    """Where the model looked in one picture (Grad-CAM, core.gradcam). ``path``: a file, or a pasted
-    picture as (width, height, RGB bytes). ``class_index``: the class to explain (default: the
-    predicted one). Returns plain data (it crosses to the GUI thread through a signal):
-    "overlay_rgb" (the picture at preview size with the heat drawn on it, as (width, height, RGB
-    bytes)), "class_name", "class_index", "probability", "path", and "found" (False when no part of
-    the picture spoke for the class: the heat is zero everywhere). The heat itself is
-    core.gradcam.heatmap's.
+#: The ways of showing where the model looked: "gradcam" (core.gradcam: the places of the last
+#: convolutional block the answer was added up from; fast) and "occlusion" (core.occlusion: the parts
+#: whose hiding changes the answer; one model call per place, and any model).
+EXPLAIN_METHODS = ("gradcam", "occlusion")
 
-    Raises gradcam.NothingToExplainError for a model without convolutions, CatdogError for a file
-    that cannot be read."""
+
+def explain(task, classifier, path, class_index=None, method: str = "gradcam") -> dict:
+    """Where the model looked in one picture, by ``method`` (one of EXPLAIN_METHODS). ``path``: a
+    file, or a pasted picture as (width, height, RGB bytes). ``class_index``: the class to explain
+    (default: the predicted one). Returns plain data (it crosses to the GUI thread through a signal):
+    "overlay_rgb" (the picture at preview size with the heat drawn on it, as (width, height, RGB
+    bytes)), "class_name", "class_index", "probability", "path", "method", and "found" (False when
+    no part of the picture spoke for the class: the heat is zero everywhere). The heat itself is
+    core.gradcam.heatmap's or core.occlusion.heatmap's.
+
+    Raises gradcam.NothingToExplainError when Grad-CAM meets a model without convolutions,
+    CatdogError for a file that cannot be read."""
     from PIL import Image
 
-    from . import gradcam
+    from . import gradcam, occlusion
     from .errors import CatdogError
     from .images import ImageDecodeError, open_rgb, pixels_from_image
 
@@ -250,7 +256,12 @@ def explain(task, classifier, path, class_index=None) -> dict:
     pixels = pixels_from_image(picture, classifier.image_size)
     probabilities = classifier.probabilities(pixels)[0]
     index = int(probabilities.argmax()) if class_index is None else int(class_index)
-    heat = gradcam.heatmap(classifier, pixels, index)
+    if method == "occlusion":
+        heat = occlusion.heatmap(classifier, pixels, index, None if task is None else task.should_stop)
+    elif method == "gradcam":
+        heat = gradcam.heatmap(classifier, pixels, index)
+    else:
+        raise ValueError(f"Unknown way to show where the model looked: {method!r}.")
     if task is not None and task.should_stop():
         raise CancelledError("Stopped.")
     preview = picture.copy()
@@ -259,7 +270,7 @@ def explain(task, classifier, path, class_index=None) -> dict:
     return {
         "path": name, "overlay_rgb": (shown.width, shown.height, shown.tobytes()),
         "class_index": index, "class_name": classifier.class_names[index],
-        "probability": float(probabilities[index]),
+        "probability": float(probabilities[index]), "method": method,
         "found": bool(heat.max() > 0),  # False: no part of the picture spoke for the class
     }
 

@@ -30,6 +30,7 @@ LAST_DATASET = "last_dataset"
 LAST_PICTURES_DIR = "last_pictures_dir"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
 ADVANCED_OPEN = "advanced_settings_open"
+EXPLAIN_METHOD = "explain_method"
 LAST_SORT_TARGET = "last_sort_target"
 #: {model file: the user's "not sure" threshold} (JSON); a model without a file keeps its own in memory.
 CONFIDENCE_THRESHOLDS = "confidence_thresholds"
@@ -78,6 +79,7 @@ class SessionEvents:
     model: EventEmitter = field(default_factory=EventEmitter)     # (classifier or None): active model or its saved state
     trained: EventEmitter = field(default_factory=EventEmitter)   # (classifier): a training made a model
     recent: EventEmitter = field(default_factory=EventEmitter)    # (list of paths)
+    explain_method: EventEmitter = field(default_factory=EventEmitter)  # (key): "Show where it looked" way chosen
 
 
 class Session:
@@ -175,6 +177,20 @@ class Session:
 
     def set_advanced_open(self, open_: bool) -> None:
         self.store.set(ADVANCED_OPEN, bool(open_))
+
+    @property
+    def explain_method(self) -> str:
+        """How "Show where it looked" draws its heat (one of core.jobs.EXPLAIN_METHODS), as last chosen."""
+        from .jobs import EXPLAIN_METHODS
+
+        value = str(self.store.get(EXPLAIN_METHOD, EXPLAIN_METHODS[0]))
+        return value if value in EXPLAIN_METHODS else EXPLAIN_METHODS[0]
+
+    def set_explain_method(self, method: str) -> None:
+        """Remember ``method``; when it is a change, tell every place that shows the choice."""
+        if method != self.explain_method:
+            self.store.set(EXPLAIN_METHOD, method)
+            self.events.explain_method.emit(method)
 
     # ----- the active model ------------------------------------------------------------------
     def set_model(self, classifier, unsaved: bool = False) -> None:

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (
 
 from ..core.batch import BatchResults
 from ..core.wording import count
-from .common import local_paths, pixmap_from_rgb
+from ..core.jobs import EXPLAIN_METHODS
+from .common import explain_method_box, local_paths, pixmap_from_rgb
 from .results_table import NONE_OF_THESE, NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView
 
 #: The smallest side of the single-picture preview on screen (the picture itself is larger).
@@ -140,7 +141,8 @@ class ClassifyPanel(QWidget):
     export_requested = Signal(str)          # write the results as CSV to this path
     sort_requested = Signal()               # *Sort into folders…*
     undo_sort_requested = Signal()          # *Undo last sort*
-    explain_toggled = Signal(bool)          # "Show where it looked" checked or not
+    explain_toggled = Signal(bool)          # "Show where it looked" checked or not (True again: work it out again)
+    explain_method_changed = Signal(str)    # how the heat is worked out (a key of core.jobs.EXPLAIN_METHODS)
     threshold_changed = Signal(object)      # the user's "not sure" threshold (None: the model's default)
 
     def __init__(self, parent=None):
@@ -176,8 +178,10 @@ class ClassifyPanel(QWidget):
         self.bars_box = QVBoxLayout()
         self.explain_box = QCheckBox("Show where it looked")
         self.explain_box.setToolTip("Colour the parts of the picture that made the model choose its answer "
-                                    "(red: most; a Grad-CAM heatmap)")
+                                    "(red: most)")
         self.explain_box.toggled.connect(self._on_explain_toggled)
+        self.explain_method = explain_method_box(EXPLAIN_METHODS[0])
+        self.explain_method.currentIndexChanged.connect(self._on_explain_method_changed)
         self.explain_note = QLabel()
         self.explain_note.setWordWrap(True)
         self.explain_note.setStyleSheet("color:#616161;")
@@ -185,6 +189,7 @@ class ClassifyPanel(QWidget):
         side.addWidget(self.verdict)
         side.addLayout(self.bars_box)
         side.addWidget(self.explain_box)
+        side.addWidget(self.explain_method)
         side.addWidget(self.explain_note)
         side.addStretch(1)
         single_row = QHBoxLayout(single)
@@ -482,6 +487,7 @@ class ClassifyPanel(QWidget):
             self.explain_note.setText("Working out where it looked…" if self.explain_box.isChecked() and prediction.ok
                                       else "")
         self.explain_box.setEnabled(prediction.ok)
+        self.explain_method.setEnabled(prediction.ok)
         while self.bars_box.count():
             item = self.bars_box.takeAt(0)
             if item.widget():
@@ -519,16 +525,34 @@ class ClassifyPanel(QWidget):
             self.explain_note.setText("Working out where it looked…")
         self.explain_toggled.emit(on)
 
-    def show_heatmap(self, overlay, class_name: str, found: bool = True) -> None:
-        """The picture with the heat drawn on it ((width, height, RGB bytes), from core.jobs.explain)."""
-        if not self.explain_box.isChecked():
+    def chosen_explain_method(self) -> str:
+        return self.explain_method.currentData()
+
+    def set_explain_method(self, method: str) -> None:
+        """Choose ``method`` (as if the user had): worked out again if a heatmap is on screen."""
+        self.explain_method.setCurrentIndex(max(0, self.explain_method.findData(method)))
+
+    @Slot(int)
+    def _on_explain_method_changed(self, _index: int) -> None:
+        self.explain_method_changed.emit(self.chosen_explain_method())
+        if self.explain_box.isChecked() and self.explain_box.isEnabled():
+            self.explain_note.setText("Working out where it looked…")
+            self.explain_toggled.emit(True)
+
+    def show_heatmap(self, overlay, class_name: str, found: bool = True, method: str = "gradcam") -> None:
+        """The picture with the heat drawn on it ((width, height, RGB bytes), from core.jobs.explain)
+        by ``method``: shown if that is still the way chosen."""
+        if not self.explain_box.isChecked() or method != self.chosen_explain_method():
             return
         self._set_preview(overlay)
-        if found:
+        if not found:
+            self.explain_note.setText(f"No part of the picture stands out as the reason for “{class_name}”.")
+        elif method == "occlusion":
+            self.explain_note.setText(f"In red, the parts whose hiding makes the model least sure of “{class_name}”; "
+                                      "in blue, the parts it would answer the same without.")
+        else:
             self.explain_note.setText(f"In red, the parts of the picture that made the model say “{class_name}”; "
                                       "in blue, the parts that did not count.")
-        else:
-            self.explain_note.setText(f"No part of the picture stands out as the reason for “{class_name}”.")
 
     def explain_failed(self, message: str) -> None:
         """No heatmap for this picture or model: say why, and show the picture as it is."""

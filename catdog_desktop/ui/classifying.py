@@ -38,6 +38,9 @@ class Classifying(QObject):
         self._single_source = None        # the single picture on screen: its path, or the pasted picture
         self._moving: str | None = None   # what the running "sort" job does to files on disk (closing asks)
         panel.explain_toggled.connect(self._on_explain_toggled)
+        panel.set_explain_method(session.explain_method)
+        panel.explain_method_changed.connect(session.set_explain_method)
+        session.events.explain_method.connect(panel.set_explain_method)  # chosen elsewhere (a gallery picture)
         panel.cancel_requested.connect(self.cancel)
         panel.export_requested.connect(self.export_csv)
         panel.sort_requested.connect(self.sort_into_folders)
@@ -129,9 +132,10 @@ class Classifying(QObject):
             if self.panel.explain_box.isChecked():
                 self.panel.explain_failed("Drop a single picture to see where the model looked.")
             return
-        self.jobs.start("explain", jobs.explain, self.session.classifier, self._single_source,
+        self.jobs.start("explain", jobs.explain, self.session.classifier, self._single_source, None,
+                        self.panel.chosen_explain_method(),
                         returned=lambda result: self.panel.show_heatmap(result["overlay_rgb"], result["class_name"],
-                                                                          result["found"]),
+                                                                          result["found"], result["method"]),
                         errored=self.panel.explain_failed)
 
     @Slot()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QComboBox
 
 
 def pixmap_from_rgb(width: int, height: int, data: bytes) -> QPixmap:
@@ -48,3 +49,26 @@ def show_about(parent, versions: dict[str, str]) -> None:
         "<p>Train an image classifier on your own folders of pictures, and use it.</p>"
         f"<p>TensorFlow {tf}<br>Keras {keras}<br>Qt {qVersion()} (PySide6 {pyside_version})</p>"
     ))
+
+
+#: What each way of showing where the model looked is called (core.jobs.EXPLAIN_METHODS).
+EXPLAIN_METHOD_NAMES = {
+    "gradcam": ("What it reacted to (Grad-CAM)",
+                "The places the answer was added up from, in the network's last layer: fast, smooth. Each "
+                "place sees a neighbourhood, so the red can sit beside the thing that decided."),
+    "occlusion": ("What changes its answer (hiding parts)",
+                  "Hides each part of the picture in turn and colours it as hiding it lowers the model's "
+                  "confidence: lands on the thing that decided; classifies 65 copies of the picture, so slower."),
+}
+
+
+def explain_method_box(method: str) -> QComboBox:
+    """A drop-down of the ways to show where the model looked, ``method`` chosen; its items' data
+    are the keys of core.jobs.EXPLAIN_METHODS."""
+    box = QComboBox()
+    for key, (name, tip) in EXPLAIN_METHOD_NAMES.items():
+        box.addItem(name, key)
+        box.setItemData(box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+    box.setCurrentIndex(max(0, box.findData(method)))
+    box.setToolTip("How the heat is worked out: hover over a choice for what it shows.")
+    return box

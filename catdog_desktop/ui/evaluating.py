@@ -301,7 +301,9 @@ class Evaluating(QObject):
     # ----- the large view -----------------------------------------------------------------------
     def open_picture(self, item) -> None:
         classifier = self._shown_model or self.session.classifier
-        dialog = PictureDialog(item, self.jobs, classifier, self.window)
+        dialog = PictureDialog(item, self.jobs, classifier, self.window, self.session.explain_method)
+        dialog.explain_method.currentIndexChanged.connect(
+            lambda _index, d=dialog: self.session.set_explain_method(d.explain_method.currentData()))
         dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
         self.dialogs.append(dialog)
         dialog.show()

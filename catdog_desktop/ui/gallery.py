@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from ..core import jobs
 from ..core.thumbnails import ThumbnailRequests
-from .common import pixmap_from_rgb
+from .common import explain_method_box, pixmap_from_rgb
 from .workers import JobRunner
 
 THUMB = jobs.GALLERY_THUMB_SIZE
@@ -393,7 +393,8 @@ class PictureDialog(QDialog):
     ``picture`` and ``heatmap`` come from workers: the dialog starts them through ``jobs_``.
     """
 
-    def __init__(self, item: GalleryItem, jobs_: JobRunner, classifier=None, parent=None):
+    def __init__(self, item: GalleryItem, jobs_: JobRunner, classifier=None, parent=None,
+                 explain_method: str = jobs.EXPLAIN_METHODS[0]):
         super().__init__(parent)
         self.item = item
         self.jobs = jobs_
@@ -411,15 +412,28 @@ class PictureDialog(QDialog):
         if not self.heatmap_box.isEnabled():
             self.heatmap_box.setToolTip("Needs a model: open or train one first.")
         self.heatmap_box.toggled.connect(self._on_heatmap_toggled)
+        self.explain_method = explain_method_box(explain_method)
+        self.explain_method.setEnabled(self.heatmap_box.isEnabled())
+        self.explain_method.currentIndexChanged.connect(lambda _index: self._on_heatmap_toggled(
+            self.heatmap_box.isChecked()))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.picture, 1)
         layout.addWidget(self.caption)
-        layout.addWidget(self.heatmap_box)
+        self.heat_note = QLabel()
+        self.heat_note.setWordWrap(True)
+        self.heat_note.setStyleSheet("color:#c62828;")
+        self.heat_note.setVisible(False)
+        heat_row = QHBoxLayout()
+        heat_row.addWidget(self.heatmap_box)
+        heat_row.addWidget(self.explain_method)
+        heat_row.addStretch(1)
+        layout.addLayout(heat_row)
+        layout.addWidget(self.heat_note)
         layout.addWidget(buttons)
         self._plain: QPixmap | None = None
-        self._heat: QPixmap | None = None
+        self._heat: dict[str, QPixmap] = {}  # by way of working it out (core.jobs.EXPLAIN_METHODS)
         # Job kinds of this dialog's own: the runner keeps only the newest job of a kind, so with
         # shared kinds a second open dialog would drop the first one's load ("Loading…" for ever).
         self._picture_kind = f"gallery-picture-{id(self)}"
@@ -436,31 +450,40 @@ class PictureDialog(QDialog):
             self.picture.setText("This picture cannot be read (was it moved or deleted?).")
             return
         self._plain = pixmap_from_rgb(*thumb)
-        self._show(self._heat if self.heatmap_box.isChecked() and self._heat is not None else self._plain)
+        heat = self._heat.get(self.explain_method.currentData()) if self.heatmap_box.isChecked() else None
+        self._show(heat if heat is not None else self._plain)
 
     def _on_heatmap_toggled(self, on: bool) -> None:
-        if not on:
+        method = self.explain_method.currentData()
+        self.heat_note.setVisible(False)
+        if not on or method not in self._heat:
             if self._plain is not None:
                 self._show(self._plain)
+        if not on:
+            self.jobs.stop(self._heatmap_kind)
             return
-        if self._heat is not None:
-            self._show(self._heat)
+        if method in self._heat:
+            self._show(self._heat[method])
             return
         names = list(self.classifier.class_names)
         index = names.index(self.item.predicted) if self.item.predicted in names else None
-        self.jobs.start(self._heatmap_kind, jobs.explain, self.classifier, self.item.path, index,
+        self.jobs.start(self._heatmap_kind, jobs.explain, self.classifier, self.item.path, index, method,
                         returned=self._on_heatmap, errored=self._on_heatmap_error)
 
     def _on_heatmap(self, result) -> None:
-        self._heat = pixmap_from_rgb(*result["overlay_rgb"])
-        if self.heatmap_box.isChecked():
-            self._show(self._heat)
+        self._heat[result["method"]] = pixmap_from_rgb(*result["overlay_rgb"])
+        if self.heatmap_box.isChecked() and result["method"] == self.explain_method.currentData():
+            self._show(self._heat[result["method"]])
 
     def _on_heatmap_error(self, message: str) -> None:
-        self.heatmap_box.setChecked(False)
-        self.heatmap_box.setEnabled(False)
-        self.heatmap_box.setToolTip(message)
-        self.caption.setText(self.caption.text() + f"<br><span style='color:#c62828'>{_escape(message)}</span>")
+        """No heat this way (Grad-CAM and a model without convolutions): say so under the picture,
+        which stays as it is; choosing the other way tries that at once."""
+        self.heat_note.setText(message)
+        self.heat_note.setVisible(True)
+
+    def done(self, result: int) -> None:
+        self.jobs.stop(self._heatmap_kind)  # nobody will see it: free the cores
+        super().done(result)
 
     def _show(self, pix: QPixmap) -> None:
         side = max(420, min(self.picture.width(), self.picture.height()) - 8)

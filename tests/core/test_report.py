@@ -140,6 +140,13 @@ def test_cli_explain_and_report(trained, mixed_folder, tmp_path, capsys):
     assert cli.main(["explain", str(model_path), str(picture), "--out", str(heatmap), "--force",
                      "--class", "horses"]) == cli.EXIT_ERROR
     assert "no class 'horses'" in capsys.readouterr().err
+    hidden = tmp_path / "hidden.png"
+    assert cli.main(["--json", "explain", str(model_path), str(picture), "--out", str(hidden),
+                     "--method", "occlusion"]) == cli.EXIT_OK
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["method"] == "occlusion" and answer["class"] in ("cats", "dogs")
+    with Image.open(hidden) as shown, Image.open(heatmap) as grad_cam:
+        assert shown.size == grad_cam.size and shown.tobytes() != grad_cam.tobytes()
 
     out = tmp_path / "report.html"
     assert cli.main(["--json", "report", str(model_path), str(mixed_folder), "--out", str(out),

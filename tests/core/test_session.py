@@ -154,3 +154,11 @@ def test_a_discarded_model_is_not_asked_about_again_when_quitting(monkeypatch):
     assert session.at_risk("quitting") is session.classifier    # the one in use is another model
     session.discard_unsaved(session.classifier)
     assert not session.has_unsaved_work
+
+
+def test_the_way_to_show_where_it_looked_is_remembered_and_an_unknown_one_is_not_used():
+    store = DictStore()
+    assert Session(store).explain_method == "gradcam"  # the default
+    Session(store).set_explain_method("occlusion")
+    assert Session(store).explain_method == "occlusion"  # a new start reads it back
+    assert Session(DictStore(explain_method="magic")).explain_method == "gradcam"  # e.g. from a newer version

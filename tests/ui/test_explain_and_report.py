@@ -27,6 +27,17 @@ def test_show_where_it_looked_colours_the_picture_and_goes_back(qtbot, window_wi
     qtbot.waitUntil(lambda: panel.explain_note.text().startswith("In red") and not window_with_model.jobs.busy("explain"),
                     timeout=30_000)
     assert panel.preview.pixmap().toImage() != plain
+    grad_cam = panel.preview.pixmap().toImage()
+
+    # The other way, hiding parts: worked out again at once, and remembered for next time.
+    assert panel.chosen_explain_method() == "gradcam" == window_with_model.session.explain_method
+    panel.explain_method.setCurrentIndex(panel.explain_method.findData("occlusion"))
+    assert panel.explain_note.text() == "Working out where it looked…"
+    qtbot.waitUntil(lambda: panel.explain_note.text().startswith("In red, the parts whose hiding")
+                    and not window_with_model.jobs.busy("explain"), timeout=30_000)
+    assert panel.preview.pixmap().toImage() not in (plain, grad_cam)
+    assert window_with_model.session.explain_method == "occlusion"
+    assert window_with_model.session.store.get("explain_method") == "occlusion"
 
 
 def test_export_report_writes_the_file_the_user_chose(qtbot, window_with_model, monkeypatch, tmp_path, dialogs):
@@ -94,6 +105,11 @@ def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window,
     panel.explain_box.setChecked(True)
     qtbot.waitUntil(lambda: "no convolutional layers" in panel.explain_note.text(), timeout=30_000)
     assert not panel.preview.pixmap().isNull()  # the picture itself stays
+    assert "Hiding parts of the picture (occlusion) works with any model." in panel.explain_note.text()
+    plain = panel.preview.pixmap().toImage()
+    panel.explain_method.setCurrentIndex(panel.explain_method.findData("occlusion"))  # which it does
+    qtbot.waitUntil(lambda: panel.explain_note.text().startswith("In red, the parts whose hiding"), timeout=30_000)
+    assert panel.preview.pixmap().toImage() != plain
 
 
 def test_the_evaluate_tabs_large_view_shows_the_real_heatmap(qtbot, trained):
@@ -111,8 +127,40 @@ def test_the_evaluate_tabs_large_view_shows_the_real_heatmap(qtbot, trained):
     dialog.show()
     qtbot.waitUntil(lambda: dialog._plain is not None, timeout=10_000)
     dialog.heatmap_box.setChecked(True)
-    qtbot.waitUntil(lambda: dialog._heat is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: "gradcam" in dialog._heat, timeout=30_000)
     assert dialog.picture.pixmap().toImage() != dialog._plain.scaled(dialog.picture.pixmap().size()).toImage()
+    grad_cam = dialog.picture.pixmap().toImage()
+    dialog.explain_method.setCurrentIndex(dialog.explain_method.findData("occlusion"))
+    qtbot.waitUntil(lambda: "occlusion" in dialog._heat, timeout=30_000)
+    assert dialog.picture.pixmap().toImage() != grad_cam
+    dialog.explain_method.setCurrentIndex(dialog.explain_method.findData("gradcam"))  # kept: shown at once
+    assert dialog.picture.pixmap().toImage() == grad_cam
     dialog.close()
     threads.shutdown()
     assert threads.threads() == []
+
+
+def test_the_way_chosen_in_the_evaluate_tabs_large_view_is_the_classify_tabs_too(qtbot, window_with_model, trained,
+                                                                                   monkeypatch):
+    """One choice for the whole app: chosen in a gallery picture's large view, the Classify tab
+    shows it too; unticking or closing the view stops its heatmap job."""
+    from catdog_desktop.ui.gallery import GalleryItem
+
+    scan, _, _ = trained
+    window = window_with_model
+    path = scan.validation.paths[0]
+    window.evaluating.open_picture(GalleryItem(path, "cats → dogs", path, 0.9, "cats", "dogs"))
+    dialog = window.evaluating.dialogs[-1]
+    qtbot.waitUntil(lambda: dialog._plain is not None, timeout=10_000)
+    assert dialog.explain_method.currentData() == "gradcam" == window.classify_panel.chosen_explain_method()
+    dialog.heatmap_box.setChecked(True)
+    dialog.explain_method.setCurrentIndex(dialog.explain_method.findData("occlusion"))
+    assert window.session.explain_method == "occlusion" == window.classify_panel.chosen_explain_method()
+    qtbot.waitUntil(lambda: "occlusion" in dialog._heat, timeout=30_000)
+    stopped = []
+    real_stop = window.jobs.stop
+    monkeypatch.setattr(window.jobs, "stop", lambda kind: stopped.append(kind) or real_stop(kind))
+    dialog.heatmap_box.setChecked(False)
+    assert stopped == [dialog._heatmap_kind]
+    dialog.close()
+    assert stopped == [dialog._heatmap_kind] * 2
