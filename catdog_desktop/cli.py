@@ -551,16 +551,14 @@ def cmd_explain(args) -> int:
 
 def cmd_report(args) -> int:
     from .core import report
-    from .core.dataset import scan_dataset
+    from .core.dataset import scan_as_recorded
     from .core.inference import Classifier
 
     out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
     classifier = Classifier.load(args.model)
     scan = None
     if args.data_dir is not None:
-        trained_on = classifier.metadata.get("dataset") or {}
-        scan = scan_dataset(args.data_dir, validation_split=trained_on.get("validation_split", 0.2),
-                            seed=trained_on.get("seed", 1337))
+        scan = scan_as_recorded(args.data_dir, classifier.metadata.get("dataset"))
         if len(scan.class_names) < 1:
             scan.raise_for_errors()
     reporter = _TextReporter(args.json)

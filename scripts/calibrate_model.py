@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from catdog_desktop.core import calibration, storage  # noqa: E402
-from catdog_desktop.core.dataset import scan_dataset  # noqa: E402
+from catdog_desktop.core.dataset import scan_dataset, split_method_of  # noqa: E402
 from catdog_desktop.core.errors import CatdogError  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def calibrate_file(model_path: Path, data: Path, default_model_split: bool = Fal
         from train_bench import DEFAULT_ROOT, build_split_tree
 
         data = build_split_tree(data, Path(DEFAULT_ROOT), test_per_class=500)
-    scan = scan_dataset(data, validation_split=share, seed=seed)
+    scan = scan_dataset(data, validation_split=share, seed=seed, split_method=split_method_of(trained_on))
     scan.raise_for_errors()
     names = metadata.get("class_names")
     if names and list(names) != scan.class_names:

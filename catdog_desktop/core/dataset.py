@@ -39,6 +39,15 @@ LAYOUT_CLASSES = "class folders"
 FEW_IMAGES_PER_CLASS = 20
 #: Largest/smallest class size ratio above which classes count as imbalanced.
 IMBALANCE_RATIO = 1.5
+
+#: How a validation share is held out of each class: "hashed" orders a class's pictures by a hash of
+#: the seed and each picture's path within the dataset folder and holds out the first ones, so that
+#: adding, moving or removing a picture moves at most one other between training and validation
+#: (the same model's validation pictures stay pictures it never trained on after the data is fixed);
+#: "shuffled" is a seeded shuffle of each class, which any change reshuffles: how models saved
+#: before 2026-12-01 (no ``split_method`` recorded) were split, so their split is rebuilt that way.
+SPLIT_METHOD = "hashed"
+LEGACY_SPLIT_METHOD = "shuffled"
 #: Files that operating systems leave in folders; skipped without a mention.
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
@@ -87,6 +96,7 @@ class DatasetScan:
     seed: int = 1337
     validation_split: float = 0.2
     validation_from_folder: bool = False  # True: a validation folder, not a share of training
+    split_method: str = SPLIT_METHOD  # how the validation share was chosen (SPLIT_METHOD, LEGACY_SPLIT_METHOD)
     #: The problems that do not depend on the split (layout, classes, folders), for :meth:`resplit`.
     layout_problems: list[Problem] = field(default_factory=list, repr=False)
     #: Each file's content hash (None: unreadable), so that a new split finds copies without reading.
@@ -114,24 +124,26 @@ class DatasetScan:
     def evaluation_name(self) -> str:
         return "test" if self.evaluation_split is self.test else "validation"
 
-    def resplit(self, validation_split: float, seed: int) -> "DatasetScan":
-        """The same files with another share held out for validation, or another seed, without
-        reading the folder again. Returns ``self`` when nothing changes, including when the
-        validation pictures come from a folder of their own."""
-        if self.validation_from_folder or (abs(validation_split - self.validation_split) <= 1e-9 and seed == self.seed):
+    def resplit(self, validation_split: float, seed: int, method: str | None = None) -> "DatasetScan":
+        """The same files with another share held out for validation, another seed or another
+        ``method`` (default: this scan's), without reading the folder again. Returns ``self`` when
+        nothing changes, including when the validation pictures come from a folder of their own."""
+        method = method or self.split_method
+        if self.validation_from_folder or (abs(validation_split - self.validation_split) <= 1e-9 and seed == self.seed
+                                           and method == self.split_method):
             return self
         if not 0.0 < validation_split < 1.0:
             raise ValueError("validation_split must be between 0 and 1")
         index = {name: i for i, name in enumerate(self.class_names)}
         paths, labels = self.train.paths + self.validation.paths, self.train.labels + self.validation.labels
         class_files = {name: [p for p, y in zip(paths, labels) if y == i] for name, i in index.items()}
-        train, validation = _hold_out(class_files, index, validation_split, seed)
+        train, validation = _hold_out(class_files, index, validation_split, seed, self.root, method)
         problems = list(self.layout_problems)
         if len(self.class_names) >= 2:
             _check_counts(self.class_names, train, validation, problems)
             _leak_problems(train, validation, self.test, self.content_digests, problems)
         return dataclasses.replace(
-            self, train=train, validation=validation, problems=problems, seed=seed,
+            self, train=train, validation=validation, problems=problems, seed=seed, split_method=method,
             validation_split=validation_split, validation_source=_share_source(validation_split, seed))
 
     def raise_for_errors(self) -> None:
@@ -151,6 +163,7 @@ class DatasetScan:
             "validation_source": self.validation_source,
             "seed": self.seed,
             "validation_split": self.validation_split,
+            "split_method": self.split_method,
             "skipped": len(self.skipped),
             "problems": [asdict(p) for p in self.problems],
         }
@@ -162,8 +175,10 @@ def scan_dataset(
     seed: int = 1337,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    split_method: str = SPLIT_METHOD,
 ) -> DatasetScan:
-    """Scan ``root`` and return a :class:`DatasetScan`.
+    """Scan ``root`` and return a :class:`DatasetScan`, a ``validation_split`` share of each class
+    held out by ``split_method`` and ``seed`` when there is no validation folder.
 
     Problems the user can fix (empty folder, one class, ...) come back in ``problems`` as
     errors rather than exceptions, so the UI can show them all at once. A folder that does not
@@ -248,7 +263,8 @@ def scan_dataset(
         _fill(validation, val_files, index, problems, "validation")
         validation_source = f"folder '{val_dirs[0].name}'"
     else:
-        train, validation = _hold_out({name: train_files[name] for name in class_names}, index, validation_split, seed)
+        train, validation = _hold_out({name: train_files[name] for name in class_names}, index, validation_split, seed,
+                                      str(root_path), split_method)
         validation_source = _share_source(validation_split, seed)
     test = None
     if test_files is not None:
@@ -271,6 +287,7 @@ def scan_dataset(
         validation=validation, test=test, skipped=scanner.skipped, problems=problems,
         validation_source=validation_source, seed=seed, validation_split=validation_split,
         validation_from_folder=val_files is not None, layout_problems=layout_problems, content_digests=digests,
+        split_method=split_method,
     )
 
 
@@ -349,15 +366,38 @@ def _check_counts(class_names: list[str], train: Split, validation: Split, probl
         ))
 
 
+def split_method_of(summary: dict | None) -> str:
+    """The split method of a model's recorded dataset summary (``metadata["dataset"]``): the one
+    recorded; none recorded by a model that recorded its dataset: the legacy one; no record at all:
+    today's."""
+    if not summary:
+        return SPLIT_METHOD
+    return summary.get("split_method", LEGACY_SPLIT_METHOD)
+
+
+def scan_as_recorded(folder: str | os.PathLike, summary: dict | None, **kwargs) -> DatasetScan:
+    """:func:`scan_dataset` with the share, seed and method a model recorded for the dataset it was
+    trained on (``metadata["dataset"]``), so that for that very folder its validation pictures are
+    the ones it never trained on. ``kwargs``: progress, should_stop."""
+    summary = summary or {}
+    return scan_dataset(folder, validation_split=summary.get("validation_split", 0.2), seed=summary.get("seed", 1337),
+                        split_method=split_method_of(summary), **kwargs)
+
+
 def _hold_out(class_files: dict[str, list[str]], index: dict[str, int], validation_split: float,
-              seed: int) -> tuple[Split, Split]:
+              seed: int, root: str, method: str = SPLIT_METHOD) -> tuple[Split, Split]:
     """(train, validation): a seeded, stratified share of each class held out (at least one picture
-    of a class with two or more, never all of them)."""
+    of a class with two or more, never all of them), chosen by ``method`` (see SPLIT_METHOD)."""
+    if method not in (SPLIT_METHOD, LEGACY_SPLIT_METHOD):
+        raise ValueError(f"Unknown split method {method!r}.")
     rng = random.Random(seed)
     train, validation = Split(), Split()
     for name in sorted(class_files, key=index.get):
         files = sorted(class_files[name])
-        rng.shuffle(files)
+        if method == LEGACY_SPLIT_METHOD:
+            rng.shuffle(files)
+        else:
+            files.sort(key=lambda path: _split_key(seed, root, path))
         n_val = int(round(len(files) * validation_split))
         n_val = min(max(n_val, 1), len(files) - 1) if len(files) >= 2 else 0
         validation.paths += files[:n_val]
@@ -365,6 +405,13 @@ def _hold_out(class_files: dict[str, list[str]], index: dict[str, int], validati
         train.paths += files[n_val:]
         train.labels += [index[name]] * (len(files) - n_val)
     return train, validation
+
+
+def _split_key(seed: int, root: str, path: str) -> bytes:
+    """A picture's place in the hashed order: its path within the dataset folder ('/' between
+    folders, whatever the system), so the order survives moving the whole folder."""
+    relative = os.path.relpath(path, root).replace(os.sep, "/")
+    return hashlib.blake2b(f"{seed}/{relative}".encode("utf-8", "surrogateescape"), digest_size=8).digest()
 
 
 def _share_source(validation_split: float, seed: int) -> str:

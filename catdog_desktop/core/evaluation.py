@@ -242,11 +242,10 @@ def evaluate_folder(classifier, folder: str, strict: bool = False, progress=None
     ``should_stop()`` cancels with :class:`~.errors.CancelledError`. Raises
     :class:`~.errors.DatasetError` with a sentence for the user when the folder cannot be used.
     """
-    from .dataset import scan_dataset
+    from .dataset import scan_as_recorded
 
-    trained_on = (classifier.metadata or {}).get("dataset") or {}
-    scan = scan_dataset(folder, validation_split=trained_on.get("validation_split", 0.2),
-                        seed=trained_on.get("seed", 1337), progress=progress, should_stop=should_stop)
+    scan = scan_as_recorded(folder, (classifier.metadata or {}).get("dataset"), progress=progress,
+                            should_stop=should_stop)
     return evaluate_scan(classifier, scan, strict, progress, should_stop)
 
 
@@ -254,6 +253,7 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     """:func:`evaluate_folder` on a folder already scanned (core.dataset.DatasetScan). For the folder
     the model was trained on, its validation pictures are those of the model's own share and seed,
     whatever the scan's."""
+    from .dataset import split_method_of
     from .errors import CancelledError, DatasetError
 
     model_classes = list(classifier.class_names)
@@ -266,8 +266,9 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     if unknown and (strict or len(unknown) == len(scan.class_names)):
         raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
                            f"The model knows: {', '.join(model_classes)}.")
-    if trained_on:  # the model's own share and seed (resplit returns the scan itself when they match)
-        scan = scan.resplit(trained_on.get("validation_split", scan.validation_split), trained_on.get("seed", scan.seed))
+    if trained_on:  # the model's own share, seed and method (resplit returns the scan itself when they match)
+        scan = scan.resplit(trained_on.get("validation_split", scan.validation_split), trained_on.get("seed", scan.seed),
+                            split_method_of(trained_on))
     split, name = held_out_split(scan, classifier.metadata)
     split, left_out = known_classes_only(split, scan.class_names, model_classes)
     total = len(split)

@@ -171,13 +171,11 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
     """Held-out pictures of ``folder`` (class sub-folders, as for evaluate): its test folder; else,
     for the folder the model was trained on, its validation share; else all its pictures.
     At most ``limit``, taken evenly over the classes. Raises DatasetError when none can be used."""
-    from .dataset import scan_dataset
+    from .dataset import scan_as_recorded
     from .evaluation import held_out_split
     from .pipeline import decode_paths
 
-    trained_on = classifier.metadata.get("dataset") or {}
-    scan = scan_dataset(folder, validation_split=trained_on.get("validation_split", 0.2),
-                        seed=trained_on.get("seed", 1337), should_stop=should_stop)
+    scan = scan_as_recorded(folder, classifier.metadata.get("dataset"), should_stop=should_stop)
     names = classifier.class_names
     if not set(scan.class_names) & set(names):
         found = ", ".join(scan.class_names[:8]) + (", …" if len(scan.class_names) > 8 else "")

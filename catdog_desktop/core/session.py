@@ -357,9 +357,12 @@ def _score(metadata: dict) -> tuple[float, int, str] | None:
 
 def _same_pictures(a: dict, b: dict) -> bool:
     """Whether two models were scored on the same held-out pictures: the same dataset folder and
-    classes, the same split name and, for a validation split, the same share and seed."""
+    classes, the same split name and, for a validation split, the same share, seed and method."""
+    from .dataset import split_method_of
+
     da, db = a.get("dataset") or {}, b.get("dataset") or {}
     sa, sb = (a.get("evaluation") or {}).get("split"), (b.get("evaluation") or {}).get("split")
     if not da or da.get("root") != db.get("root") or da.get("class_names") != db.get("class_names") or sa != sb:
         return False
-    return sa == "test" or all(da.get(k) == db.get(k) for k in ("validation_source", "validation_split", "seed"))
+    return sa == "test" or (split_method_of(da) == split_method_of(db)
+                            and all(da.get(k) == db.get(k) for k in ("validation_source", "validation_split", "seed")))

@@ -202,3 +202,49 @@ def test_a_link_to_an_ancestor_is_left_out_but_a_link_elsewhere_is_a_class(tmp_p
     assert scan.layout == LAYOUT_SPLIT and scan.class_names == ["birds", "cats", "dogs"]
     assert len(scan.train) + len(scan.validation) == 9
     assert "'up'" in messages(scan, "warning")
+
+
+def test_fixing_a_few_pictures_moves_only_a_few_between_training_and_validation(tmp_path):
+    """The split is by a hash of each picture's path: after pictures are moved to another class,
+    excluded or added, the validation pictures of before stay out of training but for at most one
+    picture per change, so a model trained before is still checked on pictures it never trained on.
+    The old seeded shuffle mixed most of them (kept for models that recorded no split method)."""
+    import shutil
+
+    from catdog_desktop.core.dataset import LEGACY_SPLIT_METHOD, SPLIT_METHOD
+
+    pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 60)
+    before = {method: scan_dataset(pets, split_method=method) for method in (SPLIT_METHOD, LEGACY_SPLIT_METHOD)}
+    assert before[SPLIT_METHOD].validation.counts(2) == [12, 12] and before[SPLIT_METHOD].split_method == "hashed"
+    cats, dogs = sorted((pets / "cats").iterdir()), sorted((pets / "dogs").iterdir())
+    shutil.move(cats[0], pets / "dogs" / cats[0].name)             # moved to the other class
+    (pets / "_excluded" / "cats").mkdir(parents=True)
+    shutil.move(cats[1], pets / "_excluded" / "cats" / cats[1].name)  # excluded
+    shutil.copy(dogs[0], pets / "dogs" / "new.png")                # one added
+    changes = 3
+    for method, old in before.items():
+        new = scan_dataset(pets, split_method=method)
+        trained_before = set(old.train.paths)
+        leaked = [p for p in new.validation.paths if p in trained_before]
+        if method == SPLIT_METHOD:
+            assert len(leaked) <= changes, leaked
+            assert new.summary()["split_method"] == "hashed"
+        else:
+            assert len(leaked) > 10  # measured: most of the 24 validation pictures
+
+
+def test_the_hashed_split_survives_moving_the_dataset_folder(tmp_path):
+    write_class_folders(tmp_path / "pets", ["cats", "dogs"], 20)
+    first = scan_dataset(tmp_path / "pets", seed=3)
+    (tmp_path / "pets").rename(tmp_path / "moved")
+    again = scan_dataset(tmp_path / "moved", seed=3)
+    assert [Path(p).relative_to(tmp_path / "moved") for p in again.validation.paths] == \
+           [Path(p).relative_to(tmp_path / "pets") for p in first.validation.paths]
+    # Another method without reading the folder again: as a fresh scan by that method.
+    legacy = first.resplit(0.2, 3, "shuffled")
+    assert legacy.split_method == "shuffled" and legacy.validation.paths != first.validation.paths
+    assert [Path(p).relative_to(tmp_path / "pets") for p in legacy.validation.paths] == \
+           [Path(p).relative_to(tmp_path / "moved")
+            for p in scan_dataset(tmp_path / "moved", seed=3, split_method="shuffled").validation.paths]
+    with pytest.raises(ValueError, match="split method"):
+        scan_dataset(tmp_path / "moved", split_method="alphabetical")

@@ -98,3 +98,18 @@ def test_cli_evaluate_lists_the_most_confident_mistakes_with_paths(tmp_path, cap
     assert {m["path"] for m in data_out["mistakes"]} == moved and "results" not in data_out
     assert [m["confidence"] for m in data_out["mistakes"]] == sorted((m["confidence"] for m in data_out["mistakes"]),
                                                                     reverse=True)
+
+
+def test_a_model_is_checked_on_its_own_validation_pictures_split_the_way_it_was_split(tmp_path):
+    """For the folder a model was trained on, only the pictures it never trained on: split by the
+    method it recorded; a model saved before methods were recorded was split by the seeded shuffle."""
+    from catdog_desktop.core.dataset import scan_dataset
+
+    pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 20)
+    classifier = colour_classifier()
+    for recorded, method in (({}, "shuffled"), ({"split_method": "hashed"}, "hashed")):
+        classifier.metadata = {"dataset": {"root": str(pets.resolve()), "seed": 5, "validation_split": 0.25, **recorded}}
+        ev = evaluate_folder(classifier, str(pets)).evaluation
+        expected = scan_dataset(pets, validation_split=0.25, seed=5, split_method=method).validation.paths
+        assert ev.split == "validation" and sorted(r.path for r in ev.results) == sorted(expected), method
+    assert set(expected) != set(scan_dataset(pets, validation_split=0.25, seed=5, split_method="shuffled").validation.paths)

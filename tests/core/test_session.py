@@ -162,3 +162,14 @@ def test_the_way_to_show_where_it_looked_is_remembered_and_an_unknown_one_is_not
     Session(store).set_explain_method("occlusion")
     assert Session(store).explain_method == "occlusion"  # a new start reads it back
     assert Session(DictStore(explain_method="magic")).explain_method == "gradcam"  # e.g. from a newer version
+
+
+def test_two_models_split_by_different_methods_were_not_checked_on_the_same_pictures():
+    from catdog_desktop.core.session import _same_pictures
+
+    older, newer = scored().metadata, scored().metadata  # the same folder, share and seed
+    assert _same_pictures(older, newer)
+    newer["dataset"]["split_method"] = "hashed"  # the older one recorded no method: the seeded shuffle
+    assert not _same_pictures(older, newer)
+    older["dataset"]["split_method"] = "hashed"
+    assert _same_pictures(older, newer)
