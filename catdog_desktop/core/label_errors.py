@@ -104,6 +104,10 @@ def check_labels(scan, model_path: str | os.PathLike | None = None, *, folds: in
         labels += scan.test.labels
     if not paths:
         raise DatasetError("There are no pictures to check.")
+    # In the order of their paths: the folds (and so the result) do not depend on how the folder
+    # happens to be split into training and validation.
+    order = sorted(range(len(paths)), key=paths.__getitem__)
+    paths, labels = [paths[i] for i in order], [labels[i] for i in order]
 
     from .features import compute_features
 

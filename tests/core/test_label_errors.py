@@ -17,8 +17,9 @@ from catdog_desktop.core.label_errors import LabelCheck, check_labels, find_labe
 from synthetic import write_class_folders
 
 CLASSES = ["red", "blue", "green"]
-#: Recall at k = number flipped, measured on this dataset (seed 3, 64 px): 8 of 9.
-MIN_RECALL = 0.8
+#: Recall at k = number flipped, measured on this dataset (seed 3, 64 px), pictures in path order:
+#: 7 of 9 with the default fold seed; over fold seeds 0-9: 7, 8, 7, 7, 7, 8, 7, 7, 9, 7 of 9.
+MIN_RECALL = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,13 @@ def test_confident_learning_on_known_probabilities():
                       [0.2, 0.8], [0.1, 0.9], [0.45, 0.55]])  # the last is unsure, not an issue
     ranked, suggested = find_label_issues(probs, labels)
     assert ranked.tolist() == [2] and suggested[2] == 1
+
+
+def test_the_list_does_not_depend_on_how_the_folder_is_split(flipped_dataset, checked):
+    root, _ = flipped_dataset
+    other = check_labels(scan_dataset(root, validation_split=0.5, seed=11, split_method="shuffled"), image_size=64)
+    assert [(i.path, i.suggested) for i in other.issues] == [(i.path, i.suggested) for i in checked.issues]
+    assert [i.score for i in other.issues] == pytest.approx([i.score for i in checked.issues])
 
 
 def test_job_scans_then_checks_and_stops(flipped_dataset, trained):
