@@ -336,8 +336,10 @@ class ClassifyPanel(QWidget):
         self.model_label.setText(f"Model: <b>{html.escape(name)}</b> ({html.escape(', '.join(classifier.class_names))}"
                                  f"{acc_text}){' — not saved yet' if unsaved else ''}")
 
-    def show_message(self, text: str, error: bool = False) -> None:
-        colour = "#c62828" if error else "#424242"
+    def show_message(self, text: str, error: bool = False, warning: bool = False) -> None:
+        """``text`` under the pictures: red for an ``error`` (nothing done), amber for a ``warning``
+        (done, but not for everything), else grey."""
+        colour = "#c62828" if error else "#b45309" if warning else "#424242"
         self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
 
     def remark(self, mark) -> None:
@@ -407,8 +409,11 @@ class ClassifyPanel(QWidget):
             # "cats: 1", not "1 cats": class names are folder names, often plural.
             spread = ", ".join(f"{name}: {n}" for name, n in counts.items() if n)
             ok = len(results) - len(failures)
-            parts.append(f"{count(ok, 'picture')} classified ({spread})"
-                         + (f"; {count(len(failures), 'file')} could not be read." if failures else "."))
+            if ok:
+                parts.append(f"{count(ok, 'picture')} classified ({spread})"
+                             + (f"; {count(len(failures), 'file')} could not be read." if failures else "."))
+            elif failures:
+                parts.append(f"None of the {count(len(failures), 'file')} could be read as a picture.")
             self._fill_filter()
             self._set_tools_enabled(bool(results))
         elif failures:
@@ -420,7 +425,8 @@ class ClassifyPanel(QWidget):
         if not results and not skipped:
             parts.append("No pictures found there.")
         if parts:
-            self.show_message(" ".join(parts), error=bool(failures or skipped or not results))
+            done = len(results) - len(failures)
+            self.show_message(" ".join(parts), error=not done, warning=bool(done and (failures or skipped)))
         else:
             self.message.clear()
 

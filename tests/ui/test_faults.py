@@ -56,6 +56,11 @@ def test_pictures_opened_with_the_file_picker_each_get_a_row(qtbot, window_with_
         assert rows[path.name].startswith("✖") and BAD[path.name][1] in rows[path.name]
     assert f"{len(good)} pictures classified" in panel.message.text()
     assert f"{len(bad)} files could not be read" in panel.message.text()
+    assert "#b45309" in panel.message.text()  # amber: done, but not for every file (red: nothing done)
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(p) for p in bad], ""))
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: classify_finished(panel, len(bad)), timeout=60_000)
+    assert "#c62828" in panel.message.text() and f"None of the {len(bad)} files could be read" in panel.message.text()
 
 
 @pytest.mark.parametrize("name", list(BAD))
