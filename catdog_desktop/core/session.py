@@ -26,6 +26,7 @@ OLD_TRAINING_KEYS = ("training_config", "preset")
 RECENT_MODELS = "recent_models"
 LAST_MODEL = "last_model"
 LAST_MODEL_DIR = "last_model_dir"
+LAST_EXPORT_DIR = "last_export_dir"
 LAST_DATASET = "last_dataset"
 LAST_PICTURES_DIR = "last_pictures_dir"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
@@ -338,6 +339,14 @@ class Session:
     def model_folder(self) -> str:
         """Where to start a model file dialog."""
         return self.store.get(LAST_MODEL_DIR, "") or os.path.expanduser("~")
+
+    @property
+    def export_folder(self) -> str:
+        """Where to start an export: the folder of the last export, else where models are saved."""
+        return self.store.get(LAST_EXPORT_DIR, "") or self.model_folder
+
+    def set_export_folder(self, folder: str) -> None:
+        self.store.set(LAST_EXPORT_DIR, folder)
 
     def startup_model(self) -> str | None:
         """The model to open at start: the last one used if it still exists, else the built-in one."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import os
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
     QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
@@ -23,6 +23,9 @@ JOB = "export"
 class ExportDialog(QDialog):
     """Exports ``classifier``. ``folder``: where the destination starts; ``data_folder``: pictures to
     check on (class sub-folders), or "" for the model's own training folder / generated pictures."""
+
+    #: An export was written (passed its check or not): its path (the folder it is in is where the next starts).
+    exported = Signal(str)
 
     def __init__(self, parent: QWidget, classifier, jobs_: JobRunner, folder: str, data_folder: str = ""):
         super().__init__(parent)
@@ -155,6 +158,7 @@ class ExportDialog(QDialog):
                                     ) != QMessageBox.StandardButton.Yes:
                 return
         self.result = None
+        self._out = out
         self.settings.setEnabled(False)
         self.export_button.setEnabled(False)
         self.result_label.setVisible(False)
@@ -178,6 +182,7 @@ class ExportDialog(QDialog):
 
     def _on_done(self, result) -> None:
         self.result = result
+        self.exported.emit(self._out)
         colour = "#2e7d32" if result.passed else "#c62828"
         if result.passed and result.required_agreement is None:
             colour = "#a86400" if result.agreement < 0.99 else "#2e7d32"

@@ -354,9 +354,10 @@ class MainWindow(QMainWindow):
         if previous is not None:
             previous.deleteLater()
         data = scan.root if scan is not None and set(scan.class_names) == set(classifier.class_names) else ""
-        folder = self.session.model_folder
+        folder = self.session.export_folder
         self.export_dialog = ExportDialog(self, classifier, self.jobs,
                                           folder if not inside_package(folder) else os.path.expanduser("~"), data)
+        self.export_dialog.exported.connect(lambda out: self.session.set_export_folder(os.path.dirname(out)))
         self.export_dialog.open()
 
     # ----- classifying ----------------------------------------------------------------------

@@ -53,3 +53,8 @@ def test_export_dialog_exports_checks_and_cancels(qtbot, window_with_model, tmp_
         ["pets", "served", "pets.tflite", "pets.tflite.json", "pets.tflite.labels.txt", "pets.tflite.MODEL_CARD.md"])
     dialog.reject()
     assert not dialog.isVisible()
+    # The next export starts in the folder of the last one written (remembered for next time too).
+    assert window.session.store.get("last_export_dir") == str(tmp_path)
+    window.export_model_action.trigger()
+    assert window.export_dialog is not dialog and window.export_dialog.path_edit.text().startswith(str(tmp_path))
+    window.export_dialog.reject()
