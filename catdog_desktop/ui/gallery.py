@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QColor, QDesktopServices, QPixmap
+from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QMenu,
     QPushButton, QToolButton, QVBoxLayout, QWidget,
@@ -132,10 +132,10 @@ class GalleryModel(QAbstractListModel):
         return None
 
     def _thumbnail(self, path: str) -> QPixmap:
-        pix = self._thumbs.get(path)
-        if pix is not None:
+        icon = self._thumbs.get(path)
+        if icon is not None:
             self._thumbs.move_to_end(path)
-            return pix
+            return icon
         if path in self._unreadable:
             return self._broken
         if path not in self._asked:
@@ -149,7 +149,7 @@ class GalleryModel(QAbstractListModel):
             if thumb is None:
                 self._unreadable.add(path)
             else:
-                self._thumbs[path] = pixmap_from_rgb(*thumb)
+                self._thumbs[path] = _boxed(pixmap_from_rgb(*thumb))
                 if len(self._thumbs) > CACHE_SIZE:
                     old, _ = self._thumbs.popitem(last=False)
                     self._asked.discard(old)
@@ -188,6 +188,19 @@ class GalleryModel(QAbstractListModel):
 def _class_folder(path: str) -> str:
     """The class a picture of the dataset is in now: its folder's name (as core.edits sees it)."""
     return os.path.basename(os.path.dirname(path))
+
+
+def _boxed(picture: QPixmap) -> QPixmap:
+    """``picture`` centred on a clear THUMB x THUMB square: every thumbnail is as tall as the next,
+    so the captions under wide and tall pictures line up."""
+    if picture.width() == THUMB and picture.height() == THUMB:
+        return picture
+    box = QPixmap(THUMB, THUMB)
+    box.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(box)
+    painter.drawPixmap((THUMB - picture.width()) // 2, (THUMB - picture.height()) // 2, picture)
+    painter.end()
+    return box
 
 
 def _square(colour: QColor) -> QPixmap:

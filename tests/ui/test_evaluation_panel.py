@@ -91,6 +91,10 @@ def test_clicking_a_cell_shows_exactly_its_pictures_most_confident_first(qtbot, 
 
     # The thumbnails on screen are made in the background, then shown.
     qtbot.waitUntil(lambda: gallery.model.has_thumbnail(gallery.model.item(0).path), timeout=10_000)
+    from catdog_desktop.ui.gallery import THUMB
+
+    icon = gallery.model.data(gallery.model.index(0), Qt.ItemDataRole.DecorationRole)  # a 48-px picture,
+    assert (icon.width(), icon.height()) == (THUMB, THUMB)  # on a square as all are: the captions line up
     # A double-click opens the picture large (read in the background too).
     rect = gallery.view.visualRect(gallery.model.index(0))
     qtbot.mouseClick(gallery.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # a real one presses first
