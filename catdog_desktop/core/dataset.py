@@ -48,6 +48,13 @@ IMBALANCE_RATIO = 1.5
 #: before 2026-12-01 (no ``split_method`` recorded) were split, so their split is rebuilt that way.
 SPLIT_METHOD = "hashed"
 LEGACY_SPLIT_METHOD = "shuffled"
+
+#: The key of a trained model's dataset summary that lists the pictures it trained on: the first
+#: TRAINED_DIGEST_BYTES bytes of each one's content hash (blake2b), sorted and base64-encoded,
+#: about 11 characters a picture. With it, "the pictures it never trained on" of that folder are
+#: known exactly later, whatever was moved, renamed, excluded or added since.
+TRAINED_PICTURES = "trained_pictures"
+TRAINED_DIGEST_BYTES = 8
 #: Files that operating systems leave in folders; skipped without a mention.
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
@@ -150,10 +157,14 @@ class DatasetScan:
         if self.errors:
             raise DatasetError(" ".join(p.message for p in self.errors))
 
-    def summary(self) -> dict:
-        """A JSON-friendly summary, stored with a trained model."""
+    def summary(self, trained_record: bool = False) -> dict:
+        """A JSON-friendly summary, stored with a trained model; with ``trained_record``, the
+        pictures trained on too (TRAINED_PICTURES)."""
         n = len(self.class_names)
+        record = {TRAINED_PICTURES: encode_digests(self.content_digests.get(p) for p in self.train.paths)} \
+            if trained_record else {}
         return {
+            **record,
             "root": self.root,
             "layout": self.layout,
             "class_names": list(self.class_names),
@@ -364,6 +375,21 @@ def _check_counts(class_names: list[str], train: Split, validation: Split, probl
             f"The classes are imbalanced: '{big}' has {max(nonzero)} training pictures, '{small}' only "
             f"{min(nonzero)}. Training weights the classes to compensate.",
         ))
+
+
+def encode_digests(digests) -> str:
+    """Content hashes (None ones left out) as one sorted, base64 string of their first bytes."""
+    import base64
+
+    prefixes = sorted({d[:TRAINED_DIGEST_BYTES] for d in digests if d})
+    return base64.b64encode(b"".join(prefixes)).decode("ascii")
+
+
+def decode_digests(text: str) -> set[bytes]:
+    import base64
+
+    raw = base64.b64decode(text.encode("ascii"), validate=True)
+    return {raw[i:i + TRAINED_DIGEST_BYTES] for i in range(0, len(raw) - TRAINED_DIGEST_BYTES + 1, TRAINED_DIGEST_BYTES)}
 
 
 def split_method_of(summary: dict | None) -> str:

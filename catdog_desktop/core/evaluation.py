@@ -214,16 +214,25 @@ def known_classes_only(split, folder_classes: list[str], model_classes: list[str
 
 def held_out_split(scan, metadata: dict):
     """(split, name) of ``scan`` to score a model on: the test folder; else, for the very folder the
-    model was trained on, only its validation pictures (the same seed gives the same split); else
-    every picture ("all")."""
+    model was trained on, only the pictures it never trained on ("validation": those it recorded
+    training on left out, by content, whatever was moved or added since; a model without that
+    record: its validation share, rebuilt from the recorded share, seed and method); else every
+    picture ("all")."""
     from pathlib import Path
 
-    from .dataset import Split
+    from .dataset import TRAINED_DIGEST_BYTES, TRAINED_PICTURES, Split, decode_digests
 
     trained_on = (metadata or {}).get("dataset") or {}
     if scan.test is not None and len(scan.test):
         return scan.test, "test"
     if trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
+        record = trained_on.get(TRAINED_PICTURES)
+        if record and scan.content_digests:
+            trained = decode_digests(record)
+            kept = [(p, y) for p, y in zip(scan.train.paths + scan.validation.paths,
+                                           scan.train.labels + scan.validation.labels)
+                    if (scan.content_digests.get(p) or b"")[:TRAINED_DIGEST_BYTES] not in trained]
+            return Split([p for p, _ in kept], [y for _, y in kept]), "validation"
         return scan.validation, "validation"
     return Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
 

@@ -322,7 +322,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     stopped_early = bool(early is not None and early.stopped_epoch > 0 and not progress.cut_short)
     log.info("trained %d epochs in %.1f s; best epoch %d; %s accuracy %.4f",
              len(progress.history), train_seconds, progress.best_epoch, eval_name, evaluation.accuracy)
-    summary = data.summary()
+    summary = data.summary(trained_record=True)
     summary["skipped"] = len(data.skipped) + len(skipped)
     return TrainingResult(
         model=model, class_names=list(data.class_names), config=config, history=progress.history,

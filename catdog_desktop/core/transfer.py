@@ -187,7 +187,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     skipped += [s for s in eval_skipped if s not in skipped]
     log.info("pretrained training: %d epochs, best %d, %s accuracy %.4f; stages %s", len(history), fit.best_epoch,
              data.evaluation_name, evaluation.accuracy, {k: round(v, 1) for k, v in stage_seconds.items()})
-    summary = data.summary()
+    summary = data.summary(trained_record=True)
     summary["skipped"] = len(data.skipped) + len(skipped)
     return training.TrainingResult(
         model=model, class_names=list(data.class_names), config=config, history=history,

@@ -113,3 +113,36 @@ def test_a_model_is_checked_on_its_own_validation_pictures_split_the_way_it_was_
         expected = scan_dataset(pets, validation_split=0.25, seed=5, split_method=method).validation.paths
         assert ev.split == "validation" and sorted(r.path for r in ev.results) == sorted(expected), method
     assert set(expected) != set(scan_dataset(pets, validation_split=0.25, seed=5, split_method="shuffled").validation.paths)
+
+
+def test_a_model_is_checked_on_exactly_the_pictures_it_never_trained_on_after_the_data_is_fixed(tmp_path, trained):
+    """The tester's case: mistakes are validation pictures; moving one to its right class and
+    excluding another used to pull training pictures into "validation" (the share held out is a
+    count). A model records what it trained on (content hashes), so whatever is moved, excluded or
+    added, it is scored on exactly the pictures it never trained on."""
+    import shutil
+
+    from catdog_desktop.core.dataset import TRAINED_PICTURES, decode_digests, scan_dataset
+
+    _, result, _ = trained  # a real training records its training pictures
+    record = decode_digests(result.metadata()["dataset"][TRAINED_PICTURES])
+    assert len(record) == result.metadata()["dataset"]["train_counts"][0] + result.metadata()["dataset"]["train_counts"][1]
+
+    pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 30)
+    scan = scan_dataset(pets)
+    classifier = colour_classifier()
+    classifier.metadata = {"dataset": scan.summary(trained_record=True)}
+    cats_val = [p for p, y in zip(scan.validation.paths, scan.validation.labels) if y == 0]
+    cats_train = [p for p, y in zip(scan.train.paths, scan.train.labels) if y == 0]
+    moved_val = shutil.move(cats_val[0], pets / "dogs")                   # a mistake: really a dog
+    (pets / "_excluded" / "cats").mkdir(parents=True)
+    shutil.move(cats_val[1], pets / "_excluded" / "cats")                # a mistake: no pet at all
+    moved_train = shutil.move(cats_train[0], pets / "dogs" / "renamed.png")  # trained on, moved and renamed
+    new = pets / "cats" / "new.png"
+    write_class_folders(tmp_path / "more", ["cats"], 1, seed=9)
+    shutil.copy(next((tmp_path / "more" / "cats").iterdir()), new)        # added since
+    ev = evaluate_folder(classifier, str(pets)).evaluation
+    scored = {r.path for r in ev.results}
+    expected = (set(scan.validation.paths) - set(cats_val[:2])) | {str(moved_val), str(new)}
+    assert ev.split == "validation" and scored == expected
+    assert not scored & set(scan.train.paths) and str(moved_train) not in scored
