@@ -526,6 +526,10 @@ def cmd_explain(args) -> int:
     from .core.report import check_writable, write_file
 
     out = check_writable(args.out, args.force, "the heatmap")  # before loading anything
+    image_format = Image.registered_extensions().get(Path(out).suffix.lower())
+    if image_format not in ("PNG", "JPEG", "WEBP", "BMP", "TIFF"):
+        raise CatdogError(f"--out {args.out}: end it in .png (or .jpg, .webp, .bmp, .tif) to say what kind of "
+                          "picture to write.")
     classifier = Classifier.load(args.model)
     index = None
     if args.class_name is not None:
@@ -533,19 +537,22 @@ def cmd_explain(args) -> int:
             raise CatdogError(f"The model has no class '{args.class_name}'. Its classes: "
                               f"{', '.join(classifier.class_names)}.")
         index = classifier.class_names.index(args.class_name)
+    if Path(args.image).is_dir():
+        raise CatdogError(f"{args.image} is a folder: give one picture file to explain.")
     if not Path(args.image).is_file():
-        raise CatdogError(f"{args.image} is not a file.")
+        raise CatdogError(f"{args.image} does not exist.")
     result = jobs.explain(None, classifier, args.image, index, args.method)
     width, height, rgb = result["overlay_rgb"]
     buffer = io.BytesIO()
-    Image.frombytes("RGB", (width, height), rgb).save(buffer, format="PNG")
+    Image.frombytes("RGB", (width, height), rgb).save(buffer, format=image_format)
     written = write_file(buffer.getvalue(), out, overwrite=args.force, what="the heatmap")
     if args.json:
         print(json.dumps({"path": result["path"], "class": result["class_name"],
                           "probability": result["probability"], "method": result["method"], "out": str(written)}))
     else:
+        way = "hiding parts" if result["method"] == "occlusion" else "Grad-CAM"
         print(f"{result['path']}: where the model looked for '{result['class_name']}' "
-              f"({result['probability']:.1%}) written to {written}")
+              f"({result['probability']:.1%}; {way}) written to {written}")
     return EXIT_OK
 
 

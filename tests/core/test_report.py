@@ -147,6 +147,16 @@ def test_cli_explain_and_report(trained, mixed_folder, tmp_path, capsys):
     assert answer["method"] == "occlusion" and answer["class"] in ("cats", "dogs")
     with Image.open(hidden) as shown, Image.open(heatmap) as grad_cam:
         assert shown.size == grad_cam.size and shown.tobytes() != grad_cam.tobytes()
+    # The kind of picture written is the one --out's ending names; a folder is not a picture.
+    assert cli.main(["explain", str(model_path), str(picture), "--out", str(tmp_path / "h.jpg"),
+                     "--method", "occlusion"]) == cli.EXIT_OK
+    assert "hiding parts" in capsys.readouterr().out
+    with Image.open(tmp_path / "h.jpg") as shown:
+        assert shown.format == "JPEG"
+    assert cli.main(["explain", str(model_path), str(picture), "--out", str(tmp_path / "h.heat")]) == cli.EXIT_ERROR
+    assert "end it in .png" in capsys.readouterr().err and not (tmp_path / "h.heat").exists()
+    assert cli.main(["explain", str(model_path), str(tmp_path), "--out", str(tmp_path / "x.png")]) == cli.EXIT_ERROR
+    assert "is a folder" in capsys.readouterr().err
 
     out = tmp_path / "report.html"
     assert cli.main(["--json", "report", str(model_path), str(mixed_folder), "--out", str(out),
