@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 from ..core.batch import BatchResults
 from ..core.wording import count
 from ..core.jobs import EXPLAIN_METHODS
-from .common import explain_method_box, local_paths, pixmap_from_rgb
+from .common import explain_method_box, heat_sentence, local_paths, pixmap_from_rgb
 from .results_table import NONE_OF_THESE, NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView
 
 #: The smallest side of the single-picture preview on screen (the picture itself is larger).
@@ -551,14 +551,7 @@ class ClassifyPanel(QWidget):
         if not self.explain_box.isChecked() or method != self.chosen_explain_method():
             return
         self._set_preview(overlay)
-        if not found:
-            self.explain_note.setText(f"No part of the picture stands out as the reason for “{class_name}”.")
-        elif method == "occlusion":
-            self.explain_note.setText(f"In red, the parts whose hiding makes the model least sure of “{class_name}”; "
-                                      "in blue, the parts it would answer the same without.")
-        else:
-            self.explain_note.setText(f"In red, the parts of the picture that made the model say “{class_name}”; "
-                                      "in blue, the parts that did not count.")
+        self.explain_note.setText(heat_sentence(class_name, method, found))
 
     def explain_failed(self, message: str) -> None:
         """No heatmap for this picture or model: say why, and show the picture as it is."""

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 from ..core import jobs
 from ..core.batch import ClassifiedRows, ClassifyStarted
 from ..core.wording import count
-from ..core.session import Session
+from ..core.session import BUILTIN_NAME, Session
 from .classify_panel import ClassifyPanel
 from .sort_dialog import SortChoice, SortDialog
 from .workers import JobRunner
@@ -93,7 +93,7 @@ class Classifying(QObject):
             self.classify_paths(pending)
         elif self._last is not None:
             job, what, single = self._last
-            self._run(job, what, single, note=f"Re-classified with {self.session.model_name()}.")
+            self._run(job, what, single, note=f"Classified again with {self._model_called()}.")
 
     def _run(self, job, what, single: bool, note: str = "") -> None:
         self._last = (job, what, single)
@@ -118,6 +118,11 @@ class Classifying(QObject):
                 self._single_source = what if job is jobs.classify_image else prediction.path
                 if self.panel.explain_box.isChecked():
                     self._explain()
+
+    def _model_called(self) -> str:
+        """The model in use, as a sentence names it: "the built-in …", "the model trained just now", "pets.keras"."""
+        name = self.session.model_name()
+        return {BUILTIN_NAME: f"the {BUILTIN_NAME}", "trained just now": "the model trained just now"}.get(name, name)
 
     # ----- where it looked --------------------------------------------------------------------
     def _on_explain_toggled(self, on: bool) -> None:

@@ -72,3 +72,13 @@ def explain_method_box(method: str) -> QComboBox:
     box.setCurrentIndex(max(0, box.findData(method)))
     box.setToolTip("How the heat is worked out: hover over a choice for what it shows.")
     return box
+
+
+def heat_sentence(class_name: str, method: str, found: bool = True) -> str:
+    """What the red of a heatmap (core.jobs.explain) of ``class_name`` by ``method`` means."""
+    if not found:
+        return f"No part of the picture stands out as the reason for “{class_name}”."
+    if method == "occlusion":
+        return (f"In red, the parts whose hiding makes the model least sure of “{class_name}”; in blue, the "
+                "parts it would answer the same without.")
+    return f"In red, the parts of the picture that made the model say “{class_name}”; in blue, the parts that did not count."

@@ -164,6 +164,9 @@ class EvaluationPanel(QWidget):
         if not ev.mistakes and ev.count and not ev.results and ev.accuracy < 1:
             title = ("This model's pictures were not kept with it: press “Evaluate on a folder…” to see "
                      "what it gets wrong.")
+        elif not ev.mistakes:
+            title = ("<b>No mistakes</b> on these pictures. Click a cell of the confusion matrix to see the "
+                     "pictures it got right.")
         else:
             title = (f"<b>{count(len(ev.mistakes), 'mistake')}</b>, the ones the model was surest of first "
                      "(likeliest to be in the wrong folder). Double-click a picture to see it large.")

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from ..core import jobs
 from ..core.thumbnails import ThumbnailRequests
-from .common import explain_method_box, pixmap_from_rgb
+from .common import explain_method_box, heat_sentence, pixmap_from_rgb
 from .workers import JobRunner
 
 THUMB = jobs.GALLERY_THUMB_SIZE
@@ -420,7 +420,7 @@ class PictureDialog(QDialog):
                               + (f"<br><i>{_escape(item.note)}</i>" if item.note else ""))
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.RichText)
-        self.heatmap_box = QCheckBox("Show where the model looked (heatmap)")
+        self.heatmap_box = QCheckBox("Show where it looked")
         self.heatmap_box.setEnabled(self.can_explain())
         if not self.heatmap_box.isEnabled():
             self.heatmap_box.setToolTip("Needs a model: open or train one first.")
@@ -436,7 +436,6 @@ class PictureDialog(QDialog):
         layout.addWidget(self.caption)
         self.heat_note = QLabel()
         self.heat_note.setWordWrap(True)
-        self.heat_note.setStyleSheet("color:#c62828;")
         self.heat_note.setVisible(False)
         heat_row = QHBoxLayout()
         heat_row.addWidget(self.heatmap_box)
@@ -447,6 +446,7 @@ class PictureDialog(QDialog):
         layout.addWidget(buttons)
         self._plain: QPixmap | None = None
         self._heat: dict[str, QPixmap] = {}  # by way of working it out (core.jobs.EXPLAIN_METHODS)
+        self._notes: dict[str, str] = {}     # what its red means, by the same
         # Job kinds of this dialog's own: the runner keeps only the newest job of a kind, so with
         # shared kinds a second open dialog would drop the first one's load ("Loading…" for ever).
         self._picture_kind = f"gallery-picture-{id(self)}"
@@ -477,21 +477,30 @@ class PictureDialog(QDialog):
             return
         if method in self._heat:
             self._show(self._heat[method])
+            self._note(self._notes[method])
             return
         names = list(self.classifier.class_names)
         index = names.index(self.item.predicted) if self.item.predicted in names else None
+        self._note("Working out where it looked…")
         self.jobs.start(self._heatmap_kind, jobs.explain, self.classifier, self.item.path, index, method,
                         returned=self._on_heatmap, errored=self._on_heatmap_error)
 
     def _on_heatmap(self, result) -> None:
-        self._heat[result["method"]] = pixmap_from_rgb(*result["overlay_rgb"])
-        if self.heatmap_box.isChecked() and result["method"] == self.explain_method.currentData():
-            self._show(self._heat[result["method"]])
+        method = result["method"]
+        self._heat[method] = pixmap_from_rgb(*result["overlay_rgb"])
+        self._notes[method] = heat_sentence(result["class_name"], method, result["found"])
+        if self.heatmap_box.isChecked() and method == self.explain_method.currentData():
+            self._show(self._heat[method])
+            self._note(self._notes[method])
 
     def _on_heatmap_error(self, message: str) -> None:
         """No heat this way (Grad-CAM and a model without convolutions): say so under the picture,
         which stays as it is; choosing the other way tries that at once."""
-        self.heat_note.setText(message)
+        self._note(message, error=True)
+
+    def _note(self, text: str, error: bool = False) -> None:
+        self.heat_note.setStyleSheet("color:#c62828;" if error else "color:#616161;")
+        self.heat_note.setText(text)
         self.heat_note.setVisible(True)
 
     def done(self, result: int) -> None:

@@ -297,6 +297,8 @@ class MainWindow(QMainWindow):
     def use_trained_model(self) -> None:
         if self.models.keep_unsaved("using the new one", "opening"):
             self.session.use_trained()
+            self.statusBar().showMessage("The model trained just now is the model in use. It is not saved yet: "
+                                         "File → Save model… keeps it.")
 
     def _show_model_choice(self) -> None:
         if self.session.trained is not None:

@@ -288,3 +288,14 @@ def test_two_large_views_open_at_once_each_show_their_picture(qtbot, tab, tmp_pa
     qtbot.waitUntil(lambda: all(d._plain is not None for d in dialogs), timeout=10_000)
     assert all(not d.picture.pixmap().isNull() for d in dialogs)
     assert not dialogs[0].heatmap_box.isEnabled()  # no model: no heatmap to offer
+
+
+def test_a_model_without_mistakes_says_so_instead_of_listing_none(qtbot, tab, tmp_path):
+    folder = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 4)
+    scan = scan_dataset(folder)
+    labels = np.array(scan.train.labels + scan.validation.labels)
+    probs = np.eye(2)[labels] * 0.9 + 0.05  # every answer right
+    ev = evaluate_probabilities(probs, labels, scan.class_names, scan.train.paths + scan.validation.paths, "validation")
+    tab.panel.show_evaluation(ev, "made up", ev.class_names)
+    assert "No mistakes" in tab.panel.gallery.title.text() and tab.panel.gallery.model.rowCount() == 0
+    assert "0 mistakes" not in tab.panel.gallery.title.text()

@@ -74,6 +74,7 @@ def test_the_report_covers_the_model_the_evaluate_tab_shows(qtbot, window, train
     window.session.set_dataset(scan)
     window._on_training_done(result)  # a training ended: the Evaluate tab shows its model; the model in use stays
     assert window.session.classifier is in_use and window.evaluating.shown_model is window.session.trained
+    assert "The model in use is unchanged" in window.statusBar().currentMessage()
     assert window.reports.model() is window.session.trained
     target = tmp_path / "after-training.html"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "Web pages (*.html)"))
@@ -87,6 +88,9 @@ def test_the_report_covers_the_model_the_evaluate_tab_shows(qtbot, window, train
     qtbot.waitUntil(lambda: window.evaluating.shown_model is in_use and not window.jobs.busy("evaluate"),
                     timeout=30_000)
     assert window.reports.model() is in_use
+    window.use_trained_model()  # "Use this model": the status bar no longer says the old one is in use
+    assert window.session.classifier is window.session.trained
+    assert "The model trained just now is the model in use" in window.statusBar().currentMessage()
 
 
 def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window, trained):
@@ -127,14 +131,18 @@ def test_the_evaluate_tabs_large_view_shows_the_real_heatmap(qtbot, trained):
     dialog.show()
     qtbot.waitUntil(lambda: dialog._plain is not None, timeout=10_000)
     dialog.heatmap_box.setChecked(True)
+    assert dialog.heat_note.text() == "Working out where it looked…"
     qtbot.waitUntil(lambda: "gradcam" in dialog._heat, timeout=30_000)
     assert dialog.picture.pixmap().toImage() != dialog._plain.scaled(dialog.picture.pixmap().size()).toImage()
+    # What the red means, for the class the model chose (the wrong one, for a mistake).
+    assert dialog.heat_note.text().startswith("In red, the parts of the picture that made the model say “dogs”")
     grad_cam = dialog.picture.pixmap().toImage()
     dialog.explain_method.setCurrentIndex(dialog.explain_method.findData("occlusion"))
     qtbot.waitUntil(lambda: "occlusion" in dialog._heat, timeout=30_000)
     assert dialog.picture.pixmap().toImage() != grad_cam
+    assert dialog.heat_note.text().startswith("In red, the parts whose hiding makes the model least sure of “dogs”")
     dialog.explain_method.setCurrentIndex(dialog.explain_method.findData("gradcam"))  # kept: shown at once
-    assert dialog.picture.pixmap().toImage() == grad_cam
+    assert dialog.picture.pixmap().toImage() == grad_cam and "made the model say" in dialog.heat_note.text()
     dialog.close()
     threads.shutdown()
     assert threads.threads() == []

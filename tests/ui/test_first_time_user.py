@@ -30,7 +30,7 @@ def test_pictures_on_screen_are_classified_again_when_the_model_changes(qtbot, w
     other = tmp_path / "other.keras"
     shutil.copy(model_path, other)
     window.load_model(str(other))
-    qtbot.waitUntil(lambda: "Re-classified with other.keras." in panel.message.text(), timeout=60_000)
+    qtbot.waitUntil(lambda: "Classified again with other.keras." in panel.message.text(), timeout=60_000)
     assert len(panel.results()) == 3 and "other.keras" in panel.model_label.text()
 
 
