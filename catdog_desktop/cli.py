@@ -530,6 +530,10 @@ def cmd_explain(args) -> int:
     if image_format not in ("PNG", "JPEG", "WEBP", "BMP", "TIFF"):
         raise CatdogError(f"--out {args.out}: end it in .png (or .jpg, .webp, .bmp, .tif) to say what kind of "
                           "picture to write.")
+    if Path(args.image).is_dir():
+        raise CatdogError(f"{args.image} is a folder: give one picture file to explain.")
+    if not Path(args.image).is_file():
+        raise CatdogError(f"{args.image} does not exist.")
     classifier = Classifier.load(args.model)
     index = None
     if args.class_name is not None:
@@ -537,10 +541,6 @@ def cmd_explain(args) -> int:
             raise CatdogError(f"The model has no class '{args.class_name}'. Its classes: "
                               f"{', '.join(classifier.class_names)}.")
         index = classifier.class_names.index(args.class_name)
-    if Path(args.image).is_dir():
-        raise CatdogError(f"{args.image} is a folder: give one picture file to explain.")
-    if not Path(args.image).is_file():
-        raise CatdogError(f"{args.image} does not exist.")
     result = jobs.explain(None, classifier, args.image, index, args.method)
     width, height, rgb = result["overlay_rgb"]
     buffer = io.BytesIO()

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from catdog_desktop.core import calibration, storage  # noqa: E402
-from catdog_desktop.core.dataset import scan_dataset, split_method_of  # noqa: E402
+from catdog_desktop.core.dataset import (  # noqa: E402
+    TRAINED_DIGEST_BYTES, scan_dataset, split_method_of, trained_record)
 from catdog_desktop.core.errors import CatdogError  # noqa: E402
 
 
@@ -69,6 +70,13 @@ def calibrate_file(model_path: Path, data: Path, default_model_split: bool = Fal
         raise CatdogError(f"This is not the split the model was trained on (training/validation pictures per class "
                           f"{counts[0]}/{counts[1]} here, {recorded[0]}/{recorded[1]} recorded): its validation "
                           "pictures would include pictures it trained on.")
+    record = trained_record(trained_on)
+    if record is not None:  # the same counts are not the same pictures: check each by its content
+        trained_again = [p for p in scan.validation.paths
+                         if (scan.content_digests.get(p) or b"")[:TRAINED_DIGEST_BYTES] in record]
+        if trained_again:
+            raise CatdogError(f"{len(trained_again)} of the validation pictures here are pictures the model trained on "
+                              f"(e.g. {trained_again[0]}): the folder has changed since it was trained.")
     from catdog_desktop.core.inference import Classifier
 
     classifier = Classifier.load(model_path)

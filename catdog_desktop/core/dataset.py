@@ -164,7 +164,6 @@ class DatasetScan:
         record = {TRAINED_PICTURES: encode_digests(self.content_digests.get(p) for p in self.train.paths)} \
             if trained_record else {}
         return {
-            **record,
             "root": self.root,
             "layout": self.layout,
             "class_names": list(self.class_names),
@@ -177,6 +176,7 @@ class DatasetScan:
             "split_method": self.split_method,
             "skipped": len(self.skipped),
             "problems": [asdict(p) for p in self.problems],
+            **record,  # last: a long string, after what a person reads
         }
 
 
@@ -284,10 +284,11 @@ def scan_dataset(
     layout_problems = list(problems)
 
     digests: dict[str, bytes | None] = {}
-    if len(class_names) >= 2:
-        _check_counts(class_names, train, validation, problems)
+    if class_names:  # one class is enough to tell which of its pictures a model trained on
         held_out = validation.paths + (test.paths if test is not None else [])
         digests = _content_digests(train.paths + held_out, scanner)
+    if len(class_names) >= 2:
+        _check_counts(class_names, train, validation, problems)
         _leak_problems(train, validation, test, digests, problems)
 
     log.info("scanned %s: %s, %d classes, %d train / %d val / %s test, %d skipped",
@@ -390,6 +391,19 @@ def decode_digests(text: str) -> set[bytes]:
 
     raw = base64.b64decode(text.encode("ascii"), validate=True)
     return {raw[i:i + TRAINED_DIGEST_BYTES] for i in range(0, len(raw) - TRAINED_DIGEST_BYTES + 1, TRAINED_DIGEST_BYTES)}
+
+
+def trained_record(summary: dict | None) -> set[bytes] | None:
+    """The pictures a model recorded training on (its ``metadata["dataset"]``), as digest prefixes;
+    None when it recorded none, or the record cannot be read (then it is as if there were none)."""
+    text = (summary or {}).get(TRAINED_PICTURES)
+    if not text:
+        return None
+    try:
+        return decode_digests(text)
+    except (ValueError, TypeError, AttributeError):  # binascii.Error is a ValueError
+        log.warning("the model's record of its training pictures cannot be read; using its recorded split")
+        return None
 
 
 def split_method_of(summary: dict | None) -> str:

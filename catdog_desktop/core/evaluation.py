@@ -185,15 +185,21 @@ class FolderEvaluation:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: The folder's class names (the move-to choices for its pictures).
     folder_classes: list[str] = field(default_factory=list)
+    #: Pictures left out because the model trained on them (its record of them; see held_out).
+    trained_left_out: int = 0
 
     def left_out_sentence(self, model_classes: list[str]) -> str:
         """One sentence about the pictures left out ("" when none were), the same in the app and the CLI."""
-        if not self.left_out:
-            return ""
-        classes = ", ".join(f"{name} ({n})" for name, n in self.left_out.items())
-        total = sum(self.left_out.values())
-        return (f"Left out: {total} {'picture' if total == 1 else 'pictures'} of classes the model does not "
-                f"know: {classes}. The model knows: {', '.join(model_classes)}.")
+        said = []
+        if self.trained_left_out:
+            n = self.trained_left_out
+            said.append(f"Left out: {n} {'picture' if n == 1 else 'pictures'} the model trained on.")
+        if self.left_out:
+            classes = ", ".join(f"{name} ({n})" for name, n in self.left_out.items())
+            total = sum(self.left_out.values())
+            said.append(f"Left out: {total} {'picture' if total == 1 else 'pictures'} of classes the model does "
+                        f"not know: {classes}. The model knows: {', '.join(model_classes)}.")
+        return " ".join(said)
 
 
 def known_classes_only(split, folder_classes: list[str], model_classes: list[str]):
@@ -212,29 +218,63 @@ def known_classes_only(split, folder_classes: list[str], model_classes: list[str
     return known, dict(sorted(left_out.items()))
 
 
-def held_out_split(scan, metadata: dict):
-    """(split, name) of ``scan`` to score a model on: the test folder; else, for the very folder the
-    model was trained on, only the pictures it never trained on ("validation": those it recorded
-    training on left out, by content, whatever was moved or added since; a model without that
-    record: its validation share, rebuilt from the recorded share, seed and method); else every
-    picture ("all")."""
+@dataclass
+class HeldOut:
+    """The pictures of a folder to score a model on (:func:`held_out`)."""
+
+    split: "Split"
+    name: str                  # "test", "validation" or "all"
+    #: Pictures of that split left out because the model trained on them (by its record).
+    trained_left_out: int = 0
+
+
+def held_out(scan, metadata: dict) -> HeldOut:
+    """The pictures of ``scan`` to score a model on: the test folder; else, for the very folder the
+    model was trained on, its "validation" pictures; else every picture ("all"). A model that
+    recorded the pictures it trained on (core.dataset.TRAINED_PICTURES) is never scored on one of
+    them, in any folder, whatever was moved, renamed or added since: for its own folder every other
+    picture is its validation; elsewhere they are left out and counted. A model without the record:
+    its validation share, rebuilt from the recorded share, seed and method."""
     from pathlib import Path
 
-    from .dataset import TRAINED_DIGEST_BYTES, TRAINED_PICTURES, Split, decode_digests
+    from .dataset import TRAINED_DIGEST_BYTES, Split, trained_record
 
     trained_on = (metadata or {}).get("dataset") or {}
+    record = trained_record(trained_on) if scan.content_digests else None
+    everything = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels)
     if scan.test is not None and len(scan.test):
-        return scan.test, "test"
-    if trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
-        record = trained_on.get(TRAINED_PICTURES)
-        if record and scan.content_digests:
-            trained = decode_digests(record)
-            kept = [(p, y) for p, y in zip(scan.train.paths + scan.validation.paths,
-                                           scan.train.labels + scan.validation.labels)
-                    if (scan.content_digests.get(p) or b"")[:TRAINED_DIGEST_BYTES] not in trained]
-            return Split([p for p, _ in kept], [y for _, y in kept]), "validation"
-        return scan.validation, "validation"
-    return Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels), "all"
+        split, name = scan.test, "test"
+    elif trained_on.get("root") and Path(trained_on["root"]) == Path(scan.root):
+        split, name = (everything if record is not None else scan.validation), "validation"
+    else:
+        split, name = everything, "all"
+    if record is None:
+        return HeldOut(split, name)
+    # An unreadable file (no digest) is kept: it is reported as unreadable, never scored.
+    kept = [(p, y) for p, y in zip(split.paths, split.labels)
+            if (scan.content_digests.get(p) or b"")[:TRAINED_DIGEST_BYTES] not in record]
+    left_out = len(split) - len(kept)
+    if name == "validation":
+        left_out = 0  # its own folder: the pictures it trained on are not validation pictures to begin with
+    return HeldOut(Split([p for p, _ in kept], [y for _, y in kept]), name, left_out)
+
+
+def as_split_for(scan, metadata: dict):
+    """``scan`` split as the model (its ``metadata``) recorded for its training: the same share,
+    seed and method (the scan itself when they match, or when it recorded no dataset)."""
+    from .dataset import split_method_of
+
+    trained_on = (metadata or {}).get("dataset") or {}
+    if not trained_on:
+        return scan
+    return scan.resplit(trained_on.get("validation_split", scan.validation_split), trained_on.get("seed", scan.seed),
+                        split_method_of(trained_on))
+
+
+def held_out_split(scan, metadata: dict):
+    """(split, name) of :func:`held_out`."""
+    chosen = held_out(scan, metadata)
+    return chosen.split, chosen.name
 
 
 #: Progress is reported every FOLDER_BATCH pictures when scoring a folder.
@@ -262,7 +302,6 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     """:func:`evaluate_folder` on a folder already scanned (core.dataset.DatasetScan). For the folder
     the model was trained on, its validation pictures are those of the model's own share and seed,
     whatever the scan's."""
-    from .dataset import split_method_of
     from .errors import CancelledError, DatasetError
 
     model_classes = list(classifier.class_names)
@@ -275,10 +314,9 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     if unknown and (strict or len(unknown) == len(scan.class_names)):
         raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
                            f"The model knows: {', '.join(model_classes)}.")
-    if trained_on:  # the model's own share, seed and method (resplit returns the scan itself when they match)
-        scan = scan.resplit(trained_on.get("validation_split", scan.validation_split), trained_on.get("seed", scan.seed),
-                            split_method_of(trained_on))
-    split, name = held_out_split(scan, classifier.metadata)
+    scan = as_split_for(scan, classifier.metadata)
+    chosen = held_out(scan, classifier.metadata)
+    split, name = chosen.split, chosen.name
     split, left_out = known_classes_only(split, scan.class_names, model_classes)
     total = len(split)
     message = f"Checking the model on {total} {'picture' if total == 1 else 'pictures'}"
@@ -299,4 +337,4 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     labels = np.array([model_classes.index(scan.class_names[split.labels[i]]) for i in good])
     evaluation = evaluate_probabilities(probabilities, labels, model_classes, [split.paths[i] for i in good], name)
     return FolderEvaluation(folder=scan.root, evaluation=evaluation, left_out=left_out, skipped=skipped,
-                            folder_classes=list(scan.class_names))
+                            folder_classes=list(scan.class_names), trained_left_out=chosen.trained_left_out)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fileops
+from .dataset import TRAINED_PICTURES
 from .errors import CancelledError, CatdogError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class ReportData:
     evaluation: object | None = None
     evaluation_source: str = ""
     left_out: dict[str, int] = field(default_factory=dict)
+    trained_left_out: int = 0  # pictures of the folder left out because the model trained on them
     mistakes: list[ShownMistake] = field(default_factory=list)
     mistakes_note: str = ""
     #: core.label_errors.LabelCheck when the check ran, else None (and the note says why).
@@ -130,12 +132,15 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
                               "when the model was trained.")
         return data
 
-    data.dataset = scan.summary()
+    from .evaluation import as_split_for
+
+    data.dataset = as_split_for(scan, meta).summary()  # split as the model was: what is scored below
     data.dataset_source = f"the folder {scan.root}, as found now"
     data.pictures_note = _pictures_note(meta.get("dataset"), scan)
     data.skipped = list(scan.skipped)
     scored = _evaluate(classifier, scan, report, stop)
     evaluation, data.left_out = scored.evaluation, scored.left_out
+    data.trained_left_out = scored.trained_left_out
     data.skipped += [s for s in scored.skipped if s not in data.skipped]
     data.evaluation = evaluation
     data.evaluation_source = f"checked now on {_pictures(evaluation.count, evaluation.split)} of {scan.root}"
@@ -160,6 +165,9 @@ def _pictures_note(trained_on, scan) -> str:
         return (f"{here}. Which pictures the model was trained on is not recorded, so these may or may not "
                 "be its training pictures.")
     if _same_folder(root, scan.root) and list(trained_on.get("class_names") or []) == list(scan.class_names):
+        if trained_on.get(TRAINED_PICTURES):
+            return (f"{here}, the folder it was trained on (scored on every picture it never trained on: it "
+                    "recorded which pictures it trained on).")
         return (f"{here}, the folder it was trained on (scored on the pictures held out from its training, "
                 "as far as the folder has not changed).")
     total = sum(int(c or 0) for key in ("train_counts", "validation_counts", "test_counts")
@@ -466,6 +474,8 @@ def _dataset_html(data: ReportData) -> str:
     if data.left_out:
         left = ", ".join(f"{e(n)} ({c})" for n, c in data.left_out.items())
         parts.append(f'<p class="note">Left out, as classes the model does not know: {left}.</p>')
+    if data.trained_left_out:
+        parts.append(f'<p class="note">Left out: {data.trained_left_out:,} pictures the model trained on.</p>')
     return "".join(parts)
 
 

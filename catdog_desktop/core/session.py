@@ -342,8 +342,10 @@ class Session:
 
     @property
     def export_folder(self) -> str:
-        """Where to start an export: the folder of the last export, else where models are saved."""
-        return self.store.get(LAST_EXPORT_DIR, "") or self.model_folder
+        """Where to start an export: the folder of the last export (if it is still there), else where
+        models are saved."""
+        folder = self.store.get(LAST_EXPORT_DIR, "") or ""
+        return folder if folder and os.path.isdir(folder) else self.model_folder
 
     def set_export_folder(self, folder: str) -> None:
         self.store.set(LAST_EXPORT_DIR, folder)
@@ -373,5 +375,9 @@ def _same_pictures(a: dict, b: dict) -> bool:
     sa, sb = (a.get("evaluation") or {}).get("split"), (b.get("evaluation") or {}).get("split")
     if not da or da.get("root") != db.get("root") or da.get("class_names") != db.get("class_names") or sa != sb:
         return False
-    return sa == "test" or (split_method_of(da) == split_method_of(db)
-                            and all(da.get(k) == db.get(k) for k in ("validation_source", "validation_split", "seed")))
+    if sa == "test":
+        return True
+    shared = all(da.get(k) == db.get(k) for k in ("validation_source", "validation_split", "seed"))
+    # A validation folder is the same pictures however a share would have been chosen.
+    from_folder = str(da.get("validation_source", "")).startswith("folder")
+    return shared and (from_folder or split_method_of(da) == split_method_of(db))

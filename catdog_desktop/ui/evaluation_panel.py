@@ -165,8 +165,8 @@ class EvaluationPanel(QWidget):
             title = ("This model's pictures were not kept with it: press “Evaluate on a folder…” to see "
                      "what it gets wrong.")
         elif not ev.mistakes:
-            title = ("<b>No mistakes</b> on these pictures. Click a cell of the confusion matrix to see the "
-                     "pictures it got right.")
+            title = ("<b>No mistakes</b> on these pictures." + (" Click a cell of the confusion matrix to see the "
+                                                                "pictures it got right." if ev.results else ""))
         else:
             title = (f"<b>{count(len(ev.mistakes), 'mistake')}</b>, the ones the model was surest of first "
                      "(likeliest to be in the wrong folder). Double-click a picture to see it large.")

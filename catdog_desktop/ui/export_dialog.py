@@ -158,7 +158,6 @@ class ExportDialog(QDialog):
                                     ) != QMessageBox.StandardButton.Yes:
                 return
         self.result = None
-        self._out = out
         self.settings.setEnabled(False)
         self.export_button.setEnabled(False)
         self.result_label.setVisible(False)
@@ -182,7 +181,7 @@ class ExportDialog(QDialog):
 
     def _on_done(self, result) -> None:
         self.result = result
-        self.exported.emit(self._out)
+        self.exported.emit(result.path)
         colour = "#2e7d32" if result.passed else "#c62828"
         if result.passed and result.required_agreement is None:
             colour = "#a86400" if result.agreement < 0.99 else "#2e7d32"

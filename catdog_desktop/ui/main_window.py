@@ -359,7 +359,8 @@ class MainWindow(QMainWindow):
         folder = self.session.export_folder
         self.export_dialog = ExportDialog(self, classifier, self.jobs,
                                           folder if not inside_package(folder) else os.path.expanduser("~"), data)
-        self.export_dialog.exported.connect(lambda out: self.session.set_export_folder(os.path.dirname(out)))
+        self.export_dialog.exported.connect(
+            lambda out: self.session.set_export_folder(os.path.dirname(os.path.abspath(out.rstrip("/\\")))))
         self.export_dialog.open()
 
     # ----- classifying ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ No training: a tiny Keras model that tells red from blue pictures is built here.
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,9 +125,11 @@ def test_a_model_is_checked_on_exactly_the_pictures_it_never_trained_on_after_th
 
     from catdog_desktop.core.dataset import TRAINED_PICTURES, decode_digests, scan_dataset
 
-    _, result, _ = trained  # a real training records its training pictures
+    fixture_scan, result, _ = trained  # a real training records its training pictures, and only those
     record = decode_digests(result.metadata()["dataset"][TRAINED_PICTURES])
-    assert len(record) == result.metadata()["dataset"]["train_counts"][0] + result.metadata()["dataset"]["train_counts"][1]
+    digests = fixture_scan.content_digests
+    assert record == {digests[p][:8] for p in fixture_scan.train.paths}
+    assert not record & {digests[p][:8] for p in fixture_scan.validation.paths}
 
     pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 30)
     scan = scan_dataset(pets)
@@ -146,3 +149,43 @@ def test_a_model_is_checked_on_exactly_the_pictures_it_never_trained_on_after_th
     expected = (set(scan.validation.paths) - set(cats_val[:2])) | {str(moved_val), str(new)}
     assert ev.split == "validation" and scored == expected
     assert not scored & set(scan.train.paths) and str(moved_train) not in scored
+
+
+def test_pictures_a_model_trained_on_are_left_out_of_any_folder_and_counted(tmp_path):
+    """A copy of its training folder (another root) or a test folder holding some of its training
+    pictures: those are left out and said; a damaged record is as if there were none."""
+    import shutil
+
+    from catdog_desktop.core.dataset import scan_dataset
+
+    pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
+    scan = scan_dataset(pets)
+    classifier = colour_classifier()
+    classifier.metadata = {"dataset": scan.summary(trained_record=True)}
+    copy = shutil.copytree(pets, tmp_path / "copy")
+    scored = evaluate_folder(classifier, str(copy))
+    assert scored.evaluation.split == "all" and scored.trained_left_out == len(scan.train) == 16
+    assert scored.evaluation.count == len(scan.validation) == 4
+    assert "Left out: 16 pictures the model trained on." in scored.left_out_sentence(CLASSES)
+
+    elsewhere = tmp_path / "elsewhere"
+    write_class_folders(elsewhere / "train", ["cats", "dogs"], 5, seed=4)
+    for path in scan.train.paths[:3]:  # three of its training pictures among another folder's test pictures
+        target = elsewhere / "test" / Path(path).parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target / f"again-{Path(path).name}")
+    write_class_folders(elsewhere / "test", ["cats", "dogs"], 2, seed=5)
+    scored = evaluate_folder(classifier, str(elsewhere))
+    assert scored.evaluation.split == "test" and scored.trained_left_out == 3 and scored.evaluation.count == 4
+
+    classifier.metadata["dataset"]["trained_pictures"] = "not base64 at all!"
+    scored = evaluate_folder(classifier, str(pets))  # falls back to its recorded share
+    assert scored.evaluation.split == "validation" and sorted(r.path for r in scored.evaluation.results) == \
+        sorted(scan.validation.paths)
+
+
+def test_one_class_is_enough_to_know_which_pictures_a_model_trained_on(tmp_path):
+    from catdog_desktop.core.dataset import scan_dataset
+
+    scan = scan_dataset(write_class_folders(tmp_path / "cats_only", ["cats"], 3))
+    assert not scan.ok and len(scan.content_digests) == 3 and all(scan.content_digests.values())

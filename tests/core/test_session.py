@@ -173,3 +173,17 @@ def test_two_models_split_by_different_methods_were_not_checked_on_the_same_pict
     assert not _same_pictures(older, newer)
     older["dataset"]["split_method"] = "hashed"
     assert _same_pictures(older, newer)
+    # A validation folder is the same pictures whatever the method: an older and a newer model compare.
+    older["dataset"].update(validation_source="folder 'val'", split_method="shuffled")
+    newer["dataset"].update(validation_source="folder 'val'")
+    assert _same_pictures(older, newer)
+
+
+def test_the_export_folder_is_the_last_one_while_it_exists(tmp_path):
+    session = Session(DictStore(last_model_dir=str(tmp_path / "models")))
+    assert session.export_folder == str(tmp_path / "models")
+    (tmp_path / "exports").mkdir()
+    session.set_export_folder(str(tmp_path / "exports"))
+    assert session.export_folder == str(tmp_path / "exports")
+    (tmp_path / "exports").rmdir()  # deleted since: where models are saved again
+    assert session.export_folder == str(tmp_path / "models")
