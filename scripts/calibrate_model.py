@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from catdog_desktop.core import calibration, storage  # noqa: E402
 from catdog_desktop.core.dataset import (  # noqa: E402
-    TRAINED_DIGEST_BYTES, scan_dataset, split_method_of, trained_record)
+    in_record, scan_dataset, split_method_of, trained_record)
 from catdog_desktop.core.errors import CatdogError  # noqa: E402
 
 
@@ -72,8 +72,7 @@ def calibrate_file(model_path: Path, data: Path, default_model_split: bool = Fal
                           "pictures would include pictures it trained on.")
     record = trained_record(trained_on)
     if record is not None:  # the same counts are not the same pictures: check each by its content
-        trained_again = [p for p in scan.validation.paths
-                         if (scan.content_digests.get(p) or b"")[:TRAINED_DIGEST_BYTES] in record]
+        trained_again = [p for p in scan.validation.paths if in_record(record, scan.content_digests.get(p))]
         if trained_again:
             raise CatdogError(f"{len(trained_again)} of the validation pictures here are pictures the model trained on "
                               f"(e.g. {trained_again[0]}): the folder has changed since it was trained.")

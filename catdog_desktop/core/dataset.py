@@ -42,8 +42,9 @@ IMBALANCE_RATIO = 1.5
 
 #: How a validation share is held out of each class: "hashed" orders a class's pictures by a hash of
 #: the seed and each picture's path within the dataset folder and holds out the first ones, so that
-#: adding, moving or removing a picture moves at most one other between training and validation
-#: (the same model's validation pictures stay pictures it never trained on after the data is fixed);
+#: adding, moving or removing a picture moves at most one other of its class between training and
+#: validation (a model trained again is validated on nearly the same pictures; which pictures a
+#: model never trained on is known exactly from its record, TRAINED_PICTURES);
 #: "shuffled" is a seeded shuffle of each class, which any change reshuffles: how models saved
 #: before 2026-12-01 (no ``split_method`` recorded) were split, so their split is rebuilt that way.
 SPLIT_METHOD = "hashed"
@@ -404,6 +405,12 @@ def trained_record(summary: dict | None) -> set[bytes] | None:
     except (ValueError, TypeError, AttributeError):  # binascii.Error is a ValueError
         log.warning("the model's record of its training pictures cannot be read; using its recorded split")
         return None
+
+
+def in_record(record: set[bytes], digest: bytes | None) -> bool:
+    """Whether the picture whose content hash is ``digest`` is one ``record`` (trained_record)
+    lists; an unreadable file (no digest) never is."""
+    return bool(digest) and digest[:TRAINED_DIGEST_BYTES] in record
 
 
 def split_method_of(summary: dict | None) -> str:

@@ -237,7 +237,7 @@ def held_out(scan, metadata: dict) -> HeldOut:
     its validation share, rebuilt from the recorded share, seed and method."""
     from pathlib import Path
 
-    from .dataset import TRAINED_DIGEST_BYTES, Split, trained_record
+    from .dataset import Split, in_record, trained_record
 
     trained_on = (metadata or {}).get("dataset") or {}
     record = trained_record(trained_on) if scan.content_digests else None
@@ -252,7 +252,7 @@ def held_out(scan, metadata: dict) -> HeldOut:
         return HeldOut(split, name)
     # An unreadable file (no digest) is kept: it is reported as unreadable, never scored.
     kept = [(p, y) for p, y in zip(split.paths, split.labels)
-            if (scan.content_digests.get(p) or b"")[:TRAINED_DIGEST_BYTES] not in record]
+            if not in_record(record, scan.content_digests.get(p))]
     left_out = len(split) - len(kept)
     if name == "validation":
         left_out = 0  # its own folder: the pictures it trained on are not validation pictures to begin with
