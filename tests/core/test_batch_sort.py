@@ -24,6 +24,14 @@ def prediction(path, cls, p):
     return Prediction(path=str(path), class_name=cls, probability=p, probabilities={cls: p, other: 1 - p})
 
 
+def copy_of_validation_pictures(scan, folder, count):
+    """``folder`` (made here) holding copies of the first ``count`` validation pictures of ``scan``."""
+    folder.mkdir()
+    for path in scan.validation.paths[:count]:
+        (folder / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    return folder
+
+
 def files_under(folder):
     """{relative path: bytes} of every file below ``folder`` (the sort log left out)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
@@ -48,10 +56,7 @@ def photos(tmp_path):
 
 def test_predict_writes_one_csv_row_per_file_and_never_replaces_a_csv(trained, tmp_path, capsys):
     scan, _, model = trained
-    folder = tmp_path / "mixed"
-    folder.mkdir()
-    for path in scan.validation.paths[:5]:
-        (folder / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    folder = copy_of_validation_pictures(scan, tmp_path / "mixed", 5)
     (folder / "empty.png").write_bytes(b"")
     out = tmp_path / "out.csv"
     code, _, stderr = run_here(capsys, "predict", model, folder, "--csv", out)
@@ -187,10 +192,7 @@ def test_the_target_must_not_be_inside_the_source(photos, tmp_path):
 
 def test_cli_sort_moves_then_undo_sort_puts_back(trained, tmp_path, capsys):
     scan, _, model = trained
-    src = tmp_path / "inbox"
-    src.mkdir()
-    for path in scan.validation.paths[:6]:
-        (src / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    src = copy_of_validation_pictures(scan, tmp_path / "inbox", 6)
     originals = files_under(src)
     code, _, stderr = run_here(capsys, "sort", model, src, "--to", src / "out")
     assert code == cli.EXIT_ERROR and "inside" in stderr
