@@ -146,7 +146,7 @@ class ConfusionChart(FigureCanvasQTAgg):
         self.setMinimumSize(260, 240)
         self.ax = figure.add_subplot(1, 1, 1)
         self.ax.set_axis_off()
-        self.size = 0
+        self.class_count = 0
         self._outline = None
         self.mpl_connect("button_press_event", self._on_press)
 
@@ -155,7 +155,7 @@ class ConfusionChart(FigureCanvasQTAgg):
         ax.clear()
         ax.set_axis_on()
         self._outline = None
-        k = self.size = len(class_names)
+        k = self.class_count = len(class_names)
         matrix = [[int(v) for v in row] for row in confusion]
         peak = max(1, max(max(row) for row in matrix))
         ax.imshow(matrix, cmap="Blues", vmin=0, vmax=peak)
@@ -177,7 +177,7 @@ class ConfusionChart(FigureCanvasQTAgg):
         if x is None or y is None:
             return None
         i, j = int(round(y)), int(round(x))
-        return (i, j) if 0 <= i < self.size and 0 <= j < self.size else None
+        return (i, j) if 0 <= i < self.class_count and 0 <= j < self.class_count else None
 
     def cell_centre(self, i: int, j: int) -> tuple[float, float]:
         """Where cell (``i``, ``j``) is on the widget, in Qt's logical pixels (for tests)."""
@@ -189,7 +189,7 @@ class ConfusionChart(FigureCanvasQTAgg):
         if self._outline is not None:
             self._outline.remove()
             self._outline = None
-        if cell is not None and self.size:
+        if cell is not None and self.class_count:
             i, j = cell
             self._outline = self.ax.add_patch(Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False,
                                                         edgecolor="#ff7f0e", linewidth=3))
