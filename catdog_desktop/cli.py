@@ -480,12 +480,15 @@ def cmd_undo_sort(args) -> int:
     if args.json:
         print(json.dumps({"target": report.target, "mode": "move" if report.move else "copy",
                           "restored": [{"from": a, "to": b} for a, b in report.restored],
-                          "kept": [{"path": p, "reason": r} for p, r in report.kept]}))
+                          "kept": [{"path": p, "reason": r} for p, r in report.kept],
+                          "refused": [{"line": n, "path": p, "reason": r} for n, p, r in report.refused]}))
     else:
         print(report.summary())
         for path, reason in report.kept:
             print(f"left: {path}: {reason}", file=sys.stderr)
-    return EXIT_SOME_FAILED if report.kept else EXIT_OK
+        for line in report.refusals():
+            print(line, file=sys.stderr)
+    return EXIT_SOME_FAILED if report.kept or report.refused else EXIT_OK
 
 
 def cmd_export(args) -> int:

@@ -2,18 +2,20 @@
 
 ``BAD`` files must be refused with the reason given; ``GOOD`` files must decode. Tests use
 them through the core, through drops on the app and through its folder and file pickers.
-Hostile folders (``make_deep_folder``, ``make_link_to_itself``) and model files (``BAD_MODELS``)
-are at the end.
+Hostile folders (``make_deep_folder``, ``make_link_to_itself``), model files (``BAD_MODELS``) and
+a sorted folder whose sort log lies (``make_lying_sort_log``) are at the end.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import tarfile
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +198,52 @@ def make_bad_model(folder: Path, name: str, good_model: Path) -> Path:
     path = Path(folder) / name
     path.write_bytes(BAD_MODELS[name][0](Path(good_model).read_bytes()))
     return path
+
+
+# ----- a sort log that lies ----------------------------------------------------------------------
+
+@dataclass
+class LyingSortLog:
+    """A sorted folder whose sort log was edited by someone else (see :func:`make_lying_sort_log`)."""
+
+    target: Path
+    untouchable: dict[Path, bytes]   # files undo must leave byte for byte (outside and inside the target)
+    made_up: list[Path]              # places the log asks files to be moved to: must never appear
+    refused: tuple[int, int]         # lines refused by the first undo (the move-sort), then the second (copy)
+
+
+def make_lying_sort_log(root: Path) -> LyingSortLog:
+    """``root/shared``, a sorted folder as a shared or synced one may be, whose hand-edited sort log
+    (in the previous version's format: no sizes, hashes or signatures) asks undo to delete the only
+    copy of a file outside it (source = destination), to move a file planted in it to a path of
+    the editor's choosing (an SSH key), and to reach outside it by an absolute path, by '..' and
+    through a link (``dogs`` points to a folder outside); one line of it is not even complete."""
+    home = root / "home"
+    pictures = home / "pictures"
+    pictures.mkdir(parents=True)
+    only, mine = home / "only.jpg", pictures / "mine.jpg"
+    only.write_bytes(b"the only copy")
+    mine.write_bytes(b"my picture")
+    target = root / "shared"
+    (target / "cats").mkdir(parents=True)
+    planted = target / "cats" / "evil.jpg"
+    planted.write_bytes(b"ssh-ed25519 AAAA the editor's key")
+    os.symlink(pictures, target / "dogs", target_is_directory=True)
+    elsewhere = root / "elsewhere"
+    made_up = [home / ".ssh" / "authorized_keys", elsewhere / "a.jpg", elsewhere / "b.jpg", elsewhere / "c.jpg"]
+    runs = [("r1", "copy", [(only, only), (planted, planted)]),
+            ("r2", "move", [(made_up[0], planted), (made_up[1], mine),
+                            (made_up[2], f"{target}/cats/../../home/pictures/mine.jpg"),
+                            (made_up[3], target / "dogs" / "mine.jpg")])]
+    lines = []
+    for run, mode, pairs in runs:
+        lines.append({"op": "begin", "run": run, "mode": mode, "time": "2026-01-01T10:00:00", "count": len(pairs)})
+        for src, dst in pairs:
+            lines.append({"op": "planned", "run": run, "src": str(src), "dst": str(dst)})
+            lines.append({"op": "placed", "run": run, "src": str(src), "dst": str(dst)})
+        if mode == "move":
+            lines.append({"op": "planned", "run": run, "src": ["not", "a", "path"], "dst": 7})
+        lines.append({"op": "end", "run": run, "stopped": False})
+    (target / ".catdog-sort-log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return LyingSortLog(target, {only: only.read_bytes(), mine: mine.read_bytes(), planted: planted.read_bytes()},
+                        made_up, (5, 2))

@@ -127,19 +127,21 @@ def copy_file(src: str | os.PathLike, dst_dir: str | os.PathLike, name: str | No
             os.unlink(partial)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
+def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False, private: bool = False) -> Path:
     """Write ``data`` to ``path``: complete and flushed to disk under a temporary name beside it,
     then given its name. An existing file is replaced only when ``overwrite``; otherwise
     FileExistsError (checked by the hard link itself, or just before the rename where the file
     system has no hard links: FAT, exFAT, some shares). Other OSErrors as they come; nothing is
-    left behind on an error. The file gets the usual permissions (not mkstemp's 0600)."""
+    left behind on an error. The file gets the usual permissions (not mkstemp's 0600), or, when
+    ``private``, is readable by its owner only from its first byte on."""
     path = Path(path)
     tmp: Path | None = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
         while tmp is None:
             candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
             try:
-                fh = open(candidate, "xb")
+                fh = os.fdopen(os.open(candidate, flags, 0o600 if private else 0o666), "wb")
             except FileExistsError:
                 continue
             tmp = candidate

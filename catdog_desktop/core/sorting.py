@@ -15,22 +15,29 @@ moved when it stopped. The journal is fsynced at the start and end of a sort and
 second in between (an fsync per file would cost more than the copy of a small photo); a power cut
 can thus lose the last second of lines, not files: undo then reports those files as left in the
 target rather than guessing.
+
+The journal lives in the target, which may be shared or synced, so undo believes none of it that
+it cannot check (see :func:`undo_last_sort`). Each "planned" line records the file's size and
+SHA-256 and where it goes relative to the target; the lines that let undo move a file out of the
+target are signed with a key kept on this computer (core.signing).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import filecmp
+import errno
+import hashlib
 import json
 import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import fileops
+from . import fileops, signing
 from .batch import is_doubtful
 from .errors import CatdogError, NothingToUndoError
 from .prediction import Prediction
@@ -60,6 +67,7 @@ class SortReport:
     failed: list[tuple[str, str]] = field(default_factory=list)      # could not be copied/moved, with the reason
     renamed: int = 0        # placed under a new name because the name was taken
     stopped: bool = False   # cancelled part-way
+    undo_until_exit: bool = False  # moved files can be put back only by this process (core.signing)
 
     def summary(self) -> str:
         """One or two sentences for the user."""
@@ -78,6 +86,9 @@ class SortReport:
                          else f"{len(self.failed)} files could not be {verb}, e.g. {os.path.basename(path)}: {reason}.")
         if self.stopped:
             parts.append("Stopped before the end: the rest were not touched.")
+        if self.undo_until_exit and self.move and self.placed:
+            parts.append(f"Undo can put them back only until the program exits: the key that signs the sort log "
+                         f"could not be kept in {signing.data_dir()}.")
         return " ".join(parts)
 
 
@@ -87,6 +98,7 @@ class UndoReport:
     move: bool
     restored: list[tuple[str, str]] = field(default_factory=list)   # (where it was in the target, where it is now)
     kept: list[tuple[str, str]] = field(default_factory=list)       # (path, why it was left)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (log line, path as written, why)
     renamed: int = 0
 
     def summary(self) -> str:
@@ -101,7 +113,32 @@ class UndoReport:
             path, why = self.kept[0]
             text += (f" 1 file was left as it is: {os.path.basename(path)} ({why})." if len(self.kept) == 1
                      else f" {len(self.kept)} files were left as they are, e.g. {os.path.basename(path)}: {why}.")
+        if self.refused:
+            line, path, why = self.refused[0]
+            which = f"line {line}, {os.path.basename(path)}" if path else f"line {line}"
+            text += (f" 1 line of the sort log was refused (nothing was done for it): {which}: {why}."
+                     if len(self.refused) == 1
+                     else f" {len(self.refused)} lines of the sort log were refused (nothing was done for them), "
+                     f"e.g. {which}: {why}.")
         return text
+
+    def refusals(self) -> list[str]:
+        """One line per refused line of the sort log: which, the file it names, and why."""
+        return [f"refused (sort log line {line}): {path + ': ' if path else ''}{why}"
+                for line, path, why in self.refused]
+
+
+@dataclass
+class LogEntry:
+    """A "planned" or "placed" line of the journal, as written (nothing in it is checked yet)."""
+
+    line: int
+    src: str
+    dst: str                  # relative to the target ("file"), or as the previous version wrote it ("dst")
+    relative: bool
+    size: int | None = None   # size and SHA-256 of what was placed (the previous version recorded none)
+    sha256: str | None = None
+    moved: bool = False       # signed on this computer, saying the file was moved: undo may move it back
 
 
 @dataclass
@@ -111,9 +148,10 @@ class SortRun:
     run: str
     move: bool
     time: str
-    planned: list[dict] = field(default_factory=list)   # {"src", "dst"} in order
-    placed: dict[str, str] = field(default_factory=dict)  # src -> dst actually used
+    planned: list[LogEntry] = field(default_factory=list)   # in order
+    placed: dict[str, LogEntry] = field(default_factory=dict)  # src -> where it actually went
     restored: set[str] = field(default_factory=set)     # src restored (or copy removed) by an undo
+    damaged: list[int] = field(default_factory=list)     # numbers of its lines that are not complete entries
     ended: bool = False
     undone: bool = False
 
@@ -186,7 +224,7 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
     """
     target = check_target(target, sources)
     moves, unreadable = plan(predictions, class_names, threshold)
-    report = SortReport(target=str(target), move=move, unreadable=unreadable)
+    report = SortReport(target=str(target), move=move, unreadable=unreadable, undo_until_exit=not signing.key_is_kept())
     try:
         target.mkdir(exist_ok=True)
         for folder in sorted({f for _, f in moves}):
@@ -221,14 +259,19 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
                 report.counts[folder] = report.counts.get(folder, 0) + 1
                 continue
             dst = fileops.unique_path(wanted)
-            journal.write({"op": "planned", "run": run, "src": src, "dst": str(dst)})
+            origin = os.path.abspath(src)  # undo may run from another working folder
             try:
+                size, sha256 = _fingerprint(src)
+                journal.write(signing.signed({"op": "planned", "run": run, "mode": "move" if move else "copy",
+                                              "src": origin, "file": f"{folder}/{dst.name}",
+                                              "size": size, "sha256": sha256}))
                 placed = (fileops.move_file if move else fileops.copy_file)(src, target / folder, dst.name)
             except OSError as exc:
                 report.failed.append((src, _reason(exc)))
                 journal.write({"op": "failed", "run": run, "src": src, "reason": _reason(exc)})
                 continue
-            journal.write({"op": "placed", "run": run, "src": src, "dst": str(placed)})
+            journal.write(signing.signed({"op": "placed", "run": run, "src": origin,
+                                          "file": f"{folder}/{placed.name}"}))
             report.placed.append((src, str(placed)))
             report.counts[folder] = report.counts.get(folder, 0) + 1
             report.renamed += placed.name != os.path.basename(src)
@@ -258,26 +301,45 @@ def read_journal(target: str | os.PathLike) -> list[SortRun]:
         try:
             entry = json.loads(line)
             op, key = entry["op"], entry["run"]
+            if not isinstance(key, str):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             log.warning("%s line %d is not a sort-log entry; ignored", path, number)
             continue
         if op == "begin":
-            runs[key] = SortRun(run=key, move=entry.get("mode") == "move", time=entry.get("time", ""))
+            runs[key] = SortRun(run=key, move=entry.get("mode") == "move", time=str(entry.get("time", "")))
             continue
         run = runs.get(key)
         if run is None:
             continue
-        if op == "planned":
-            run.planned.append({"src": entry["src"], "dst": entry["dst"]})
-        elif op == "placed":
-            run.placed[entry["src"]] = entry["dst"]
-        elif op == "restored":
+        if op in ("planned", "placed"):
+            read = _log_entry(entry, number)
+            if read is None:
+                run.damaged.append(number)
+            elif op == "planned":
+                run.planned.append(read)
+            else:
+                run.placed[read.src] = read
+        elif op == "restored" and isinstance(entry.get("src"), str):
             run.restored.add(entry["src"])
         elif op == "end":
             run.ended = True
         elif op == "undone":
             run.undone = True
     return list(runs.values())
+
+
+def _log_entry(entry: dict, number: int) -> LogEntry | None:
+    """A "planned" or "placed" line read, with the types checked (None if it is not complete)."""
+    src, relative = entry.get("src"), "file" in entry
+    dst = entry.get("file" if relative else "dst")
+    size, sha256 = entry.get("size"), entry.get("sha256")
+    if not (isinstance(src, str) and isinstance(dst, str) and src and dst):
+        return None
+    if not (size is None or type(size) is int) or not (sha256 is None or isinstance(sha256, str)):
+        return None
+    moved = entry.get("mode", "move") == "move" and signing.verified(entry)  # "placed" lines name no mode
+    return LogEntry(number, src, dst, relative, size, sha256, moved)
 
 
 def last_sort(target: str | os.PathLike) -> SortRun | None:
@@ -291,8 +353,17 @@ def last_sort(target: str | os.PathLike) -> SortRun | None:
 
 def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None) -> UndoReport:
     """Undo the newest sort into ``target``: moved files go back where they were (a name taken
-    there since gets a suffix), copies are removed if they still equal their original. A file
-    changed or gone since is left and listed. Safe to run again after it was interrupted."""
+    there since gets a suffix), copies are removed while their original is still there, identical.
+    A file changed or gone since is left and listed. Safe to run again after it was interrupted.
+
+    The journal may have been edited by anyone who can write to ``target``, so a line is refused
+    (listed in ``refused``, nothing done) when the file it names is not in a class folder of
+    ``target`` (outside it, reached through '..' or a link), is its own original, or is not what
+    the sort put there (size and SHA-256, when recorded). A file is moved out of ``target`` only
+    if the lines about it were signed on this computer (core.signing), so the previous version's
+    journals and foreign ones never move anything; and nothing is deleted unless its original is
+    there with the same content, which no line can fake.
+    """
     target = Path(target).expanduser()
     if not target.is_dir():
         raise CatdogError(f"{target} is not a folder: give the folder the pictures were sorted into."
@@ -308,20 +379,31 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     folders: set[Path] = set()
     with journal:
         journal.write({"op": "undo-begin", "run": run.run}, sync=True)
-        todo = [e for e in reversed(run.planned) if e["src"] not in run.restored]
+        todo = [e for e in reversed(run.planned) if e.src not in run.restored]
         for done, entry in enumerate(todo):
-            src, dst = Path(entry["src"]), Path(run.placed.get(entry["src"], entry["dst"]))
-            folders.add(dst.parent)
-            outcome = _undo_one(src, dst, run.move, entry["src"] in run.placed)
-            if isinstance(outcome, Path):
-                journal.write({"op": "restored", "run": run.run, "src": str(src), "at": str(outcome)})
+            placed = run.placed.get(entry.src)
+            written = placed or entry
+            dst = _placed_file(target, written)
+            if isinstance(dst, Path):
+                folders.add(dst.parent)
+                trusted = entry.moved and (placed is None or placed.moved)
+                outcome = _undo_one(Path(entry.src), dst, run.move, placed is not None,
+                                    _recorded(entry), trusted)
+            else:
+                outcome = _Refusal(dst)
+            if isinstance(outcome, _Refusal):
+                report.refused.append((written.line, written.dst, str(outcome)))
+                log.info("undo in %s: sort log line %d refused: %s", target, written.line, outcome)
+            elif isinstance(outcome, Path):
+                journal.write({"op": "restored", "run": run.run, "src": entry.src, "at": str(outcome)})
                 report.restored.append((str(dst), str(outcome)))
-                report.renamed += outcome != src and run.move
+                report.renamed += outcome != Path(entry.src) and run.move
             elif outcome:
                 report.kept.append((str(dst), outcome))
             if progress is not None:
                 progress(done + 1, len(todo), "Undoing the sort")
         journal.write({"op": "undone", "run": run.run}, sync=True)
+    report.refused.extend((number, "", "it is not a complete sort log entry") for number in run.damaged)
     for folder in sorted(folders, reverse=True):
         try:
             folder.rmdir()  # only when empty: a folder with anything else in it stays
@@ -330,38 +412,84 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     return report
 
 
-def _undo_one(src: Path, dst: Path, move: bool, completed: bool) -> Path | str | None:
-    """Undo one file. Returns where the file now is (restored), a reason it was left, or None
-    when there was nothing to undo (the sort stopped before this file)."""
+class _Refusal(str):
+    """Why a line of the journal is refused (as opposed to a file left for an ordinary reason)."""
+
+
+Fingerprint = tuple[int, str]  # size, SHA-256
+
+
+def _fingerprint(path: str | os.PathLike) -> Fingerprint:
+    """Size and SHA-256 of a regular file (OSError for anything else: a pipe is never waited on)."""
+    with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return info.st_size, hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _recorded(entry: LogEntry) -> Fingerprint | None:
+    return None if entry.size is None or entry.sha256 is None else (entry.size, entry.sha256)
+
+
+def _placed_file(target: Path, entry: LogEntry) -> Path | str:
+    """The file ``entry`` says a sort placed, if it lies in a class folder of ``target`` (one
+    level down) reached without '..' or a link; else why the line is refused."""
+    if ".." in Path(entry.dst).parts:
+        return "its path contains '..' (a sort never writes that)"
+    path = target / entry.dst if entry.relative else Path(entry.dst)
+    real_target = Path(os.path.realpath(target))
+    try:
+        inside = Path(os.path.abspath(path)).relative_to(os.path.abspath(target))
+    except ValueError:
+        try:  # the target spelt another way (through a link to it) when the previous version sorted
+            inside = Path(os.path.realpath(path.parent)).relative_to(real_target) / path.name
+        except ValueError:
+            return f"it is outside {target}"
+    if len(inside.parts) != 2:
+        return f"it is not in a class folder of {target}"
+    if Path(os.path.realpath(target / inside)) != real_target / inside:
+        return f"it is reached through a link in {target} that leads elsewhere"
+    return target / inside
+
+
+def _undo_one(src: Path, dst: Path, move: bool, completed: bool, recorded: Fingerprint | None,
+              trusted: bool) -> Path | _Refusal | str | None:
+    """Undo one file. Returns where the file now is (restored), why the line is refused, a reason
+    the file was left, or None when there was nothing to undo (the sort stopped before this file)."""
     if not os.path.lexists(dst):
         if os.path.lexists(src):
             return src if move and completed else None  # never moved, or already back
         return "it is no longer in the target folder"
-    if not move:
-        if not os.path.lexists(src):
-            return "its original is gone, so the copy is kept"
-        if not _same_content(src, dst):
-            return "the copy was changed since, so it is kept"
+    if os.path.lexists(src) and os.path.realpath(src) == os.path.realpath(dst):
+        return _Refusal("its original and its place in the sorted folder are the same file")
+    try:
+        current = _fingerprint(dst) if os.path.isfile(dst) else None
+    except OSError as exc:
+        return f"it cannot be read ({_reason(exc)})"
+    if current is None or (recorded is not None and current != recorded):
+        return _Refusal("it is not what the sort put there (changed since, or replaced)")
+    if not move or (os.path.lexists(src) and not completed):
+        # A copy, or a move stopped inside itself (both names exist: a copy about to remove its
+        # source). Removed only while the original is there with the same content.
+        if _fingerprint_or_none(src) != current:
+            return None if move else "it and its original differ now (or the original is gone), so the copy is kept"
         os.unlink(dst)
         return src
-    if os.path.lexists(src) and not completed:
-        if _same_content(src, dst):
-            # Stopped inside the move itself: both names exist with the same content (a copy that
-            # was about to remove its source). The original is in place: drop the duplicate.
-            os.unlink(dst)
-            return src
-        return None  # the move never happened; that file is not ours
+    if not trusted:
+        return _Refusal("this computer's catdog-desktop did not write that line (an older version did, or "
+                        "another computer, or someone edited the log), so the file is not moved out of the folder")
     try:
         return fileops.move_file(dst, src.parent, src.name)
     except OSError as exc:
         return f"it could not be moved back ({_reason(exc)})"
 
 
-def _same_content(a: Path, b: Path) -> bool:
+def _fingerprint_or_none(path: Path) -> Fingerprint | None:
     try:
-        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+        return _fingerprint(path) if os.path.isfile(path) else None
     except OSError:
-        return False
+        return None
 
 
 def _reason(exc: OSError) -> str:

@@ -336,11 +336,12 @@ class ClassifyPanel(QWidget):
         self.model_label.setText(f"Model: <b>{html.escape(name)}</b> ({html.escape(', '.join(classifier.class_names))}"
                                  f"{acc_text}){' — not saved yet' if unsaved else ''}")
 
-    def show_message(self, text: str, error: bool = False, warning: bool = False) -> None:
+    def show_message(self, text: str, error: bool = False, warning: bool = False, details: str = "") -> None:
         """``text`` under the pictures: red for an ``error`` (nothing done), amber for a ``warning``
-        (done, but not for everything), else grey."""
+        (done, but not for everything), else grey; ``details`` (plain text) in its tooltip."""
         colour = "#c62828" if error else "#b45309" if warning else "#424242"
         self.message.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
+        self.message.setToolTip(f"<p>{html.escape(details).replace(chr(10), '<br>')}</p>" if details else "")
 
     def remark(self, mark) -> None:
         """The threshold changed: ``mark(prediction)`` sets each shown prediction's "not sure" again."""

@@ -262,7 +262,9 @@ class Classifying(QObject):
         if not more:
             self.session.set_last_sort_target("")
             self.panel.set_undo_available(None)
-        self.panel.show_message(report.summary(), error=bool(report.kept))
+        # A refused line may be someone's edit of a shared sort log: say so, each line in the tooltip.
+        self.panel.show_message(report.summary(), error=bool(report.kept or report.refused),
+                                details="\n".join(report.refusals()))
 
     def _on_undo_error(self, message: str) -> None:
         # Kept on offer: the error may pass (a drive not mounted yet); "nothing to undo" is not an error.

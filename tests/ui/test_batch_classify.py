@@ -213,3 +213,30 @@ def test_closing_the_window_while_a_sort_moves_files_asks_first(qtbot, settings,
         else:
             assert asked == []  # copying: the originals stay where they are
         assert win.workers.threads() == []  # closed: the sort stopped
+
+
+def test_undo_of_a_sort_whose_log_was_edited_says_what_it_refused_and_touches_nothing(qtbot, tmp_path):
+    """Undo last sort on a shared folder whose sort log someone edited (tests/hostile.py): the files
+    it names outside the folder stay byte for byte, and the message says which lines were refused."""
+    from hostile import make_lying_sort_log
+
+    from catdog_desktop.core.session import Session
+    from catdog_desktop.ui.classify_panel import ClassifyPanel
+    from catdog_desktop.ui.workers import JobRunner, WorkerThreads
+
+    panel = ClassifyPanel()
+    qtbot.addWidget(panel)
+    threads = WorkerThreads()
+    runner, session = JobRunner(threads), Session()
+    classifying = Classifying(panel, session, runner, lambda: None)
+    lie = make_lying_sort_log(tmp_path)
+    session.set_last_sort_target(str(lie.target))
+    panel.set_undo_available(str(lie.target))
+    classifying.undo_last_sort()
+    qtbot.waitUntil(lambda: not runner.busy("sort"), timeout=10_000)
+    assert "5 lines of the sort log were refused (nothing was done for them)" in panel.message.text()
+    assert "#c62828" in panel.message.text() and panel.message.toolTip().count("refused (sort log line") == 5
+    assert all(path.read_bytes() == content for path, content in lie.untouchable.items())
+    assert not any(os.path.lexists(p) for p in lie.made_up)
+    assert panel.undo_sort_button.isEnabled()  # the older sort in that log is still on offer
+    assert threads.shutdown(10)
