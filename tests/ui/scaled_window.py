@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 
-def main() -> int:
+def main(save_to: str | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: synthetic, ui_helpers
     from PySide6.QtCore import QSettings
@@ -53,13 +53,16 @@ def main() -> int:
     for _ in range(20):  # let the charts' delayed redraws run at this scale
         app.processEvents()
         time.sleep(0.05)
-    window.grab()
+    train_shot = window.grab()
     result_shown = panel.result_box.isVisible()
     window.tabs.setCurrentWidget(window.evaluation_panel)
     for _ in range(20):
         app.processEvents()
         time.sleep(0.05)
-    window.grab()
+    evaluate_shot = window.grab()
+    if save_to:  # scripts/screenshots.py-style pictures for README: python tests/ui/scaled_window.py DIR
+        train_shot.save(str(Path(save_to) / "scaled_train.png"))
+        evaluate_shot.save(str(Path(save_to) / "scaled_evaluate.png"))
     print("DONE", f"ratio={window.devicePixelRatioF():g}", f"result_shown={result_shown}",
           f"epochs={panel.chart.points('loss')}", f"matrix={window.evaluation_panel.confusion_chart.class_count}",
           flush=True)
@@ -69,4 +72,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":  # the training's child process is spawned: it must not run main() again
-    sys.exit(main())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))
