@@ -49,7 +49,7 @@ def main() -> int:
     from train_bench import cpu_info, emit
 
     from catdog_desktop.core import export
-    from catdog_desktop.core.exported import load_classifier
+    from catdog_desktop.core.exported import open_new_export
     from catdog_desktop.core.inference import Classifier
     from catdog_desktop.paths import default_model_path
 
@@ -73,7 +73,9 @@ def main() -> int:
                 results[fmt] = {"error": f"{type(exc).__name__}: {exc}"}
                 continue
             seconds = time.perf_counter() - started
-            exported = load_classifier(result.path)
+            # open_new_export: the SavedModel just made opens too (predict refuses SavedModels)
+            exported = open_new_export(result.path, result.path, {"class_names": classifier.class_names,
+                                                                   "image_size": classifier.image_size})
             results[fmt] = {
                 "size_mb": round(result.size_bytes / 1e6, 3), "agreement": result.agreement,
                 "max_difference": result.max_difference, "accuracy": result.accuracy,

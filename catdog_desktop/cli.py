@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "label errors first; with --json the mistakes list is cut to N)")
 
     p = sub.add_parser("predict", help="classify pictures or folders of pictures")
-    p.add_argument("model", help="a .keras model, or an export made by this app: .tflite, .onnx or a SavedModel "
-                                 "folder (a SavedModel folder without its catdog_desktop.json is refused)")
+    p.add_argument("model", help="a .keras model, or a .tflite or .onnx export (SavedModel folders are for TF "
+                                 "Serving and are not opened: loading one runs the code in it)")
     p.add_argument("paths", nargs="+")
     p.add_argument("--threshold", type=float, default=None,
                    help="say 'not sure' when the model is less sure than this (0-1; default: the threshold "
@@ -399,7 +399,7 @@ def _classify(args, paths):
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         hint = f" (for {threshold:g} % give {threshold / 100:g})" if 1 < threshold <= 100 else " (e.g. 0.8)"
         raise CatdogError(f"--threshold {threshold:g} is not a probability: give a number from 0 to 1{hint}.")
-    classifier = load_classifier(args.model)  # a .keras model, or an export (.tflite, .onnx, SavedModel)
+    classifier = load_classifier(args.model)  # a .keras model, or a .tflite or .onnx export
     classifier.threshold_override = threshold  # "not sure" under it (None: the model's recorded threshold)
     files, skipped = scan_images(paths)
     progress = _Progress(args.json, "Classifying", len(files))

@@ -247,3 +247,46 @@ def make_lying_sort_log(root: Path) -> LyingSortLog:
     (target / ".catdog-sort-log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return LyingSortLog(target, {only: only.read_bytes(), mine: mine.read_bytes(), planted: planted.read_bytes()},
                         made_up, (5, 2))
+
+
+# ----- model files whose graph runs code ---------------------------------------------------------
+
+def _graph_that_writes(target: Path, image_size: int):
+    """A tf.Module whose serving function answers 50 % for every class, and on each call writes
+    ``target`` (tf.io.write_file): what a shared SavedModel or Flex .tflite can do to the user's disk."""
+    import tensorflow as tf
+
+    class Writes(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="inputs")])
+        def serve(self, inputs):
+            tf.io.write_file(str(target), tf.strings.as_string(tf.reduce_sum(inputs)))
+            return {"output_0": tf.zeros_like(inputs[:, 0, 0, :1]) + 0.5}
+
+    return Writes()
+
+
+def make_saved_model_that_writes(folder: Path, target: Path, image_size: int = 32) -> Path:
+    """A SavedModel folder whose graph writes ``target`` when called, with the ``catdog_desktop.json``
+    and ``labels.txt`` our exports have (anyone can write them)."""
+    import json
+
+    import tensorflow as tf
+
+    module = _graph_that_writes(target, image_size)
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    (folder / "catdog_desktop.json").write_text(json.dumps({"class_names": ["cats", "dogs"], "image_size": image_size}))
+    (folder / "labels.txt").write_text("cats\ndogs\n")
+    return folder
+
+
+def make_flex_tflite_that_writes(path: Path, target: Path, image_size: int = 32) -> Path:
+    """A .tflite converted with TensorFlow ops allowed (SELECT_TF_OPS), whose graph writes ``target``
+    (FlexWriteFile), with the labels file our exports have beside it."""
+    import tensorflow as tf
+
+    module = _graph_that_writes(target, image_size)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    path.write_bytes(converter.convert())
+    path.with_name(path.name + ".labels.txt").write_text("cats\ndogs\n")
+    return path

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import fileops
 from .errors import CancelledError, DatasetError, ExportError
-from .exported import SIDECAR_JSON_IN_FOLDER, load_exported, sidecar_paths
+from .exported import SIDECAR_JSON_IN_FOLDER, open_new_export, sidecar_paths
 from .model_card import export_metadata, model_card
 
 log = logging.getLogger(__name__)
@@ -398,8 +398,8 @@ def _convert_tflite(model, spec: ExportFormat, staging: Path, parity: ParityPict
 
 def _check_parity(classifier, spec: ExportFormat, path: Path, staging: Path, parity: ParityPictures,
                   should_stop: StopFn) -> ExportResult:
-    exported = load_exported(path, artefact=staging, metadata={"class_names": classifier.class_names,
-                                                                 "image_size": classifier.image_size})
+    exported = open_new_export(path, staging, {"class_names": classifier.class_names,
+                                               "image_size": classifier.image_size})
     if exported.image_size != classifier.image_size:
         raise ExportError(f"The export takes {exported.image_size}-pixel pictures, the model "
                           f"{classifier.image_size}: the conversion went wrong.")

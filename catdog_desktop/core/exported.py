@@ -8,9 +8,14 @@ What an export means (class names, input size) travels in small files beside it 
 :func:`sidecar_paths`): ``NAME.json`` (ours), ``NAME.labels.txt`` (one class a line, the convention of
 TFLite tools), NAME being the file's whole name (``pets.tflite.labels.txt``), so a
 .tflite and an .onnx export can share a folder; inside a SavedModel folder ``catdog_desktop.json`` and ``labels.txt``.
-A SavedModel folder without our ``catdog_desktop.json`` is refused: ``tf.saved_model.load`` runs
-whatever TensorFlow ops the folder holds, so only exports made by this app are opened.
 We chose these over TFLite's embedded metadata, which needs the heavy ``tflite-support`` package.
+
+Files from elsewhere run only where they cannot act on the computer: a SavedModel folder is never
+opened for classifying (``tf.saved_model.load`` runs whatever TensorFlow ops the graph holds, file
+reads and writes included, and anyone can write the sidecar that would vouch for it; SavedModels
+are for TF Serving, while .keras, .tflite and .onnx serve our users), and a .tflite that holds
+TensorFlow ("Flex", Select TF) operators is refused for the same reason. Only the export check opens
+a SavedModel: the one this process has just written (:func:`open_new_export`).
 """
 
 from __future__ import annotations
@@ -45,9 +50,14 @@ def sidecar_paths(artefact: str | os.PathLike) -> dict[str, Path]:
 
 
 def is_exported_model(path: str | os.PathLike) -> bool:
-    """True for a path this module opens: a .tflite or .onnx file, or a SavedModel folder."""
+    """True for a path this module answers for: a .tflite or .onnx file, or a SavedModel folder
+    (which :func:`load_exported` refuses with a sentence)."""
     path = Path(path)
-    return path.suffix.lower() in (".tflite", ".onnx") or (path.is_dir() and (path / "saved_model.pb").exists())
+    return path.suffix.lower() in (".tflite", ".onnx") or _is_saved_model(path)
+
+
+def _is_saved_model(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").exists()
 
 
 def load_classifier(path: str | os.PathLike) -> Classifier:
@@ -57,32 +67,41 @@ def load_classifier(path: str | os.PathLike) -> Classifier:
     return Classifier.load(path)
 
 
-def load_exported(path: str | os.PathLike, artefact: str | os.PathLike | None = None,
-                  metadata: dict | None = None) -> "ExportedClassifier":
-    """Open an exported model in its runtime. ``artefact``: where the model itself is read from when
-    it is not ``path`` (a file being exported, not yet in place); ``metadata``: its class names and
-    image size when no sidecar has been written yet."""
+def load_exported(path: str | os.PathLike) -> "ExportedClassifier":
+    """Open a .tflite or .onnx export in its runtime, described by the files beside it. A SavedModel
+    folder is refused (ModelFileError): loading one runs the TensorFlow code inside it."""
     path = Path(path).expanduser()
-    source = Path(artefact) if artefact is not None else path
-    if not source.exists():
+    if not path.exists():
         raise ModelFileError(f"The model {path} does not exist.")
+    if _is_saved_model(path):
+        raise ModelFileError(
+            f"{path.name} is a TensorFlow SavedModel folder, which this app does not open (loading one runs the "
+            "TensorFlow code in it; SavedModels are for TF Serving): use the .keras model, or a .tflite or .onnx "
+            "export.")
+    runtime = _open_runtime(path, path)
+    return ExportedClassifier(runtime, _read_sidecars(path, runtime), str(path))
+
+
+def open_new_export(path: str | os.PathLike, artefact: str | os.PathLike, metadata: dict) -> "ExportedClassifier":
+    """The export this process has just written to ``artefact`` (to be renamed ``path``, whose ending
+    names the format), in its runtime, described by ``metadata`` (class names, image size): the export
+    check. A SavedModel is opened here, and only here, because its graph is the one we made."""
+    path, artefact = Path(path), Path(artefact)
+    if _is_saved_model(artefact):
+        runtime = _SavedModelRuntime(artefact)
+    else:
+        runtime = _open_runtime(path, artefact)
+    return ExportedClassifier(runtime, dict(metadata), str(path))
+
+
+def _open_runtime(path: Path, source: Path):
+    """The runtime of the .tflite or .onnx file ``source``, whose format ``path``'s ending names."""
     suffix = path.suffix.lower()
     if suffix == ".tflite":
-        runtime = _TFLiteRuntime(source)
-    elif suffix == ".onnx":
-        runtime = _OnnxRuntime(source)
-    elif source.is_dir() and (source / "saved_model.pb").exists():
-        if metadata is None and not sidecar_paths(path)["json"].is_file():
-            # Loading a SavedModel runs the TensorFlow graph inside it: only our own exports.
-            raise ModelFileError(
-                f"{path.name} is a SavedModel folder without {SIDECAR_JSON_IN_FOLDER}: only SavedModel folders "
-                "exported by this app are opened (loading one runs the TensorFlow code in it, so folders "
-                "from elsewhere are refused).")
-        runtime = _SavedModelRuntime(source)
-    else:
-        raise ModelFileError(f"{path.name} is not an exported model (.tflite, .onnx or a SavedModel folder).")
-    metadata = dict(metadata) if metadata else _read_sidecars(path, runtime)
-    return ExportedClassifier(runtime, metadata, str(path))
+        return _TFLiteRuntime(source)
+    if suffix == ".onnx":
+        return _OnnxRuntime(source)
+    raise ModelFileError(f"{path.name} is not an exported model (.tflite or .onnx).")
 
 
 class ExportedClassifier(Classifier):
@@ -144,6 +163,7 @@ class _TFLiteRuntime:
                 self.interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
         except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{path.name} is not a usable TFLite model ({str(exc).strip()[:200]}).") from None
+        _refuse_tensorflow_ops(self.interpreter, path)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
@@ -160,6 +180,21 @@ class _TFLiteRuntime:
         self.interpreter.set_tensor(self.input["index"], pixels)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
+
+
+def _refuse_tensorflow_ops(interpreter, path: Path) -> None:
+    """Refuse a model with TensorFlow ("Flex") operators before any is prepared or run: they can do
+    whatever TensorFlow can (read and write files), our exports hold TFLite built-ins only, and
+    without a Flex runtime they would fail anyway, with advice for Android. ``_get_ops_details`` is
+    the one listing of a model's operators that both TFLite interpreters offer."""
+    flex = sorted({str(op.get("op_name", "")) for op in interpreter._get_ops_details()
+                   if str(op.get("op_name", "")).startswith("Flex")})
+    if flex:
+        shown = ", ".join(flex[:3]) + (", …" if len(flex) > 3 else "")
+        raise ModelFileError(
+            f"{path.name} contains TensorFlow operators ({shown}) that this app does not run (they can do anything "
+            "TensorFlow can, such as reading and writing files): use a .tflite converted with TFLite's built-in "
+            "operators only, as this app's exports are.")
 
 
 class _SavedModelRuntime:

@@ -45,13 +45,15 @@ def _output_description(class_names: list[str]) -> str:
     return "one probability per class, in the order of labels.txt (they sum to 1)"
 
 
-def _not_sure_line(classifier) -> str:
+def _not_sure_line(classifier, spec: ExportFormat) -> str:
     from .calibration import recorded_threshold
 
     threshold = recorded_threshold(classifier.metadata)
+    used = ("catdog-desktop-cli predict uses it" if spec.suffix
+            else "for your own code: catdog-desktop-cli predict does not open SavedModel folders")
     said = (f'"Not sure" under a top probability of {threshold:.1%}, the threshold recorded from the model\'s '
-            "validation pictures (in the JSON file beside the export, under calibration; "
-            "catdog-desktop-cli predict uses it).") if threshold is not None else \
+            f"validation pictures (in the JSON file beside the export, under calibration; {used}).") \
+        if threshold is not None else \
         'No "not sure" threshold was recorded for this model.'
     return said + (' "None of these" (a picture like none of the classes) is only answered in the app: '
                    "it compares the model's inner features, which an export does not output.")
@@ -82,7 +84,7 @@ def model_card(classifier, spec: ExportFormat, result: ExportResult) -> str:
         f"- Output: {_output_description(classifier.class_names)}.",
         f"- Classes, in order: {', '.join(f'{i}: {n}' for i, n in enumerate(classifier.class_names))} "
         "(also in the labels file).",
-        f"- {_not_sure_line(classifier)}",
+        f"- {_not_sure_line(classifier, spec)}",
         "",
         "## How it was trained",
         "",

@@ -6,7 +6,9 @@ matrix, per-class scores, the most confident mistakes with where the model looke
 errors). Figures are matplotlib PNGs and thumbnails Pillow PNGs, both inlined as ``data:`` URIs;
 the style sheet is inline too. The file refers to nothing outside itself, so it opens the same
 in any browser, offline, attached to a mail. Every name that comes from the user's disk (files,
-folders, classes) is escaped.
+folders, classes) is escaped, and so is every value read from the model's file: whoever wrote the
+file wrote its metadata, so a recorded value reaches the page only as escaped text or as a number
+checked to be one (see "recorded values" below).
 
 ``collect()`` does the work (it may take a while: run it in a worker), ``render()`` turns its
 result into HTML and ``write_report()`` saves that atomically, never over a file unless told to.
@@ -107,7 +109,7 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
 
     stop = should_stop or (lambda: False)
     report = progress or (lambda done, total, message: None)
-    meta = dict(classifier.metadata or {})
+    meta = dict(_mapping(classifier.metadata))
     if classifier.path and "keras_version" not in meta:
         meta["keras_version"] = _keras_version_in(classifier.path)
     data = ReportData(
@@ -117,12 +119,10 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     )
     recorded = meta.get("evaluation")
     if scan is None:
-        data.dataset = meta.get("dataset")
+        data.dataset = _mapping(meta.get("dataset"))
         data.dataset_source = "recorded when the model was trained"
-        if isinstance(recorded, dict) and recorded.get("confusion"):
-            from .evaluation import EvaluationResult
-
-            data.evaluation = EvaluationResult.from_dict(recorded)
+        data.evaluation = _recorded_evaluation(recorded)
+        if data.evaluation is not None:
             data.evaluation_source = (f"recorded when the model was trained: {recorded.get('split', 'held-out')} "
                                       f"pictures")
         data.mistakes_note = ("The pictures were not given, so the mistakes cannot be shown. Export the report "
@@ -160,18 +160,19 @@ def _pictures_note(trained_on, scan) -> str:
     """Whether ``scan`` holds the pictures the model was trained on (its recorded dataset summary
     ``trained_on``), said so that nobody takes one dataset's scores for the other's training."""
     here = f"The scores and mistakes below come from checking the model now on the pictures in {scan.root}"
-    root = (trained_on or {}).get("root") if isinstance(trained_on, dict) else None
-    if not root:
+    trained_on = _mapping(trained_on)
+    root = trained_on.get("root")
+    if not root or not isinstance(root, str):
         return (f"{here}. Which pictures the model was trained on is not recorded, so these may or may not "
                 "be its training pictures.")
-    if _same_folder(root, scan.root) and list(trained_on.get("class_names") or []) == list(scan.class_names):
+    if _same_folder(root, scan.root) and _listed(trained_on.get("class_names")) == list(scan.class_names):
         if trained_on.get(TRAINED_PICTURES):
             return (f"{here}, the folder it was trained on (scored on every picture it never trained on: it "
                     "recorded which pictures it trained on).")
         return (f"{here}, the folder it was trained on (scored on the pictures held out from its training, "
                 "as far as the folder has not changed).")
-    total = sum(int(c or 0) for key in ("train_counts", "validation_counts", "test_counts")
-                for c in (trained_on.get(key) or []))
+    total = sum(_whole(c) or 0 for key in ("train_counts", "validation_counts", "test_counts")
+                for c in _listed(trained_on.get(key)))
     size = f" ({total:,} pictures)" if total else ""
     return (f"{here}. These are not the pictures it was trained on: it was trained on {root}{size}. "
             "“How it was trained” and “Learning curves” describe that training.")
@@ -249,8 +250,8 @@ def _check_labels(scan, meta: dict, report, stop):
     """(LabelCheck, "") or (None, why it did not run)."""
     from . import label_errors
 
-    config = meta.get("config") or {}
-    size = config.get("image_size") if config.get("backbone", "none") != "none" else None
+    config = _mapping(meta.get("config"))
+    size = _whole(config.get("image_size")) if config.get("backbone", "none") != "none" else None
     try:
         check = label_errors.check_labels(scan, progress=report, should_stop=stop,
                                           **({"image_size": size} if size else {}))
@@ -296,14 +297,15 @@ def curves_png(history: list[dict]) -> bytes | None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
-    if not epochs:
-        return None
+    history = [h for h in history if isinstance(h, dict)]
+    epochs = [_whole(h.get("epoch")) or i + 1 for i, h in enumerate(history)]
+    if not any(_real(h.get(key)) is not None for h in history for key in ("loss", "accuracy", "val_loss", "val_accuracy")):
+        return None  # nothing to draw
     fig = Figure(figsize=(9, 3.4))
     for ax, key, title in ((fig.add_subplot(1, 2, 1), "loss", "Loss (lower is better)"),
                            (fig.add_subplot(1, 2, 2), "accuracy", "Accuracy (higher is better)")):
         for prefix, label, style in (("", "training pictures", "-"), ("val_", "validation pictures", "-")):
-            values = [_number(h.get(prefix + key)) for h in history]
+            values = [_real(h.get(prefix + key), math.nan) for h in history]
             ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
         stages = [h.get("stage") for h in history]
         for i in range(1, len(stages)):
@@ -349,8 +351,68 @@ def _short(name: str, limit: int = 18) -> str:
     return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
-def _number(value) -> float:
-    return float(value) if isinstance(value, (int, float)) else math.nan
+# ----- recorded values ----------------------------------------------------------------------------
+# A model's metadata holds whatever its file's writer put there: each value reaches the page through
+# these, as escaped text or as a number checked to be one (a string that reads as a number is not one).
+def _text(value) -> str:
+    """Any value as escaped text."""
+    return html.escape(str(value))
+
+
+def _real(value, default=None):
+    """``value`` as a float when it is a finite number (not a bool, not a string), else ``default``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return default
+    value = float(value)
+    return value if math.isfinite(value) else default
+
+
+def _whole(value) -> int | None:
+    """``value`` when it is a count (a whole number, 0 or more), else None."""
+    number = _real(value)
+    return int(number) if number is not None and number >= 0 and number == int(number) else None
+
+
+def _count(value) -> str:
+    """A recorded count for the page ("1,234"), or "not recorded"."""
+    number = _whole(value)
+    return f"{number:,}" if number is not None else _missing()
+
+
+def _formatted(value, spec: str) -> str:
+    """A recorded number formatted with ``spec`` (".1%", ".3f"), or "not recorded"."""
+    number = _real(value)
+    return format(number, spec) if number is not None else _missing()
+
+
+def _sum(counts: list) -> int | None:
+    """The sum of recorded counts (None for one not recorded), or None when one is not a count."""
+    whole = [0 if c is None else _whole(c) for c in counts]
+    return None if None in whole else sum(whole)
+
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _recorded_evaluation(recorded):
+    """The evaluation a model recorded (core.evaluation.EvaluationResult), or None when there is none
+    or it is not in the shape this app writes. Its values are checked again where they are shown."""
+    from .evaluation import EvaluationResult
+
+    if not isinstance(recorded, dict) or not recorded.get("confusion"):
+        return None
+    try:
+        evaluation = EvaluationResult.from_dict(recorded)
+    except (TypeError, ValueError, AttributeError) as exc:
+        log.info("the recorded evaluation is not readable: %s", exc)
+        return None
+    lists = (evaluation.class_names, evaluation.confusion, evaluation.per_class)
+    return evaluation if all(isinstance(items, list) for items in lists) else None
 
 
 # ----- HTML ---------------------------------------------------------------------------------------
@@ -386,7 +448,7 @@ SECTIONS = (("dataset", "The pictures"), ("training", "How it was trained"), ("c
 def render(data: ReportData) -> str:
     """The report as one HTML document (a string), referring to nothing outside itself."""
     e = html.escape
-    meta = data.metadata
+    meta = _mapping(data.metadata)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -394,8 +456,8 @@ def render(data: ReportData) -> str:
         f"<title>Report on {e(data.model_name)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Report on {e(data.model_name)}</h1>",
-        f'<p class="sub">Classes: {e(", ".join(data.class_names))} · {_model_kind(meta)} · pictures of '
-        f"{data.image_size}×{data.image_size} pixels · made {e(data.created)} by catdog-desktop</p>",
+        f'<p class="sub">Classes: {e(", ".join(map(str, data.class_names)))} · {_model_kind(meta)} · pictures of '
+        f"{_count(data.image_size)}×{_count(data.image_size)} pixels · made {e(data.created)} by catdog-desktop</p>",
         *([f'<p class="note">{e(data.pictures_note)}</p>'] if data.pictures_note else []),
         '<nav><p>' + " · ".join(f'<a href="#{key}">{e(title)}</a>' for key, title in SECTIONS) + "</p></nav>",
     ]
@@ -411,8 +473,8 @@ def render(data: ReportData) -> str:
 
 
 def _model_kind(meta: dict) -> str:
-    config = meta.get("config") or {}
-    name = (meta.get("backbone") or {}).get("name") or config.get("backbone", "none")
+    config = _mapping(meta.get("config"))
+    name = _mapping(meta.get("backbone")).get("name") or config.get("backbone", "none")
     if not config and name == "none":
         return "how it was made is not recorded"
     if name == "none":
@@ -439,43 +501,45 @@ def _img(png: bytes, alt: str, css: str = "") -> str:
 
 def _dataset_html(data: ReportData) -> str:
     e = html.escape
-    d = data.dataset
+    d = _mapping(data.dataset)
     if not d:
         return f"<p>The dataset: {_missing()}.</p>"
-    names = d.get("class_names") or []
+    names = _listed(d.get("class_names"))
     columns = [("training", d.get("train_counts")), ("validation", d.get("validation_counts")),
                ("test", d.get("test_counts"))]
-    columns = [(title, counts) for title, counts in columns if counts]
+    columns = [(title, counts) for title, counts in columns if isinstance(counts, list) and counts]
     rows = []
     for i, name in enumerate(names):
-        cells = [str(counts[i]) if i < len(counts) else "" for _, counts in columns]
-        rows.append([e(name), *cells, str(sum(int(c or 0) for c in cells))])
-    totals = [str(sum(counts)) for _, counts in columns]
-    rows.append(["<b>all</b>", *totals, str(sum(int(t) for t in totals))])
+        counts = [counts[i] if i < len(counts) else None for _, counts in columns]
+        rows.append([_text(name), *("" if c is None else _count(c) for c in counts), _count(_sum(counts))])
+    totals = [_sum(counts) for _, counts in columns]
+    rows.append(["<b>all</b>", *map(_count, totals), _count(None if None in totals else sum(totals))])
     numeric = set(range(1, len(columns) + 2))
-    parts = [f"<p>Source: {e(data.dataset_source)}. Folder: <span class=\"path\">{e(str(d.get('root', '')))}"
-             f"</span> ({e(str(d.get('layout', '')))}).</p>",
+    parts = [f"<p>Source: {e(data.dataset_source)}. Folder: <span class=\"path\">{_text(d.get('root', ''))}"
+             f"</span> ({_text(d.get('layout', ''))}).</p>",
              _table(["class", *[t for t, _ in columns], "all"], rows, numeric),
-             f"<p>Validation pictures: {e(str(d.get('validation_source', NOT_RECORDED)))}.</p>"]
+             f"<p>Validation pictures: {_text(d.get('validation_source', NOT_RECORDED))}.</p>"]
     skipped = data.skipped
-    count = len(skipped) if skipped else d.get("skipped", 0)
-    if count:
-        parts.append(f"<p>Files skipped (not usable as pictures): {int(count):,}.</p>")
+    count = len(skipped) if skipped else _whole(d.get("skipped", 0))
+    if count is None:
+        parts.append(f"<p>Files skipped (not usable as pictures): {_missing()}.</p>")
+    elif count:
+        parts.append(f"<p>Files skipped (not usable as pictures): {count:,}.</p>")
         if skipped:
             items = "".join(f'<li><span class="path">{e(p)}</span>: {e(r)}</li>' for p, r in skipped[:SKIPPED_LISTED])
             more = f"<li>… and {len(skipped) - SKIPPED_LISTED:,} more</li>" if len(skipped) > SKIPPED_LISTED else ""
             parts.append(f"<details><summary>Which ones</summary><ul>{items}{more}</ul></details>")
     else:
         parts.append("<p>No files were skipped.</p>")
-    problems = d.get("problems") or []
+    problems = [_mapping(p) for p in _listed(d.get("problems"))]
     if problems:
-        items = "".join(f"<li>{e(str(p.get('level', '')))}: {e(str(p.get('message', '')))}</li>" for p in problems)
+        items = "".join(f"<li>{_text(p.get('level', ''))}: {_text(p.get('message', ''))}</li>" for p in problems)
         parts.append(f"<p>What the scan noticed:</p><ul>{items}</ul>")
     if data.left_out:
-        left = ", ".join(f"{e(n)} ({c})" for n, c in data.left_out.items())
+        left = ", ".join(f"{_text(n)} ({_count(c)})" for n, c in data.left_out.items())
         parts.append(f'<p class="note">Left out, as classes the model does not know: {left}.</p>')
     if data.trained_left_out:
-        parts.append(f'<p class="note">Left out: {data.trained_left_out:,} pictures the model trained on.</p>')
+        parts.append(f'<p class="note">Left out: {_count(data.trained_left_out)} pictures the model trained on.</p>')
     return "".join(parts)
 
 
@@ -489,7 +553,7 @@ MAIN_SETTINGS = (("backbone", "model type"), ("image_size", "picture size (pixel
 
 def _training_html(meta: dict) -> str:
     e = html.escape
-    config = meta.get("config")
+    config = _mapping(meta.get("config"))
     if not config:
         return f"<p>The settings and the training: {_missing()} (a model made by another program?).</p>"
     scratch = config.get("backbone", "none") == "none"
@@ -500,33 +564,34 @@ def _training_html(meta: dict) -> str:
     if not scratch:  # config.epochs: the most epochs of fine-tuning, after the classifier's own epochs
         labels["epochs"] = ("most fine-tuning epochs" if config.get("fine_tune", True)
                             else "most fine-tuning epochs (fine-tuning was off)")
-    rows = [[e(labels[key]), e(str(shown[key]))] for key, _ in MAIN_SETTINGS
+    rows = [[e(labels[key]), _text(shown[key])] for key, _ in MAIN_SETTINGS
             if key in shown and not (scratch and key == "head_epochs")]
-    all_rows = [[e(k), e(str(v))] for k, v in sorted(config.items())]
+    all_rows = [[_text(k), _text(v)] for k, v in sorted(config.items())]
     parts = [_table(["setting", "value"], rows),
              f"<details><summary>All settings</summary>{_table(['setting', 'value'], all_rows)}</details>"]
-    seconds = meta.get("train_seconds")
-    history = meta.get("history") or []
-    if isinstance(seconds, (int, float)):
+    seconds = _real(meta.get("train_seconds"))
+    history = _listed(meta.get("history"))
+    best = _whole(meta.get("best_epoch"))
+    if seconds is not None:
         parts.append(f"<p>It trained for <b>{_duration(seconds)}</b>, {_epochs(history)}"
-                     + (f"; the best was epoch {int(meta['best_epoch'])}" if meta.get("best_epoch") else "") + ".</p>")
+                     + (f"; the best was epoch {best}" if best else "") + ".</p>")
     else:
         parts.append(f"<p>How long it trained: {_missing()}.</p>")
-    stages = meta.get("stage_seconds") or {}
+    stages = _mapping(meta.get("stage_seconds"))
     if stages:
-        parts.append(_table(["stage", "time"], [[e(k), _duration(v)] for k, v in stages.items()], {1}))
+        parts.append(_table(["stage", "time"], [[_text(k), _duration(v)] for k, v in stages.items()], {1}))
     ends = [text for key, text in (("stopped_by_time_limit", "the time limit was reached"),
                                    ("stopped_early", "it stopped early: the validation accuracy no longer improved"),
                                    ("stopped_by_user", "it was stopped by hand")) if meta.get(key)]
     if ends:
         parts.append(f"<p>How it ended: {e('; '.join(ends))}.</p>")
-    for note in meta.get("notes") or []:
-        parts.append(f'<p class="note">{e(str(note))}</p>')
+    for note in _listed(meta.get("notes")):
+        parts.append(f'<p class="note">{_text(note)}</p>')
     return "".join(parts)
 
 
 def _epochs(history: list[dict]) -> str:
-    """For example "42 epochs (30 of the classifier, 12 of fine-tuning)", or "12 epochs"."""
+    """For example "42 epochs (30 of the classifier, 12 of fine-tuning)", or "12 epochs" (HTML)."""
     stages: dict[str, int] = {}
     for h in history:
         stage = h.get("stage") if isinstance(h, dict) else None
@@ -535,12 +600,15 @@ def _epochs(history: list[dict]) -> str:
     total = f"{len(history)} epoch{'' if len(history) == 1 else 's'}"
     if not stages:  # from scratch: one stage
         return total
-    return total + " (" + ", ".join(f"{n} of {'the ' if stage == 'classifier' else ''}{stage}"
+    return total + " (" + ", ".join(f"{n} of {'the ' if stage == 'classifier' else ''}{_text(stage)}"
                                     for stage, n in stages.items()) + ")"
 
 
 def _duration(seconds) -> str:
-    seconds = float(seconds)
+    """A recorded number of seconds in words ("1.5 min"), or "not recorded"."""
+    seconds = _real(seconds)
+    if seconds is None:
+        return _missing()
     if seconds < 90:
         return f"{seconds:.1f} s"
     if seconds < 5400:
@@ -549,7 +617,7 @@ def _duration(seconds) -> str:
 
 
 def _curves_html(meta: dict) -> str:
-    history = meta.get("history") or []
+    history = _listed(meta.get("history"))
     png = curves_png(history) if history else None
     if png is None:
         return f"<p>The history of the training: {_missing()}.</p>"
@@ -563,11 +631,16 @@ def _confusion_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>The confusion matrix: {_missing()}.</p>"
-    rows = [[f"<b>{e(name)}</b>", *[str(v) for v in row]] for name, row in zip(ev.class_names, ev.confusion)]
-    table = _table(["the folder says ↓ / the model said →", *ev.class_names], rows,
-                   set(range(1, len(ev.class_names) + 1)))
+    names = [str(name) for name in ev.class_names]
+    matrix = [_listed(row) for row in ev.confusion]
+    rows = [[f"<b>{_text(name)}</b>", *map(_count, row)] for name, row in zip(names, matrix)]
+    table = _table(["the folder says ↓ / the model said →", *names], rows, set(range(1, len(names) + 1)))
+    counts = [[_whole(v) for v in row] for row in matrix]
+    square = len(counts) == len(names) and all(len(row) == len(names) and None not in row for row in counts)
+    figure = (_img(confusion_png(counts, names), "confusion matrix", "figure") if square
+              else f"<p>The matrix as a picture: {_missing('its recorded counts are not whole numbers')}.</p>")
     return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
-            f"the right answers.</p>{_img(confusion_png(ev.confusion, ev.class_names), 'confusion matrix', 'figure')}"
+            f"the right answers.</p>{figure}"
             f"<details><summary>As a table</summary>{table}</details>")
 
 
@@ -576,9 +649,12 @@ def _per_class_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>Scores: {_missing()}.</p>"
-    rows = [[e(c.name), f"{c.precision:.1%}", f"{c.recall:.1%}", f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
-    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {e(_pictures(ev.count, str(ev.split)))} "
-            f"(loss {ev.loss:.4f}).</p>"
+    rows = [[_text(c.name), _formatted(c.precision, ".1%"), _formatted(c.recall, ".1%"), _formatted(c.f1, ".3f"),
+             _count(c.support)] for c in ev.per_class]
+    count = _whole(ev.count)
+    pictures = e(_pictures(count, str(ev.split))) if count is not None else f"{_text(ev.split)} pictures"
+    return (f"<p>Accuracy <b>{_formatted(ev.accuracy, '.1%')}</b> on {pictures} "
+            f"(loss {_formatted(ev.loss, '.4f')}).</p>"
             + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
             + "<p class=\"sub\">Precision: of the pictures the model put in a class, the share that belong "
               "there. Recall: of a class's pictures, the share the model found.</p>")
@@ -611,8 +687,8 @@ def _mistakes_html(data: ReportData) -> str:
 
 def _within(path: str, dataset: dict | None) -> str:
     """``path`` relative to the dataset's folder when it lies inside it (shorter to read)."""
-    root = (dataset or {}).get("root")
-    if root:
+    root = _mapping(dataset).get("root")
+    if root and isinstance(root, str):
         try:
             return str(Path(path).relative_to(root))
         except ValueError:
@@ -647,33 +723,33 @@ def _label_errors_html(data: ReportData) -> str:
 
 def _versions_html(data: ReportData) -> str:
     e = html.escape
-    meta = data.metadata
-    recorded = meta.get("versions") or {}
+    meta = _mapping(data.metadata)
+    recorded = _mapping(meta.get("versions"))
     keras_saved = meta.get("keras_version")
     names = list(dict.fromkeys([*recorded, *data.versions]))
     parts = []
     if not recorded and data.unsaved:
         parts.append("<p>The model is not saved yet: it was made with the libraries of this report.</p>")
-        parts.append(_table(["library", "version"], [[e(n), e(v)] for n, v in data.versions.items()]))
+        parts.append(_table(["library", "version"], [[_text(n), _text(v)] for n, v in data.versions.items()]))
     else:
         if not recorded:
             parts.append(f"<p>The versions the model was saved with: {_missing()}"
-                         + (f" (its file says Keras {e(str(keras_saved))})" if keras_saved else "") + ".</p>")
-        rows = [[e(n), e(recorded[n]) if n in recorded else _missing(), e(data.versions.get(n, "—"))]
+                         + (f" (its file says Keras {_text(keras_saved)})" if keras_saved else "") + ".</p>")
+        rows = [[_text(n), _text(recorded[n]) if n in recorded else _missing(), _text(data.versions.get(n, "—"))]
                 for n in names]
         parts.append(_table(["library", "when the model was saved", "this report"], rows))
-    config = meta.get("config") or {}
-    dataset = meta.get("dataset") or {}
+    config = _mapping(meta.get("config"))
+    dataset = _mapping(meta.get("dataset"))
     seeds = []
     if "seed" in config:
-        seeds.append(f"training seed {e(str(config['seed']))}")
+        seeds.append(f"training seed {_text(config['seed'])}")
     if "seed" in dataset:
-        seeds.append(f"split seed {e(str(dataset['seed']))}")
+        seeds.append(f"split seed {_text(dataset['seed'])}")
     parts.append(f"<p>Seed: {', '.join(seeds) if seeds else _missing()}.</p>")
-    backbone = meta.get("backbone") or {}
+    backbone = _mapping(meta.get("backbone"))
     if backbone.get("weights_sha256"):
-        parts.append(f"<p>Pretrained weights: {e(str(backbone.get('weights_file', '')))} "
-                     f"(sha256 <span class=\"path\">{e(str(backbone['weights_sha256']))}</span>).</p>")
+        parts.append(f"<p>Pretrained weights: {_text(backbone.get('weights_file', ''))} "
+                     f"(sha256 <span class=\"path\">{_text(backbone['weights_sha256'])}</span>).</p>")
     return "".join(parts)
 
 

@@ -2,6 +2,7 @@
 trained once for the session and a folder with some pictures in the wrong class."""
 
 import html.parser
+import itertools
 import json
 import re
 import shutil
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from catdog_desktop import cli
-from catdog_desktop.core import report
+from catdog_desktop.core import report, storage
 from catdog_desktop.core.dataset import scan_dataset
 from catdog_desktop.core.inference import Classifier
 
@@ -203,3 +204,112 @@ def test_report_says_which_pictures_and_reads_its_settings_plainly():
     text = report.render(report.ReportData("m.keras", ["a", "b"], 32, scratch, "today"))
     assert "<td>most epochs</td><td>12</td>" in text and ", 12 epochs." in text
     assert "<td>time limit (minutes)</td><td>5.0</td>" in text
+
+
+# ----- a crafted model: markup in every recorded value ---------------------------------------------
+PAYLOADS = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", '"><b class=pwned>bold</b>',
+            "<svg onload=alert(3)>", "'><a href=javascript:alert(4)>x</a>"]
+
+
+def _full_metadata(recorded: dict) -> dict:
+    """A trained model's metadata with the fields a tiny training leaves empty filled in as a
+    pretrained model, a stopped training and a scan with problems would fill them."""
+    meta = json.loads(json.dumps(recorded))
+    meta.update(stage_seconds={"classifier": 12.5, "fine-tuning": 30.0}, notes=["a note"], keras_version="3.15.1",
+                backbone={"name": "mobilenet_v2", "weights_file": "w.h5", "weights_sha256": "ab" * 32},
+                stopped_by_time_limit=True, stopped_by_user=True, stopped_early=True)
+    for i, h in enumerate(meta["history"]):
+        h["stage"] = "classifier" if i < 2 else "fine-tuning"
+    meta["dataset"].update(problems=[{"level": "warning", "message": "few pictures"}], skipped=3,
+                           test_counts=[5, 5])
+    return meta
+
+
+_payloads = itertools.cycle(PAYLOADS)
+
+
+def _poisoned(value, depth: int, keys: bool = True):
+    """``value`` with every value ``depth`` levels down (0: the metadata's own values) replaced by
+    markup; with ``keys``, a key of markup added to every mapping above that depth."""
+    if depth < 0:
+        return next(_payloads)
+    if isinstance(value, dict):
+        extra = {next(_payloads): next(_payloads)} if keys else {}
+        return {**{k: _poisoned(v, depth - 1, keys) for k, v in value.items()}, **extra}
+    if isinstance(value, list):
+        return [_poisoned(v, depth - 1, keys) for v in value] or [next(_payloads)]
+    return next(_payloads) if depth == 0 else value
+
+
+class Elements(html.parser.HTMLParser):
+    """Every element of a page with its attributes, and its text."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def assert_no_markup_from(text: str) -> str:
+    """No element or attribute of :data:`PAYLOADS` in the page ``text``; returns the page's text."""
+    page = Elements()
+    page.feed(text)
+    tags = {tag for tag, _ in page.elements}
+    assert not tags & {"script", "svg", "iframe", "object", "embed"}, tags
+    for tag, attrs in page.elements:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert "pwned" not in attrs.get("class", "") and "x" != attrs.get("src"), (tag, attrs)
+        if tag == "img":
+            assert attrs["src"].startswith("data:image/png;base64,"), attrs
+        if tag == "a":
+            assert attrs["href"].startswith("#"), attrs
+    return "".join(page.text)
+
+
+def test_a_model_with_markup_in_every_recorded_value_gives_a_report_without_it(trained, tmp_path, capsys):
+    """Whoever wrote a model file wrote its metadata: names, numbers, stage labels, notes, versions.
+    However they are made (markup for any value, at any depth, strings where numbers belong), the
+    report shows them as text or as not recorded, never as markup."""
+    _, _, model_path = trained
+    classifier = Classifier.load(model_path)
+    full = _full_metadata(classifier.metadata)
+    names = PAYLOADS[:2]
+    # Stage names and per-class counts, well formed otherwise (these reached the page as markup).
+    staged = dict(full, history=[dict(h, stage=PAYLOADS[0]) for h in full["history"]])
+    staged["evaluation"] = dict(full["evaluation"], per_class=[dict(c, support=PAYLOADS[1])
+                                                               for c in full["evaluation"]["per_class"]])
+    text = report.render(report.collect(Classifier(classifier.model, names, 32, staged, str(model_path))))
+    assert "4 epochs (4 of &lt;script&gt;alert(1)&lt;/script&gt;)" in text
+    assert_no_markup_from(text)
+    # Markup for every value at each depth (with markup keys too, or not): in any shape.
+    for depth, keys in itertools.product(range(6), (False, True)):
+        crafted = _poisoned(full, depth, keys)
+        text = report.render(report.collect(Classifier(classifier.model, names, 32, crafted, str(model_path))))
+        shown = assert_no_markup_from(text)
+        assert parse(text).ids == SECTION_IDS
+        if depth == 2:  # each list's items and each mapping's values: history, counts, confusion, scores
+            assert "<script>alert(1)</script>" in shown and "&lt;script&gt;" in text  # shown, as text
+
+    # A "number" that is a string is not shown as a number.
+    fake = dict(full, train_seconds="3600", best_epoch="7", stage_seconds={"classifier": "99"})
+    fake["dataset"] = dict(full["dataset"], train_counts=["40", 40], skipped="3")
+    text = report.render(report.collect(Classifier(classifier.model, ["cats", "dogs"], 32, fake, str(model_path))))
+    assert "epoch 7" not in text and ">40<" in text and '"40"' not in text and "<td class=\"num\">40</td>" in text
+    assert "1.0 h" not in text and "99" not in text.split('id="training"')[1].split("</section>")[0]
+    assert "skipped (not usable as pictures): 3" not in text
+
+    # Through the CLI, from a file: exit 0, and the same.
+    crafted_file = tmp_path / "crafted.keras"
+    shutil.copy(model_path, crafted_file)
+    storage.update_metadata(crafted_file, {**_poisoned(full, 3), "class_names": names})
+    out = tmp_path / "crafted.html"
+    assert cli.main(["report", str(crafted_file), "--out", str(out)]) == cli.EXIT_OK
+    assert_no_markup_from(out.read_text(encoding="utf-8"))
+    capsys.readouterr()
