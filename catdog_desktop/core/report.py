@@ -194,10 +194,11 @@ def _keras_version_in(path: str) -> str | None:
     import json
     import zipfile
 
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read("metadata.json")).get("keras_version")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    from .storage import read_member
+
+    try:  # read as little as the model's own description is allowed to be (no zip bomb)
+        return json.loads(read_member(path, "metadata.json") or "{}").get("keras_version")
+    except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile, CatdogError):
         return None
 
 
