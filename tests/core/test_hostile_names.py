@@ -124,3 +124,20 @@ def test_the_report_names_pictures_that_are_not_utf8_and_draws_classes_with_doll
     assert code == 0, err
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "\\xffodd.png" in text and "50%$#$" in text and text.count("data:image/png") >= 2
+
+
+def test_an_export_of_classes_whose_folder_names_are_not_utf8(tmp_path):
+    """A class folder named with a byte that is not UTF-8: the export's text files are written
+    (\\xff in the labels and the model card), and the export knows its classes by their exact names."""
+    from catdog_desktop.core import export
+    from catdog_desktop.core.exported import load_classifier, sidecar_paths
+    from catdog_desktop.core.inference import Classifier
+
+    names = ["cats", os.fsdecode(b"d\xffgs")]
+    classifier = Classifier.load(model_with_classes(tmp_path, names))
+    out = tmp_path / "model.onnx"
+    result = export.export_model(classifier, "onnx", out, parity=export.generated_pictures(32, count=4))
+    assert result.passed
+    assert sidecar_paths(out)["labels"].read_text(encoding="utf-8") == "cats\nd\\xffgs\n"
+    assert "d\\xffgs" in sidecar_paths(out)["card"].read_text(encoding="utf-8")
+    assert load_classifier(out).class_names == names
