@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 METADATA_ENTRY = "catdog_desktop.json"
 FORMAT_VERSION = 1
 #: The most a description read into memory may unpack to (ours, and Keras' config.json and
-#: metadata.json): a record of 6 million training pictures takes a tenth of it.
+#: metadata.json): the record of a million training pictures (core.dataset, 11 bytes each) takes a sixth.
 MAX_JSON_BYTES = 64 << 20
 #: A model file may unpack to at most this many times its size on disk, plus MAX_JSON_BYTES. Keras
 #: stores the weights uncompressed (1:1) and only the descriptions are compressed, while zeros
