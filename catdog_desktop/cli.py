@@ -30,6 +30,7 @@ from .core.config import BACKBONE_NAMES, PRESETS, TrainingConfig, preset
 from .core.errors import CancelledError, CatdogError
 from .core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 from .core.jobs import EXPLAIN_METHODS
+from .core.safe_text import ESCAPE_ERRORS
 
 log = logging.getLogger("catdog_desktop.cli")
 
@@ -177,6 +178,9 @@ def _non_negative(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as \xNN, not a failure
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=ESCAPE_ERRORS)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.debug:

@@ -8,6 +8,7 @@ a sorted folder whose sort log lies (``make_lying_sort_log``) are at the end.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -290,3 +291,51 @@ def make_flex_tflite_that_writes(path: Path, target: Path, image_size: int = 32)
     path.write_bytes(converter.convert())
     path.with_name(path.name + ".labels.txt").write_text("cats\ndogs\n")
     return path
+
+# ----- names other programs interpret, names that are not UTF-8, zip bombs ---------------------
+
+#: Class names a spreadsheet would run as formulas, and that matplotlib reads as (broken) maths.
+FORMULA_CLASSES = ["=HYPERLINK(\"http://x\",\"cats\")", "@dogs"]
+DOLLAR_CLASSES = ["$cats$", "50%$#$"]
+
+
+def rename_to_undecodable(folder: Path) -> list[bytes]:
+    """Give every file in ``folder`` a name with a byte that is not UTF-8 (``\\xff``), as Linux
+    allows; returns the new names as bytes."""
+    names = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file():
+            new = os.fsencode(path.parent) + b"/\xff" + os.fsencode(path.name)
+            os.rename(os.fsencode(path), new)
+            names.append(os.path.basename(new))
+    return names
+
+
+def zip_bomb(good_model: Path, out: Path, member: str, inflated: int = 2 << 30) -> Path:
+    """``good_model`` (a .keras file) copied to ``out`` with ``member`` replaced by ``inflated``
+    bytes of zeros that take a few MB in the file. Made in well under a second: one deflated
+    megabyte (a full flush makes it independent of what precedes it) repeated, then the final block."""
+    mib = 1 << 20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = deflate.compress(bytes(mib)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = _crc_of_zeros(inflated // mib)
+    with zipfile.ZipFile(good_model) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            if info.filename != member:
+                target.writestr(info, source.read(info.filename))
+        bomb = zipfile.ZipInfo(member)
+        with target.open(bomb, "w") as fh:  # written stored: the deflated bytes as they are...
+            for _ in range(inflated // mib):
+                fh.write(chunk)
+            fh.write(zlib.compressobj(9, zlib.DEFLATED, -15).flush())
+        # ... and declared deflated in the central directory, which is what readers go by.
+        bomb.compress_type, bomb.file_size, bomb.CRC = zipfile.ZIP_DEFLATED, inflated // mib * mib, crc
+    return out
+
+
+@functools.cache
+def _crc_of_zeros(mebibytes: int) -> int:
+    crc, zeros = 0, bytes(1 << 20)
+    for _ in range(mebibytes):
+        crc = zlib.crc32(zeros, crc)
+    return crc

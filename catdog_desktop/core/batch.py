@@ -16,6 +16,7 @@ from pathlib import Path
 from . import fileops
 from .errors import CatdogError
 from .prediction import Prediction
+from .safe_text import csv_cell
 
 #: The columns every CSV starts with; one ``p_<class>`` column per class follows, then ``error``.
 CSV_COLUMNS = ("path", "class", "confidence", "not_sure", "unfamiliar")
@@ -109,12 +110,14 @@ class BatchResults:
 
     def write_csv(self, path: str | os.PathLike, force: bool = False, threshold: float | None = None) -> Path:
         """Write the CSV atomically (core.fileops.write_atomic). Refuses to replace an existing
-        file unless ``force``; raises :class:`CatdogError` with the reason."""
+        file unless ``force``; raises :class:`CatdogError` with the reason. A cell that a spreadsheet
+        would run as a formula starts with an apostrophe; bytes of a name that are not UTF-8 are
+        written as ``\\xNN`` (core.safe_text)."""
         path = check_csv_path(path, force)
         text = io.StringIO(newline="")
         writer = csv.writer(text)
-        writer.writerow(self.csv_header())
-        writer.writerows(self.csv_rows(threshold))
+        for row in (self.csv_header(), *self.csv_rows(threshold)):
+            writer.writerow([csv_cell(cell) for cell in row])  # no formulas, valid UTF-8 (core.safe_text)
         try:
             # utf-8-sig: spreadsheet programs then read non-ASCII file names correctly.
             fileops.write_atomic(path, text.getvalue().encode("utf-8-sig"), overwrite=force)

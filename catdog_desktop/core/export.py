@@ -34,6 +34,7 @@ from . import fileops
 from .errors import CancelledError, DatasetError, ExportError
 from .exported import SIDECAR_JSON_IN_FOLDER, open_new_export, sidecar_paths
 from .model_card import export_metadata, model_card
+from .safe_text import ESCAPE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -528,7 +529,8 @@ def _move_into_place(staging: Path, path: Path) -> None:
 
 def _write_text(path: Path, text: str) -> None:
     try:
-        fileops.write_atomic(path, text.encode("utf-8"), overwrite=True)
+        # A class name that is not UTF-8 (a folder name's odd bytes) is written as \xNN (core.safe_text).
+        fileops.write_atomic(path, text.encode("utf-8", ESCAPE_ERRORS), overwrite=True)
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from None
 

@@ -32,6 +32,7 @@ import numpy as np
 from . import fileops
 from .dataset import TRAINED_PICTURES
 from .errors import CancelledError, CatdogError
+from .safe_text import ESCAPE_ERRORS, plain_label
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,11 @@ def _keras_version_in(path: str) -> str | None:
     import json
     import zipfile
 
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read("metadata.json")).get("keras_version")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    from .storage import read_member
+
+    try:  # read as little as the model's own description is allowed to be (no zip bomb)
+        return json.loads(read_member(path, "metadata.json") or "{}").get("keras_version")
+    except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile, CatdogError):
         return None
 
 
@@ -311,7 +313,8 @@ def curves_png(history: list[dict]) -> bytes | None:
         for i in range(1, len(stages)):
             if stages[i] != stages[i - 1]:
                 ax.axvline(epochs[i] - 0.5, color="#9e9e9e", linestyle=":", linewidth=1)
-                ax.text(epochs[i] - 0.4, ax.get_ylim()[1], str(stages[i]), fontsize=8, color="#616161", va="top")
+                ax.text(epochs[i] - 0.4, ax.get_ylim()[1], plain_label(stages[i]), fontsize=8, color="#616161",
+                        va="top")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -337,7 +340,7 @@ def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
         for j in range(k):
             ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=9,
                     color="white" if shares[i, j] > 0.6 else "black")
-    labels = [_short(n) for n in class_names]
+    labels = [plain_label(_short(n)) for n in class_names]  # a "$" is a dollar, not maths
     ax.set_xticks(range(k), labels, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("the model said")
@@ -758,7 +761,8 @@ def write_report(text: str, path: str | os.PathLike, overwrite: bool = False) ->
     """Save ``text`` to ``path`` (".html" added when it has no extension) atomically: a temporary
     file in the same folder renamed into place. An existing file is replaced only with
     ``overwrite``; otherwise CatdogError says so (as for any folder that cannot be written)."""
-    return write_file(text.encode("utf-8"), with_extension(path), overwrite, "the report")
+    # A name that is not UTF-8 (Linux allows any bytes) is shown with backslash escapes (core.safe_text).
+    return write_file(text.encode("utf-8", ESCAPE_ERRORS), with_extension(path), overwrite, "the report")
 
 
 def with_extension(path: str | os.PathLike) -> Path:

@@ -24,6 +24,7 @@ target are signed with a key kept on this computer (core.signing).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import hashlib
@@ -41,6 +42,7 @@ from . import fileops, signing
 from .batch import is_doubtful
 from .errors import CatdogError, NothingToUndoError
 from .prediction import Prediction
+from .wording import count
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +238,7 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
         raise CatdogError(f"Cannot sort into {target}: {exc.strerror or exc}.") from None
     run = uuid.uuid4().hex[:12]
     verb = "Moving" if move else "Copying"
-    with journal:
+    with journal, _said_if_stopped(report, len(moves)):
         journal.write({"op": "begin", "run": run, "mode": "move" if move else "copy",
                        "time": _dt.datetime.now().isoformat(timespec="seconds"), "count": len(moves)}, sync=True)
         for done, (src, folder) in enumerate(moves):
@@ -492,6 +494,19 @@ def _fingerprint_or_none(path: Path) -> Fingerprint | None:
         return None
 
 
+@contextlib.contextmanager
+def _said_if_stopped(report: SortReport, total: int):
+    """An error that ends a sort part-way (the sort log cannot be written: a full disk, ...) as a
+    sentence that says how far it got: a sort never stops without saying so."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+        undo = "puts the moved ones back" if report.move else "removes the copies"
+        raise CatdogError(f"The sort stopped after {len(report.placed)} of {count(total, 'file')}: {reason}. The other "
+                          f"files were not touched, and undoing the sort {undo}.") from None
+
+
 def _reason(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return "the file no longer exists"
@@ -510,7 +525,8 @@ class _Journal:
         self.synced = time.monotonic()
 
     def write(self, entry: dict, sync: bool = False) -> None:
-        self.fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        # ASCII: a name that is not UTF-8 (Linux allows any bytes) is kept exactly, as \udcXX escapes.
+        self.fh.write(json.dumps(entry) + "\n")
         self.fh.flush()
         if sync or time.monotonic() - self.synced > SYNC_INTERVAL:
             os.fsync(self.fh.fileno())

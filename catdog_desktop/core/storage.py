@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 
 METADATA_ENTRY = "catdog_desktop.json"
 FORMAT_VERSION = 1
+#: The most a description read into memory may unpack to (ours, and Keras' config.json and
+#: metadata.json): the record of a million training pictures (core.dataset, 11 bytes each) takes a sixth.
+MAX_JSON_BYTES = 64 << 20
+#: A model file may unpack to at most this many times its size on disk, plus MAX_JSON_BYTES. Keras
+#: stores the weights uncompressed (1:1) and only the descriptions are compressed, while zeros
+#: deflate 1,000:1: more than this is a "zip bomb" (Keras' own check starts at 4 GiB a part).
+MAX_EXPANSION = 4
 
 
 @dataclass
@@ -191,12 +198,50 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The bundle's metadata, without loading the model (no TensorFlow needed)."""
     path = _check_file(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            if METADATA_ENTRY not in zf.namelist():
-                return {}
-            return json.loads(zf.read(METADATA_ENTRY))
+        text = read_member(path, METADATA_ENTRY)
+        return {} if text is None else json.loads(text)
     except (zipfile.BadZipFile, json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path.name} is damaged: {exc}") from None
+
+
+def read_member(path: str | os.PathLike, name: str, limit: int = MAX_JSON_BYTES) -> bytes | None:
+    """The part ``name`` of the zip file ``path`` (None if it has none), refused (ModelFileError) if
+    it declares more than ``limit`` bytes, and never unpacked beyond that whatever it declares."""
+    with zipfile.ZipFile(path) as zf:
+        try:
+            info = zf.getinfo(name)
+        except KeyError:
+            return None
+        if info.file_size > limit:
+            raise _bomb(Path(path), info.file_size, Path(path).stat().st_size)
+        with zf.open(info) as fh:
+            data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise _bomb(Path(path), len(data), Path(path).stat().st_size)
+    return data
+
+
+def _check_unpacked_sizes(path: Path, size: int) -> None:
+    """Refuse a zip file whose parts declare far more than a model's file unpacks to, before
+    anything is unpacked (what Keras and this module read is capped by what the parts declare)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path.name} is damaged: {exc}") from None
+    unpacked = sum(info.file_size for info in infos)
+    json_parts = [i for i in infos if i.filename.endswith(".json") and i.file_size > MAX_JSON_BYTES]
+    if unpacked > MAX_EXPANSION * size + MAX_JSON_BYTES or json_parts:
+        raise _bomb(path, unpacked, size)
+
+
+def _bomb(path: Path, unpacked: int, size: int) -> ModelFileError:
+    return ModelFileError(f"{path.name} was refused: it would unpack to {_size(unpacked)} from {_size(size)} on "
+                          "disk, far more than a model holds (a damaged file, or one made to exhaust memory).")
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
 
 
 def load_bundle(path: str | os.PathLike) -> ModelBundle:
@@ -244,6 +289,7 @@ def _check_file(path: str | os.PathLike) -> Path:
             raise ModelFileError(f"{path.name} is damaged or incomplete: it begins like a Keras model file but "
                                  "its end is missing (a download or copy that did not finish?).")
         raise ModelFileError(f"{path.name} is not a Keras model file (.keras).")
+    _check_unpacked_sizes(path, size)
     return path
 
 

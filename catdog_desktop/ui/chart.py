@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PySide6.QtCore import Qt, QTimer, Signal
 
+from ..core.safe_text import plain_label
+
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#ff7f0e"
 FINE_TUNE_COLOUR = "#9c27b0"
@@ -159,8 +161,9 @@ class ConfusionChart(FigureCanvasQTAgg):
         matrix = [[int(v) for v in row] for row in confusion]
         peak = max(1, max(max(row) for row in matrix))
         ax.imshow(matrix, cmap="Blues", vmin=0, vmax=peak)
-        ax.set_xticks(range(k), class_names, rotation=30 if k > 3 else 0, fontsize=8)
-        ax.set_yticks(range(k), class_names, fontsize=8)
+        labels = [plain_label(name) for name in class_names]  # a "$" is a dollar, not maths
+        ax.set_xticks(range(k), labels, rotation=30 if k > 3 else 0, fontsize=8)
+        ax.set_yticks(range(k), labels, fontsize=8)
         ax.set_xlabel("predicted", fontsize=9)
         ax.set_ylabel("true", fontsize=9)
         ax.set_title("Confusion matrix" + (" (click a cell)" if clickable else ""), fontsize=10)

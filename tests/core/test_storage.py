@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 from catdog_desktop.core import storage
 from catdog_desktop.core.errors import ModelFileError
 from catdog_desktop.core.inference import Classifier
-from hostile import BAD_MODELS, make_bad_model
+from helpers import colour_classifier
+from hostile import BAD_MODELS, make_bad_model, zip_bomb
 
 
 def test_bundle_carries_metadata_and_is_small(trained):
@@ -136,3 +138,24 @@ def test_killing_the_app_while_it_saves_leaves_the_previous_file_whole(trained, 
     assert Classifier.load(target).class_names == ["cats", "dogs"]
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.keras"]
     assert len(leftovers) == 1 and leftovers[0].startswith(".model.")  # the hidden, unfinished new file
+
+
+@pytest.mark.parametrize("member", ["catdog_desktop.json", "config.json", "model.weights.h5"])
+def test_a_zip_bomb_is_refused_before_anything_is_unpacked(tmp_path, monkeypatch, capsys, member):
+    """A .keras file of 2 MB whose ``member`` unpacks to 2 GB of zeros (ours and Keras' metadata,
+    and the weights, which Keras itself would read into memory): refused from its zip directory
+    with a sentence, having unpacked next to nothing (it used to take 25 s and 4-5 GB)."""
+    from catdog_desktop import cli
+
+    good = Path(colour_classifier(tmp_path).path)
+    bomb = zip_bomb(good, tmp_path / "bomb.keras", member)
+    assert bomb.stat().st_size < 3e6
+    unpacked = []
+    real_read = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: unpacked.append(real_read(self, n)) or unpacked[-1])
+    for attempt in (storage.read_metadata, Classifier.load):
+        with pytest.raises(ModelFileError, match=r"bomb.keras was refused: it would unpack to 2\.1 GB"):
+            attempt(bomb)
+    assert cli.main(["predict", str(bomb), str(good)]) == 2
+    assert "error: bomb.keras was refused: it would unpack to 2.1 GB" in capsys.readouterr().err
+    assert sum(len(chunk) for chunk in unpacked) < 1e6

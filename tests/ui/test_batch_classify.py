@@ -240,3 +240,32 @@ def test_undo_of_a_sort_whose_log_was_edited_says_what_it_refused_and_touches_no
     assert not any(os.path.lexists(p) for p in lie.made_up)
     assert panel.undo_sort_button.isEnabled()  # the older sort in that log is still on offer
     assert threads.shutdown(10)
+
+def test_the_exported_csv_has_no_formulas_and_names_that_are_not_utf8(qtbot, window, tmp_path, monkeypatch):
+    """The app's CSV export, with class names a spreadsheet would run and file names that are not
+    UTF-8 (the CLI's CSVs: tests/core/test_hostile_names.py)."""
+    import csv
+
+    from catdog_desktop.core import storage
+    from helpers import colour_classifier
+    from hostile import FORMULA_CLASSES, rename_to_undecodable
+
+    model = storage.save_bundle(colour_classifier().model, {"class_names": FORMULA_CLASSES, "image_size": 32},
+                                tmp_path / "formulas.keras")
+    window.load_model(str(model))
+    qtbot.waitUntil(lambda: window.session.classifier is not None, timeout=60_000)
+    inbox = write_class_folders(tmp_path / "inbox", ["red"], 2) / "red"
+    rename_to_undecodable(inbox)
+    (inbox / "=1+2.png").write_bytes(b"")  # unreadable: a row too
+    panel = window.classify_panel
+    drop_files(panel, [inbox])
+    qtbot.waitUntil(lambda: finished(panel, 3), timeout=60_000)
+    out = tmp_path / "predictions.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved 3 rows" in panel.message.text(), timeout=10_000)
+    with open(out, newline="", encoding="utf-8-sig") as fh:  # valid UTF-8, or this raises
+        rows = list(csv.DictReader(fh))
+    assert sorted(os.path.basename(r["path"]) for r in rows) == ["=1+2.png", "\\xffred_000.png", "\\xffred_001.png"]
+    assert [r["class"] for r in rows if r["class"]] == ["'" + FORMULA_CLASSES[0]] * 2
+    assert not [c for r in rows for c in r.values() if c.startswith(("=", "+", "-", "@", "\t", "\r"))]

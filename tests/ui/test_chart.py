@@ -1,4 +1,7 @@
-"""The training chart keeps up with fast trainings without freezing the window."""
+"""The charts: the training chart keeps up with fast trainings without freezing the window; the
+confusion matrix draws any class name as it is."""
+
+import pytest
 
 from catdog_desktop.ui import chart as chart_module
 
@@ -20,3 +23,20 @@ def test_a_burst_of_epochs_is_drawn_a_few_times_not_once_per_event(qtbot, monkey
     qtbot.waitUntil(lambda: draws == [40], timeout=2000)  # then once, with every epoch in it
     chart.add_epoch(41, {"loss": 0.01})
     qtbot.waitUntil(lambda: draws == [40, 41], timeout=2000)
+
+
+def test_the_confusion_matrix_draws_class_names_with_dollars_as_they_are(qtbot):
+    """matplotlib reads text between dollars as maths: "$cats$" came out as an italic "cats", and
+    "50%$#$" raised on every redraw of the chart."""
+    from matplotlib.text import Text
+
+    from hostile import DOLLAR_CLASSES
+
+    chart = chart_module.ConfusionChart()
+    qtbot.addWidget(chart)
+    chart.show_matrix(DOLLAR_CLASSES, [[3, 1], [0, 4]], clickable=True)
+    chart.draw()  # what draw_idle does on the next paint; it raised here
+    renderer = chart.figure.canvas.get_renderer()
+    for label, name in zip(chart.ax.get_xticklabels(), DOLLAR_CLASSES):
+        as_text = Text(text=name, fontproperties=label.get_fontproperties(), parse_math=False, figure=chart.figure)
+        assert label.get_window_extent(renderer).width == pytest.approx(as_text.get_window_extent(renderer).width)
