@@ -34,7 +34,7 @@ from .images import ImageDecodeError, load_pixels, read_file
 log = logging.getLogger(__name__)
 
 #: Bump when what a feature means changes (decoding, resizing, preprocessing): old shards are then unused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: float and 16-bit pictures scaled to their range (core.images)
 #: Pictures decoded and run through the backbone together: memory holds this many pictures' pixels.
 CHUNK = 128
 #: A cache key: a view byte (0 the picture, 1 its mirror image) and the file content's 16-byte hash.

@@ -215,13 +215,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16-bit and float greyscale: convert("RGB") would clip, so scale to 0..255 ourselves.
-        arr = np.asarray(img, dtype=np.float64)
-        peak = arr.max() if arr.size else 0.0
-        if peak > 255:
-            arr = arr * (255.0 / (65535.0 if peak <= 65535 else peak))
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return Image.fromarray(_to_8_bits(np.asarray(img), img.mode == "F"), mode="L").convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -229,6 +223,46 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+#: The ranges a picture's values are read in, the first that holds them all (a 12-bit camera's
+#: counts in a 16-bit file are 12-bit; floats in 0-1 are the usual convention): its top is white.
+#: Values outside every one (negative, or floats beyond 1) are stretched from lowest to highest.
+INTEGER_RANGES = (2**8 - 1, 2**10 - 1, 2**12 - 1, 2**14 - 1, 2**16 - 1)
+FLOAT_RANGES = (1.0,)
+
+
+def _to_8_bits(values: np.ndarray, is_float: bool) -> np.ndarray:
+    """16-bit, 32-bit integer and float greyscale values as 0..255 (``convert("RGB")`` would clip
+    them: a float picture in 0-1 would be black, a 16-bit one white). Not-a-number is black."""
+    values = values.astype(np.float32)  # a copy, scaled in place (an 80-megapixel picture: 320 MB)
+    known = np.isfinite(values)
+    everywhere = bool(known.all())
+    finite = values if everywhere else values[known]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    top = next((t for t in (FLOAT_RANGES if is_float else INTEGER_RANGES) if low >= 0 and high <= t), None)
+    if top is not None:
+        values *= 255.0 / top
+    elif high > low:
+        values -= low
+        values *= 255.0 / (high - low)
+    else:
+        values.fill(128.0)  # one value outside every range: mid-grey (and marked as flat)
+    if not everywhere:
+        values[~known] = 0
+    np.clip(values, 0, 255, out=values)
+    return np.rint(values, out=values).astype(np.uint8)
+
+
+#: Why an answer about a picture of one flat colour means nothing (its row says "not sure" and this).
+FLAT_PICTURE = "the picture is a single flat colour"
+
+
+def flat_picture_reason(pixels: np.ndarray) -> str | None:
+    """:data:`FLAT_PICTURE` when the decoded ``pixels`` (h, w, channels) are one colour everywhere
+    (a blank scan, a float picture that had no contrast), else None."""
+    flat = np.asarray(pixels).reshape(-1, np.shape(pixels)[-1])
+    return FLAT_PICTURE if flat.size and bool((flat == flat[0]).all()) else None
 
 
 def load_pixels(path: str | os.PathLike, size: int, data: bytes | None = None) -> np.ndarray:
