@@ -371,7 +371,7 @@ def cmd_predict(args) -> int:
         print(json.dumps({
             "predictions": [{"path": p.path, "class": p.class_name, "probability": p.probability,
                              "probabilities": p.probabilities, "not_sure": p.uncertain,
-                             "none_of_these": p.unfamiliar} for p in good],
+                             "none_of_these": p.unfamiliar, "doubt": p.doubt} for p in good],
             "threshold": classifier.confidence_threshold,
             "errors": [{"path": p, "reason": r} for p, r in failures],
         }))
@@ -591,12 +591,11 @@ def cmd_report(args) -> int:
 
 
 def verdict(prediction, class_names: list[str]) -> str:
-    """The answer in words: the class, or "not sure" / "none of these" with the class it leans to."""
-    if prediction.unfamiliar:
-        return f"none of these: looks like none of {', '.join(class_names)} (closest: {prediction.class_name})"
-    if prediction.uncertain:
-        return f"not sure (maybe {prediction.class_name})"
-    return prediction.class_name
+    """The answer in words: the class, or "not sure" / "none of these" with the class it leans to
+    (and why, when the picture itself gives no reason to believe any answer)."""
+    return prediction.answer(
+        f"none of these: looks like none of {', '.join(class_names)} (closest: {prediction.class_name})",
+        f"not sure (maybe {prediction.class_name})")
 
 
 def cmd_check_labels(args) -> int:

@@ -14,6 +14,18 @@ COLOUR_CLASSES = ["cats", "dogs"]
 def colour_classifier(folder=None):
     """A tiny Keras model, no training: a picture is "cats" when it is redder than blue, else "dogs"
     (tests/synthetic.py draws cats red, dogs blue, a third class green). Saved in ``folder`` if given."""
+    return _mean_colour_classifier(COLOUR_CLASSES, [[0.05, -0.05], [0, 0], [-0.05, 0.05]], [0, 0], folder, "colours")
+
+
+def brightness_classifier(folder=None):
+    """Like :func:`colour_classifier`, by brightness: "bright" when the mean pixel is above mid-grey
+    (128), else "dark" (over 99 % sure at 0 or 255)."""
+    w = 0.01
+    return _mean_colour_classifier(["dark", "bright"], [[-w, w]] * 3, [1.28 * 3, -1.28 * 3], folder, "brightness")
+
+
+def _mean_colour_classifier(classes, weights, bias, folder, name):
+    """A softmax over a weighted sum of the picture's mean red, green and blue (32 px pictures)."""
     import keras
     import numpy as np
 
@@ -22,11 +34,11 @@ def colour_classifier(folder=None):
 
     inputs = keras.Input((32, 32, 3))
     mean = keras.layers.GlobalAveragePooling2D()(inputs)
-    outputs = keras.layers.Dense(2, activation="softmax")(mean)
+    outputs = keras.layers.Dense(len(classes), activation="softmax")(mean)
     model = keras.Model(inputs, outputs)
-    model.layers[-1].set_weights([np.array([[0.05, -0.05], [0, 0], [-0.05, 0.05]], "float32"), np.zeros(2, "float32")])
-    classifier = Classifier(model, COLOUR_CLASSES, 32)
+    model.layers[-1].set_weights([np.array(weights, "float32"), np.array(bias, "float32")])
+    classifier = Classifier(model, classes, 32)
     if folder is not None:
-        classifier.path = str(storage.save_bundle(model, {"class_names": COLOUR_CLASSES, "image_size": 32},
-                                                  folder / "colours.keras"))
+        classifier.path = str(storage.save_bundle(model, {"class_names": classes, "image_size": 32},
+                                                  folder / f"{name}.keras"))
     return classifier

@@ -54,11 +54,12 @@ class Thumbnail:
 
 def is_uncertain(prediction: Prediction, threshold: float | None = None) -> bool:
     """"Not sure": a readable picture whose top probability is under ``threshold`` when one is given
-    (0: never), else as the model flagged it (Classifier.mark: the user's or the recorded threshold)."""
+    (0: never), else as the model flagged it (Classifier.mark: the user's or the recorded threshold);
+    always one whose answer means nothing (``doubt``: a picture of one flat colour)."""
     if not prediction.ok:
         return False
-    if threshold is None:
-        return bool(prediction.uncertain)
+    if threshold is None or prediction.doubt:
+        return bool(prediction.uncertain or prediction.doubt)
     return prediction.probability < threshold
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
+import reprlib
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -161,10 +163,10 @@ def config_from_settings(data: dict | None) -> tuple[str, TrainingConfig]:
     config as JSON under ``"training_config"`` beside ``"preset"`` (with or without ``stem_stride``,
     which came later)."""
     data = data if isinstance(data, dict) else {}
-    name = data.get("preset") if data.get("preset") in PRESETS else "default"
+    name = data.get("preset") if isinstance(data.get("preset"), str) and data["preset"] in PRESETS else "default"
     try:
         if "overrides" in data:
-            overrides = dict(data["overrides"])
+            overrides = _well_typed(dict(data["overrides"]))
         elif data.get("training_config"):
             overrides = _overrides_from_whole_config(name, data["training_config"])
         else:
@@ -174,14 +176,42 @@ def config_from_settings(data: dict | None) -> tuple[str, TrainingConfig]:
             overrides.pop("backbone", None)
         config = preset(name, **{k: v for k, v in overrides.items() if k in names})
         config.validate()
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         log.info("ignored unreadable saved settings: %s", exc)
         return name, preset(name)
     return name, config
 
 
+#: The Python types a TrainingConfig field of each annotated type accepts from stored settings.
+_STORED_FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _well_typed(values: dict) -> dict:
+    """The stored ``values`` whose type fits their TrainingConfig field; the others are dropped (and
+    logged), so the preset's value stays. A newer version's unknown field is left for the caller."""
+    kinds = {f.name: _STORED_FIELD_TYPES.get(str(f.type), ()) for f in dataclasses.fields(TrainingConfig)}
+    kept = {}
+    for key, value in values.items():
+        if key not in kinds or _fits(value, kinds[key]):
+            kept[key] = value
+        else:
+            log.warning("ignored the stored training setting %s=%s: not of its type", key, reprlib.repr(value))
+    return kept
+
+
+def _fits(value, kinds: tuple[type, ...]) -> bool:
+    """Whether a stored ``value`` is one of ``kinds`` (a bool is no number, nor a number a bool), an
+    int within what the form's spin boxes hold, a float finite."""
+    if isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return not isinstance(value, int) or isinstance(value, bool) or -2**31 <= value < 2**31
+
+
 def _overrides_from_whole_config(preset_name: str, whole) -> dict:
-    saved = TrainingConfig.from_dict(json.loads(whole) if isinstance(whole, str) else whole)
+    whole = json.loads(whole) if isinstance(whole, str) else whole
+    saved = TrainingConfig.from_dict(_well_typed(dict(whole)))
     # Those versions trained from scratch only: the fields the user changed are measured against
     # that network's preset. The model type is not carried over: nobody chose it then, and the
     # pretrained one (today's default) is better on every photo dataset measured.

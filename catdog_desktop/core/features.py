@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CancelledError
-from .pipeline import decode_paths
+from .images import ImageDecodeError, load_pixels, read_file
 
 log = logging.getLogger(__name__)
 
 #: Bump when what a feature means changes (decoding, resizing, preprocessing): old shards are then unused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: float and 16-bit pictures scaled to their range (core.images)
 #: Pictures decoded and run through the backbone together: memory holds this many pictures' pixels.
 CHUNK = 128
 #: A cache key: a view byte (0 the picture, 1 its mirror image) and the file content's 16-byte hash.
@@ -61,13 +61,27 @@ def default_cache_dir() -> Path | None:
     return base / "catdog-desktop" / "features"
 
 
+def _key_hash():
+    return hashlib.blake2b(digest_size=16)
+
+
 def content_key(path: str) -> bytes | None:
     """16 bytes that identify a file's content (None if it cannot be read)."""
     try:
         with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).digest()
+            return hashlib.file_digest(fh, _key_hash).digest()
     except OSError:
         return None
+
+
+def decode_with_key(path: str, size: int) -> tuple[np.ndarray, bytes]:
+    """A picture's pixels (as :func:`images.load_pixels`) and its :func:`content_key`, both from
+    one read of the file: features stored under a key are always those of the content it names,
+    even when the file is edited meanwhile. Raises :class:`ImageDecodeError`."""
+    data = read_file(path)
+    key = _key_hash()
+    key.update(data)
+    return load_pixels(path, size, data=data), key.digest()
 
 
 class FeatureCache:
@@ -239,12 +253,23 @@ def compute_features(
         if progress is not None:
             progress(done, total)
 
+        def decode_one(i: int) -> tuple[np.ndarray, bytes] | str:
+            try:
+                return decode_with_key(paths[i], image_size)
+            except ImageDecodeError as exc:
+                return str(exc)
+
         def decode_chunk(indices: list[int]) -> list[tuple[int, np.ndarray]]:
-            # The pipeline's threaded decoder (Pillow releases the GIL while decoding).
-            pixels, kept, bad = decode_paths([paths[i] for i in indices], image_size)
-            index_of = {paths[i]: i for i in indices}
-            skipped.update((index_of[path], reason) for path, reason in bad)
-            return [(indices[k], pixels[j]) for j, k in enumerate(kept)]
+            # In threads (Pillow releases the GIL while decoding). A picture's key becomes that of
+            # the bytes decoded: the file may have changed since it was looked up in the cache.
+            decoded = []
+            for i, result in zip(indices, pool.map(decode_one, indices)):
+                if isinstance(result, str):
+                    skipped[i] = result
+                else:
+                    pixels, keys[i] = result
+                    decoded.append((i, pixels))
+            return decoded
 
         chunks = [todo[s:s + CHUNK] for s in range(0, len(todo), CHUNK)]
         with ThreadPoolExecutor(max_workers=1) as ahead:

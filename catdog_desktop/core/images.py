@@ -6,6 +6,7 @@ so a picture is seen the same way everywhere.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -74,14 +75,38 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_rgb(path: str | os.PathLike, draft_size: int | None = None) -> Image.Image:
+def open_rgb(path: str | os.PathLike, draft_size: int | None = None, data: bytes | None = None) -> Image.Image:
     """Open ``path`` and return an upright RGB image, fully loaded.
 
     ``draft_size`` lets the JPEG decoder decode at a reduced scale (1/2, 1/4, 1/8) when the
     photo is much larger than needed, which is several times faster than decoding in full.
+    ``data``: the file's content already read (:func:`read_file`), decoded instead of the file.
     Raises :class:`ImageDecodeError` with a readable reason for anything unusable.
     """
-    return _open(path, draft_size, header_only=False)
+    return _open(path, draft_size, header_only=False, data=data)
+
+
+def read_file(path: str | os.PathLike) -> bytes:
+    """The whole content of a picture file, read once, with the checks :func:`open_rgb` makes
+    before reading. Whatever must describe the same picture as its pixels (the feature cache's
+    key) is computed from these bytes, which are then decoded (``data=``): a file edited between
+    two reads cannot pair one picture's pixels with another's key."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except PermissionError:
+        raise ImageDecodeError("permission denied: the file cannot be read") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("the file no longer exists") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read the file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageDecodeError("the file is empty (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageDecodeError(f"the file is too large (more than {MAX_FILE_BYTES / 1e6:.0f} MB)")
+    return data
 
 
 def check_header(path: str | os.PathLike) -> tuple[int, int]:
@@ -92,8 +117,49 @@ def check_header(path: str | os.PathLike) -> tuple[int, int]:
     return _open(path, None, header_only=True)
 
 
-def _open(path, draft_size, header_only):
+def _open(path, draft_size, header_only, data=None):
     path = Path(path)
+    if data is None:
+        _check_file(path)
+    try:
+        # Image.open reads only the header; the size check happens before any pixel is
+        # decoded. (Pillow itself merely warns between 1x and 2x its own limit, and
+        # warnings.catch_warnings is not thread-safe, so we rely on our lower limit.)
+        with Image.open(path if data is None else io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise _too_large(width, height)
+            if header_only:
+                return width, height
+            if draft_size and img.format in ("JPEG", "MPO"):
+                img.draft("RGB", (draft_size, draft_size))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError(unsupported_reason(path, _head(path) if data is None else data[:HEAD_BYTES])
+                               or "not an image, or a format this app cannot read") from None
+    except Image.DecompressionBombError:
+        # Image.open refuses pictures above twice Pillow's limit before our own check sees them.
+        size = _header_size(path)
+        raise (_too_large(*size) if size else ImageDecodeError("the picture is too large")) from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied: the file cannot be read") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("the file no longer exists") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Truncated and corrupt files land here (Pillow raises OSError "image file is truncated").
+        reason = str(exc) or type(exc).__name__
+        raise ImageDecodeError(f"the image is damaged or truncated ({reason})") from None
+    except MemoryError:
+        raise ImageDecodeError("not enough memory to decode the picture") from None
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what must not be read: a missing or special file, an empty or huge one, a kind we know
+    we cannot use. Raises :class:`ImageDecodeError`."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -113,40 +179,6 @@ def _open(path, draft_size, header_only):
         # Camera RAW files are TIFF containers that Pillow would open as their small embedded
         # preview: refuse them by name, like the other kinds we know we cannot read.
         raise ImageDecodeError(known)
-    try:
-        # Image.open reads only the header; the size check happens before any pixel is
-        # decoded. (Pillow itself merely warns between 1x and 2x its own limit, and
-        # warnings.catch_warnings is not thread-safe, so we rely on our lower limit.)
-        with Image.open(path, formats=ALLOWED_FORMATS) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise _too_large(width, height)
-            if header_only:
-                return width, height
-            if draft_size and img.format in ("JPEG", "MPO"):
-                img.draft("RGB", (draft_size, draft_size))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return to_rgb(img)
-    except ImageDecodeError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageDecodeError(unsupported_reason(path, _head(path))
-                               or "not an image, or a format this app cannot read") from None
-    except Image.DecompressionBombError:
-        # Image.open refuses pictures above twice Pillow's limit before our own check sees them.
-        size = _header_size(path)
-        raise (_too_large(*size) if size else ImageDecodeError("the picture is too large")) from None
-    except PermissionError:
-        raise ImageDecodeError("permission denied: the file cannot be read") from None
-    except FileNotFoundError:
-        raise ImageDecodeError("the file no longer exists") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Truncated and corrupt files land here (Pillow raises OSError "image file is truncated").
-        reason = str(exc) or type(exc).__name__
-        raise ImageDecodeError(f"the image is damaged or truncated ({reason})") from None
-    except MemoryError:
-        raise ImageDecodeError("not enough memory to decode the picture") from None
 
 
 def _too_large(width: int, height: int) -> ImageDecodeError:
@@ -183,13 +215,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16-bit and float greyscale: convert("RGB") would clip, so scale to 0..255 ourselves.
-        arr = np.asarray(img, dtype=np.float64)
-        peak = arr.max() if arr.size else 0.0
-        if peak > 255:
-            arr = arr * (255.0 / (65535.0 if peak <= 65535 else peak))
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return Image.fromarray(_to_8_bits(np.asarray(img), img.mode == "F"), mode="L").convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -199,13 +225,54 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_pixels(path: str | os.PathLike, size: int) -> np.ndarray:
-    """Decode ``path`` to a ``(size, size, 3)`` uint8 array, exactly as the model sees it.
+#: The ranges a picture's values are read in, the first that holds them all (a 12-bit camera's
+#: counts in a 16-bit file are 12-bit; floats in 0-1 are the usual convention): its top is white.
+#: Values outside every one (negative, or floats beyond 1) are stretched from lowest to highest.
+INTEGER_RANGES = (2**8 - 1, 2**10 - 1, 2**12 - 1, 2**14 - 1, 2**16 - 1)
+FLOAT_RANGES = (1.0,)
+
+
+def _to_8_bits(values: np.ndarray, is_float: bool) -> np.ndarray:
+    """16-bit, 32-bit integer and float greyscale values as 0..255 (``convert("RGB")`` would clip
+    them: a float picture in 0-1 would be black, a 16-bit one white). Not-a-number is black."""
+    values = values.astype(np.float32)  # a copy, scaled in place (an 80-megapixel picture: 320 MB)
+    known = np.isfinite(values)
+    everywhere = bool(known.all())
+    finite = values if everywhere else values[known]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    top = next((t for t in (FLOAT_RANGES if is_float else INTEGER_RANGES) if low >= 0 and high <= t), None)
+    if top is not None:
+        values *= 255.0 / top
+    elif high > low:
+        values -= low
+        values *= 255.0 / (high - low)
+    else:
+        values.fill(128.0)  # one value outside every range: mid-grey (and marked as flat)
+    if not everywhere:
+        values[~known] = 0
+    np.clip(values, 0, 255, out=values)
+    return np.rint(values, out=values).astype(np.uint8)
+
+
+#: Why an answer about a picture of one flat colour means nothing (its row says "not sure" and this).
+FLAT_PICTURE = "the picture is a single flat colour"
+
+
+def flat_picture_reason(pixels: np.ndarray) -> str | None:
+    """:data:`FLAT_PICTURE` when the decoded ``pixels`` (h, w, channels) are one colour everywhere
+    (a blank scan, a float picture that had no contrast), else None."""
+    flat = np.asarray(pixels).reshape(-1, np.shape(pixels)[-1])
+    return FLAT_PICTURE if flat.size and bool((flat == flat[0]).all()) else None
+
+
+def load_pixels(path: str | os.PathLike, size: int, data: bytes | None = None) -> np.ndarray:
+    """Decode ``path`` (or its content ``data``, already read) to a ``(size, size, 3)`` uint8
+    array, exactly as the model sees it.
 
     The picture is squashed to a square (no crop), the same as Keras'
     ``image_dataset_from_directory`` does, so nothing at the edges is cut off.
     """
-    img = open_rgb(path, draft_size=size)
+    img = open_rgb(path, draft_size=size, data=data)
     return pixels_from_image(img, size)
 
 

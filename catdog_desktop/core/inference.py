@@ -17,7 +17,7 @@ import numpy as np
 from . import calibration
 from .prediction import Prediction
 from .evaluation import probabilities_from_outputs
-from .images import ImageDecodeError, load_pixels, pixels_from_image
+from .images import ImageDecodeError, flat_picture_reason, load_pixels, pixels_from_image
 from .pipeline import decode_workers
 from .storage import ModelBundle, load_bundle
 
@@ -91,7 +91,7 @@ class Classifier:
         """Set ``prediction.uncertain`` for the threshold in use now (e.g. after the user changed it)."""
         threshold = self.confidence_threshold
         if prediction.ok:
-            prediction.uncertain = threshold is not None and prediction.probability < threshold
+            prediction.uncertain = bool(prediction.doubt) or (threshold is not None and prediction.probability < threshold)
         return prediction
 
     @classmethod
@@ -171,12 +171,14 @@ class Classifier:
 
     def predict_array(self, pixels: np.ndarray) -> list[Prediction]:
         probs, unfamiliar = self._scored(pixels)
-        return [self._prediction(None, p, _flag(unfamiliar, i)) for i, p in enumerate(probs)]
+        pixels = np.asarray(pixels).reshape(-1, *np.shape(pixels)[-3:])
+        return [self._prediction(None, p, _flag(unfamiliar, i), pixels[i]) for i, p in enumerate(probs)]
 
     def predict_image(self, image, path: str | None = None) -> Prediction:
         """Classify a PIL image (already decoded, e.g. pasted from the clipboard)."""
-        probs, unfamiliar = self._scored(pixels_from_image(image, self.image_size))
-        return self._prediction(path, probs[0], _flag(unfamiliar, 0))
+        pixels = pixels_from_image(image, self.image_size)
+        probs, unfamiliar = self._scored(pixels)
+        return self._prediction(path, probs[0], _flag(unfamiliar, 0), pixels)
 
     def predict_path(self, path: str | os.PathLike) -> Prediction:
         """Classify one file; an unreadable file gives a Prediction with ``error`` set."""
@@ -185,7 +187,7 @@ class Classifier:
         except ImageDecodeError as exc:
             return Prediction(path=str(path), error=str(exc))
         probs, unfamiliar = self._scored(pixels)
-        return self._prediction(str(path), probs[0], _flag(unfamiliar, 0))
+        return self._prediction(str(path), probs[0], _flag(unfamiliar, 0), pixels)
 
     def predict_paths(
         self,
@@ -224,7 +226,7 @@ class Classifier:
         def score(decoded):
             good = [i for i, (px, _) in enumerate(decoded) if px is not None]
             probs, unfamiliar = self._scored(np.stack([decoded[i][0] for i in good])) if good else ([], None)
-            return {i: (p, _flag(unfamiliar, k)) for k, (i, p) in enumerate(zip(good, probs))}
+            return {i: (p, _flag(unfamiliar, k), decoded[i][0]) for k, (i, p) in enumerate(zip(good, probs))}
 
         def emit(index: int, decoded, scored) -> None:
             start = index * batch_size
@@ -262,7 +264,9 @@ class Classifier:
                 emit(index, done, future.result())
         return results
 
-    def _prediction(self, path: str | None, probs: np.ndarray, unfamiliar: bool = False) -> Prediction:
+    def _prediction(self, path: str | None, probs: np.ndarray, unfamiliar: bool, pixels: np.ndarray) -> Prediction:
+        """The answer for one picture: its class and probabilities, marked "not sure" under the
+        threshold or when ``pixels`` (what the model saw) give no reason to believe any answer."""
         best = int(np.argmax(probs))
         return self.mark(Prediction(
             path=path,
@@ -270,6 +274,7 @@ class Classifier:
             probability=float(probs[best]),
             probabilities={name: float(p) for name, p in zip(self.class_names, probs)},
             unfamiliar=unfamiliar,
+            doubt=flat_picture_reason(pixels),
         ))
 
 

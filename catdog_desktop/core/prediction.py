@@ -19,7 +19,21 @@ class Prediction:
     uncertain: bool = False
     #: The picture looks like none of the training classes (far from their features).
     unfamiliar: bool = False
+    #: Why the answer means nothing whatever its probability (e.g. core.images.FLAT_PICTURE): then
+    #: also "not sure", with this reason shown beside it.
+    doubt: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def answer(self, none_of_these: str, not_sure: str) -> str:
+        """The class, or the words given for "none of these" / "not sure" when so marked, followed by
+        the reason to doubt any answer when there is one (the CLI and the app word them their way)."""
+        if self.unfamiliar:
+            answer = none_of_these
+        elif self.uncertain:
+            answer = not_sure
+        else:
+            return self.class_name
+        return f"{answer}: {self.doubt}" if self.doubt else answer

@@ -10,12 +10,16 @@ app, a :class:`DictStore` in tests.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .config import TrainingConfig, config_from_settings, settings_to_dict
+
+log = logging.getLogger(__name__)
 
 MAX_RECENT = 6
 BUILTIN_NAME = "built-in cats-vs-dogs model"
@@ -35,6 +39,28 @@ EXPLAIN_METHOD = "explain_method"
 LAST_SORT_TARGET = "last_sort_target"
 #: {model file: the user's "not sure" threshold} (JSON); a model without a file keeps its own in memory.
 CONFIDENCE_THRESHOLDS = "confidence_thresholds"
+
+#: Every stored key and the type of value it holds. A settings file can hold anything (QSettings
+#: reads ``a, b`` as a list, a cut-short ``@ByteArray(`` as text, ``@Rect(…)`` as a rectangle), so
+#: each value read is checked against this (:func:`checked_setting`) and a wrong one is ignored.
+STORED_TYPES: dict[str, type | tuple[type, ...]] = {
+    TRAINING: str, "training_config": (str, dict), "preset": str,
+    RECENT_MODELS: (list, str), LAST_MODEL: str, LAST_MODEL_DIR: str, LAST_EXPORT_DIR: str,
+    LAST_DATASET: str, LAST_PICTURES_DIR: str, LAST_SORT_TARGET: str,
+    WINDOW_GEOMETRY: bytes, ADVANCED_OPEN: (bool, str), EXPLAIN_METHOD: str, CONFIDENCE_THRESHOLDS: str,
+}
+
+
+def checked_setting(key: str, value: Any, default: Any = None) -> Any:
+    """``value``, read from the settings under ``key``, when it has the type the app stores there
+    (:data:`STORED_TYPES`); otherwise ``default``, and the damage is logged: a hand-edited or
+    damaged settings file must never stop the app from starting."""
+    if value is None or value is default:
+        return default
+    if isinstance(value, STORED_TYPES[key]) and not (isinstance(value, str) and "\0" in value):
+        return value
+    log.warning("ignored the stored setting %r: %s is not what the app stores there", key, reprlib.repr(value))
+    return default
 
 
 class SettingsStore(Protocol):
@@ -98,6 +124,21 @@ class Session:
         self._discarded: list = []  # unsaved models the user chose not to keep
         self._before_opening = None  # the dataset in use before the folder being opened now
 
+    def _setting(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key`` if it has the right type (:func:`checked_setting`), else ``default``."""
+        return checked_setting(key, self.store.get(key, default), default)
+
+    def _json_setting(self, key: str) -> Any:
+        """What the JSON text stored under ``key`` holds (None: nothing, or unreadable)."""
+        text = self._setting(key)
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            log.warning("ignored the stored setting %r: not JSON", key)
+            return None
+
     # ----- dataset -----------------------------------------------------------------------
     def set_dataset(self, scan) -> None:
         """``scan``: the core.dataset.DatasetScan now in use (None while a folder is checked)."""
@@ -127,7 +168,7 @@ class Session:
 
     @property
     def last_dataset(self) -> str:
-        return self.store.get(LAST_DATASET, "") or ""
+        return self._setting(LAST_DATASET, "") or ""
 
     def training_data(self, config: TrainingConfig):
         """The dataset split as ``config`` asks. The split is decided here only: when the share or
@@ -141,13 +182,10 @@ class Session:
     # ----- training settings ---------------------------------------------------------------
     def training_settings(self) -> tuple[str, TrainingConfig]:
         """The preset name and config the user last trained with (or closed the app with)."""
-        stored = self.store.get(TRAINING)
-        if stored:
-            try:
-                return config_from_settings(json.loads(stored))
-            except ValueError:
-                pass
-        old = {key: self.store.get(key) for key in OLD_TRAINING_KEYS}
+        stored = self._json_setting(TRAINING)
+        if stored is not None:
+            return config_from_settings(stored)
+        old = {key: self._setting(key) for key in OLD_TRAINING_KEYS}
         return config_from_settings(old)
 
     def save_training_settings(self, preset_name: str, config: TrainingConfig) -> None:
@@ -158,7 +196,7 @@ class Session:
     @property
     def pictures_folder(self) -> str:
         """Where *Open pictures…* starts: the folder pictures were last opened from."""
-        return self.store.get(LAST_PICTURES_DIR, "") or os.path.expanduser("~")
+        return self._setting(LAST_PICTURES_DIR, "") or os.path.expanduser("~")
 
     def set_pictures_folder(self, folder: str) -> None:
         self.store.set(LAST_PICTURES_DIR, folder)
@@ -166,7 +204,7 @@ class Session:
     @property
     def last_sort_target(self) -> str:
         """The folder the Classify tab last sorted files into ("" for none): *Undo last sort* works there."""
-        return self.store.get(LAST_SORT_TARGET, "") or ""
+        return self._setting(LAST_SORT_TARGET, "") or ""
 
     def set_last_sort_target(self, folder: str) -> None:
         self.store.set(LAST_SORT_TARGET, folder)
@@ -174,7 +212,7 @@ class Session:
     @property
     def advanced_open(self) -> bool:
         """Whether the Advanced training settings were left open."""
-        return str(self.store.get(ADVANCED_OPEN, False)).lower() in ("true", "1")
+        return str(self._setting(ADVANCED_OPEN, False)).lower() in ("true", "1")
 
     def set_advanced_open(self, open_: bool) -> None:
         self.store.set(ADVANCED_OPEN, bool(open_))
@@ -184,7 +222,7 @@ class Session:
         """How "Show where it looked" draws its heat (one of core.jobs.EXPLAIN_METHODS), as last chosen."""
         from .jobs import EXPLAIN_METHODS
 
-        value = str(self.store.get(EXPLAIN_METHOD, EXPLAIN_METHODS[0]))
+        value = str(self._setting(EXPLAIN_METHOD, EXPLAIN_METHODS[0]))
         return value if value in EXPLAIN_METHODS else EXPLAIN_METHODS[0]
 
     def set_explain_method(self, method: str) -> None:
@@ -192,6 +230,14 @@ class Session:
         if method != self.explain_method:
             self.store.set(EXPLAIN_METHOD, method)
             self.events.explain_method.emit(method)
+
+    @property
+    def window_geometry(self) -> bytes | None:
+        """The window's size and place as it last saved them (None: none, or unusable)."""
+        return self._setting(WINDOW_GEOMETRY)
+
+    def set_window_geometry(self, geometry: bytes) -> None:
+        self.store.set(WINDOW_GEOMETRY, geometry)
 
     # ----- the active model ------------------------------------------------------------------
     def set_model(self, classifier, unsaved: bool = False) -> None:
@@ -295,10 +341,7 @@ class Session:
 
     # ----- the "not sure" threshold the user chose, per model file ---------------------------
     def _confidence_overrides(self) -> dict[str, float]:
-        try:
-            stored = json.loads(self.store.get(CONFIDENCE_THRESHOLDS, "") or "{}")
-        except (TypeError, ValueError):
-            return {}
+        stored = self._json_setting(CONFIDENCE_THRESHOLDS)
         return {k: float(v) for k, v in stored.items()
                 if isinstance(k, str) and isinstance(v, (int, float)) and 0.0 <= v <= 1.0} if isinstance(stored, dict) else {}
 
@@ -321,10 +364,10 @@ class Session:
     # ----- recent models ----------------------------------------------------------------------
     @property
     def recent_models(self) -> list[str]:
-        value = self.store.get(RECENT_MODELS, [])
-        if isinstance(value, str):
+        value = self._setting(RECENT_MODELS, [])
+        if isinstance(value, str):  # QSettings reads a list of one as its item
             value = [value] if value else []
-        return [p for p in (value or []) if isinstance(p, str)]
+        return [p for p in value if checked_setting(LAST_MODEL, p)]
 
     def remember_model(self, path: str | None) -> None:
         if not path or self.is_builtin(path):
@@ -338,13 +381,13 @@ class Session:
     @property
     def model_folder(self) -> str:
         """Where to start a model file dialog."""
-        return self.store.get(LAST_MODEL_DIR, "") or os.path.expanduser("~")
+        return self._setting(LAST_MODEL_DIR, "") or os.path.expanduser("~")
 
     @property
     def export_folder(self) -> str:
         """Where to start an export: the folder of the last export (if it is still there), else where
         models are saved."""
-        folder = self.store.get(LAST_EXPORT_DIR, "") or ""
+        folder = self._setting(LAST_EXPORT_DIR, "") or ""
         return folder if folder and os.path.isdir(folder) else self.model_folder
 
     def set_export_folder(self, folder: str) -> None:
@@ -352,7 +395,7 @@ class Session:
 
     def startup_model(self) -> str | None:
         """The model to open at start: the last one used if it still exists, else the built-in one."""
-        last = self.store.get(LAST_MODEL, "")
+        last = self._setting(LAST_MODEL, "")
         if last and os.path.exists(last):
             return last
         return self.builtin_model

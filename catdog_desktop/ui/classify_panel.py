@@ -562,6 +562,10 @@ class ClassifyPanel(QWidget):
     def _verdict_html(self, prediction) -> str:
         big = "<span style='font-size:22pt; color:{}'><b>{}</b></span>"
         cls = html.escape(prediction.class_name)
+        if prediction.doubt:
+            return (big.format(DOUBT_COLOUR, "Not sure")
+                    + f"<br>{html.escape(prediction.doubt.capitalize())}, so no answer can be trusted; "
+                      f"if it must choose: {cls} ({prediction.probability:.1%}).")
         if prediction.unfamiliar:
             names = html.escape(", ".join(self._class_names or sorted(prediction.probabilities)))
             return (big.format(DOUBT_COLOUR, f"Looks like none of: {names}")

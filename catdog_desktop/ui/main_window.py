@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from ..core import jobs
-from ..core.session import WINDOW_GEOMETRY, Session
+from ..core.session import Session
 from ..core.wording import count
 from ..paths import default_model_path, inside_package, sample_dataset_dir
 from .classify_panel import ClassifyPanel
@@ -92,10 +92,8 @@ class MainWindow(QMainWindow):
         self.session.events.recent.connect(self._rebuild_recent_menu)
 
         self._build_menus()
-        geometry = self.store.get(WINDOW_GEOMETRY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        geometry = self.session.window_geometry
+        if not (geometry and self.restoreGeometry(geometry)):
             self.resize(1120, 780)
         preset_name, config = self.session.training_settings()
         self.training_panel.set_config(config, preset_name)
@@ -384,7 +382,7 @@ class MainWindow(QMainWindow):
         if not self.models.keep_unsaved("quitting", "quitting"):
             event.ignore()
             return
-        self.store.set(WINDOW_GEOMETRY, self.saveGeometry())
+        self.session.set_window_geometry(self.saveGeometry())
         self.session.save_training_settings(self.training_panel.preset_name(), self.training_panel.config())
         if self.is_training():
             self.statusBar().showMessage("Stopping training…")

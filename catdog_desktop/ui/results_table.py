@@ -32,12 +32,9 @@ _RED, _AMBER = QColor("#c62828"), QColor("#a86400")
 
 
 def answer_text(prediction) -> str:
-    """A readable prediction's answer in a few words: the class, "Not sure (cats?)" or "None of these (cats?)"."""
-    if prediction.unfamiliar:
-        return f"None of these ({prediction.class_name}?)"
-    if prediction.uncertain:
-        return f"Not sure ({prediction.class_name}?)"
-    return prediction.class_name
+    """A readable prediction's answer in a few words: the class, "Not sure (cats?)" or "None of these
+    (cats?)", and why when the picture itself gives no reason to believe any answer."""
+    return prediction.answer(f"None of these ({prediction.class_name}?)", f"Not sure ({prediction.class_name}?)")
 
 
 class ResultsModel(QAbstractTableModel):
@@ -169,6 +166,8 @@ class ResultsModel(QAbstractTableModel):
                 return p.path
             if col == CLASS and not p.ok:
                 return p.error
+            if col == CLASS and p.doubt:
+                return f"Not sure: {p.doubt}, so no answer can be trusted. Best guess: {p.class_name} ({p.probability:.1%})."
             if col == CLASS and p.unfamiliar:
                 return f"Looks like none of the classes the model knows; if it must choose: {p.class_name}."
             if col == CLASS and p.uncertain:

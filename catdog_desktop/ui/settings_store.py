@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 
 class QSettingsStore:
@@ -14,7 +14,10 @@ class QSettingsStore:
         self.settings = settings if settings is not None else QSettings()
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.settings.value(key, default)
+        """The stored value as the file has it (check its type: core.session.checked_setting), byte
+        arrays as ``bytes`` so that the Qt-free session can check them."""
+        value = self.settings.value(key, default)
+        return value.data() if isinstance(value, QByteArray) else value
 
     def set(self, key: str, value: Any) -> None:
         self.settings.setValue(key, value)

@@ -241,3 +241,14 @@ def test_two_batches_at_once_give_the_same_answers_in_order_and_stop_between_bat
     stopped = classifier.predict_paths(paths, batch_size=5, streams=2, should_stop=lambda: len(calls) > 12,
                                        on_result=lambda i, p: calls.append(i))
     assert 12 < len(stopped) < len(paths) and [p.path for p in stopped] == paths[:len(stopped)]
+
+
+def test_a_picture_of_one_flat_colour_is_sorted_apart_whatever_the_threshold(photos):
+    from catdog_desktop.core.images import FLAT_PICTURE
+
+    _, predictions = photos
+    predictions[2].doubt, predictions[2].uncertain = FLAT_PICTURE, True  # 95 % "dogs" for a blank picture
+    for threshold in (None, 0.0, 0.5):
+        moves, _ = sorting.plan(predictions, ["cats", "dogs"], threshold=threshold)
+        assert moves[2][1] == "uncertain"
+    assert BatchResults(["cats", "dogs"], predictions).counts(threshold=0.0) == {"cats": 3, "dogs": 1, "uncertain": 1}

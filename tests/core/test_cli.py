@@ -189,3 +189,35 @@ def test_a_save_that_fails_after_training_keeps_the_model_in_the_temp_folder(pet
     assert len(rescued) == 1 and str(rescued[0]) in stderr and "saved to" in stderr
     assert storage.read_metadata(rescued[0])["class_names"] == ["cats", "dogs"]
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_predict_sees_float_and_16_bit_tiffs_as_they_look_and_marks_a_flat_picture(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from catdog_desktop.core.batch import read_csv
+    from helpers import brightness_classifier
+
+    model = brightness_classifier(tmp_path).path
+    light = np.clip(np.random.default_rng(0).normal(0.85, 0.1, (40, 40)), 0, 1).astype(np.float32)  # cells on a lit slide
+    Image.fromarray(light).save(tmp_path / "float-0-1.tif")
+    Image.fromarray(light * 900 - 300).save(tmp_path / "float-any-range.tif")
+    Image.fromarray((light * 4095).astype(np.uint16)).save(tmp_path / "camera-12-bit.tif")
+    Image.fromarray((light * 65535).astype(np.uint16)).save(tmp_path / "full-16-bit.tif")
+    Image.fromarray(np.full((40, 40), 0.9, np.float32)).save(tmp_path / "blank.tif")
+    pictures = sorted(tmp_path.glob("*.tif"))
+
+    code, out, err = run_here(capsys, "--json", "predict", model, *pictures)
+    assert code == cli.EXIT_OK, err
+    answers = {os.path.basename(p["path"]): p for p in json.loads(out)["predictions"]}
+    for name in ("float-0-1.tif", "float-any-range.tif", "camera-12-bit.tif", "full-16-bit.tif"):
+        assert answers[name]["class"] == "bright" and not answers[name]["not_sure"], name
+    assert answers["blank.tif"]["not_sure"] and answers["blank.tif"]["doubt"] == "the picture is a single flat colour"
+
+    code, out, err = run_here(capsys, "predict", model, tmp_path / "blank.tif", tmp_path / "float-0-1.tif",
+                              "--csv", tmp_path / "out.csv")
+    lines = dict(line.split("\t")[:2] for line in out.strip().splitlines())
+    assert lines[str(tmp_path / "blank.tif")] == "not sure (maybe bright): the picture is a single flat colour"
+    assert lines[str(tmp_path / "float-0-1.tif")] == "bright"
+    rows = {os.path.basename(row["path"]): row for row in read_csv(tmp_path / "out.csv")}
+    assert (rows["blank.tif"]["not_sure"], rows["float-0-1.tif"]["not_sure"]) == ("1", "0")

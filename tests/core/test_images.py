@@ -96,3 +96,51 @@ def test_gif_first_frame_and_webp(tmp_path):
     assert load_pixels(tmp_path / "a.gif", 10)[5, 5, 0] > 200
     frames[1].save(tmp_path / "b.WEBP")
     assert load_pixels(tmp_path / "b.WEBP", 10)[5, 5, 1] > 200
+
+
+def ramp(low: float, high: float, dtype=np.float32) -> np.ndarray:
+    """A left-to-right ramp from ``low`` to ``high``, 16 x 32."""
+    return np.tile(np.linspace(low, high, 32), (16, 1)).astype(dtype)
+
+
+@pytest.mark.parametrize("values, what", [
+    (ramp(0.0, 1.0), "float 0-1, as microscopes save"),
+    (ramp(-3.0, 7.0), "float of any range"),
+    (ramp(0.0, 1.0) * 4095, "float holding 12-bit counts"),
+    (np.where(np.arange(32) % 7 == 0, np.nan, ramp(0.0, 1.0)).astype(np.float32), "float with NaN holes"),
+    (ramp(0, 65535, np.uint16), "16-bit, full range"),
+    (ramp(0, 4095, np.uint16), "16-bit holding a 12-bit camera's counts"),
+    (ramp(-1000, 1000, np.int32), "32-bit integers"),
+])
+def test_float_and_16_bit_tiffs_are_scaled_to_the_8_bit_range(tmp_path, values, what):
+    path = tmp_path / "x.tif"
+    Image.fromarray(values).save(path, format="TIFF")
+    px = load_pixels(path, 32)
+    assert px.shape == (32, 32, 3) and px.dtype == np.uint8
+    # The ramp comes back across the whole range: black on the left, white on the right.
+    assert px[8, 1].mean() < 20 and px[8, -2].mean() > 235, what
+    assert np.all(np.diff(px[8, 1:-1, 0].astype(int)[~np.isnan(values[8, 1:-1])]) >= 0), what
+
+
+def test_a_float_picture_in_0_to_1_keeps_its_brightness(tmp_path):
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(tmp_path / "grey.tif")
+    assert load_pixels(tmp_path / "grey.tif", 8).max() == 128  # half of white, not stretched or black
+
+
+@pytest.mark.parametrize("values", [np.full((8, 8), 0.25, np.float32), np.full((8, 8), 3000, np.uint16),
+                                    np.full((8, 8), 7.5, np.float32), np.full((1, 1, 3), 200, np.uint8)])
+def test_a_picture_of_one_flat_colour_is_named_as_such(tmp_path, values):
+    from catdog_desktop.core.images import flat_picture_reason
+
+    Image.fromarray(values).save(tmp_path / "flat.tif")
+    assert flat_picture_reason(load_pixels(tmp_path / "flat.tif", 8)) == "the picture is a single flat colour"
+
+
+def test_a_picture_with_anything_in_it_is_not_flat(tmp_path):
+    from catdog_desktop.core.images import flat_picture_reason
+
+    Image.fromarray(ramp(0.0, 1.0)).save(tmp_path / "ramp.tif")
+    assert flat_picture_reason(load_pixels(tmp_path / "ramp.tif", 8)) is None
+    one_dot = np.zeros((8, 8, 3), np.uint8)
+    one_dot[3, 3] = 1
+    assert flat_picture_reason(one_dot) is None

@@ -4,6 +4,7 @@ import json
 import zipfile
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from catdog_desktop.core import backbone, features, training, transfer
@@ -240,3 +241,36 @@ def test_a_picture_that_cannot_be_decoded_is_skipped_and_named(pets_dir, tmp_pat
                                        [FeatureCache(None, "test", (3,))], mirror=True)
     assert result.paths == [good[0], good[1], good[2]] and result.features.shape == (3, 2, 3)
     assert [p for p, _ in result.skipped] == [str(broken)] and result.computed == 3
+
+
+def test_a_picture_edited_while_features_are_computed_never_gets_another_pictures_features(tmp_path, monkeypatch):
+    # The picture is changed between the read that names its cache entry and the read that is
+    # decoded (an editor saving, a sync client restoring): what is stored must be the features of
+    # the content whose key it is under, or the next training silently learns the wrong picture.
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (32, 32), (250, 0, 0)).save(red)
+    Image.new("RGB", (32, 32), (0, 0, 250)).save(blue)
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(red.read_bytes())
+
+    real_key = features.content_key
+
+    def key_then_edit(path):
+        key = real_key(path)
+        if path == str(picture):
+            picture.write_bytes(blue.read_bytes())  # saved over by another program just after
+        return key
+
+    def mean_colour(x):
+        return [x.mean(axis=(1, 2))]
+
+    cache = FeatureCache(tmp_path / "cache", "test", (3,))
+    monkeypatch.setattr(features, "content_key", key_then_edit)
+    first = features.compute_features(mean_colour, [str(picture)], [0], 32, [cache], mirror=False)
+    assert np.allclose(first.features[0, 0], [0, 0, 250], atol=1)  # it read the blue picture in the end
+    monkeypatch.setattr(features, "content_key", real_key)
+
+    picture.write_bytes(red.read_bytes())  # the red picture restored: the next training sees red
+    again = features.compute_features(mean_colour, [str(picture)], [0], 32,
+                                      [FeatureCache(tmp_path / "cache", "test", (3,))], mirror=False)
+    assert np.allclose(again.features[0, 0], [250, 0, 0], atol=1)

@@ -55,3 +55,58 @@ def test_unreadable_settings_give_the_presets_defaults(data):
 def test_unknown_fields_from_a_newer_version_are_ignored():
     name, config = config_from_settings({"preset": "default", "overrides": {"epochs": 3, "backbone": "x"}})
     assert (name, config.epochs) == ("default", 3)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"seed": 99999999999999}, {"epochs": "12"}, {"batch_size": True}, {"augmentation": 1},
+    {"learning_rate": float("nan")}, {"dropout": [0.1]}, {"precision": 3}, {"backbone": ["none"]},
+])
+def test_a_stored_training_setting_of_the_wrong_type_is_ignored_and_the_others_kept(overrides):
+    # Such values reach the form's spin boxes and check boxes, which raise on them at start.
+    name, config = config_from_settings({"preset": "quick", "overrides": {**overrides, "head_epochs": 7}})
+    assert (name, config) == ("quick", preset("quick", head_epochs=7))
+
+
+def test_a_preset_or_older_config_of_the_wrong_type_gives_the_defaults():
+    assert config_from_settings({"preset": ["quick"], "training_config": [1]}) == ("default", preset("default"))
+    assert config_from_settings({"preset": "best", "training_config": '{"seed": "x", "epochs": 3}'})[1].seed \
+        == preset("best").seed
+
+
+@pytest.mark.parametrize("key, value", [
+    ("last_dataset", ["a", " b"]), ("last_dataset", b"x"), ("last_dataset", "a\0b"), ("geometry", "text"),
+    ("training", ["quick", "best"]), ("recent_models", {"k": 5}), ("advanced_settings_open", 5),
+])
+def test_a_stored_value_of_the_wrong_type_gives_the_default_and_is_logged(key, value, caplog):
+    from catdog_desktop.core.session import STORED_TYPES, checked_setting
+
+    assert key in STORED_TYPES
+    assert checked_setting(key, value, "default") == "default"
+    assert key in caplog.text
+    assert checked_setting(key, None, "default") == "default"
+
+
+def test_a_session_reads_any_stored_garbage_as_its_defaults():
+    from catdog_desktop.core.session import STORED_TYPES, DictStore, Session
+
+    garbage = 1.5  # no stored setting is a number
+    session = Session(DictStore({key: garbage for key in STORED_TYPES}))
+    assert session.training_settings() == ("default", preset("default"))
+    assert (session.last_dataset, session.last_sort_target, session.recent_models) == ("", "", [])
+    assert session.window_geometry is None and session.advanced_open is False
+    assert session.startup_model() is None and session.confidence_override("m.keras") is None
+    session = Session(DictStore({"recent_models": ["a.keras", 3, "", "b\0.keras"], "training": "[" * 100_000}))
+    assert session.recent_models == ["a.keras"] and session.training_settings() == ("default", preset("default"))
+
+
+def test_settings_are_read_through_the_type_check_only():
+    # Every read of a stored value goes through Session._setting (core.session.checked_setting).
+    import pathlib
+    import re
+
+    import catdog_desktop
+
+    root = pathlib.Path(catdog_desktop.__file__).parent
+    reads = {str(p.relative_to(root)): len(re.findall(r"\.store\.get\(|\.value\(\s*[A-Z_\"']", p.read_text()))
+             for p in root.rglob("*.py")}
+    assert {p: n for p, n in reads.items() if n} == {"core/session.py": 1}

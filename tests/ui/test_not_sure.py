@@ -63,3 +63,25 @@ def test_the_reason_names_the_models_own_classes():
     assert doubt_sentence(["cats", "dogs"]) == WHY_DOUBT
     assert "always answers roses, tulips or daisies, even for a photo of a car" in doubt_sentence(
         ["roses", "tulips", "daisies"])
+
+
+def test_a_picture_of_one_flat_colour_is_not_sure_and_says_why(qtbot, window, tmp_path):
+    from helpers import colour_classifier
+
+    window.session.set_model(colour_classifier())
+    panel = window.classify_panel
+    blank = tmp_path / "blank.tif"
+    Image.fromarray(np.full((40, 40), 0.7, np.float32)).save(blank)  # a float picture with nothing in it
+    red = tmp_path / "red.png"
+    Image.fromarray(np.random.default_rng(0).normal((200, 40, 40), 20, (40, 40, 3)).clip(0, 255).astype(np.uint8)).save(red)
+
+    drop_files(panel, [blank])
+    qtbot.waitUntil(lambda: len(panel.results()) == 1, timeout=30_000)
+    assert "Not sure" in panel.verdict.text() and "The picture is a single flat colour" in panel.verdict.text()
+
+    drop_files(panel, [blank, red])
+    qtbot.waitUntil(lambda: "classified" in panel.message.text(), timeout=30_000)
+    answers = {panel.cell_text(row, 1): panel.cell_text(row, 2) for row in range(2)}
+    assert answers == {"blank.tif": "Not sure (cats?): the picture is a single flat colour", "red.png": "cats"}
+    panel.threshold.spin.setValue(1.0)  # a new threshold re-marks every row: the flat picture stays not sure
+    assert panel.cell_text([panel.cell_text(r, 1) for r in range(2)].index("blank.tif"), 2).startswith("Not sure")
