@@ -109,6 +109,9 @@ class DatasetScan:
     layout_problems: list[Problem] = field(default_factory=list, repr=False)
     #: Each file's content hash (None: unreadable), so that a new split finds copies without reading.
     content_digests: dict[str, bytes | None] = field(default_factory=dict, repr=False)
+    #: The test folder's pictures of classes the training folder lacks, {class: paths}: not in ``test``
+    #: (nothing can train on them), but a model's evaluation says it leaves them out (core.evaluation).
+    test_only: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -279,14 +282,15 @@ def scan_dataset(
                                       str(root_path), split_method)
         validation_source = _share_source(validation_split, seed)
     test = None
+    test_only: dict[str, list[str]] = {}
     if test_files is not None:
         test = Split()
-        _fill(test, test_files, index, problems, "test")
+        test_only = _fill(test, test_files, index, problems, "test")
     layout_problems = list(problems)
 
     digests: dict[str, bytes | None] = {}
     if class_names:  # one class is enough to tell which of its pictures a model trained on
-        held_out = validation.paths + (test.paths if test is not None else [])
+        held_out = validation.paths + (test.paths if test is not None else []) + sum(test_only.values(), [])
         digests = _content_digests(train.paths + held_out, scanner)
     if len(class_names) >= 2:
         _check_counts(class_names, train, validation, problems)
@@ -300,7 +304,7 @@ def scan_dataset(
         validation=validation, test=test, skipped=scanner.skipped, problems=problems,
         validation_source=validation_source, seed=seed, validation_split=validation_split,
         validation_from_folder=val_files is not None, layout_problems=layout_problems, content_digests=digests,
-        split_method=split_method,
+        split_method=split_method, test_only=test_only,
     )
 
 
@@ -344,7 +348,8 @@ def _is_hidden(name: str) -> bool:
 
 
 def _fill(split: Split, files: dict[str, list[str]], index: dict[str, int],
-          problems: list[Problem] | None = None, what: str = "") -> None:
+          problems: list[Problem] | None = None, what: str = "") -> dict[str, list[str]]:
+    """Put ``files`` ({class: paths}) of the classes in ``index`` into ``split``; returns the others'."""
     unknown = sorted(name for name, paths in files.items() if paths and name not in index)
     missing = sorted(name for name in index if not files.get(name))
     if problems is not None and unknown:
@@ -359,6 +364,7 @@ def _fill(split: Split, files: dict[str, list[str]], index: dict[str, int],
         if name in index:
             split.paths += sorted(files[name])
             split.labels += [index[name]] * len(files[name])
+    return {name: sorted(files[name]) for name in unknown}
 
 
 def _check_counts(class_names: list[str], train: Split, validation: Split, problems: list[Problem]) -> None:
@@ -527,6 +533,11 @@ class _Scanner:
             raise DatasetError(f"Cannot read the folder {folder}: {exc.strerror or exc}.") from None
         out = []
         for entry in entries:
+            if not entry.name.strip(".") and _is_folder(entry):  # "...": a class folder in the user's eyes
+                self.warnings.setdefault(entry.path, (
+                    f"The folder '{entry.name}' in '{folder.name}' is left out: a name made only of dots is hidden "
+                    "on Linux and macOS and cannot be kept on Windows. Rename it to use its pictures."))
+                continue
             if _is_hidden(entry.name) or entry.name == EXCLUDED_DIR or not _is_folder(entry):
                 continue
             if entry.is_symlink() and _links_to_ancestor(entry.path, folder):

@@ -576,7 +576,7 @@ def _per_class_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>Scores: {_missing()}.</p>"
-    rows = [[e(c.name), f"{c.precision:.1%}", f"{c.recall:.1%}", f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
+    rows = [[e(c.name), f"{c.precision:.1%}", c.recall_text(), f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
     return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {e(_pictures(ev.count, str(ev.split)))} "
             f"(loss {ev.loss:.4f}).</p>"
             + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
