@@ -244,9 +244,12 @@ def scan_dataset(
 
     problems += [Problem("warning", message) for message in scanner.warnings.values()]
     class_names = sorted(name for name, files in train_files.items() if files)
-    for name in sorted(train_files):
-        if not train_files[name]:
-            problems.append(Problem("warning", f"The class folder '{name}' has no usable pictures; it is left out."))
+    empty = sorted(name for name in train_files if not train_files[name])
+    if len(empty) == 1:
+        problems.append(Problem("warning", f"The class folder '{empty[0]}' has no usable pictures; it is left out."))
+    elif empty:
+        problems.append(Problem("warning", f"{len(empty)} class folders have no usable pictures and are left out: "
+                                           f"{_listed(_quoted(name) for name in empty)}."))
 
     if loose:
         if not class_names:
@@ -369,11 +372,21 @@ def _fill(split: Split, files: dict[str, list[str]], index: dict[str, int],
 
 def _check_counts(class_names: list[str], train: Split, validation: Split, problems: list[Problem]) -> None:
     counts = train.counts(len(class_names))
-    for name, count in zip(class_names, counts):
-        if count == 0 or count + validation.counts(len(class_names))[class_names.index(name)] < 2:
-            problems.append(Problem("error", f"The class '{name}' needs at least 2 pictures to train and validate."))
-        elif count < FEW_IMAGES_PER_CLASS:
-            problems.append(Problem("warning", f"The class '{name}' has only {count} training pictures; expect poor accuracy (aim for 100 or more)."))
+    held = validation.counts(len(class_names))
+    too_few = [name for name, n, v in zip(class_names, counts, held) if n == 0 or n + v < 2]
+    few = [(name, n) for name, n in zip(class_names, counts) if name not in too_few and n < FEW_IMAGES_PER_CLASS]
+    # One line each, however many classes: 200 small classes are one problem, not 200.
+    if len(too_few) == 1:
+        problems.append(Problem("error", f"The class '{too_few[0]}' needs at least 2 pictures to train and validate."))
+    elif too_few:
+        problems.append(Problem("error", f"{len(too_few)} classes need at least 2 pictures each to train and "
+                                         f"validate: {_listed(_quoted(name) for name in too_few)}."))
+    if len(few) == 1:
+        problems.append(Problem("warning", f"The class '{few[0][0]}' has only {few[0][1]} training pictures; expect poor accuracy (aim for 100 or more)."))
+    elif few:
+        problems.append(Problem("warning", f"{len(few)} classes have fewer than {FEW_IMAGES_PER_CLASS} training "
+                                           f"pictures ({_listed(_quoted(name) + f': {n}' for name, n in few)}); expect poor "
+                                           "accuracy (aim for 100 or more)."))
     nonzero = [c for c in counts if c]
     if len(nonzero) >= 2 and max(nonzero) / min(nonzero) > IMBALANCE_RATIO:
         big = class_names[counts.index(max(nonzero))]
@@ -383,6 +396,17 @@ def _check_counts(class_names: list[str], train: Split, validation: Split, probl
             f"The classes are imbalanced: '{big}' has {max(nonzero)} training pictures, '{small}' only "
             f"{min(nonzero)}. Training weights the classes to compensate.",
         ))
+
+
+def _listed(items, shown: int = 5) -> str:
+    """The first ``shown`` of ``items`` and how many more: a line, not a page, for hundreds of classes."""
+    items = list(items)
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+def _quoted(name: str) -> str:
+    return f"'{name}'"
 
 
 def encode_digests(digests) -> str:

@@ -319,6 +319,13 @@ def curves_png(history: list[dict]) -> bytes | None:
     return _figure_png(fig)
 
 
+#: Classes up to which the confusion-matrix figure writes the counts in its cells (its table has them).
+COUNTS_DRAWN_LIMIT = 20
+#: Classes above which the report draws no confusion-matrix figure (it shows the table instead):
+#: a 200-class figure cannot be read, and its 200 tick labels alone take seconds to lay out.
+CONFUSION_FIGURE_LIMIT = 50
+
+
 def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
     """The confusion matrix as a heat grid with the counts written in."""
     from matplotlib.figure import Figure
@@ -331,7 +338,7 @@ def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
     rows = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
+    for i in range(k if k <= COUNTS_DRAWN_LIMIT else 0):  # more would be too small to read, and slow to draw
         for j in range(k):
             ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=9,
                     color="white" if shares[i, j] > 0.6 else "black")
@@ -566,9 +573,16 @@ def _confusion_html(data: ReportData) -> str:
     rows = [[f"<b>{e(name)}</b>", *[str(v) for v in row]] for name, row in zip(ev.class_names, ev.confusion)]
     table = _table(["the folder says ↓ / the model said →", *ev.class_names], rows,
                    set(range(1, len(ev.class_names) + 1)))
+    k = len(ev.class_names)
+    if k > CONFUSION_FIGURE_LIMIT:
+        shown = (f'<p class="note">With {k} classes the confusion matrix is too large to draw: it is shown as a '
+                 f"table only (figures are drawn up to {CONFUSION_FIGURE_LIMIT} classes).</p>"
+                 f"<details><summary>The table</summary>{table}</details>")
+    else:
+        shown = (f"{_img(confusion_png(ev.confusion, ev.class_names), 'confusion matrix', 'figure')}"
+                 f"<details><summary>As a table</summary>{table}</details>")
     return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
-            f"the right answers.</p>{_img(confusion_png(ev.confusion, ev.class_names), 'confusion matrix', 'figure')}"
-            f"<details><summary>As a table</summary>{table}</details>")
+            f"the right answers.</p>{shown}")
 
 
 def _per_class_html(data: ReportData) -> str:
