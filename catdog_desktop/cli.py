@@ -372,8 +372,7 @@ def cmd_predict(args) -> int:
         }))
     else:
         for p in good:
-            probs = "  ".join(f"{k} {v:.1%}" for k, v in p.probabilities.items())
-            print(f"{p.path}\t{verdict(p, classifier.class_names)}\t{probs}")
+            print(f"{p.path}\t{verdict(p, classifier.class_names)}\t{_probabilities_text(p.probabilities)}")
         for path, reason in failures:
             print(f"{path}: {reason}", file=sys.stderr)
     if not good and not failures:
@@ -383,6 +382,21 @@ def cmd_predict(args) -> int:
         if not args.json:
             print(f"wrote {written} ({len(results)} rows)", file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+#: A model with more classes than this has only its TOP_SHOWN likeliest printed per picture (the CSV
+#: and --json keep every class): 1,000 classes would print some 16 kB a picture.
+ALL_SHOWN_UP_TO = 5
+TOP_SHOWN = 3
+
+
+def _probabilities_text(probabilities: dict[str, float]) -> str:
+    """Each class's probability, or the likeliest TOP_SHOWN of many classes, saying so."""
+    shown, more = list(probabilities.items()), ""
+    if len(shown) > ALL_SHOWN_UP_TO:
+        shown = sorted(shown, key=lambda kv: -kv[1])[:TOP_SHOWN]
+        more = f"  (top {TOP_SHOWN} of {len(probabilities)} classes)"
+    return "  ".join(f"{k} {v:.1%}" for k, v in shown) + more
 
 
 def _classify(args, paths):
