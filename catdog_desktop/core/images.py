@@ -26,6 +26,10 @@ Image.init()  # registers every plugin, so formats= above can name WEBP and TIFF
 #: and below Pillow's own warning threshold (89 MP).
 MAX_PIXELS = 80_000_000
 
+#: Narrowest picture we classify (pixels a side): a 1x1 picture is one colour, nothing a model can
+#: recognise, yet it would get a confident answer.
+MIN_SIDE = 8
+
 #: Files larger than this are refused before reading (bytes).
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -64,7 +68,7 @@ def unsupported_reason(path: str | os.PathLike, head: bytes = b"") -> str | None
             return reason
     if head[257:262] == b"ustar":
         return _ARCHIVE
-    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif"):
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif", b"avis"):
         return _HEIF
     return KNOWN_UNSUPPORTED.get(Path(path).suffix.lower())
 
@@ -121,6 +125,9 @@ def _open(path, draft_size, header_only):
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise _too_large(width, height)
+            if min(width, height) < MIN_SIDE:
+                raise ImageDecodeError(f"the picture is too small ({width}x{height} pixels); at least "
+                                       f"{MIN_SIDE}x{MIN_SIDE} are needed to tell what it shows")
             if header_only:
                 return width, height
             if draft_size and img.format in ("JPEG", "MPO"):

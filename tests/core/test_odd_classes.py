@@ -63,3 +63,49 @@ def test_a_class_folder_named_dots_is_said_to_be_left_out(tmp_path):
     assert scan.class_names == CLASSES
     assert ("The folder '...' in 'pets' is left out: a name made only of dots is hidden on Linux and macOS and "
             "cannot be kept on Windows. Rename it to use its pictures.") in [p.message for p in scan.warnings]
+
+
+def test_two_hundred_classes_give_one_warning_and_a_report_without_an_unreadable_figure(tmp_path, monkeypatch):
+    import numpy as np
+
+    from catdog_desktop.core import report
+    from catdog_desktop.core.dataset import scan_dataset
+    from catdog_desktop.core.evaluation import evaluate_probabilities
+
+    from PIL import Image
+
+    names = [f"c{i:03d}" for i in range(200)]
+    rng = np.random.default_rng(0)
+    for name in names:
+        (tmp_path / "many" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(tmp_path / "many" / name / f"{i}.png")
+    scan = scan_dataset(tmp_path / "many")
+    few = [p.message for p in scan.warnings if "training pictures" in p.message]
+    assert few == ["200 classes have fewer than 20 training pictures ('c000': 2, 'c001': 2, 'c002': 2, "
+                   "'c003': 2, 'c004': 2 and 195 more); expect poor accuracy (aim for 100 or more)."]
+
+    def no_figure(*_args):
+        raise AssertionError("a 200-class confusion figure was drawn")
+
+    monkeypatch.setattr(report, "confusion_png", no_figure)
+    evaluation = evaluate_probabilities(np.eye(200), np.arange(200), names, split="test")
+    text = report.render(report.ReportData(model_name="many.keras", class_names=names, image_size=32, metadata={},
+                                           created="today", evaluation=evaluation, evaluation_source="checked now"))
+    assert "With 200 classes the confusion matrix is too large to draw: it is shown as a table only" in text
+
+
+def test_cli_predict_prints_the_top_classes_of_a_thousand(tmp_path, capsys):
+    import keras
+
+    from catdog_desktop.core import storage
+
+    names = [f"class number {i}" for i in range(1000)]
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Dense(1000, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    path = storage.save_bundle(keras.Model(inputs, outputs), {"class_names": names, "image_size": 16},
+                               tmp_path / "thousand.keras")
+    pictures = write_class_folders(tmp_path / "pics", ["cats"], 1)
+    assert cli.main(["predict", str(path), str(pictures)]) == cli.EXIT_OK
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("(top 3 of 1000 classes)") and line.count("%") == 3 and len(line) < 300
