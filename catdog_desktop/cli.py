@@ -325,9 +325,8 @@ def _save_or_rescue(result, out: Path) -> Path:
 
 def cmd_evaluate(args) -> int:
     from .core.evaluation import evaluate_folder
-    from .core.inference import Classifier
 
-    classifier = Classifier.load(args.model)
+    classifier = _open_model(args.model)
     scored = evaluate_folder(classifier, args.data_dir, strict=args.strict)
     ev = scored.evaluation
     mistakes = ev.mistakes if args.mistakes is None else ev.mistakes[:args.mistakes]
@@ -347,7 +346,7 @@ def cmd_evaluate(args) -> int:
     for name_i, row in zip(ev.class_names, ev.confusion):
         print(f"{name_i:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
     for c in ev.per_class:
-        print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall:.2%} F1 {c.f1:.3f} ({c.support})")
+        print(f"{c.name:>{width}}: precision {c.precision:.2%} recall {c.recall_text(2)} F1 {c.f1:.3f} ({c.support})")
     if args.mistakes is not None:
         print(f"{len(mistakes)} of {len(ev.mistakes)} mistakes, most confident first "
               "(true class, predicted class, probability, file):")
@@ -377,8 +376,7 @@ def cmd_predict(args) -> int:
         }))
     else:
         for p in good:
-            probs = "  ".join(f"{k} {v:.1%}" for k, v in p.probabilities.items())
-            print(f"{p.path}\t{verdict(p, classifier.class_names)}\t{probs}")
+            print(f"{p.path}\t{verdict(p, classifier.class_names)}\t{_probabilities_text(p.probabilities)}")
         for path, reason in failures:
             print(f"{path}: {reason}", file=sys.stderr)
     if not good and not failures:
@@ -390,20 +388,34 @@ def cmd_predict(args) -> int:
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 
+#: A model with more classes than this has only its TOP_SHOWN likeliest printed per picture (the CSV
+#: and --json keep every class): 1,000 classes would print some 16 kB a picture.
+ALL_SHOWN_UP_TO = 5
+TOP_SHOWN = 3
+
+
+def _probabilities_text(probabilities: dict[str, float]) -> str:
+    """Each class's probability, or the likeliest TOP_SHOWN of many classes, saying so."""
+    shown, more = list(probabilities.items()), ""
+    if len(shown) > ALL_SHOWN_UP_TO:
+        shown = sorted(shown, key=lambda kv: -kv[1])[:TOP_SHOWN]
+        more = f"  (top {TOP_SHOWN} of {len(probabilities)} classes)"
+    return "  ".join(f"{k} {v:.1%}" for k, v in shown) + more
+
+
 def _classify(args, paths):
     """Classify files and folders with the model in ``args.model`` ("not sure" under ``args.threshold``
     when given), a progress line on stderr. Returns (the classifier, BatchResults with the files that
     are not pictures last, those files as (path, reason))."""
     from .core.batch import BatchResults
     from .core.dataset import scan_images
-    from .core.exported import load_classifier
     from .core.inference import Prediction
 
     threshold = getattr(args, "threshold", None)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         hint = f" (for {threshold:g} % give {threshold / 100:g})" if 1 < threshold <= 100 else " (e.g. 0.8)"
         raise CatdogError(f"--threshold {threshold:g} is not a probability: give a number from 0 to 1{hint}.")
-    classifier = load_classifier(args.model)  # a .keras model, or a .tflite or .onnx export
+    classifier = _open_model(args.model, exports=True)  # a .keras model, or a .tflite or .onnx export
     classifier.threshold_override = threshold  # "not sure" under it (None: the model's recorded threshold)
     files, skipped = scan_images(paths)
     progress = _Progress(args.json, "Classifying", len(files))
@@ -497,13 +509,12 @@ def cmd_undo_sort(args) -> int:
 
 def cmd_export(args) -> int:
     from .core import export
-    from .core.inference import Classifier
 
     if args.parity_limit < 1:
         raise CatdogError("--parity-limit must be at least 1.")
     # Refuse an existing destination before the slow part (loading, reading pictures).
     export.check_destination(args.fmt, args.out, args.force)
-    classifier = Classifier.load(args.model)
+    classifier = _open_model(args.model)
     if not args.json:
         print("reading pictures for the check…", file=sys.stderr)
     pictures = export.parity_pictures(classifier, args.data, limit=args.parity_limit)
@@ -529,7 +540,6 @@ def cmd_explain(args) -> int:
     from PIL import Image
 
     from .core import jobs
-    from .core.inference import Classifier
     from .core.report import check_writable, write_file
 
     out = check_writable(args.out, args.force, "the heatmap")  # before loading anything
@@ -541,7 +551,7 @@ def cmd_explain(args) -> int:
         raise CatdogError(f"{args.image} is a folder: give one picture file to explain.")
     if not Path(args.image).is_file():
         raise CatdogError(f"{args.image} does not exist.")
-    classifier = Classifier.load(args.model)
+    classifier = _open_model(args.model)
     index = None
     if args.class_name is not None:
         if args.class_name not in classifier.class_names:
@@ -566,10 +576,9 @@ def cmd_explain(args) -> int:
 def cmd_report(args) -> int:
     from .core import report
     from .core.dataset import scan_as_recorded
-    from .core.inference import Classifier
 
     out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
-    classifier = Classifier.load(args.model)
+    classifier = _open_model(args.model)
     scan = None
     if args.data_dir is not None:
         scan = scan_as_recorded(args.data_dir, classifier.metadata.get("dataset"))
@@ -588,6 +597,18 @@ def cmd_report(args) -> int:
     else:
         print(f"report written to {written} ({written.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
+
+
+def _open_model(path: str, exports: bool = False):
+    """The model in ``path`` as a Classifier (``exports``: an exported file too: .tflite, .onnx), its
+    notes (e.g. raw scores turned into probabilities) said on stderr."""
+    from .core.exported import load_classifier
+    from .core.inference import Classifier
+
+    classifier = load_classifier(path) if exports else Classifier.load(path)
+    for note in classifier.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return classifier
 
 
 def verdict(prediction, class_names: list[str]) -> str:

@@ -68,6 +68,17 @@ def _heic() -> bytes:
     return struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + os.urandom(200)
 
 
+def _avif_sequence() -> bytes:
+    """The start of an animated AVIF (an image sequence: the 'avis' brand), as phones save them."""
+    return struct.pack(">I", 28) + b"ftypavis" + b"\0\0\0\0" + b"avifavismsf1" + os.urandom(200)
+
+
+def _one_pixel() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 #: name -> (bytes maker, words the user must see). None for bytes: made by a special case below.
 BAD = {
     "empty.jpg": (lambda: b"", "empty"),
@@ -77,6 +88,8 @@ BAD = {
     "holiday.zip": (_zip_of_jpeg, "archive"),
     "renamed-archive.jpg": (_zip_of_jpeg, "archive"),
     "IMG_0001.HEIC": (_heic, "HEIC"),
+    "animation.jpg": (_avif_sequence, "HEIC/HEIF/AVIF"),
+    "one-pixel.png": (_one_pixel, "too small (1x1 pixels)"),
     "camera.NEF": (_raw_nef, "camera RAW"),
     "backup.jpg": (_tar_of_jpeg, "archive"),
     "bomb.png": (_png_bomb, "too large (20000x20000 pixels)"),
@@ -102,7 +115,6 @@ def _good_images() -> dict:
         "animated.gif": lambda p: frames[0].save(p, save_all=True, append_images=frames[1:]),
         "picture.webp": lambda p: rgb.save(p, "WEBP"),
         "bitmap.bmp": lambda p: rgb.save(p, "BMP"),
-        "one-pixel.png": lambda p: Image.new("RGB", (1, 1), (200, 10, 10)).save(p),
         "panorama.png": lambda p: rgb.resize((3000, 12)).save(p),
         "rotated.jpg": lambda p: rgb.save(p, "JPEG", exif=exif.tobytes()),
     }

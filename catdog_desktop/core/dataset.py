@@ -109,6 +109,9 @@ class DatasetScan:
     layout_problems: list[Problem] = field(default_factory=list, repr=False)
     #: Each file's content hash (None: unreadable), so that a new split finds copies without reading.
     content_digests: dict[str, bytes | None] = field(default_factory=dict, repr=False)
+    #: The test folder's pictures of classes the training folder lacks, {class: paths}: not in ``test``
+    #: (nothing can train on them), but a model's evaluation says it leaves them out (core.evaluation).
+    test_only: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -241,9 +244,12 @@ def scan_dataset(
 
     problems += [Problem("warning", message) for message in scanner.warnings.values()]
     class_names = sorted(name for name, files in train_files.items() if files)
-    for name in sorted(train_files):
-        if not train_files[name]:
-            problems.append(Problem("warning", f"The class folder '{name}' has no usable pictures; it is left out."))
+    empty = sorted(name for name in train_files if not train_files[name])
+    if len(empty) == 1:
+        problems.append(Problem("warning", f"The class folder '{empty[0]}' has no usable pictures; it is left out."))
+    elif empty:
+        problems.append(Problem("warning", f"{len(empty)} class folders have no usable pictures and are left out: "
+                                           f"{_listed(_quoted(name) for name in empty)}."))
 
     if loose:
         if not class_names:
@@ -279,14 +285,15 @@ def scan_dataset(
                                       str(root_path), split_method)
         validation_source = _share_source(validation_split, seed)
     test = None
+    test_only: dict[str, list[str]] = {}
     if test_files is not None:
         test = Split()
-        _fill(test, test_files, index, problems, "test")
+        test_only = _fill(test, test_files, index, problems, "test")
     layout_problems = list(problems)
 
     digests: dict[str, bytes | None] = {}
     if class_names:  # one class is enough to tell which of its pictures a model trained on
-        held_out = validation.paths + (test.paths if test is not None else [])
+        held_out = validation.paths + (test.paths if test is not None else []) + sum(test_only.values(), [])
         digests = _content_digests(train.paths + held_out, scanner)
     if len(class_names) >= 2:
         _check_counts(class_names, train, validation, problems)
@@ -300,7 +307,7 @@ def scan_dataset(
         validation=validation, test=test, skipped=scanner.skipped, problems=problems,
         validation_source=validation_source, seed=seed, validation_split=validation_split,
         validation_from_folder=val_files is not None, layout_problems=layout_problems, content_digests=digests,
-        split_method=split_method,
+        split_method=split_method, test_only=test_only,
     )
 
 
@@ -344,7 +351,8 @@ def _is_hidden(name: str) -> bool:
 
 
 def _fill(split: Split, files: dict[str, list[str]], index: dict[str, int],
-          problems: list[Problem] | None = None, what: str = "") -> None:
+          problems: list[Problem] | None = None, what: str = "") -> dict[str, list[str]]:
+    """Put ``files`` ({class: paths}) of the classes in ``index`` into ``split``; returns the others'."""
     unknown = sorted(name for name, paths in files.items() if paths and name not in index)
     missing = sorted(name for name in index if not files.get(name))
     if problems is not None and unknown:
@@ -359,15 +367,26 @@ def _fill(split: Split, files: dict[str, list[str]], index: dict[str, int],
         if name in index:
             split.paths += sorted(files[name])
             split.labels += [index[name]] * len(files[name])
+    return {name: sorted(files[name]) for name in unknown}
 
 
 def _check_counts(class_names: list[str], train: Split, validation: Split, problems: list[Problem]) -> None:
     counts = train.counts(len(class_names))
-    for name, count in zip(class_names, counts):
-        if count == 0 or count + validation.counts(len(class_names))[class_names.index(name)] < 2:
-            problems.append(Problem("error", f"The class '{name}' needs at least 2 pictures to train and validate."))
-        elif count < FEW_IMAGES_PER_CLASS:
-            problems.append(Problem("warning", f"The class '{name}' has only {count} training pictures; expect poor accuracy (aim for 100 or more)."))
+    held = validation.counts(len(class_names))
+    too_few = [name for name, n, v in zip(class_names, counts, held) if n == 0 or n + v < 2]
+    few = [(name, n) for name, n in zip(class_names, counts) if name not in too_few and n < FEW_IMAGES_PER_CLASS]
+    # One line each, however many classes: 200 small classes are one problem, not 200.
+    if len(too_few) == 1:
+        problems.append(Problem("error", f"The class '{too_few[0]}' needs at least 2 pictures to train and validate."))
+    elif too_few:
+        problems.append(Problem("error", f"{len(too_few)} classes need at least 2 pictures each to train and "
+                                         f"validate: {_listed(_quoted(name) for name in too_few)}."))
+    if len(few) == 1:
+        problems.append(Problem("warning", f"The class '{few[0][0]}' has only {few[0][1]} training pictures; expect poor accuracy (aim for 100 or more)."))
+    elif few:
+        problems.append(Problem("warning", f"{len(few)} classes have fewer than {FEW_IMAGES_PER_CLASS} training "
+                                           f"pictures ({_listed(_quoted(name) + f': {n}' for name, n in few)}); expect poor "
+                                           "accuracy (aim for 100 or more)."))
     nonzero = [c for c in counts if c]
     if len(nonzero) >= 2 and max(nonzero) / min(nonzero) > IMBALANCE_RATIO:
         big = class_names[counts.index(max(nonzero))]
@@ -377,6 +396,17 @@ def _check_counts(class_names: list[str], train: Split, validation: Split, probl
             f"The classes are imbalanced: '{big}' has {max(nonzero)} training pictures, '{small}' only "
             f"{min(nonzero)}. Training weights the classes to compensate.",
         ))
+
+
+def _listed(items, shown: int = 5) -> str:
+    """The first ``shown`` of ``items`` and how many more: a line, not a page, for hundreds of classes."""
+    items = list(items)
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+def _quoted(name: str) -> str:
+    return f"'{name}'"
 
 
 def encode_digests(digests) -> str:
@@ -527,6 +557,11 @@ class _Scanner:
             raise DatasetError(f"Cannot read the folder {folder}: {exc.strerror or exc}.") from None
         out = []
         for entry in entries:
+            if not entry.name.strip(".") and _is_folder(entry):  # "...": a class folder in the user's eyes
+                self.warnings.setdefault(entry.path, (
+                    f"The folder '{entry.name}' in '{folder.name}' is left out: a name made only of dots is hidden "
+                    "on Linux and macOS and cannot be kept on Windows. Rename it to use its pictures."))
+                continue
             if _is_hidden(entry.name) or entry.name == EXCLUDED_DIR or not _is_folder(entry):
                 continue
             if entry.is_symlink() and _links_to_ancestor(entry.path, folder):

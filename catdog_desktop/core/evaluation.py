@@ -20,6 +20,10 @@ class ClassScores:
     f1: float
     support: int
 
+    def recall_text(self, decimals: int = 1) -> str:
+        """The recall as a percentage, or "no pictures" when the class had none to find (not 0 %)."""
+        return f"{self.recall:.{decimals}%}" if self.support else "no pictures"
+
 
 @dataclass
 class PictureResult:
@@ -310,14 +314,18 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     if not scan.class_names:
         reasons = " ".join(p.message for p in scan.errors)
         raise DatasetError(reasons or f"{folder} has no class sub-folders with pictures.")
-    unknown = sorted(set(scan.class_names) - set(model_classes))
-    if unknown and (strict or len(unknown) == len(scan.class_names)):
-        raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
-                           f"The model knows: {', '.join(model_classes)}.")
     scan = as_split_for(scan, classifier.metadata)
     chosen = held_out(scan, classifier.metadata)
     split, name = chosen.split, chosen.name
-    split, left_out = known_classes_only(split, scan.class_names, model_classes)
+    folder_classes = list(scan.class_names)
+    if name == "test" and scan.test_only:  # the test folder's classes that training lacks count too
+        split, folder_classes, trained = _with_test_only(split, scan, classifier.metadata)
+        chosen.trained_left_out += trained
+    unknown = sorted(set(folder_classes) - set(model_classes))
+    if unknown and (strict or len(unknown) == len(folder_classes)):
+        raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
+                           f"The model knows: {', '.join(model_classes)}.")
+    split, left_out = known_classes_only(split, folder_classes, model_classes)
     total = len(split)
     message = f"Checking the model on {total} {'picture' if total == 1 else 'pictures'}"
 
@@ -334,7 +342,27 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
         raise DatasetError("None of the pictures could be read." if total else
                            "There are no pictures of the classes the model knows in this folder.")
     probabilities = np.array([[predictions[i].probabilities[c] for c in model_classes] for i in good])
-    labels = np.array([model_classes.index(scan.class_names[split.labels[i]]) for i in good])
+    labels = np.array([model_classes.index(folder_classes[split.labels[i]]) for i in good])
     evaluation = evaluate_probabilities(probabilities, labels, model_classes, [split.paths[i] for i in good], name)
     return FolderEvaluation(folder=scan.root, evaluation=evaluation, left_out=left_out, skipped=skipped,
-                            folder_classes=list(scan.class_names), trained_left_out=chosen.trained_left_out)
+                            folder_classes=folder_classes, trained_left_out=chosen.trained_left_out)
+
+
+def _with_test_only(split, scan, metadata: dict):
+    """(``split``, the test pictures of classes the training folder lacks added, the folder's classes
+    with those, how many of them were left out as the model trained on them). A model may know such
+    a class (then it is scored on it); else :func:`known_classes_only` leaves them out, and says so."""
+    from .dataset import Split, in_record, trained_record
+
+    record = trained_record((metadata or {}).get("dataset")) if scan.content_digests else None
+    folder_classes = list(scan.class_names) + sorted(scan.test_only)
+    extended = Split(list(split.paths), list(split.labels))
+    trained = 0
+    for name, paths in sorted(scan.test_only.items()):
+        for path in paths:
+            if record is not None and in_record(record, scan.content_digests.get(path)):
+                trained += 1
+            else:
+                extended.paths.append(path)
+                extended.labels.append(folder_classes.index(name))
+    return extended, folder_classes, trained

@@ -41,6 +41,10 @@ CHUNK = 128
 KEY_BYTES = 17
 #: The disk cache's bound by default (about 100,000 pictures with their mirror images).
 DEFAULT_MAX_BYTES = 1 << 30
+#: A shard being written has a temporary name (".shard-*.tmp") until it is complete; one older than
+#: this was left by a process killed while writing it, and is removed when the cache is next read.
+#: (Younger ones may be another training's, writing now: a shard takes seconds to write.)
+STALE_TEMPORARY_SECONDS = 3600
 #: Environment variable naming the cache folder; "off" turns the disk cache off.
 CACHE_ENV = "CATDOG_DESKTOP_CACHE_DIR"
 
@@ -107,6 +111,7 @@ class FeatureCache:
         self._loaded = True
         if not self.folder.is_dir():
             return
+        self._remove_stale_temporaries()
         for shard in sorted(self.folder.glob("*.npz")):
             try:
                 keys, feats = self._read_shard(shard)
@@ -120,6 +125,16 @@ class FeatureCache:
                 os.utime(shard)  # in use: the last to be removed when the cache is trimmed
             except OSError:
                 pass
+
+    def _remove_stale_temporaries(self) -> None:
+        for tmp in self.folder.glob(".shard-*.tmp"):
+            try:
+                stale = time.time() - tmp.stat().st_mtime > STALE_TEMPORARY_SECONDS
+            except OSError:
+                continue
+            if stale:
+                log.info("removed %s, left by an interrupted write", tmp)
+                _unlink(tmp)
 
     def _read_shard(self, shard: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(shard, allow_pickle=False) as data:
@@ -152,6 +167,7 @@ class FeatureCache:
             self._memory[key] = value
         if self.folder is None or not fresh:
             return
+        tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=self.folder)
@@ -162,6 +178,8 @@ class FeatureCache:
             os.replace(tmp, self.folder / name)
         except OSError as exc:  # a full or read-only disk: the cache is an optimisation only
             log.warning("feature cache not written (%s)", exc)
+            if tmp is not None:
+                _unlink(Path(tmp))  # a half-written shard would only take space
             return
         self.trim()
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import calibration
 from .prediction import Prediction
+from .errors import ModelFileError
 from .evaluation import probabilities_from_outputs
 from .images import ImageDecodeError, flat_picture_reason, load_pixels, pixels_from_image
 from .pipeline import decode_workers
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 #: leaves between its many small layers, and two batches of 32 need less memory than one of 64.
 MODEL_STREAMS = 2
 PREDICT_BATCH = 32
+#: How far outside 0..1 a probability may be (float rounding, a dequantised int8 export) before the
+#: model's outputs are taken for what they are: not probabilities.
+PROBABILITY_SLACK = 1e-3
 
 
 class Classifier:
@@ -45,8 +49,10 @@ class Classifier:
     model_streams = MODEL_STREAMS
 
     def __init__(self, model, class_names: Sequence[str], image_size: int,
-                 metadata: dict | None = None, path: str | None = None):
+                 metadata: dict | None = None, path: str | None = None, notes: Sequence[str] = ()):
         self.model = model
+        #: Sentences for the user about how the model file was read (core.storage.ModelBundle.notes).
+        self.notes = list(notes)
         self.class_names = list(class_names)
         self.image_size = int(image_size)
         self.metadata = metadata or {"class_names": self.class_names, "image_size": self.image_size}
@@ -101,7 +107,7 @@ class Classifier:
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle) -> "Classifier":
-        return cls(bundle.model, bundle.class_names, bundle.image_size, bundle.metadata, bundle.path)
+        return cls(bundle.model, bundle.class_names, bundle.image_size, bundle.metadata, bundle.path, bundle.notes)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities (n, classes) for uint8 pixels of shape (n, s, s, 3) or (s, s, 3)."""
@@ -120,8 +126,21 @@ class Classifier:
         outputs = self._outputs(pixels.astype("float32"))
         if isinstance(outputs, tuple):  # (outputs, features): the graph of a model with a novelty summary
             raw, features = outputs
-            return probabilities_from_outputs(raw), self.novelty.unfamiliar(features)
-        return probabilities_from_outputs(outputs), None
+            return self._checked(probabilities_from_outputs(raw)), self.novelty.unfamiliar(features)
+        return self._checked(probabilities_from_outputs(outputs)), None
+
+    def _checked(self, probabilities: np.ndarray) -> np.ndarray:
+        """``probabilities``, after checking they are: a model from elsewhere whose last layer
+        core.storage could not read may give scores, which must not be shown as "-35 %"."""
+        finite = np.isfinite(probabilities).all()
+        if not finite or probabilities.min(initial=0.0) < -PROBABILITY_SLACK \
+                or probabilities.max(initial=0.0) > 1 + PROBABILITY_SLACK:
+            name = os.path.basename(self.path) if self.path else "The model"
+            values = (f"its outputs run from {probabilities.min():.3g} to {probabilities.max():.3g}" if finite
+                      else "some of its outputs are not numbers")
+            raise ModelFileError(f"{name} does not give probabilities: {values}, not 0 to 1. catdog-desktop needs "
+                                 "one probability per class (a last layer with softmax).")
+        return probabilities
 
     def _prepare(self) -> None:
         """Build what :meth:`_outputs` calls, before several threads call it."""

@@ -324,6 +324,13 @@ def curves_png(history: list[dict]) -> bytes | None:
     return _figure_png(fig)
 
 
+#: Classes up to which the confusion-matrix figure writes the counts in its cells (its table has them).
+COUNTS_DRAWN_LIMIT = 20
+#: Classes above which the report draws no confusion-matrix figure (it shows the table instead):
+#: a 200-class figure cannot be read, and its 200 tick labels alone take seconds to lay out.
+CONFUSION_FIGURE_LIMIT = 50
+
+
 def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
     """The confusion matrix as a heat grid with the counts written in."""
     from matplotlib.figure import Figure
@@ -336,7 +343,7 @@ def confusion_png(confusion: list[list[int]], class_names: list[str]) -> bytes:
     rows = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
+    for i in range(k if k <= COUNTS_DRAWN_LIMIT else 0):  # more would be too small to read, and slow to draw
         for j in range(k):
             ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=9,
                     color="white" if shares[i, j] > 0.6 else "black")
@@ -634,6 +641,7 @@ def _confusion_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>The confusion matrix: {_missing()}.</p>"
+<<<<<<< HEAD
     names = [str(name) for name in ev.class_names]
     matrix = [_listed(row) for row in ev.confusion]
     rows = [[f"<b>{_text(name)}</b>", *map(_count, row)] for name, row in zip(names, matrix)]
@@ -645,6 +653,21 @@ def _confusion_html(data: ReportData) -> str:
     return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
             f"the right answers.</p>{figure}"
             f"<details><summary>As a table</summary>{table}</details>")
+=======
+    rows = [[f"<b>{e(name)}</b>", *[str(v) for v in row]] for name, row in zip(ev.class_names, ev.confusion)]
+    table = _table(["the folder says ↓ / the model said →", *ev.class_names], rows,
+                   set(range(1, len(ev.class_names) + 1)))
+    k = len(ev.class_names)
+    if k > CONFUSION_FIGURE_LIMIT:
+        shown = (f'<p class="note">With {k} classes the confusion matrix is too large to draw: it is shown as a '
+                 f"table only (figures are drawn up to {CONFUSION_FIGURE_LIMIT} classes).</p>"
+                 f"<details><summary>The table</summary>{table}</details>")
+    else:
+        shown = (f"{_img(confusion_png(ev.confusion, ev.class_names), 'confusion matrix', 'figure')}"
+                 f"<details><summary>As a table</summary>{table}</details>")
+    return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
+            f"the right answers.</p>{shown}")
+>>>>>>> h5
 
 
 def _per_class_html(data: ReportData) -> str:
@@ -652,12 +675,18 @@ def _per_class_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>Scores: {_missing()}.</p>"
+<<<<<<< HEAD
     rows = [[_text(c.name), _formatted(c.precision, ".1%"), _formatted(c.recall, ".1%"), _formatted(c.f1, ".3f"),
              _count(c.support)] for c in ev.per_class]
     count = _whole(ev.count)
     pictures = e(_pictures(count, str(ev.split))) if count is not None else f"{_text(ev.split)} pictures"
     return (f"<p>Accuracy <b>{_formatted(ev.accuracy, '.1%')}</b> on {pictures} "
             f"(loss {_formatted(ev.loss, '.4f')}).</p>"
+=======
+    rows = [[e(c.name), f"{c.precision:.1%}", c.recall_text(), f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
+    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {e(_pictures(ev.count, str(ev.split)))} "
+            f"(loss {ev.loss:.4f}).</p>"
+>>>>>>> h5
             + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
             + "<p class=\"sub\">Precision: of the pictures the model put in a class, the share that belong "
               "there. Recall: of a class's pictures, the share the model found.</p>")

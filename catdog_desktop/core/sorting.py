@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".catdog-sort-log.jsonl"
 UNCERTAIN_FOLDER = "uncertain"
+#: The "not sure" folder when a class already has the folder UNCERTAIN_FOLDER (a class named so).
+NOT_SURE_FOLDER = "not sure"
 #: Why a picture that was classified but is no longer there was skipped.
 MISSING = "it is no longer there, so it was skipped"
 #: Seconds between fsyncs of the journal while a sort runs (see the module docstring).
@@ -69,7 +71,11 @@ class SortReport:
     failed: list[tuple[str, str]] = field(default_factory=list)      # could not be copied/moved, with the reason
     renamed: int = 0        # placed under a new name because the name was taken
     stopped: bool = False   # cancelled part-way
+<<<<<<< HEAD
     undo_until_exit: bool = False  # moved files can be put back only by this process (core.signing)
+=======
+    note: str = ""          # where the "not sure" pictures went when a class took uncertain/ (not_sure_note)
+>>>>>>> h5
 
     def summary(self) -> str:
         """One or two sentences for the user."""
@@ -88,9 +94,14 @@ class SortReport:
                          else f"{len(self.failed)} files could not be {verb}, e.g. {os.path.basename(path)}: {reason}.")
         if self.stopped:
             parts.append("Stopped before the end: the rest were not touched.")
+<<<<<<< HEAD
         if self.undo_until_exit and self.move and self.placed:
             parts.append(f"Undo can put them back only until the program exits: the key that signs the sort log "
                          f"could not be kept in {signing.data_dir()}.")
+=======
+        if self.note:
+            parts.append(self.note)
+>>>>>>> h5
         return " ".join(parts)
 
 
@@ -164,13 +175,23 @@ def folder_names(class_names: Sequence[str]) -> dict[str | None, str]:
     used: set[str] = set()
     names: dict[str | None, str] = {}
     for key in [*class_names, None]:
-        base = UNCERTAIN_FOLDER if key is None else _safe_name(key)
+        base = _safe_name(key) if key is not None else NOT_SURE_FOLDER if UNCERTAIN_FOLDER in used else UNCERTAIN_FOLDER
         name, n = base, 2
         while name.lower() in used:
             name, n = f"{base} ({n})", n + 1
         used.add(name.lower())
         names[key] = name
     return names
+
+
+def not_sure_note(class_names: Sequence[str]) -> str:
+    """A sentence when a class has the folder "not sure" pictures usually go to ("" when none has)."""
+    names = folder_names(class_names)
+    if names[None] == UNCERTAIN_FOLDER:
+        return ""
+    taker = next(key for key, name in names.items() if key is not None and name.lower() == UNCERTAIN_FOLDER)
+    return (f"The class '{taker}' has the folder {names[taker]}/, so the pictures the model was not sure of went "
+            f"to {names[None]}/.")
 
 
 def _safe_name(name: str) -> str:
@@ -281,6 +302,8 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
                 progress(done + 1, len(moves), f"{verb} files")
         journal.write({"op": "end", "run": run, "stopped": report.stopped}, sync=True)
     order = list(folder_names(class_names).values())
+    if order[-1] in report.counts:
+        report.note = not_sure_note(class_names)
     report.counts = dict(sorted(report.counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     log.info("sort into %s: %d placed, %d failed, %d unreadable", target, len(report.placed),
              len(report.failed), len(report.unreadable))

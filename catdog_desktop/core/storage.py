@@ -40,6 +40,8 @@ class ModelBundle:
     model: object            # keras.Model
     metadata: dict = field(default_factory=dict)
     path: str | None = None
+    #: Sentences for the user about how the file was read (e.g. raw scores turned into probabilities).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def class_names(self) -> list[str]:
@@ -263,7 +265,8 @@ def load_bundle(path: str | os.PathLike) -> ModelBundle:
         first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ModelFileError(f"{path.name} is not a model this app can open ({first_line[:200]}).") from None
     metadata = _complete_metadata(model, metadata, path)
-    return ModelBundle(model=model, metadata=metadata, path=str(path))
+    notes = _as_probabilities(model, path)
+    return ModelBundle(model=model, metadata=metadata, path=str(path), notes=notes)
 
 
 def _check_file(path: str | os.PathLike) -> Path:
@@ -308,6 +311,12 @@ def _complete_metadata(model, metadata: dict, path: Path) -> dict:
         raise ModelFileError(f"{path.name} has several inputs; an image classifier has one.")
     if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[1] != shape[2]:
         raise ModelFileError(f"{path.name} does not take square RGB pictures (input shape {shape}).")
+    if len(model.outputs) != 1:
+        raise ModelFileError(f"{path.name} has {len(model.outputs)} outputs; catdog-desktop needs one output with a "
+                             "score per class.")
+    if len(model.output_shape) != 2:
+        raise ModelFileError(f"{path.name} gives outputs of shape {model.output_shape}; catdog-desktop needs one "
+                             "output with a score per class.")
     outputs = model.output_shape[-1]
     num_classes = 2 if outputs == 1 else outputs
     metadata = dict(metadata)
@@ -319,6 +328,35 @@ def _complete_metadata(model, metadata: dict, path: Path) -> dict:
         raise ModelFileError(f"{path.name} is inconsistent: {len(names)} class names for {num_classes} outputs.")
     metadata["image_size"] = int(shape[1])
     return metadata
+
+
+def _as_probabilities(model, path: Path) -> list[str]:
+    """Make ``model`` give probabilities when its last layer plainly does not, and say so: a last
+    layer without activation (raw scores, as many models from elsewhere are saved for training
+    with ``from_logits=True``) gets the softmax (one output: the sigmoid) it lacks. Returns the
+    notes for the user. A last layer this cannot read is left as it is: the classifier checks
+    its outputs (core.inference)."""
+    import keras
+
+    layer = model.outputs[0]._keras_history.operation
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None) if activation is not None else None
+    name = name or type(layer).__name__.lower()  # keras.layers.Softmax, keras.ops.softmax/sigmoid
+    one_output = model.output_shape[-1] == 1
+    wanted = "sigmoid" if one_output else "softmax"
+    if name == "sigmoid" and not one_output:
+        raise ModelFileError(f"{path.name} gives a separate yes-or-no score for each class (sigmoid), not one "
+                             "probability per class; catdog-desktop needs a last layer with softmax.")
+    if name in ("softmax", "sigmoid") or activation is None:
+        return []
+    if name != "linear":
+        raise ModelFileError(f"{path.name} ends with a {name} activation, so its outputs are not probabilities; "
+                             f"catdog-desktop needs a last layer with {wanted}.")
+    layer.activation = keras.activations.get(wanted)  # the layer's call uses it; saved and exported with it
+    note = (f"{path.name} gives raw scores (its last layer has no {wanted}): catdog-desktop turns them into "
+            f"probabilities with a {wanted}.")
+    log.info("%s", note)
+    return [note]
 
 
 def _file_mode(path: Path) -> int:

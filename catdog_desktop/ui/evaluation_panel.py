@@ -140,7 +140,7 @@ class EvaluationPanel(QWidget):
             + (f"<br><span style='color:#a86400'>{html.escape(note)}</span>" if note else ""))
         self.class_table.setRowCount(len(ev.per_class))
         for row, s in enumerate(ev.per_class):
-            for col, text in enumerate((s.name, f"{s.precision:.1%}", f"{s.recall:.1%}", f"{s.f1:.2f}", str(s.support))):
+            for col, text in enumerate((s.name, f"{s.precision:.1%}", s.recall_text(), f"{s.f1:.2f}", str(s.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
         self.scores.setVisible(True)
         self.all_mistakes_button.setEnabled(bool(ev.mistakes))

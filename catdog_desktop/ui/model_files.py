@@ -71,8 +71,11 @@ class ModelFiles(QObject):
 
     def _on_loaded(self, classifier) -> None:
         self.session.set_model(classifier)
-        self.status(f"The {self.session.model_name()} is ready." if self.session.is_builtin(classifier.path)
-                    else f"Model {os.path.basename(classifier.path)} is ready.", 8000)
+        ready = (f"The {self.session.model_name()} is ready." if self.session.is_builtin(classifier.path)
+                 else f"Model {os.path.basename(classifier.path)} is ready.")
+        # What the user must know about the file (e.g. raw scores turned into probabilities) stays on.
+        notes = getattr(classifier, "notes", [])
+        self.status(" ".join([ready, *notes]), 0 if notes else 8000)
 
     def _on_load_error(self, message: str) -> None:
         self.status("The model could not be opened.", 8000)

@@ -260,7 +260,7 @@ class TrainingPanel(QWidget):
         self.result_notes.setVisible(bool(lines))
         self.class_table.setRowCount(len(ev.per_class))
         for row, scores in enumerate(ev.per_class):
-            for col, text in enumerate((scores.name, f"{scores.precision:.1%}", f"{scores.recall:.1%}", str(scores.support))):
+            for col, text in enumerate((scores.name, f"{scores.precision:.1%}", scores.recall_text(), str(scores.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
         self.mistakes_button.setText(f"See the {count(len(ev.mistakes), 'picture')} it got wrong…" if ev.mistakes
                                      else "See its pictures (no mistakes)…")

@@ -158,6 +158,29 @@ def test_a_damaged_cache_file_is_ignored_never_trusted(tmp_path):
     assert FeatureCache(tmp_path, "ns", (4,)).get(keys[0]) is None
 
 
+def test_temporary_shards_left_by_a_kill_or_a_full_disk_are_cleaned(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    folder = tmp_path / "ns"
+    folder.mkdir()
+    killed = folder / ".shard-killed.tmp"     # a training killed while it wrote a shard, yesterday
+    killed.write_bytes(b"half a shard")
+    os.utime(killed, (1, 1))
+    writing = folder / ".shard-writing.tmp"   # another training writing one right now
+    writing.write_bytes(b"being written")
+    FeatureCache(tmp_path, "ns", (4,)).get(bytes(17))
+    assert not killed.exists() and writing.exists()
+
+    def disk_full(fh, **_arrays):
+        fh.write(b"the start of a shard")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    FeatureCache(tmp_path, "ns", (4,)).put_many([bytes(17)], np.zeros((1, 4)))
+    assert sorted(p.name for p in folder.iterdir()) == [".shard-writing.tmp"]
+
+
 def test_the_cache_stays_within_its_bound(tmp_path):
     cache = FeatureCache(tmp_path, "ns", (256,), max_bytes=5_000)
     for i in range(10):
