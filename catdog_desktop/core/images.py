@@ -133,6 +133,9 @@ def _open(path, draft_size, header_only, data=None):
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise _too_large(width, height)
+            if min(width, height) < MIN_SIDE:
+                raise ImageDecodeError(f"the picture is too small ({width}x{height} pixels); at least "
+                                       f"{MIN_SIDE}x{MIN_SIDE} are needed to tell what it shows")
             if header_only:
                 return width, height
             if draft_size and img.format in ("JPEG", "MPO"):
@@ -183,46 +186,6 @@ def _check_file(path: Path) -> None:
         # Camera RAW files are TIFF containers that Pillow would open as their small embedded
         # preview: refuse them by name, like the other kinds we know we cannot read.
         raise ImageDecodeError(known)
-<<<<<<< HEAD
-=======
-    try:
-        # Image.open reads only the header; the size check happens before any pixel is
-        # decoded. (Pillow itself merely warns between 1x and 2x its own limit, and
-        # warnings.catch_warnings is not thread-safe, so we rely on our lower limit.)
-        with Image.open(path, formats=ALLOWED_FORMATS) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise _too_large(width, height)
-            if min(width, height) < MIN_SIDE:
-                raise ImageDecodeError(f"the picture is too small ({width}x{height} pixels); at least "
-                                       f"{MIN_SIDE}x{MIN_SIDE} are needed to tell what it shows")
-            if header_only:
-                return width, height
-            if draft_size and img.format in ("JPEG", "MPO"):
-                img.draft("RGB", (draft_size, draft_size))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return to_rgb(img)
-    except ImageDecodeError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageDecodeError(unsupported_reason(path, _head(path))
-                               or "not an image, or a format this app cannot read") from None
-    except Image.DecompressionBombError:
-        # Image.open refuses pictures above twice Pillow's limit before our own check sees them.
-        size = _header_size(path)
-        raise (_too_large(*size) if size else ImageDecodeError("the picture is too large")) from None
-    except PermissionError:
-        raise ImageDecodeError("permission denied: the file cannot be read") from None
-    except FileNotFoundError:
-        raise ImageDecodeError("the file no longer exists") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Truncated and corrupt files land here (Pillow raises OSError "image file is truncated").
-        reason = str(exc) or type(exc).__name__
-        raise ImageDecodeError(f"the image is damaged or truncated ({reason})") from None
-    except MemoryError:
-        raise ImageDecodeError("not enough memory to decode the picture") from None
->>>>>>> h5
 
 
 def _too_large(width: int, height: int) -> ImageDecodeError:

@@ -641,33 +641,23 @@ def _confusion_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>The confusion matrix: {_missing()}.</p>"
-<<<<<<< HEAD
     names = [str(name) for name in ev.class_names]
     matrix = [_listed(row) for row in ev.confusion]
     rows = [[f"<b>{_text(name)}</b>", *map(_count, row)] for name, row in zip(names, matrix)]
     table = _table(["the folder says ↓ / the model said →", *names], rows, set(range(1, len(names) + 1)))
     counts = [[_whole(v) for v in row] for row in matrix]
     square = len(counts) == len(names) and all(len(row) == len(names) and None not in row for row in counts)
-    figure = (_img(confusion_png(counts, names), "confusion matrix", "figure") if square
-              else f"<p>The matrix as a picture: {_missing('its recorded counts are not whole numbers')}.</p>")
-    return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
-            f"the right answers.</p>{figure}"
-            f"<details><summary>As a table</summary>{table}</details>")
-=======
-    rows = [[f"<b>{e(name)}</b>", *[str(v) for v in row]] for name, row in zip(ev.class_names, ev.confusion)]
-    table = _table(["the folder says ↓ / the model said →", *ev.class_names], rows,
-                   set(range(1, len(ev.class_names) + 1)))
-    k = len(ev.class_names)
+    k = len(names)
     if k > CONFUSION_FIGURE_LIMIT:
         shown = (f'<p class="note">With {k} classes the confusion matrix is too large to draw: it is shown as a '
                  f"table only (figures are drawn up to {CONFUSION_FIGURE_LIMIT} classes).</p>"
                  f"<details><summary>The table</summary>{table}</details>")
     else:
-        shown = (f"{_img(confusion_png(ev.confusion, ev.class_names), 'confusion matrix', 'figure')}"
-                 f"<details><summary>As a table</summary>{table}</details>")
+        figure = (_img(confusion_png(counts, names), "confusion matrix", "figure") if square
+                  else f"<p>The matrix as a picture: {_missing('its recorded counts are not whole numbers')}.</p>")
+        shown = f"{figure}<details><summary>As a table</summary>{table}</details>"
     return (f"<p>{e(data.evaluation_source[:1].upper() + data.evaluation_source[1:])}. Each row is a class as its folder says; the diagonal counts "
             f"the right answers.</p>{shown}")
->>>>>>> h5
 
 
 def _per_class_html(data: ReportData) -> str:
@@ -675,18 +665,13 @@ def _per_class_html(data: ReportData) -> str:
     ev = data.evaluation
     if ev is None:
         return f"<p>Scores: {_missing()}.</p>"
-<<<<<<< HEAD
-    rows = [[_text(c.name), _formatted(c.precision, ".1%"), _formatted(c.recall, ".1%"), _formatted(c.f1, ".3f"),
+    rows = [[_text(c.name), _formatted(c.precision, ".1%"),
+             _formatted(c.recall, ".1%") if _whole(c.support) != 0 else "no pictures", _formatted(c.f1, ".3f"),
              _count(c.support)] for c in ev.per_class]
     count = _whole(ev.count)
     pictures = e(_pictures(count, str(ev.split))) if count is not None else f"{_text(ev.split)} pictures"
     return (f"<p>Accuracy <b>{_formatted(ev.accuracy, '.1%')}</b> on {pictures} "
             f"(loss {_formatted(ev.loss, '.4f')}).</p>"
-=======
-    rows = [[e(c.name), f"{c.precision:.1%}", c.recall_text(), f"{c.f1:.3f}", str(c.support)] for c in ev.per_class]
-    return (f"<p>Accuracy <b>{ev.accuracy:.1%}</b> on {e(_pictures(ev.count, str(ev.split)))} "
-            f"(loss {ev.loss:.4f}).</p>"
->>>>>>> h5
             + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
             + "<p class=\"sub\">Precision: of the pictures the model put in a class, the share that belong "
               "there. Recall: of a class's pictures, the share the model found.</p>")

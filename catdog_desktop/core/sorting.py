@@ -71,11 +71,9 @@ class SortReport:
     failed: list[tuple[str, str]] = field(default_factory=list)      # could not be copied/moved, with the reason
     renamed: int = 0        # placed under a new name because the name was taken
     stopped: bool = False   # cancelled part-way
-<<<<<<< HEAD
     undo_until_exit: bool = False  # moved files can be put back only by this process (core.signing)
-=======
+
     note: str = ""          # where the "not sure" pictures went when a class took uncertain/ (not_sure_note)
->>>>>>> h5
 
     def summary(self) -> str:
         """One or two sentences for the user."""
@@ -94,14 +92,12 @@ class SortReport:
                          else f"{len(self.failed)} files could not be {verb}, e.g. {os.path.basename(path)}: {reason}.")
         if self.stopped:
             parts.append("Stopped before the end: the rest were not touched.")
-<<<<<<< HEAD
         if self.undo_until_exit and self.move and self.placed:
             parts.append(f"Undo can put them back only until the program exits: the key that signs the sort log "
                          f"could not be kept in {signing.data_dir()}.")
-=======
+
         if self.note:
             parts.append(self.note)
->>>>>>> h5
         return " ".join(parts)
 
 

@@ -128,7 +128,7 @@ def test_a_float_picture_in_0_to_1_keeps_its_brightness(tmp_path):
 
 
 @pytest.mark.parametrize("values", [np.full((8, 8), 0.25, np.float32), np.full((8, 8), 3000, np.uint16),
-                                    np.full((8, 8), 7.5, np.float32), np.full((1, 1, 3), 200, np.uint8)])
+                                    np.full((8, 8), 7.5, np.float32), np.full((8, 8, 3), 200, np.uint8)])
 def test_a_picture_of_one_flat_colour_is_named_as_such(tmp_path, values):
     from catdog_desktop.core.images import flat_picture_reason
 
