@@ -301,8 +301,9 @@ class MainWindow(QMainWindow):
         self.session.set_trained_model(result)
         self.evaluating.show_training(result)  # after: it belongs to the trained model
         in_use = "" if self.session.classifier is self.session.trained else " The model in use is unchanged."
-        self.statusBar().showMessage(f"Training finished: {result.evaluation.accuracy:.1%} on "
-                                     f"{result.evaluation.split} pictures.{in_use} Save the model to keep it.")
+        ev = result.evaluation
+        score = f"{ev.accuracy:.1%} on {ev.split} pictures" if ev.checked else f"not checked on {ev.split} pictures"
+        self.statusBar().showMessage(f"Training finished: {score}.{in_use} Save the model to keep it.")
 
     @Slot()
     def use_trained_model(self) -> None:
