@@ -164,7 +164,8 @@ class RunProgress:
         began, done_then = self._phase_began.setdefault(event.phase, (now, event.done))
         if event.done <= done_then or now <= began or event.total <= event.done:
             return None
-        return (now - began) / (event.done - done_then) * (event.total - event.done)
+        left = (now - began) / (event.done - done_then) * (event.total - event.done)
+        return left if left >= 1 else None  # not "about 0 s left"
 
     def _over_the_run(self, view: ProgressView, phase: str, stage_fraction: float) -> ProgressView:
         """For a pretrained run's stages: the bar over the whole run instead of this stage."""
