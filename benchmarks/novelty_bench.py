@@ -16,7 +16,7 @@ under site-packages and /usr/share; names containing "cat" or "dog" left out). N
 downloaded.
 
 Prints ONE JSON line: the detection rate and false-alarm rate at the model's own calibrated
-threshold (the 95th percentile of its validation pictures' distances), the detection rate at
+threshold (recorded by core.calibration from held-out distances), the detection rate at
 exactly 5 % false alarms on the held-out photos, the AUROC, the same for the "not sure"
 baseline (the top probability, which is what a plain classifier offers), per-kind detection,
 and the CPU (``--limit N`` uses N pictures of each side: a quick check that it runs).

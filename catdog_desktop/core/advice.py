@@ -29,7 +29,7 @@ def advice(result) -> list[str]:
     weak result gets "add pictures" or "more variety"; "train longer" is said whenever the time
     limit cut off a model that was still improving, as it is true of any result."""
     found: list[str] = []
-    if result.evaluation.accuracy < WEAK_ACCURACY:
+    if result.evaluation.checked and result.evaluation.accuracy < WEAK_ACCURACY:
         summary = result.dataset_summary or {}
         counts = dict(zip(summary.get("class_names", []), summary.get("train_counts", [])))
         if counts and min(counts.values()) < FEW_PICTURES:

@@ -71,6 +71,15 @@ class EvaluationResult:
     #: Every picture's result, in the order evaluated (empty in results saved before it existed, and
     #: in a model's metadata, which stays small): what a click on any confusion-matrix cell shows.
     results: list[PictureResult] = field(default_factory=list)
+    #: False when the user skipped the check (a second Stop): no figure above means anything.
+    checked: bool = True
+
+    @classmethod
+    def unchecked(cls, split: str, class_names: list[str]) -> "EvaluationResult":
+        """The evaluation of a model whose check on its held-out pictures was skipped."""
+        k = len(class_names)
+        return cls(split=split, count=0, accuracy=0.0, loss=0.0, class_names=list(class_names),
+                   confusion=[[0] * k for _ in range(k)], per_class=[], checked=False)
 
     def to_dict(self, include_mistakes: bool = True, include_results: bool = True) -> dict:
         """JSON-friendly. ``include_mistakes=False`` keeps only counts of the pictures (for a model's

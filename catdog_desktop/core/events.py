@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 @dataclass
 class PhaseEvent:
-    """Progress of a phase that is not an epoch: ``done`` of ``total``. ``phase`` is a short machine
-    name: "reading" the pictures; for a pretrained training "features" (the backbone's, computed
-    once) and "evaluation" (the trained model on the held-out pictures)."""
+    """Progress of a phase that is not an epoch: ``done`` of ``total`` (total 0: no figure). ``phase``
+    is a short machine name: "reading" the pictures; for a pretrained training "features" (the
+    backbone's, computed once), "calibration" (the "not sure" marks) and "evaluation" (the trained
+    model on the held-out pictures); "handover" (a child process handing the model to the app)."""
 
     done: int
     total: int
@@ -90,6 +91,11 @@ class Reporter:
 
     def should_stop(self) -> bool:
         """Return True to stop at the next batch (the best epoch so far is kept)."""
+        return False
+
+    def should_skip_check(self) -> bool:
+        """Return True (after a stop) to skip checking the kept model on the held-out pictures: the
+        result is then unchecked (Stop pressed a second time)."""
         return False
 
     def on_event(self, event) -> None:

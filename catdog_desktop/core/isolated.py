@@ -26,20 +26,23 @@ import threading
 from multiprocessing.connection import wait
 
 from . import errors
-from .events import ErrorEvent, FinishedEvent, Reporter
+from .events import ErrorEvent, FinishedEvent, PhaseEvent, Reporter
 
 log = logging.getLogger(__name__)
 
 #: How often the parent looks at the stop flags while waiting for reports (seconds).
 POLL_SECONDS = 0.05
-#: Values of the shared stop flag.
-RUN, STOP = 0, 1
+#: Values of the shared stop flag: run; stop (keep the best epoch); stop and skip the final check.
+RUN, STOP, SKIP_CHECK = 0, 1, 2
+#: Said while the trained model travels from the child to the app (saved there, loaded here).
+HANDOVER = "Handing the trained model to the app…"
 
 
 def train_in_subprocess(config, data, reporter=None):
     """Like :func:`training.train` (same arguments, result and exceptions), in a child process.
 
-    ``reporter.should_stop()`` stops at the next batch and keeps the best epoch, as in-process.
+    ``reporter.should_stop()`` stops at the next batch and keeps the best epoch, as in-process;
+    ``reporter.should_skip_check()`` after it skips the kept model's check, as in-process.
     If the reporter has ``should_abandon()`` and it returns True (the app is closing), the child
     is ended at once and nothing is kept.
 
@@ -77,6 +80,8 @@ def train_in_subprocess(config, data, reporter=None):
                 stop_sent = True
                 if not started:  # still starting up: nothing to keep, end it now
                     raise errors.CancelledError("Training was stopped before it began; no model was made.")
+            if stop_sent and flag.value == STOP and reporter.should_skip_check():
+                flag.value = SKIP_CHECK
             ready = wait([reader, process.sentinel], POLL_SECONDS)
             if not ready:
                 continue
@@ -93,6 +98,8 @@ def train_in_subprocess(config, data, reporter=None):
                 raise cls(event.message)
             if isinstance(event, FinishedEvent):
                 from .storage import load_bundle
+
+                reporter.on_event(PhaseEvent(1, 2, HANDOVER, "handover"))
 
                 model = load_bundle(model_path).model
                 return TrainingResult(model=model, **event.result)
@@ -142,10 +149,14 @@ def _child(config, data, writer, flag, model_path, log_level) -> None:
         on_batch_end = on_epoch_end = on_stage
 
         def should_stop(self):
-            return flag.value == STOP
+            return flag.value >= STOP
+
+        def should_skip_check(self):
+            return flag.value == SKIP_CHECK
 
     try:
         result = training.train(config, data, PipeReporter())
+        send(PhaseEvent(0, 2, HANDOVER, "handover"))
         try:
             storage.save_bundle(result.model, result.metadata(), model_path)
         except errors.ModelFileError as exc:

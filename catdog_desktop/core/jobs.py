@@ -1,5 +1,5 @@
 """The functions the app runs in worker threads. No Qt here: each takes a ``task`` object
-(progress, yielded, should_stop, should_abandon; the UI's is ``ui.workers.Task``) and returns its
+(progress, yielded, should_stop, stopped_again, should_abandon; the UI's is ``ui.workers.Task``) and returns its
 result, or raises :class:`~.errors.CancelledError` when stopped before it has one."""
 
 from __future__ import annotations
@@ -84,6 +84,9 @@ class _ForwardingReporter(Reporter):
 
     def should_stop(self) -> bool:
         return self.task.should_stop()
+
+    def should_skip_check(self) -> bool:
+        return self.task.stopped_again()
 
     def should_abandon(self) -> bool:
         return self.task.should_abandon()

@@ -68,7 +68,7 @@ class TrainingResult:
             "stopped_by_user": self.stopped_by_user,
             "stopped_early": self.stopped_early,
             "stopped_by_time_limit": self.stopped_by_time_limit,
-            "evaluation": self.evaluation.to_dict(include_mistakes=False),
+            "evaluation": self.evaluation.to_dict(include_mistakes=False) if self.evaluation.checked else None,
             "dataset": self.dataset_summary,
             "decode_seconds": round(self.decode_seconds, 2),
             "train_seconds": round(self.train_seconds, 2),
@@ -317,7 +317,11 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
         notes.append(first_pass_note(len(train_set), progress.partial_first_epoch, config.time_limit_minutes))
     progress.best_weights = None
 
-    evaluation = evaluate_model(model, eval_set.x, eval_set.y, data.class_names, eval_set.paths, eval_name)
+    if progress.stopped_by_user and reporter.should_skip_check():
+        evaluation = EvaluationResult.unchecked(eval_name, data.class_names)
+        notes.append(unchecked_note(eval_name))
+    else:
+        evaluation = evaluate_model(model, eval_set.x, eval_set.y, data.class_names, eval_set.paths, eval_name)
     calibrated = calibrate_model(model, train_set.x, train_set.y, val_set.x, val_set.y, num_classes, config.seed)
     stopped_early = bool(early is not None and early.stopped_epoch > 0 and not progress.cut_short)
     log.info("trained %d epochs in %.1f s; best epoch %d; %s accuracy %.4f",
@@ -347,6 +351,12 @@ def calibrate_model(model, train_x, train_y, val_x, val_y, num_classes: int, see
     except Exception:  # noqa: BLE001 - an optional extra must never cost the user the trained model
         log.warning("calibration failed; the model will not say 'not sure' by itself", exc_info=True)
         return None
+
+
+def unchecked_note(split: str) -> str:
+    """What the user reads when a second Stop skipped the check of the kept model."""
+    return (f"The model was not checked on the {split} pictures: you pressed Stop again to skip the check, "
+            f"so how often it is right is not known. The Evaluate tab can check it on a folder.")
 
 
 def first_pass_note(pictures: int, epoch_seconds: float, limit_minutes: float) -> str:

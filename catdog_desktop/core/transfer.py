@@ -168,14 +168,18 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
                 notes.append("Fine-tuning did not beat the classifier alone on the validation pictures, "
                              "so the model without it is kept.")
     calibration_start = _clock()
+    marks = "Preparing “not sure” and “none of these”"
+    reporter.on_stage(PhaseEvent(0, 2, marks, "calibration"))
     pooled = _pooled_for_calibration(train_feats, val_feats, top if "fine-tuning" in stage_seconds else None,
                                      config.seed)
     calibration_seconds = _clock() - calibration_start
     del train_feats, val_feats
     train_seconds = _clock() - head_start - calibration_seconds
     model = _end_to_end(config, backbone, dropout, dense)
+    reporter.on_stage(PhaseEvent(1, 2, marks, "calibration"))
     calibration_start = _clock()
     calibrated = _calibrate(head, model, pooled, num_classes, config.seed)
+    reporter.on_stage(PhaseEvent(2, 2, marks, "calibration"))
     # "not sure" and "none of these" (core.calibration); not a stage the user waits for by name
     stage_seconds["calibration"] = calibration_seconds + _clock() - calibration_start
 
@@ -184,6 +188,8 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     evaluation, eval_skipped = _evaluate(model, data.evaluation_split, data.class_names, size,
                                          data.evaluation_name, reporter)
     stage_seconds["evaluation"] = _clock() - eval_start
+    if not evaluation.checked:
+        notes.append(training.unchecked_note(data.evaluation_name))
     skipped += [s for s in eval_skipped if s not in skipped]
     log.info("pretrained training: %d epochs, best %d, %s accuracy %.4f; stages %s", len(history), fit.best_epoch,
              data.evaluation_name, evaluation.accuracy, {k: round(v, 1) for k, v in stage_seconds.items()})
@@ -357,20 +363,29 @@ def _fine_tune_time_obstacle(data, views, forward_rate, time_limit, elapsed) -> 
 
 def _evaluate(model, split: Split, class_names: list[str], size: int, name: str, reporter):
     """Score ``model`` on ``split`` as the app classifies (threads decode, one compiled graph
-    predicts a batch at a time: memory stays small however many pictures there are)."""
+    predicts a batch at a time: memory stays small however many pictures there are).
+
+    A stop does not end it (the model is made, and its score is owed); after a stop, Stop pressed
+    again (``reporter.should_skip_check()``) does: the result is then unchecked."""
+    from .evaluation import EvaluationResult
     from .inference import Classifier
 
     classifier = Classifier(model, class_names, size)
+    message = f"Checking the {'kept ' if reporter.should_stop() else ''}model on {len(split):,} {name} pictures…"
+    reporter.on_stage(PhaseEvent(0, len(split), message, "evaluation"))
 
     def on_result(index: int, _prediction) -> None:
         if (index + 1) % EVAL_CHUNK == 0 or index + 1 == len(split):
-            reporter.on_stage(PhaseEvent(index + 1, len(split), f"Checking the model on the {name} pictures",
-                                         "evaluation"))
+            reporter.on_stage(PhaseEvent(index + 1, len(split), message, "evaluation"))
 
-    # Not stoppable: the model is made, and its score is owed.
+    def skip() -> bool:
+        return reporter.should_stop() and reporter.should_skip_check()
+
     # The app's own batches (two of 32 at the model at once), not EVAL_CHUNK: two of 128 would
     # add about a gigabyte to the training's peak.
-    predictions = classifier.predict_paths(split.paths, on_result=on_result)
+    predictions = [] if skip() else classifier.predict_paths(split.paths, on_result=on_result, should_stop=skip)
+    if skip():
+        return EvaluationResult.unchecked(name, class_names), []
     good = [i for i, p in enumerate(predictions) if p.ok]
     probabilities = (np.array([[predictions[i].probabilities[c] for c in class_names] for i in good])
                      if good else np.zeros((0, len(class_names))))

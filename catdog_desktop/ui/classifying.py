@@ -23,14 +23,17 @@ from .workers import JobRunner
 
 
 class Classifying(QObject):
-    """Runs the Classify tab's jobs; ``show_panel()`` brings the tab to the front."""
+    """Runs the Classify tab's jobs; ``show_panel()`` brings the tab to the front; ``model_coming()``
+    says whether a model is being loaded (pictures given before it is ready then wait for it)."""
 
-    def __init__(self, panel: ClassifyPanel, session: Session, jobs_: JobRunner, show_panel: Callable[[], None]):
+    def __init__(self, panel: ClassifyPanel, session: Session, jobs_: JobRunner, show_panel: Callable[[], None],
+                 model_coming: Callable[[], bool] = lambda: False):
         super().__init__(panel)
         self.panel = panel
         self.session = session
         self.jobs = jobs_
         self.show_panel = show_panel
+        self.model_coming = model_coming
         self.pending: list[str] = []
         self._last: tuple | None = None   # (job, what, single) of the pictures on screen
         self._shown_with = None           # the model whose results are on screen
@@ -61,16 +64,30 @@ class Classifying(QObject):
         self.panel.remark(classifier.mark)
 
     def wait_for_model(self, paths: list[str]) -> None:
-        """Pictures to classify once a model is ready (given on the command line at start)."""
-        self.pending = list(paths)
+        """Pictures to classify once a model is ready (given on the command line, or dropped, while
+        the model loads at start); each drop adds to those waiting."""
+        self.pending += [p for p in paths if p not in self.pending]
         self.show_panel()
         self.panel.model_label.setText("Loading the model…")
-        self.panel.show_message(f"{count(len(paths), 'picture')} waiting: loading the model…")
+        self.panel.show_message(f"Loading the model… {count(len(self.pending), 'picture')} waiting: "
+                                f"{'it is' if len(self.pending) == 1 else 'they are'} classified as soon as "
+                                "the model is ready.")
+
+    def no_model_coming(self) -> None:
+        """The model being loaded will not come (it could not be loaded): say so to the pictures waiting."""
+        if self.pending and self.session.classifier is None:
+            waiting, self.pending = len(self.pending), []
+            self.panel.show_message(f"No model could be loaded, so {count(waiting, 'picture')} waiting "
+                                    f"{'was' if waiting == 1 else 'were'} not classified: open a model with "
+                                    "File → Open model…, or train one on the Train tab.", error=True)
 
     @Slot(list)
     def classify_paths(self, paths: list) -> None:
         self.show_panel()
         if self.session.classifier is None:
+            if self.model_coming():
+                self.wait_for_model(paths)
+                return
             self.panel.show_message("There is no model yet: train one on the Train tab, or open one "
                                     "with File → Open model…", error=True)
             return

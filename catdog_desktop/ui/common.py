@@ -20,6 +20,13 @@ def local_paths(urls: list[QUrl]) -> list[str]:
     return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
 
 
+def dropped_files(mime) -> list[str]:
+    """The files (not folders) among the local paths dropped in ``mime`` (a QMimeData)."""
+    import os
+
+    return [p for p in local_paths(mime.urls()) if not os.path.isdir(p)] if mime.hasUrls() else []
+
+
 def problems_html(problems, limit: int = 12) -> str:
     """Errors in red, warnings in amber, as an HTML list."""
     colours = {"error": "#c62828", "warning": "#a86400"}

@@ -20,6 +20,8 @@ class DatasetPanel(QWidget):
     folder_chosen = Signal(str)
     sample_requested = Signal()
     cancel_requested = Signal()
+    pictures_dropped = Signal(list)    # pictures (not a folder) dropped here: to be classified
+    try_model_requested = Signal()     # "Try the ready cats-vs-dogs model": the Classify tab
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,6 +39,14 @@ class DatasetPanel(QWidget):
         self.path_label = QLabel("No dataset chosen yet. Choose a folder, or drop one here.")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label.setWordWrap(True)
+        self.ready_model = QLabel(
+            "A ready cats-vs-dogs model comes with the app: <a href=\"classify\">try it</a> "
+            "— drop a photo anywhere in this window to classify it, no training needed.")
+        self.ready_model.setTextFormat(Qt.TextFormat.RichText)
+        self.ready_model.setWordWrap(True)
+        self.ready_model.setStyleSheet("background:#e8f5e9; color:#1b5e20; padding:6px; border-radius:4px;")
+        self.ready_model.linkActivated.connect(lambda _link: self.try_model_requested.emit())
+        self.ready_model.setVisible(False)
 
         self.notice = QLabel()
         self.notice.setWordWrap(True)
@@ -97,6 +107,7 @@ class DatasetPanel(QWidget):
         scan_row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.ready_model)
         layout.addWidget(self.path_label)
         layout.addWidget(self.notice)
         layout.addLayout(scan_row)
@@ -129,8 +140,15 @@ class DatasetPanel(QWidget):
         folders = [p for p in paths if os.path.isdir(p)]
         if folders:
             self.folder_chosen.emit(folders[0])
+        elif any(is_picture(p) for p in paths):
+            self.notice.setVisible(False)
+            self.pictures_dropped.emit(paths)  # the window classifies them on the Classify tab
         else:
             self.show_notice(not_a_folder_message(paths[0]))
+
+    def show_ready_model(self, ready: bool) -> None:
+        """Say (or not) that a ready-made model can be tried at once (the built-in one)."""
+        self.ready_model.setVisible(ready)
 
     def show_notice(self, message: str) -> None:
         """A message about the last drop that leaves the current dataset as it is."""
@@ -240,9 +258,16 @@ class DatasetPanel(QWidget):
         return strip
 
 
+def is_picture(path: str) -> bool:
+    """Whether ``path`` is named like a picture the app reads (and is not a folder)."""
+    from ..core.images import is_image_name  # numpy and Pillow: not at startup
+
+    return not os.path.isdir(path) and is_image_name(path)
+
+
 def not_a_folder_message(path: str) -> str:
     """What to tell someone who dropped a file where a dataset folder is expected."""
-    from ..core.images import is_image_name, unsupported_reason  # numpy and Pillow: not at startup
+    from ..core.images import unsupported_reason  # numpy and Pillow: not at startup
 
     name = os.path.basename(path) or path
     if not os.path.exists(path):
@@ -250,7 +275,4 @@ def not_a_folder_message(path: str) -> str:
     kind = unsupported_reason(path)
     if kind:
         return f"“{name}” is {kind}. A dataset is a folder with one sub-folder of pictures per class."
-    if is_image_name(path):
-        return (f"“{name}” is a picture, not a folder. Drop the folder that holds the class folders here; "
-                "to classify a picture, drop it on the Classify tab.")
     return f"“{name}” is not a folder. Drop a folder with one sub-folder of pictures per class."

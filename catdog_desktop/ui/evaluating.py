@@ -65,8 +65,11 @@ class Evaluating(QObject):
         return self._shown_model
 
     def show_training(self, result) -> None:
-        """A training ended: its own held-out evaluation (every picture kept) is shown."""
+        """A training ended: its own held-out evaluation (every picture kept) is shown (nothing when
+        its check was skipped)."""
         ev = result.evaluation
+        if not ev.checked:
+            return
         scan = self.session.scan
         root = scan.root if scan is not None else None
         self._show(ev, self.session.trained, root,

@@ -20,7 +20,7 @@ from ..core.wording import count
 from ..paths import default_model_path, inside_package, sample_dataset_dir
 from .classify_panel import ClassifyPanel
 from .classifying import Classifying
-from .common import show_about
+from .common import dropped_files, local_paths, show_about
 from .dataset_panel import DatasetPanel
 from .evaluating import Evaluating
 from .evaluation_panel import EvaluationPanel
@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         self.reports = ReportExport(self, self.session, self.jobs, self.statusBar().showMessage,
                                     lambda: self.evaluating.shown_model)
         self.tf_ready = False
+        self.tf_failed = False
         self.versions: dict[str, str] = {}
         self._started_background = False
 
@@ -58,7 +59,8 @@ class MainWindow(QMainWindow):
         self.classify_panel = ClassifyPanel()
         self.training_reporter = PanelReporter(self.training_panel, self.statusBar().showMessage)
         self.classifying = Classifying(self.classify_panel, self.session, self.jobs,
-                                       lambda: self.tabs.setCurrentWidget(self.classify_panel))
+                                       lambda: self.tabs.setCurrentWidget(self.classify_panel), self.model_coming)
+        self.models.after_load = self._after_model_load
         self.tabs = QTabWidget()
         self.tabs.addTab(self.dataset_panel, "1 · Dataset")
         self.tabs.addTab(self.training_panel, "2 · Train")
@@ -76,6 +78,10 @@ class MainWindow(QMainWindow):
         self.dataset_panel.cancel_requested.connect(self._cancel_scan)
         self.dataset_panel.sample_requested.connect(self.open_sample_dataset)
         self.dataset_panel.sample_button.setVisible(self.sample_dataset is not None)
+        self.dataset_panel.pictures_dropped.connect(self.classify_paths)
+        self.dataset_panel.try_model_requested.connect(lambda: self.tabs.setCurrentWidget(self.classify_panel))
+        self.dataset_panel.show_ready_model(self.session.builtin_model is not None)
+        self.setAcceptDrops(True)  # a picture dropped on any tab is classified (the panels' own drops come first)
         self.training_panel.train_requested.connect(self.start_training)
         self.training_panel.stop_requested.connect(self.stop_training)
         self.training_panel.save_requested.connect(lambda: self.models.save_dialog(self.session.trained))
@@ -101,6 +107,9 @@ class MainWindow(QMainWindow):
         self.training_panel.form.advanced_toggled.connect(self.session.set_advanced_open)
         self.dataset_panel.last_folder = self.session.last_dataset
         self._on_model_changed(None)
+        if self.model_coming():
+            self.classify_panel.model_label.setText("Loading the model…")
+            self.model_status.setText("Loading the model…")
         if self.session.last_dataset and os.path.isdir(self.session.last_dataset):
             QTimer.singleShot(0, lambda: self.session.scan is None and self.open_dataset(self.session.last_dataset))
 
@@ -165,6 +174,8 @@ class MainWindow(QMainWindow):
             self.load_model(startup, quiet=True)  # unless the user (or the command line) already opens one
 
     def _on_warmup_error(self, message: str) -> None:
+        self.tf_failed = True
+        self._no_model_coming()
         self.statusBar().showMessage(f"TensorFlow could not be loaded: {message}")
         self.training_panel.show_message(f"TensorFlow could not be loaded, so training is not possible: {message}", error=True)
 
@@ -288,8 +299,9 @@ class MainWindow(QMainWindow):
         self.session.set_trained_model(result)
         self.evaluating.show_training(result)  # after: it belongs to the trained model
         in_use = "" if self.session.classifier is self.session.trained else " The model in use is unchanged."
-        self.statusBar().showMessage(f"Training finished: {result.evaluation.accuracy:.1%} on "
-                                     f"{result.evaluation.split} pictures.{in_use} Save the model to keep it.")
+        ev = result.evaluation
+        score = f"{ev.accuracy:.1%} on {ev.split} pictures" if ev.checked else f"not checked on {ev.split} pictures"
+        self.statusBar().showMessage(f"Training finished: {score}.{in_use} Save the model to keep it.")
 
     @Slot()
     def use_trained_model(self) -> None:
@@ -327,6 +339,38 @@ class MainWindow(QMainWindow):
         self._show_model_choice()
         self.classifying.model_changed(classifier)
         self.evaluating.model_changed(classifier)
+
+    def model_coming(self) -> bool:
+        """Whether a model is on its way: being opened, or the start-up one once TensorFlow has loaded."""
+        return self.session.classifier is None and (
+            self.jobs.busy("load-model")
+            or (not self.tf_ready and not self.tf_failed and self.session.startup_model() is not None))
+
+    def _after_model_load(self) -> None:
+        if self.session.classifier is None:
+            self._no_model_coming()
+
+    def _no_model_coming(self) -> None:
+        """The model being loaded will not come: "Loading the model…" no longer, and the pictures
+        waiting for it are told."""
+        self.classifying.no_model_coming()
+        if self.session.classifier is None:
+            self.classify_panel.show_model(None, None, False)
+            self.model_status.setText("No model")
+
+    # ----- drops anywhere in the window ------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        """A picture (or several) dropped on any tab but the panels' own drop areas: classify it."""
+        paths = local_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+            self.classify_paths(paths)
 
     def _on_model_load_error(self, message: str) -> None:
         self.classify_panel.show_message(message, error=True)

@@ -32,6 +32,8 @@ class ModelFiles(QObject):
         self.jobs = jobs_
         self.status = status
         self.on_load_error = on_load_error
+        #: Called when a load ends, opened or not (the window tells the pictures waiting for it).
+        self.after_load: Callable[[], None] = lambda: None
 
     # ----- opening ------------------------------------------------------------------------------
     @Slot()
@@ -48,7 +50,8 @@ class ModelFiles(QObject):
             return
         self.status(f"Opening {os.path.basename(path)}…")
         self.jobs.start("load-model", jobs.load_model, path, returned=self._on_loaded,
-                        errored=self._on_quiet_load_error if quiet else self._on_load_error)
+                        errored=self._on_quiet_load_error if quiet else self._on_load_error,
+                        finished=lambda: self.after_load())
 
     @Slot()
     def use_builtin(self) -> None:

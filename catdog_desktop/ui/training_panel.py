@@ -21,6 +21,9 @@ from ..core.wording import count
 from .training_form import TrainingForm
 
 
+STOP_TIP = "Stop after the current batch and keep the best epoch so far"
+
+
 class TrainingPanel(QWidget):
     train_requested = Signal(object)   # TrainingConfig
     stop_requested = Signal()
@@ -49,7 +52,7 @@ class TrainingPanel(QWidget):
         self.train_button.clicked.connect(self.request_training)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
-        self.stop_button.setToolTip("Stop after the current batch and keep the best epoch so far")
+        self.stop_button.setToolTip(STOP_TIP)
         self.stop_button.clicked.connect(self.request_stop)
         self.hint = QLabel("Choose a dataset first.")
         self.hint.setWordWrap(True)
@@ -183,8 +186,16 @@ class TrainingPanel(QWidget):
 
     @Slot()
     def request_stop(self) -> None:
-        self.stop_button.setEnabled(False)
-        self._show_progress(self._run.stop_requested())
+        """Stop: after this batch, keeping the best epoch. Stop again: skip checking that model too."""
+        if not self.stop_button.isEnabled():
+            return
+        if self._run.stopping:
+            self.stop_button.setEnabled(False)
+            self._show_progress(self._run.skip_requested())
+        else:
+            self.stop_button.setToolTip("Stop again to skip checking the kept model on the test pictures "
+                                        "(it is then kept unchecked)")
+            self._show_progress(self._run.stop_requested())
         self.stop_requested.emit()
 
     # ----- progress from the training worker ------------------------------------------------
@@ -192,6 +203,7 @@ class TrainingPanel(QWidget):
         self._run = RunProgress(config.time_limit_minutes * 60)
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        self.stop_button.setToolTip(STOP_TIP)
         self.form.setEnabled(False)
         self.hint.setVisible(False)  # "Press Train." while it trains would confuse
         self.result_box.setVisible(False)
@@ -248,11 +260,11 @@ class TrainingPanel(QWidget):
                 else f"the model from epoch {result.best_epoch or '—'} is kept.")
         self.status.setText(
             f"Finished: {count(epochs, 'epoch')} in {format_seconds(result.train_seconds)} ({how}); {kept}")
-        self.result_summary.setText(
-            f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> on "
-            f"{count(ev.count, ev.split + ' picture')} (loss {ev.loss:.3f})."
-            + skipped_html(result.skipped)
-        )
+        score = (f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> on "
+                 f"{count(ev.count, ev.split + ' picture')} (loss {ev.loss:.3f})." if ev.checked else
+                 f"<span style='font-size:15pt'><b>Unchecked</b></span>: the check on the {html.escape(ev.split)} "
+                 f"pictures was skipped.")
+        self.result_summary.setText(score + skipped_html(result.skipped))
         lines = [f"<span style='color:#1b5e20'>Tip: {html.escape(s)}</span>" for s in advice.advice(result)]
         lines += [html.escape(s) for s in result.notes]
         lines += [html.escape(s) for s in (advice.stage_times(result), advice.cache_sentence(result)) if s]
@@ -266,6 +278,9 @@ class TrainingPanel(QWidget):
                                      else "See its pictures (no mistakes)…")
         if self.confusion_chart is not None:
             self.confusion_chart.show_matrix(ev.class_names, ev.confusion)
+            self.confusion_chart.setVisible(ev.checked)
+        self.class_table.setVisible(ev.checked)  # an unchecked model has no scores to show
+        self.mistakes_button.setVisible(ev.checked)
         self.result_box.setVisible(True)
 
     def show_choice(self, text: str, in_use: bool) -> None:

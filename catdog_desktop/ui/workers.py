@@ -26,6 +26,7 @@ class Task:
     def __init__(self, worker: "Worker"):
         self._worker = worker
         self._stop = threading.Event()
+        self._stop_again = threading.Event()
         self._abandon = threading.Event()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
@@ -38,7 +39,13 @@ class Task:
         return self._stop.is_set()
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            self._stop_again.set()
         self._stop.set()
+
+    def stopped_again(self) -> bool:
+        """Stop was asked for a second time (a training then skips checking its kept model)."""
+        return self._stop_again.is_set()
 
     def abandon(self) -> None:
         """Stop, and keep nothing: the result is no longer wanted (the window is closing)."""

@@ -52,6 +52,19 @@ def test_training_in_a_child_process_reports_and_returns_a_working_model(pets_di
     assert not [p for p in multiprocessing.active_children() if p.name == "catdog-training"]
 
 
+def test_a_second_stop_reaches_the_child_and_skips_the_check(pets_dir):
+    class StopTwice(Recorder):
+        def should_skip_check(self):
+            return self.should_stop()
+
+    reporter = StopTwice(stop_after_batches=7)  # 5 batches an epoch: in the second one
+    result = isolated.train_in_subprocess(TrainingConfig(**{**TINY, "epochs": 50}), scan_dataset(pets_dir), reporter)
+    assert result.stopped_by_user and result.best_epoch == 1 and not result.evaluation.checked
+    assert any("not checked on the validation pictures" in note for note in result.notes)
+    assert ("stage", isolated.HANDOVER) in reporter.events  # the model's way back to the app is told too
+    assert result.model(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 1)
+
+
 def test_an_error_in_the_child_comes_back_as_the_same_exception(tmp_path):
     write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
     scan = scan_dataset(tmp_path / "pets")

@@ -223,8 +223,10 @@ def test_fine_tuning_trains_the_last_blocks_and_keeps_the_best(pets_dir, cache_d
     # The kept model is the one the best epoch measured: its validation score is reproduced.
     ev = result.evaluation
     assert ev.split == "validation" and ev.accuracy == pytest.approx(best["val_accuracy"], abs=1e-6)
+    # After the stop, the check is told as what it is, with its own count.
+    assert (20, 20, "Checking the kept model on 20 validation pictures…") in recorder.stages
     # "None of these" was calibrated on the fine-tuned network's features, as the saved model computes
-    # them: its threshold (the validation pictures' 95th percentile) flags 1 of the 20 again.
+    # them: its threshold (held-out distances' bounded 95th percentile) flags at most 2 of the 20.
     classifier = Classifier(result.model, result.class_names, 32, result.metadata())
     assert classifier.novelty is not None and classifier.novelty.layer == "dropout"
     assert sum(p.unfamiliar for p in classifier.predict_paths(scan.validation.paths)) <= 2
@@ -297,3 +299,19 @@ def test_a_picture_edited_while_features_are_computed_never_gets_another_picture
     again = features.compute_features(mean_colour, [str(picture)], [0], 32,
                                       [FeatureCache(tmp_path / "cache", "test", (3,))], mirror=False)
     assert np.allclose(again.features[0, 0], [250, 0, 0], atol=1)
+
+
+def test_a_second_stop_skips_checking_the_kept_model(pets_dir, cache_dir):
+    """Issue 28: after Stop, the check on the held-out pictures took 37 s that could not be skipped."""
+    class StopTwice(Recorder):
+        def should_skip_check(self):
+            return self.should_stop()
+
+    recorder = StopTwice(stop_when=lambda r: len(r.epochs) >= 2)
+    result = training.train(TrainingConfig(**PRETRAINED), scan_dataset(pets_dir), recorder)
+    assert result.stopped_by_user and result.best_epoch >= 1 and not result.evaluation.checked
+    checks = [stage for stage in recorder.stages if stage[2].startswith("Checking")]
+    assert checks == [(0, 20, "Checking the kept model on 20 validation pictures…")]  # begun, then skipped
+    assert any("not checked on the validation pictures" in note for note in result.notes)
+    assert result.metadata()["evaluation"] is None  # no score is recorded rather than a false one
+    assert result.model(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 1)  # the model is kept

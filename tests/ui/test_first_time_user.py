@@ -94,8 +94,10 @@ def test_progress_covers_the_whole_run_and_says_stopping(qtbot, window):
     panel.set_dataset_ready(True, "Dataset: pets — 2 classes. Press Train.")
     panel.training_started(panel.config())
     assert panel.hint.isHidden()
+    panel.on_batch(BatchEvent(epoch=2, epochs=10, batch=4, batches=10, loss=0.5, accuracy=0.8,
+                              images_per_second=50, elapsed=19, epoch_eta=6))
     panel.on_batch(BatchEvent(epoch=2, epochs=10, batch=5, batches=10, loss=0.5, accuracy=0.8,
-                              images_per_second=50, elapsed=20, epoch_eta=5))
+                              images_per_second=50, elapsed=20, epoch_eta=5))  # a pace measured: the time left
     assert (panel.progress.value(), panel.progress.maximum()) == (15, 100)
     assert panel.progress.format().startswith("Epoch 2 of 10") and "left in all" in panel.status.text()
     panel.request_stop()
@@ -124,7 +126,7 @@ def test_the_last_dataset_reopens_and_pictures_wait_for_the_model(qtbot, setting
     window = new_window(qtbot, settings, default_model=str(model_path))
     window.open_paths([picture])
     assert window.model_status.text() == "Loading the model…"
-    assert "1 picture waiting: loading the model…" in window.classify_panel.message.text()
+    assert "Loading the model… 1 picture waiting" in window.classify_panel.message.text()
     qtbot.waitUntil(lambda: len(window.classify_panel.results()) == 1, timeout=120_000)
     qtbot.waitUntil(lambda: window.session.scan is not None and window.session.scan.root == scan.root,
                     timeout=30_000)

@@ -110,12 +110,16 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
     panel = window.training_panel
     qtbot.waitUntil(lambda: any(n == "on_epoch" for n, _ in events), timeout=120_000)
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)  # pressing again is harmless
+    assert panel.progress.format() == "Stopping…" and panel.stop_button.isEnabled()
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)  # again: skip checking the kept model
+    assert panel.progress.format() == "Skipping the check…" and not panel.stop_button.isEnabled()
     qtbot.waitUntil(lambda: not window.is_training(), timeout=60_000)
     result = [args[0] for n, args in events if n == "show_result"][0]
-    assert result.stopped_by_user and len(result.history) < 200
-    assert "you stopped it" in panel.status.text()
-    assert panel.train_button.isEnabled()
+    assert result.stopped_by_user and len(result.history) < 200 and not result.evaluation.checked
+    assert "you stopped it" in panel.status.text() and "Unchecked" in panel.result_summary.text()
+    assert "not checked on the validation pictures" in panel.result_notes.text()
+    assert "not checked" in window.statusBar().currentMessage()
+    assert panel.train_button.isEnabled() and window.session.classifier is not None  # the model is kept
 
 
 def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, window, trained):

@@ -5,7 +5,7 @@ import json
 from PySide6.QtCore import Qt
 
 from catdog_desktop.core.config import preset
-from catdog_desktop.core.events import EpochEvent
+from catdog_desktop.core.events import BatchEvent, EpochEvent, PhaseEvent
 from ui_helpers import choose_folder
 
 
@@ -24,7 +24,10 @@ def test_the_pretrained_default_trains_through_the_window_and_tells_its_stages(q
     bars = [view.bar for view in shown if view is not None]
     assert any(b.startswith("Computing features ") and " / 100" in b for b in bars)
     assert any(b.startswith("Training the classifier: epoch ") for b in bars)
-    assert any(b.startswith("Checking the model on the validation pictures") for b in bars)
+    assert any(b.startswith("Checking the model on 20 validation pictures… ") for b in bars)
+    # The stages after the training are told too (the bar sat still through them before).
+    assert any(b.startswith("Preparing “not sure” and “none of these”") for b in bars)
+    assert bars[-1] == "Handing the trained model to the app…"
     notes = panel.result_notes.text()
     assert "Fine-tuning was skipped" in notes          # 80 training pictures: too few to fine-tune
     assert "Time: features" in notes and "classifier" in notes
@@ -92,3 +95,37 @@ def test_the_advanced_section_starts_collapsed_and_is_remembered(qtbot, settings
     for widget in second.training_panel.form.findChildren(type(form.epochs)):
         assert widget.toolTip()  # every control says what it is for
     second.close()
+
+
+def test_after_stop_the_check_of_the_kept_model_is_said_and_a_second_stop_skips_it(qtbot, window, trained):
+    """Issue 28: 37 s of "Stopping after this batch…" while the kept model was checked on 2,000 test
+    pictures. (The whole path, through the child process, is test_main_window's stop test.)"""
+    import dataclasses
+
+    from catdog_desktop.core.evaluation import EvaluationResult
+    from catdog_desktop.core.training import unchecked_note
+
+    panel = window.training_panel
+    panel.set_dataset_ready(True, "Dataset: pets — 2 classes. Press Train.")
+    panel.training_started(panel.config())
+    panel.on_batch(BatchEvent(epoch=31, epochs=36, batch=5, batches=10, loss=0.5, accuracy=0.8,
+                              images_per_second=50, elapsed=20, epoch_eta=5, phase="fine-tuning"))
+    with qtbot.waitSignal(panel.stop_requested):
+        panel.stop_button.click()
+    assert panel.progress.format() == "Stopping…" and panel.stop_button.isEnabled()
+    assert "Stop again to skip" in panel.stop_button.toolTip()
+    panel.on_stage(PhaseEvent(128, 2000, "Checking the kept model on 2,000 test pictures…", "evaluation"))
+    assert panel.progress.format().startswith("Checking the kept model on 2,000 test pictures… 128 / 2,000")
+    assert (panel.progress.value(), panel.progress.maximum()) == (128, 2000)  # its own progress
+    assert "Press Stop again to skip the check" in panel.status.text()
+    with qtbot.waitSignal(panel.stop_requested):
+        panel.stop_button.click()
+    assert panel.progress.format() == "Skipping the check…" and not panel.stop_button.isEnabled()
+    _, result, _ = trained
+    unchecked = dataclasses.replace(result, stopped_by_user=True, notes=[unchecked_note("test")],
+                                    evaluation=EvaluationResult.unchecked("test", result.class_names))
+    panel.show_result(unchecked)
+    panel.training_finished()
+    assert "Unchecked" in panel.result_summary.text() and "correct" not in panel.result_summary.text()
+    assert "not checked on the test pictures" in panel.result_notes.text()
+    assert panel.class_table.isHidden() and panel.mistakes_button.isHidden()
