@@ -109,7 +109,12 @@ class ExportDialog(QDialog):
         return self.formats.checkedButton().property("format")
 
     def _format_changed(self) -> None:
-        """Keep the destination's ending in step with the format (a folder for a SavedModel)."""
+        """Keep the destination's ending in step with the format (a folder for a SavedModel); the
+        previous format's result is no longer what the button does, so it goes."""
+        if not self.running():
+            self.result_label.setVisible(False)
+            self.status.setText("")
+            self.export_button.setText("Export")
         text = self.path_edit.text().strip()
         if not text:
             return
@@ -174,7 +179,7 @@ class ExportDialog(QDialog):
 
     def _on_progress(self, value) -> None:
         done, total, message = value
-        self.progress.setRange(0, max(total, 1))
+        self.progress.setRange(0, total)  # a total of 0: a step without a share of its own (a busy bar)
         self.progress.setValue(done)
         if message:
             self.status.setText(f"{message}…")
