@@ -261,7 +261,7 @@ class Gallery(QWidget):
         self.move_button.setMenu(self.move_menu)
         self.exclude_button = QPushButton("Exclude")
         self.exclude_button.setToolTip("Move the selected pictures into the _excluded folder beside the class "
-                                       "folders: training leaves them out. Nothing is deleted.")
+                                       "folders: out of the dataset, for training and scores. Nothing is deleted.")
         self.exclude_button.clicked.connect(lambda: self._emit_for_selection(self.exclude_requested.emit))
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Put back the pictures of the last move or exclusion.")
@@ -385,7 +385,7 @@ class Gallery(QWidget):
         move.setEnabled(self.editable)
         for name in self._move_targets():
             move.addAction(name, lambda n=name: self._emit_move(n))
-        exclude = menu.addAction("Exclude (keep out of training)",
+        exclude = menu.addAction("Exclude from the dataset",
                                  lambda: self._emit_for_selection(self.exclude_requested.emit))
         exclude.setEnabled(self.editable)
         undo = menu.addAction("Undo last move", self.undo_requested.emit)

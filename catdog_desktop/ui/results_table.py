@@ -28,7 +28,15 @@ NOT_SURE, NONE_OF_THESE, UNREADABLE = "\0not sure", "\0none of these", "\0unread
 #: Thumbnails kept (about 9 kB each): several screens of rows.
 THUMB_CACHE = 1500
 THUMB, FILE, CLASS, CONFIDENCE = range(4)
+#: The Class column of an unreadable file: short, so it fits; the reason has a column of its own (the last).
+UNREADABLE_TEXT = "✖ Unreadable"
 _RED, _AMBER = QColor("#c62828"), QColor("#a86400")
+
+
+def filter_key(prediction) -> str:
+    """What the class filter matches a prediction by: its class, NOT_SURE, NONE_OF_THESE or UNREADABLE."""
+    p = prediction
+    return UNREADABLE if not p.ok else NONE_OF_THESE if p.unfamiliar else NOT_SURE if p.uncertain else p.class_name
 
 
 def answer_text(prediction) -> str:
@@ -144,13 +152,19 @@ class ResultsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.rows)
 
     def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else 4 + len(self.class_names)
+        return 0 if parent.isValid() else 5 + len(self.class_names)
+
+    def reason_column(self) -> int:
+        """The last column: why a file could not be read, in full (the Class column only says that it could not)."""
+        return 4 + len(self.class_names)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
             return None
         if section < 4:
             return ("", "File", "Class", "Confidence")[section]
+        if section == self.reason_column():
+            return "Why unreadable"
         return self.class_names[section - 4]
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -160,25 +174,24 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(p, col)
         if role == FILTER_ROLE:
-            return (UNREADABLE if not p.ok else NONE_OF_THESE if p.unfamiliar else NOT_SURE if p.uncertain
-                    else p.class_name)
+            return filter_key(p)
         if role == Qt.ItemDataRole.DecorationRole and col == THUMB and p.ok and p.path:
             return self._thumbnail(p.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == FILE:
                 return p.path
-            if col == CLASS and not p.ok:
+            if col in (CLASS, self.reason_column()) and not p.ok:
                 return p.error
             if col == CLASS and p.unfamiliar:
                 return f"Looks like none of the classes the model knows; if it must choose: {p.class_name}."
             if col == CLASS and p.uncertain:
                 return f"Best guess: {p.class_name} ({p.probability:.1%}), under the confidence threshold."
-        if role == Qt.ItemDataRole.ForegroundRole and col == CLASS:
+        if role == Qt.ItemDataRole.ForegroundRole and col in (CLASS, self.reason_column()):
             if not p.ok:
                 return QBrush(_RED)
             if p.uncertain or p.unfamiliar:
                 return QBrush(_AMBER)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col >= CONFIDENCE:
+        if role == Qt.ItemDataRole.TextAlignmentRole and CONFIDENCE <= col < self.reason_column():
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -186,9 +199,9 @@ class ResultsModel(QAbstractTableModel):
         if col == FILE:
             return os.path.basename(p.path or "")
         if col == CLASS:
-            if not p.ok:
-                return f"✖ {p.error}"
-            return answer_text(p)
+            return UNREADABLE_TEXT if not p.ok else answer_text(p)
+        if col == self.reason_column():
+            return p.error
         if not p.ok or col == THUMB:
             return None
         value = p.probability if col == CONFIDENCE else p.probabilities.get(self.class_names[col - 4], 0.0)
@@ -197,6 +210,8 @@ class ResultsModel(QAbstractTableModel):
     def _sort_key(self, p, col: int):
         if col == FILE:
             return os.path.basename(p.path or "").lower()
+        if col == self.reason_column():
+            return ""  # only unreadable files have one, and they sort apart
         if not p.ok:
             return 0.0  # sorted apart (last) anyway
         if col == CLASS:
@@ -270,3 +285,9 @@ class ResultsView(QTableView):
         self.setColumnWidth(CONFIDENCE, 95)
         for col in range(4, 4 + classes):
             self.setColumnWidth(col, 80)
+        self.setColumnWidth(4 + classes, 300)
+        self.show_reasons(False)
+
+    def show_reasons(self, shown: bool) -> None:
+        """The "Why unreadable" column (the last), shown once a file could not be read."""
+        self.setColumnHidden(self.model().columnCount() - 1, not shown)
