@@ -10,6 +10,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Features computed by tests go to a folder of their own, never the user's cache (children inherit it).
 os.environ.setdefault("CATDOG_DESKTOP_CACHE_DIR", tempfile.mkdtemp(prefix="catdog-test-cache-"))
+# And what the app keeps (sort logs of undone sorts) to one of their own, never the user's data folder.
+os.environ.setdefault("CATDOG_DESKTOP_DATA_DIR", tempfile.mkdtemp(prefix="catdog-test-data-"))
 
 import pytest  # noqa: E402
 

@@ -88,6 +88,7 @@ class UndoReport:
     restored: list[tuple[str, str]] = field(default_factory=list)   # (where it was in the target, where it is now)
     kept: list[tuple[str, str]] = field(default_factory=list)       # (path, why it was left)
     renamed: int = 0
+    log_kept: str = ""   # where the sort log went when the target was left empty and removed
 
     def summary(self) -> str:
         if self.move:
@@ -101,6 +102,8 @@ class UndoReport:
             path, why = self.kept[0]
             text += (f" 1 file was left as it is: {os.path.basename(path)} ({why})." if len(self.kept) == 1
                      else f" {len(self.kept)} files were left as they are, e.g. {os.path.basename(path)}: {why}.")
+        if self.log_kept:
+            text += f" {self.target} was left empty and removed; its sort log is kept in {self.log_kept}."
         return text
 
 
@@ -327,7 +330,27 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
             folder.rmdir()  # only when empty: a folder with anything else in it stays
         except OSError:
             pass
+    report.log_kept = _retire_journal(target)
     return report
+
+
+def _retire_journal(target: Path) -> str:
+    """When ``target`` holds nothing but the sort log, the log moves to the app's data folder
+    (fileops.data_dir()/sort-logs) and the empty target goes: an undone sort leaves no folder that
+    looks empty but is not. Returns where the log went, or "" (the target is kept, log and all)."""
+    try:
+        if [entry.name for entry in os.scandir(target)] != [JOURNAL_NAME]:
+            return ""
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = fileops.move_file(target / JOURNAL_NAME, fileops.data_dir() / "sort-logs", f"{target.name}-{stamp}.jsonl")
+    except OSError as exc:
+        log.warning("the sort log of %s stays there: %s", target, exc)
+        return ""
+    try:
+        target.rmdir()
+    except OSError:  # something arrived meanwhile: it stays, and so does the folder
+        pass
+    return str(kept)
 
 
 def _undo_one(src: Path, dst: Path, move: bool, completed: bool) -> Path | str | None:
