@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar,
-    QPushButton, QStackedWidget, QVBoxLayout, QWidget,
+    QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from ..core.batch import BatchResults
@@ -201,11 +201,17 @@ class ClassifyPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.table = ResultsView()
         self.table.setModel(self.proxy)
-        self.table.doubleClicked.connect(self._open_picture)
+        self.table.activated.connect(self._open_picture)  # a double-click, or Enter on the current row
         self.class_filter = QComboBox()
         self.class_filter.setToolTip("Show only the pictures of one class")
         self.class_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.class_filter.currentIndexChanged.connect(self._filter_changed)
+        self.sort_by_button = QToolButton()
+        self.sort_by_button.setText("Sort by")
+        self.sort_by_button.setToolTip("Sort the table by a column (as a click on its header does)")
+        self.sort_by_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.sort_by_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # reached with Tab; Space opens its menu
+        self.sort_by_button.setMenu(self.table.sort_menu)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("One row per file shown (all, or the ones the filter shows): path, class, "
                                       "confidence, each class's probability, error")
@@ -219,6 +225,7 @@ class ClassifyPanel(QWidget):
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Show:"))
         tools.addWidget(self.class_filter)
+        tools.addWidget(self.sort_by_button)
         tools.addStretch(1)
         for button in (self.export_button, self.sort_button, self.undo_sort_button):
             tools.addWidget(button)
@@ -463,7 +470,7 @@ class ClassifyPanel(QWidget):
         self.undo_sort_button.setToolTip(f"Undo the last sort into {target}" if target else "No sort to undo")
 
     def _set_tools_enabled(self, enabled: bool) -> None:
-        for widget in (self.class_filter, self.export_button, self.sort_button):
+        for widget in (self.class_filter, self.sort_by_button, self.export_button, self.sort_button):
             widget.setEnabled(enabled)
 
     def _fill_filter(self) -> None:

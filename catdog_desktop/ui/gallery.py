@@ -240,7 +240,7 @@ class Gallery(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._on_context_menu)
-        self.view.doubleClicked.connect(self._on_double_clicked)
+        self.view.activated.connect(self._on_double_clicked)  # a double-click, or Enter on the current picture
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
 
         self.title = QLabel()
@@ -256,6 +256,7 @@ class Gallery(QWidget):
         self.move_button.setText("Move to")
         self.move_button.setToolTip("Move the selected pictures to another class folder (you are asked first).")
         self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.move_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # reached with Tab; Space opens its menu
         self.move_menu = QMenu(self)
         self.move_menu.aboutToShow.connect(self._fill_move_menu)  # again: a move changes the pictures' class
         self.move_button.setMenu(self.move_menu)

@@ -125,12 +125,20 @@ class MainWindow(QMainWindow):
         self.builtin_action = action("Use &built-in model", self.models.use_builtin)
         self.builtin_action.setEnabled(self.session.builtin_model is not None)
         file_menu.addAction(self.builtin_action)
-        self.recent_menu = file_menu.addMenu("Recent models")
+        self.recent_menu = file_menu.addMenu("&Recent models")
         file_menu.addSeparator()
         self.report_action = action("Export &report…", self.reports.export_dialog, QKeySequence("Ctrl+Shift+E"))
         file_menu.addAction(self.report_action)
         file_menu.addSeparator()
         file_menu.addAction(action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        # Tabs by the platform's keys wherever the focus is (QTabWidget itself only when its tab bar has it).
+        view_menu = self.menuBar().addMenu("&View")
+        for text, step, keys in (("&Next tab", 1, ("Ctrl+Tab", "Ctrl+PgDown")),
+                                 ("&Previous tab", -1, ("Ctrl+Shift+Tab", "Ctrl+Shift+Backtab", "Ctrl+PgUp"))):
+            made = action(text, lambda _=False, s=step: self.tabs.setCurrentIndex(
+                (self.tabs.currentIndex() + s) % self.tabs.count()))
+            made.setShortcuts([QKeySequence(k) for k in keys])
+            view_menu.addAction(made)
         train_menu = self.menuBar().addMenu("&Training")
         self.train_action = action("&Train", self.training_panel.request_training, QKeySequence("Ctrl+T"))
         self.stop_action = action("&Stop", self.training_panel.request_stop, QKeySequence("Ctrl+."))

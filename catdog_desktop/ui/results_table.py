@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, QTimer, Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView
 
 from ..core.jobs import ROW_THUMB_SIZE
 from .common import pixmap_from_rgb
@@ -273,6 +273,25 @@ class ResultsView(QTableView):
         self.setIconSize(QPixmap(ROW_THUMB_SIZE, ROW_THUMB_SIZE).size())
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # as classified, until a click
         self.setSortingEnabled(True)
+        self.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
+        self.sort_menu = QMenu("Sort by", self)  # the keyboard's way to sort (a header needs a click)
+        self.sort_menu.aboutToShow.connect(self._fill_sort_menu)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)  # the Menu key or a right-click
+        self.customContextMenuRequested.connect(lambda pos: self.sort_menu.popup(self.viewport().mapToGlobal(pos)))
+
+    def _fill_sort_menu(self) -> None:
+        """An entry per column and way: "File, A to Z", "Confidence, highest first"…"""
+        self.sort_menu.clear()
+        model = self.model()
+        for column in range(FILE, model.columnCount()):
+            if self.isColumnHidden(column):
+                continue
+            name = model.headerData(column, Qt.Orientation.Horizontal)
+            ways = ((", A to Z", Qt.SortOrder.AscendingOrder), (", Z to A", Qt.SortOrder.DescendingOrder))
+            if column >= CONFIDENCE and column != model.columnCount() - 1:  # numbers: the highest first is wanted most
+                ways = ((", highest first", Qt.SortOrder.DescendingOrder), (", lowest first", Qt.SortOrder.AscendingOrder))
+            for words, order in ways:
+                self.sort_menu.addAction(name + words, lambda c=column, o=order: self.sortByColumn(c, o))
 
     def size_columns(self, classes: int) -> None:
         """Fixed starting widths (measuring the contents would read every row); the file name stretches."""

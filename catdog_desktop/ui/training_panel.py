@@ -94,6 +94,7 @@ class TrainingPanel(QWidget):
             self.class_table.horizontalHeaderItem(column).setToolTip(tip)
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.class_table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.class_table.setMaximumHeight(120)
         self.mistakes_button = QPushButton("See the pictures it got wrong…")

@@ -29,6 +29,8 @@ def tab(qtbot, tmp_path):
     panel.show()
     rows = [Prediction(str(tmp_path / f"pic{i:02}.jpg"), "cats" if i < 12 else "dogs", 0.9,
                        {"cats": 0.9, "dogs": 0.1} if i < 12 else {"cats": 0.1, "dogs": 0.9}) for i in range(18)]
+    for p in rows:
+        open(p.path, "wb").close()  # there to open (its contents are not read here)
     rows += [Prediction(str(tmp_path / "scan.jpg"), error=LONG_REASON),
              Prediction(str(tmp_path / "empty.jpg"), error="the file is empty")]
     panel.begin(len(rows), ["cats", "dogs"])
