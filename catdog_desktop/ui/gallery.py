@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QMenu,
@@ -209,6 +209,26 @@ def _square(colour: QColor) -> QPixmap:
     return pix
 
 
+class FittedListView(QListView):
+    """An icon list whose columns share its width: each grid cell widens (never below a picture and
+    its caption) so that the columns fill the view, instead of a strip of up to a cell's width
+    staying empty at the right."""
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().viewportEvent(event)
+
+    def fit_columns(self) -> None:
+        least = ITEM_SIZE.width() + 8
+        width = self.viewport().width()
+        # A pixel to spare: a row exactly as wide as the view wraps its last picture.
+        columns = max(1, (width - 1) // least)
+        cell = QSize(max(least, (width - 1) // columns), ITEM_SIZE.height() + 8)
+        if cell != self.gridSize():
+            self.setGridSize(cell)
+
+
 class Gallery(QWidget):
     """Thumbnails with captions, a sort order, and the actions a user takes on pictures.
 
@@ -227,16 +247,16 @@ class Gallery(QWidget):
         self.requests = ThumbnailRequests()
         self._start_pending = False
         self.model = GalleryModel(self._want_thumbnail, self)
-        self.view = QListView()
+        self.view = FittedListView()
         self.view.setModel(self.model)
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)   # layout without asking every item its size
         self.view.setIconSize(QSize(THUMB, THUMB))
-        self.view.setGridSize(ITEM_SIZE + QSize(8, 8))
+        self.view.fit_columns()  # and again at each resize
         self.view.setWordWrap(True)
-        self.view.setSpacing(4)
+        self.view.setSpacing(0)  # the grid cells have room around each picture already (fit_columns)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._on_context_menu)
