@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.wording import count
+from .common import fit_rows
 from .gallery import Gallery, items_from_label_issues, items_from_results
 from .workers import JobRunner
 
@@ -147,6 +148,7 @@ class EvaluationPanel(QWidget):
         for row, s in enumerate(ev.per_class):
             for col, text in enumerate((s.name, f"{s.precision:.1%}", f"{s.recall:.1%}", f"{s.f1:.2f}", str(s.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
+        fit_rows(self.class_table, 150)
         self.scores.setVisible(True)
         self.all_mistakes_button.setEnabled(bool(ev.mistakes))
         self._draw_matrix()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from ..core import jobs
 from ..core.export import FLOAT_MAX_DIFFERENCE, FORMATS, check_destination, destination, planned_files
 from ..core.errors import ExportError
+from .panel_tabs import scrolling
 from .workers import JobRunner
 
 JOB = "export"
@@ -96,11 +97,18 @@ class ExportDialog(QDialog):
         settings.addLayout(format_box)
         settings.addLayout(form)
         settings.addWidget(note)
+        # Everything but the buttons scrolls: with a result shown the dialog was 683 px high, taller
+        # than a 1024×600 screen, and its buttons fell off the bottom.
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addWidget(self.settings)
+        body_layout.addWidget(self.status)
+        body_layout.addWidget(self.progress)
+        body_layout.addWidget(self.result_label)
+        body_layout.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.settings)
-        layout.addWidget(self.status)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.result_label)
+        layout.addWidget(scrolling(body), 1)
         layout.addLayout(buttons)
         self.setMinimumWidth(620)
         self._format_changed()

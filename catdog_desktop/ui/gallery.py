@@ -30,6 +30,8 @@ THUMB = jobs.GALLERY_THUMB_SIZE
 #: Thumbnails kept in memory (about 40 kB each): enough for a few thousand pictures.
 CACHE_SIZE = 4000
 ItemRole = Qt.ItemDataRole.UserRole + 1
+#: The large view's least picture side: with its caption and buttons it fits a 600-pixel-high screen.
+PICTURE_SIDE = 360
 #: Room for a thumbnail and three lines of caption ("cats → dogs 97 %", or a label check's longer
 #: one, and what was done to it).
 ITEM_SIZE = QSize(THUMB + 48, THUMB + 54)
@@ -436,7 +438,7 @@ class PictureDialog(QDialog):
         self.setWindowTitle(os.path.basename(item.path))
         self.picture = QLabel("Loading…")
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setMinimumSize(420, 420)
+        self.picture.setMinimumSize(PICTURE_SIDE, PICTURE_SIDE)
         self.caption = QLabel(f"<b>{_escape(item.caption)}</b><br>{_escape(item.tooltip).replace(chr(10), '<br>')}"
                               + (f"<br><i>{_escape(item.note)}</i>" if item.note else ""))
         self.caption.setWordWrap(True)
@@ -529,7 +531,7 @@ class PictureDialog(QDialog):
         super().done(result)
 
     def _show(self, pix: QPixmap) -> None:
-        side = max(420, min(self.picture.width(), self.picture.height()) - 8)
+        side = max(PICTURE_SIDE, min(self.picture.width(), self.picture.height()) - 8)
         self.picture.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                           Qt.TransformationMode.SmoothTransformation))
 

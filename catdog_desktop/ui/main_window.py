@@ -12,7 +12,7 @@ import os
 
 from PySide6.QtCore import QSettings, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from ..core import jobs
 from ..core.session import WINDOW_GEOMETRY, Session
@@ -25,6 +25,7 @@ from .dataset_panel import DatasetPanel
 from .evaluating import Evaluating
 from .evaluation_panel import EvaluationPanel
 from .model_files import ModelFiles
+from .panel_tabs import PanelTabs
 from .report_export import ReportExport
 from .settings_store import QSettingsStore
 from .training_panel import PanelReporter, TrainingPanel
@@ -33,6 +34,8 @@ from .workers import JobRunner, WorkerThreads
 log = logging.getLogger(__name__)
 
 _BUNDLED = object()
+#: Room left for the window's title bar when it is sized to the screen (its frame is not known yet).
+TITLE_BAR = 32
 
 
 class MainWindow(QMainWindow):
@@ -59,7 +62,7 @@ class MainWindow(QMainWindow):
         self.training_reporter = PanelReporter(self.training_panel, self.statusBar().showMessage)
         self.classifying = Classifying(self.classify_panel, self.session, self.jobs,
                                        lambda: self.tabs.setCurrentWidget(self.classify_panel))
-        self.tabs = QTabWidget()
+        self.tabs = PanelTabs()  # each panel scrolls when the window is smaller than it (a 1024×600 screen)
         self.tabs.addTab(self.dataset_panel, "1 · Dataset")
         self.tabs.addTab(self.training_panel, "2 · Train")
         self.tabs.addTab(self.classify_panel, "3 · Classify")
@@ -93,10 +96,9 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         geometry = self.store.get(WINDOW_GEOMETRY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1120, 780)
+        self._fit_screen()
         preset_name, config = self.session.training_settings()
         self.training_panel.set_config(config, preset_name)
         self.training_panel.form.set_advanced_open(self.session.advanced_open)
@@ -146,6 +148,15 @@ class MainWindow(QMainWindow):
         train_menu.addAction(self.stop_action)
         self.menuBar().addMenu("&Help").addAction(action("&About catdog-desktop", lambda: show_about(self, self.versions)))
         self._rebuild_recent_menu(self.session.recent_models)
+
+    def _fit_screen(self) -> None:
+        """No larger than the screen's free area (a 1024×600 netbook, or the size kept from a larger
+        screen): the panels scroll rather than fall off the bottom of the screen."""
+        screen = self.screen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            title_bar = max(self.frameGeometry().height() - self.height(), TITLE_BAR)  # not known before it shows
+            self.resize(min(self.width(), free.width()), min(self.height(), free.height() - title_bar))
 
     def _rebuild_recent_menu(self, recent: list[str]) -> None:
         self.models.fill_recent_menu(self.recent_menu, recent)

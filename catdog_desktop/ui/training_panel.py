@@ -18,6 +18,7 @@ from ..core.config import TrainingConfig
 from ..core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 from ..core.progress import RunProgress, format_seconds
 from ..core.wording import count
+from .common import fit_rows
 from .training_form import TrainingForm
 
 
@@ -84,6 +85,10 @@ class TrainingPanel(QWidget):
                                        "far its confidence was from the truth on average (lower is better).")
         self.result_notes = QLabel()
         self.result_notes.setWordWrap(True)
+        # Wrapped text is measured at the least width a label may get: a floor keeps that estimate
+        # (and the empty bands it left around the figures) from making the tab taller than a small screen.
+        for label in (self.result_summary, self.result_notes):
+            label.setMinimumWidth(300)
         self.result_notes.setTextFormat(Qt.TextFormat.RichText)
         self.class_table = QTableWidget(0, 4)
         self.class_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Pictures"])
@@ -154,6 +159,10 @@ class TrainingPanel(QWidget):
         self.chart_placeholder.deleteLater()
         self.confusion_chart = ConfusionChart(self)
         self.confusion_holder.addWidget(self.confusion_chart)
+        # Shorter than the charts' own least heights: after a training, the tab (chart, result and
+        # the choice of model) then fits a 1024×600 screen without scrolling.
+        self.chart.setMinimumHeight(170)
+        self.confusion_chart.setMinimumSize(220, 190)
 
     # ----- settings -----------------------------------------------------------------------
     def preset_name(self) -> str:
@@ -263,6 +272,7 @@ class TrainingPanel(QWidget):
         for row, scores in enumerate(ev.per_class):
             for col, text in enumerate((scores.name, f"{scores.precision:.1%}", f"{scores.recall:.1%}", str(scores.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
+        fit_rows(self.class_table, 120)
         self.mistakes_button.setText(f"See the {count(len(ev.mistakes), 'picture')} it got wrong…" if ev.mistakes
                                      else "See its pictures (no mistakes)…")
         if self.confusion_chart is not None:
