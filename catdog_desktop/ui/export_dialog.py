@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import os
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
     QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
@@ -107,10 +107,13 @@ class ExportDialog(QDialog):
         body_layout.addWidget(self.progress)
         body_layout.addWidget(self.result_label)
         body_layout.addStretch(1)
+        self.body_area = scrolling(body)
         layout = QVBoxLayout(self)
-        layout.addWidget(scrolling(body), 1)
+        layout.addWidget(self.body_area, 1)
         layout.addLayout(buttons)
         self.setMinimumWidth(620)
+        free = self.screen().availableGeometry().height() if self.screen() is not None else 600
+        self.resize(620, min(body.sizeHint().height() + 60, free - 60))  # all of it, where the screen allows
         self._format_changed()
 
     def format(self) -> str:
@@ -220,6 +223,8 @@ class ExportDialog(QDialog):
             f"<p>Files written (the model card records these figures):<br><span style='color:#555'>{files}</span></p>")
         self.result_label.setVisible(True)
         self.status.setText("")
+        # The verdict is what was waited for: in view, however small the screen, after the layout has it.
+        QTimer.singleShot(0, lambda: self.body_area.ensureWidgetVisible(self.result_label))
 
     def _on_error(self, message: str) -> None:
         self._show_error(f"The model was not exported: {message}")

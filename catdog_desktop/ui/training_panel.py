@@ -85,10 +85,6 @@ class TrainingPanel(QWidget):
                                        "far its confidence was from the truth on average (lower is better).")
         self.result_notes = QLabel()
         self.result_notes.setWordWrap(True)
-        # Wrapped text is measured at the least width a label may get: a floor keeps that estimate
-        # (and the empty bands it left around the figures) from making the tab taller than a small screen.
-        for label in (self.result_summary, self.result_notes):
-            label.setMinimumWidth(300)
         self.result_notes.setTextFormat(Qt.TextFormat.RichText)
         self.class_table = QTableWidget(0, 4)
         self.class_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Pictures"])

@@ -103,6 +103,7 @@ def test_dialogs_fit_a_600_pixel_high_screen(qtbot, window, tmp_path):
         max_difference=0.2, accuracy=0.9, app_accuracy=0.95, required_agreement=0.99, passed=False,
         runtime="TensorFlow Lite interpreter (XNNPACK)", seconds=4.0, kept=str(tmp_path / "pets-old.tflite")))
     dialog.show()
+    qtbot.waitUntil(lambda: not dialog.result_label.visibleRegion().isEmpty())  # the verdict scrolled into view
     dialog.adjustSize()
     assert dialog.sizeHint().height() <= SMALL[1] - 40 and dialog.height() <= SMALL[1] - 40  # and its title bar
     for button in (dialog.export_button, dialog.cancel_button):
