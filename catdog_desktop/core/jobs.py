@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -198,6 +199,11 @@ def undo_sort(task, target: str):
     from . import sorting
     from .errors import NothingToUndoError
 
+    folder = os.path.abspath(os.path.expanduser(target))
+    if not os.path.lexists(folder) and os.path.isdir(os.path.dirname(folder)):
+        # Gone from a folder that is there: an undo elsewhere removed it once it had emptied it (a
+        # missing parent is a drive not mounted: an error that may pass, so the undo stays on offer).
+        return None, False
     try:
         report = sorting.undo_last_sort(target, progress=task.progress)
     except NothingToUndoError:
