@@ -3,19 +3,25 @@
     catdog-desktop --install-desktop-entry
 
 Writes ~/.local/share/applications/catdog-desktop.desktop (Exec points at this installation's
-launcher) and the icon in ~/.local/share/icons/hicolor/<size>/apps/. No Qt needed.
+launcher), the icon in ~/.local/share/icons/hicolor/<size>/apps/ and the model file type
+(:data:`MODEL_MIME_TYPE`, ``*.keras``) in ~/.local/share/mime/packages/. The entry declares pictures
+and models only: a folder type (inode/directory) would offer the app for every folder. No Qt needed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from .paths import RESOURCES
 
 ENTRY_NAME = "catdog-desktop.desktop"
+MIME_PACKAGE = "catdog-desktop-mime.xml"
+#: Our model files' type, declared by the entry and defined by :data:`MIME_PACKAGE`.
+MODEL_MIME_TYPE = "application/x-catdog-keras-model"
 
 
 def data_home() -> Path:
@@ -58,6 +64,11 @@ def install(root: Path | None = None) -> Path:
     scalable = root / "icons" / "hicolor" / "scalable" / "apps"
     scalable.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(RESOURCES / "catdog-desktop.svg", scalable / "catdog-desktop.svg")
+    mime = root / "mime"
+    (mime / "packages").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(RESOURCES / MIME_PACKAGE, mime / "packages" / "catdog-desktop.xml")
+    if shutil.which("update-mime-database"):  # else the desktop reads the package at its next update
+        subprocess.run(["update-mime-database", str(mime)], capture_output=True, check=False)
     apps = root / "applications"
     apps.mkdir(parents=True, exist_ok=True)
     entry = apps / ENTRY_NAME

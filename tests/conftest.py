@@ -11,6 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Features computed by tests go to a folder of their own, never the user's cache (children inherit it).
 os.environ.setdefault("CATDOG_DESKTOP_CACHE_DIR", tempfile.mkdtemp(prefix="catdog-test-cache-"))
 # Likewise the app's own data (the key that signs sort logs): never the user's.
+
+# And what the app keeps (sort logs of undone sorts) to one of their own, never the user's data folder.
 os.environ.setdefault("CATDOG_DESKTOP_DATA_DIR", tempfile.mkdtemp(prefix="catdog-test-data-"))
 
 import pytest  # noqa: E402

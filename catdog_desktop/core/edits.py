@@ -71,7 +71,7 @@ class DatasetEditor:
         return self._move("move", path, base / class_name, class_name)
 
     def exclude(self, path: str | os.PathLike) -> Edit:
-        """Move the picture to ``_excluded/<its class>/``: out of training, never deleted."""
+        """Move the picture to ``_excluded/<its class>/``: out of the dataset (training and scores), never deleted."""
         base, current = self.class_folder(path)
         return self._move("exclude", path, base / EXCLUDED_DIR / current, "")
 

@@ -23,6 +23,24 @@ from pathlib import Path
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.EACCES}
 
 
+#: Environment variable naming the folder where the app keeps its own files (tests point it elsewhere).
+DATA_DIR_ENV = "CATDOG_DESKTOP_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """The platform's folder for files the app keeps for the user (e.g. the logs of undone sorts)."""
+    import sys
+
+    configured = os.environ.get(DATA_DIR_ENV)
+    if configured:
+        return Path(configured)
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "catdog-desktop"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "catdog-desktop"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "catdog-desktop"
+
+
 def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -201,6 +202,11 @@ def undo_sort(task, target: str):
     from . import sorting
     from .errors import NothingToUndoError
 
+    folder = os.path.abspath(os.path.expanduser(target))
+    if not os.path.lexists(folder) and os.path.isdir(os.path.dirname(folder)):
+        # Gone from a folder that is there: an undo elsewhere removed it once it had emptied it (a
+        # missing parent is a drive not mounted: an error that may pass, so the undo stays on offer).
+        return None, False
     try:
         report = sorting.undo_last_sort(target, progress=task.progress)
     except NothingToUndoError:
@@ -375,8 +381,15 @@ def export_model(task, classifier, fmt: str, out: str, data_dir: str | None, for
 
     task.progress(0, 1, "Reading pictures for the check")
     pictures = export.parity_pictures(classifier, data_dir, progress=task.progress, should_stop=task.should_stop)
+
+    def step(done: int, total: int, message: str = "") -> None:
+        # No step of the export reports progress of its own, and converting takes most of the time:
+        # a bar at "1 of 4" sat at 25 % for it. Say the step, with a total of 0: busy, no share.
+        if done < total:
+            task.progress(done, 0, f"{message} (step {done + 1} of {total})")
+
     return export.export_model(classifier, fmt, out, parity=pictures, force=force,
-                               progress=task.progress, should_stop=task.should_stop)
+                               progress=step, should_stop=task.should_stop)
 
 
 def check_labels(task, folder: str, model_path: str | None = None):

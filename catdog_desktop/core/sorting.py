@@ -109,6 +109,7 @@ class UndoReport:
     kept: list[tuple[str, str]] = field(default_factory=list)       # (path, why it was left)
     refused: list[tuple[int, str, str]] = field(default_factory=list)  # (log line, path as written, why)
     renamed: int = 0
+    log_kept: str = ""   # where the sort log went when the target was left empty and removed
 
     def summary(self) -> str:
         if self.move:
@@ -129,6 +130,9 @@ class UndoReport:
                      if len(self.refused) == 1
                      else f" {len(self.refused)} lines of the sort log were refused (nothing was done for them), "
                      f"e.g. {which}: {why}.")
+
+        if self.log_kept:
+            text += f" {self.target} was left empty and removed; its sort log is kept in {self.log_kept}."
         return text
 
     def refusals(self) -> list[str]:
@@ -430,6 +434,7 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
             folder.rmdir()  # only when empty: a folder with anything else in it stays
         except OSError:
             pass
+    report.log_kept = _retire_journal(target)
     return report
 
 
@@ -478,6 +483,29 @@ def _undo_one(src: Path, dst: Path, move: bool, completed: bool, recorded: Finge
               trusted: bool) -> Path | _Refusal | str | None:
     """Undo one file. Returns where the file now is (restored), why the line is refused, a reason
     the file was left, or None when there was nothing to undo (the sort stopped before this file)."""
+
+def _retire_journal(target: Path) -> str:
+    """When ``target`` holds nothing but the sort log, the log moves to the app's data folder
+    (fileops.data_dir()/sort-logs) and the empty target goes: an undone sort leaves no folder that
+    looks empty but is not. Returns where the log went, or "" (the target is kept, log and all)."""
+    try:
+        if [entry.name for entry in os.scandir(target)] != [JOURNAL_NAME]:
+            return ""
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = fileops.move_file(target / JOURNAL_NAME, fileops.data_dir() / "sort-logs", f"{target.name}-{stamp}.jsonl")
+    except OSError as exc:
+        log.warning("the sort log of %s stays there: %s", target, exc)
+        return ""
+    try:
+        target.rmdir()
+    except OSError:  # something arrived meanwhile: it stays, and so does the folder
+        pass
+    return str(kept)
+
+
+def _undo_one(src: Path, dst: Path, move: bool, completed: bool) -> Path | str | None:
+    """Undo one file. Returns where the file now is (restored), a reason it was left, or None
+    when there was nothing to undo (the sort stopped before this file)."""
     if not os.path.lexists(dst):
         if os.path.lexists(src):
             return src if move and completed else None  # never moved, or already back

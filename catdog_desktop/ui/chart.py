@@ -53,7 +53,6 @@ class HistoryChart(FigureCanvasQTAgg):
             ax.set_xlabel("epoch", fontsize=9)
             ax.tick_params(labelsize=8)
             ax.grid(True, alpha=0.3)
-        self.ax_acc.set_ylim(0, 1)
         self.lines = {
             "loss": self.ax_loss.plot([], [], "o-", color=TRAIN_COLOUR, ms=3, label="training")[0],
             "val_loss": self.ax_loss.plot([], [], "o-", color=VAL_COLOUR, ms=3, label="validation")[0],
@@ -65,8 +64,11 @@ class HistoryChart(FigureCanvasQTAgg):
         # Where fine-tuning begins: a shaded span to the right edge on both charts, labelled.
         self.fine_tune_spans = [ax.axvspan(0, 0, color=FINE_TUNE_COLOUR, alpha=0.12, lw=0, label=None)
                                 for ax in (self.ax_loss, self.ax_acc)]
-        self.fine_tune_labels = [ax.text(0, 0.98, " fine-tuning", transform=ax.get_xaxis_transform(), va="top",
-                                         fontsize=8, color="#6a1b9a") for ax in (self.ax_loss, self.ax_acc)]
+        # Its label at the right end, inside the plot (clipped to it): from the start of a span that
+        # begins near the last epoch it stuck out beyond the axes.
+        self.fine_tune_labels = [ax.text(0, 0.98, "fine-tuning ", transform=ax.get_xaxis_transform(), va="top",
+                                         ha="right", fontsize=8, color="#6a1b9a", clip_on=True)
+                                 for ax in (self.ax_loss, self.ax_acc)]
         # One legend above both charts, outside them: it can never hide a point.
         self.legend = figure.legend(handles=[self.lines["loss"], self.lines["val_loss"], self.best_marker],
                                     loc="outside upper center", ncol=3, fontsize=8, frameon=False)
@@ -120,6 +122,12 @@ class HistoryChart(FigureCanvasQTAgg):
         self.empty_text.set_visible(empty)
         self.ax_loss.relim(visible_only=True)
         self.ax_loss.autoscale_view()
+        # Accuracy zooms to the curves (as the report's chart does): fixed at 0–1, a run from 93 % to
+        # 97 % was a flat line at the top. Never beyond 0 or much beyond 100 %.
+        self.ax_acc.relim(visible_only=True)
+        self.ax_acc.autoscale_view(scalex=False)
+        bottom, top = self.ax_acc.get_ylim()
+        self.ax_acc.set_ylim(max(0.0, bottom), min(1.01, top), auto=True)  # auto: zoom again next time
         right = max([1.0, *self.data["loss"][0], *self.data["val_loss"][0], *self.batch_data[0]]) + 0.2
         self.ax_loss.set_xlim(0, right)
         self.ax_acc.set_xlim(0, right)
@@ -130,7 +138,7 @@ class HistoryChart(FigureCanvasQTAgg):
             if start is not None:
                 span.set_x(start)
                 span.set_width(right - start)
-                label.set_x(start)
+                label.set_x(right)
         if not self._redraw.isActive():  # the changes so far are drawn when it fires, with any that follow
             self._redraw.start()
 

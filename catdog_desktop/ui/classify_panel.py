@@ -10,14 +10,14 @@ from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QProgressBar,
-    QPushButton, QStackedWidget, QVBoxLayout, QWidget,
+    QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from ..core.batch import BatchResults
 from ..core.wording import count
 from ..core.jobs import EXPLAIN_METHODS
 from .common import explain_method_box, heat_sentence, local_paths, pixmap_from_rgb
-from .results_table import NONE_OF_THESE, NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView
+from .results_table import NONE_OF_THESE, NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView, filter_key
 
 #: The smallest side of the single-picture preview on screen (the picture itself is larger).
 PREVIEW_MIN_SIDE = 360
@@ -138,7 +138,7 @@ class ClassifyPanel(QWidget):
     image_pasted = Signal(object)           # (width, height, RGB bytes)
     pictures_opened = Signal(str)           # the folder *Open pictures…* took them from
     cancel_requested = Signal()             # stop classifying (the rows so far stay)
-    export_requested = Signal(str)          # write the results as CSV to this path
+    export_requested = Signal(str)          # write the rows shown (shown_results) as CSV to this path
     sort_requested = Signal()               # *Sort into folders…*
     undo_sort_requested = Signal()          # *Undo last sort*
     explain_toggled = Signal(bool)          # "Show where it looked" checked or not (True again: work it out again)
@@ -201,13 +201,20 @@ class ClassifyPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.table = ResultsView()
         self.table.setModel(self.proxy)
-        self.table.doubleClicked.connect(self._open_picture)
+        self.table.activated.connect(self._open_picture)  # a double-click, or Enter on the current row
         self.class_filter = QComboBox()
         self.class_filter.setToolTip("Show only the pictures of one class")
         self.class_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.class_filter.currentIndexChanged.connect(self._filter_changed)
+        self.sort_by_button = QToolButton()
+        self.sort_by_button.setText("Sort by")
+        self.sort_by_button.setToolTip("Sort the table by a column (as a click on its header does)")
+        self.sort_by_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.sort_by_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # reached with Tab; Space opens its menu
+        self.sort_by_button.setMenu(self.table.sort_menu)
         self.export_button = QPushButton("Export CSV…")
-        self.export_button.setToolTip("One row per file: path, class, confidence, each class's probability, error")
+        self.export_button.setToolTip("One row per file shown (all, or the ones the filter shows): path, class, "
+                                      "confidence, each class's probability, error")
         self.export_button.clicked.connect(self.choose_csv)
         self.sort_button = QPushButton("Sort into folders…")
         self.sort_button.setToolTip("Copy or move the pictures into a folder per class")
@@ -218,6 +225,7 @@ class ClassifyPanel(QWidget):
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Show:"))
         tools.addWidget(self.class_filter)
+        tools.addWidget(self.sort_by_button)
         tools.addStretch(1)
         for button in (self.export_button, self.sort_button, self.undo_sort_button):
             tools.addWidget(button)
@@ -292,11 +300,17 @@ class ClassifyPanel(QWidget):
 
     @Slot()
     def choose_csv(self) -> None:
-        """Ask where to save the results as CSV (the dialog asks before replacing a file)."""
+        """Ask where to save the rows shown as CSV (the dialog asks before replacing a file); the
+        title and the suggested name say when a filter shows only some."""
         first = next((p.path for p in self.model.rows if p.path), None)
         folder = os.path.dirname(first) if first else self.pictures_folder
-        suggested = os.path.join(os.path.dirname(folder) or folder, f"{os.path.basename(folder) or 'pictures'}-predictions.csv")
-        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", suggested, "CSV files (*.csv)")
+        results, shown = self.shown_results()
+        part = "" if shown is None else "-" + "".join(c if c.isalnum() else "-" for c in shown.lower())
+        suggested = os.path.join(os.path.dirname(folder) or folder,
+                                 f"{os.path.basename(folder) or 'pictures'}-predictions{part}.csv")
+        title = ("Export results as CSV" if shown is None
+                 else f"Export the {count(len(results.predictions), 'row')} shown ({shown}) as CSV")
+        path, _ = QFileDialog.getSaveFileName(self, title, suggested, "CSV files (*.csv)")
         if path:
             self.export_requested.emit(path if path.lower().endswith(".csv") else path + ".csv")
 
@@ -387,6 +401,8 @@ class ClassifyPanel(QWidget):
             self._show_single(rows.predictions[0], rows.thumb)
         else:
             self.model.append(rows.predictions)
+            if not all(p.ok for p in rows.predictions):
+                self.table.show_reasons(True)
         self.progress.setValue(rows.done)
         if rows.total > 1 and rows.images_per_second:
             self.progress.setFormat(f"%v / %m · {rows.images_per_second:,.0f} pictures/s")
@@ -441,12 +457,21 @@ class ClassifyPanel(QWidget):
         """The rows of the table as plain data (core.batch.BatchResults), in classified order."""
         return BatchResults(self.model.class_names, list(self.model.rows))
 
+    def shown_results(self) -> tuple[BatchResults, str | None]:
+        """The rows the class filter shows, in classified order, and the filter's name ("dogs",
+        "Not sure"), or all rows and None when it shows all."""
+        key = self.class_filter.currentData()
+        if key is None:
+            return self.batch_results(), None
+        name = self.class_filter.currentText().rsplit(" (", 1)[0]
+        return BatchResults(self.model.class_names, [p for p in self.model.rows if filter_key(p) == key]), name
+
     def set_undo_available(self, target: str | None) -> None:
         self.undo_sort_button.setEnabled(bool(target))
         self.undo_sort_button.setToolTip(f"Undo the last sort into {target}" if target else "No sort to undo")
 
     def _set_tools_enabled(self, enabled: bool) -> None:
-        for widget in (self.class_filter, self.export_button, self.sort_button):
+        for widget in (self.class_filter, self.sort_by_button, self.export_button, self.sort_button):
             widget.setEnabled(enabled)
 
     def _fill_filter(self) -> None:

@@ -183,10 +183,13 @@ class Classifying(QObject):
 
     @Slot(str)
     def export_csv(self, path: str) -> None:
-        results = self.panel.batch_results()
+        """Write the rows shown as CSV: with a filter on, only those (and the message says so)."""
+        results, shown = self.panel.shown_results()
+        rows = count(len(results.predictions), "row")
+        what = (rows if shown is None
+                else f"the {rows} shown ({shown}; {len(self.panel.model.rows):,} in all)")
         self.jobs.start("export-csv", jobs.export_csv, results, path, None,
-                        returned=lambda written: self.panel.show_message(
-                            f"Saved {count(len(results), 'row')} to {written}."),
+                        returned=lambda written: self.panel.show_message(f"Saved {what} to {written}."),
                         errored=lambda message: self.panel.show_message(f"Not exported: {message}", error=True))
 
     @Slot()

@@ -209,8 +209,9 @@ class Evaluating(QObject):
             return
         what = os.path.basename(paths[0]) if len(paths) == 1 else count(len(paths), "picture")
         if QMessageBox.question(self.window, "Exclude pictures?",
-                                f"Keep {what} out of training?\n\nThey are moved into the “_excluded” folder beside "
-                                "the class folders, never deleted; Undo puts them back.",
+                                f"Take {what} out of the dataset?\n\nThey are moved into the “_excluded” folder "
+                                "beside the class folders, so neither training nor the scores use them; never "
+                                "deleted; Undo puts them back.",
                                 Button.Yes | Button.Cancel) != Button.Yes:
             return
         self._edit("exclude", paths)
@@ -250,7 +251,7 @@ class Evaluating(QObject):
         gallery = self.panel.gallery
         for before, edit in done:
             note = ("" if action == "undo" else f"moved to {edit.class_name}" if action == "move"
-                    else "excluded from training")
+                    else "excluded from the dataset")
             gallery.model.rename(before, edit.destination, note)
         if action == "undo":
             if editor is self.editor and self._undo_groups:
@@ -283,7 +284,8 @@ class Evaluating(QObject):
             self.panel.train_again_button.setVisible(changed)
             self.panel.source.setText(self.panel.source.text().split("<br>")[0] + (
                 "<br><span style='color:#6a1b9a'>The dataset changed since: "
-                "these figures are from before. Train again to see the effect.</span>" if changed else ""))
+                "these figures are from before. Train again for figures on the dataset as it is now.</span>"
+                if changed else ""))
 
     def flush_rescan(self) -> bool:
         """Re-scan now if one is waiting for the user's pause (before a training); True if it was."""

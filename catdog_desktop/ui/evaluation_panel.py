@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
     QVBoxLayout, QWidget,
 )
 
 from ..core.wording import count
+from .common import fit_rows
 from .gallery import Gallery, items_from_label_issues, items_from_results
 from .workers import JobRunner
 
@@ -72,6 +73,7 @@ class EvaluationPanel(QWidget):
             self.class_table.horizontalHeaderItem(column).setToolTip(tip)
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.class_table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.class_table.setMaximumHeight(150)
         self.chart_holder = QVBoxLayout()
@@ -118,6 +120,10 @@ class EvaluationPanel(QWidget):
             return
         self.confusion_chart = ConfusionChart(self)
         self.confusion_chart.cell_clicked.connect(self.show_cell)
+        # The keyboard's way to a cell: Tab to the matrix, then the arrow keys (eventFilter).
+        self.confusion_chart.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.confusion_chart.setToolTip("Click a cell, or Tab here and use the arrow keys, to see its pictures.")
+        self.confusion_chart.installEventFilter(self)
         self.chart_holder.replaceWidget(self.chart_placeholder, self.confusion_chart)
         self.chart_placeholder.deleteLater()
         if self.evaluation is not None:
@@ -142,6 +148,7 @@ class EvaluationPanel(QWidget):
         for row, s in enumerate(ev.per_class):
             for col, text in enumerate((s.name, f"{s.precision:.1%}", s.recall_text(), f"{s.f1:.2f}", str(s.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
+        fit_rows(self.class_table, 150)
         self.scores.setVisible(True)
         self.all_mistakes_button.setEnabled(bool(ev.mistakes))
         self._draw_matrix()
@@ -188,6 +195,21 @@ class EvaluationPanel(QWidget):
         if len(pictures) < ev.confusion[i][j]:
             title += " (The pictures of this cell were not kept with the model: evaluate it on a folder to see them.)"
         self.gallery.show_items(items_from_results(pictures), title, self.move_classes)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        """The arrow keys on the confusion matrix move to the next cell and show its pictures."""
+        steps = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
+        ev = self.evaluation
+        if (watched is self.confusion_chart and event.type() == QEvent.Type.KeyPress and event.key() in steps
+                and ev is not None and ev.class_names and (ev.results or ev.mistakes)):
+            last = len(ev.class_names) - 1
+            if self.cell is None:
+                self.show_cell(0, 0)
+            else:
+                (i, j), (di, dj) = self.cell, steps[event.key()]
+                self.show_cell(min(max(i + di, 0), last), min(max(j + dj, 0), last))
+            return True
+        return super().eventFilter(watched, event)
 
     def show_label_issues(self, check, move_classes: list[str]) -> None:
         """Likely label errors (core.label_errors.LabelCheck), ranked, said to be suggestions."""

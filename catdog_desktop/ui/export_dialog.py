@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import os
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
     QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from ..core import jobs
 from ..core.export import FLOAT_MAX_DIFFERENCE, FORMATS, check_destination, destination, planned_files
 from ..core.errors import ExportError
+from .panel_tabs import scrolling
 from .workers import JobRunner
 
 JOB = "export"
@@ -96,20 +97,35 @@ class ExportDialog(QDialog):
         settings.addLayout(format_box)
         settings.addLayout(form)
         settings.addWidget(note)
+        # Everything but the buttons scrolls: with a result shown the dialog was 683 px high, taller
+        # than a 1024×600 screen, and its buttons fell off the bottom.
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addWidget(self.settings)
+        body_layout.addWidget(self.status)
+        body_layout.addWidget(self.progress)
+        body_layout.addWidget(self.result_label)
+        body_layout.addStretch(1)
+        self.body_area = scrolling(body)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.settings)
-        layout.addWidget(self.status)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.result_label)
+        layout.addWidget(self.body_area, 1)
         layout.addLayout(buttons)
         self.setMinimumWidth(620)
+        free = self.screen().availableGeometry().height() if self.screen() is not None else 600
+        self.resize(620, min(body.sizeHint().height() + 60, free - 60))  # all of it, where the screen allows
         self._format_changed()
 
     def format(self) -> str:
         return self.formats.checkedButton().property("format")
 
     def _format_changed(self) -> None:
-        """Keep the destination's ending in step with the format (a folder for a SavedModel)."""
+        """Keep the destination's ending in step with the format (a folder for a SavedModel); the
+        previous format's result is no longer what the button does, so it goes."""
+        if not self.running():
+            self.result_label.setVisible(False)
+            self.status.setText("")
+            self.export_button.setText("Export")
         text = self.path_edit.text().strip()
         if not text:
             return
@@ -174,7 +190,7 @@ class ExportDialog(QDialog):
 
     def _on_progress(self, value) -> None:
         done, total, message = value
-        self.progress.setRange(0, max(total, 1))
+        self.progress.setRange(0, total)  # a total of 0: a step without a share of its own (a busy bar)
         self.progress.setValue(done)
         if message:
             self.status.setText(f"{message}…")
@@ -207,6 +223,8 @@ class ExportDialog(QDialog):
             f"<p>Files written (the model card records these figures):<br><span style='color:#555'>{files}</span></p>")
         self.result_label.setVisible(True)
         self.status.setText("")
+        # The verdict is what was waited for: in view, however small the screen, after the layout has it.
+        QTimer.singleShot(0, lambda: self.body_area.ensureWidgetVisible(self.result_label))
 
     def _on_error(self, message: str) -> None:
         self._show_error(f"The model was not exported: {message}")

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QMenu,
@@ -30,6 +30,8 @@ THUMB = jobs.GALLERY_THUMB_SIZE
 #: Thumbnails kept in memory (about 40 kB each): enough for a few thousand pictures.
 CACHE_SIZE = 4000
 ItemRole = Qt.ItemDataRole.UserRole + 1
+#: The large view's least picture side: with its caption and buttons it fits a 600-pixel-high screen.
+PICTURE_SIDE = 360
 #: Room for a thumbnail and three lines of caption ("cats → dogs 97 %", or a label check's longer
 #: one, and what was done to it).
 ITEM_SIZE = QSize(THUMB + 48, THUMB + 54)
@@ -209,6 +211,26 @@ def _square(colour: QColor) -> QPixmap:
     return pix
 
 
+class FittedListView(QListView):
+    """An icon list whose columns share its width: each grid cell widens (never below a picture and
+    its caption) so that the columns fill the view, instead of a strip of up to a cell's width
+    staying empty at the right."""
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().viewportEvent(event)
+
+    def fit_columns(self) -> None:
+        least = ITEM_SIZE.width() + 8
+        width = self.viewport().width()
+        # A pixel to spare: a row exactly as wide as the view wraps its last picture.
+        columns = max(1, (width - 1) // least)
+        cell = QSize(max(least, (width - 1) // columns), ITEM_SIZE.height() + 8)
+        if cell != self.gridSize():
+            self.setGridSize(cell)
+
+
 class Gallery(QWidget):
     """Thumbnails with captions, a sort order, and the actions a user takes on pictures.
 
@@ -227,20 +249,20 @@ class Gallery(QWidget):
         self.requests = ThumbnailRequests()
         self._start_pending = False
         self.model = GalleryModel(self._want_thumbnail, self)
-        self.view = QListView()
+        self.view = FittedListView()
         self.view.setModel(self.model)
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)   # layout without asking every item its size
         self.view.setIconSize(QSize(THUMB, THUMB))
-        self.view.setGridSize(ITEM_SIZE + QSize(8, 8))
+        self.view.fit_columns()  # and again at each resize
         self.view.setWordWrap(True)
-        self.view.setSpacing(4)
+        self.view.setSpacing(0)  # the grid cells have room around each picture already (fit_columns)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._on_context_menu)
-        self.view.doubleClicked.connect(self._on_double_clicked)
+        self.view.activated.connect(self._on_double_clicked)  # a double-click, or Enter on the current picture
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
 
         self.title = QLabel()
@@ -256,12 +278,13 @@ class Gallery(QWidget):
         self.move_button.setText("Move to")
         self.move_button.setToolTip("Move the selected pictures to another class folder (you are asked first).")
         self.move_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.move_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # reached with Tab; Space opens its menu
         self.move_menu = QMenu(self)
         self.move_menu.aboutToShow.connect(self._fill_move_menu)  # again: a move changes the pictures' class
         self.move_button.setMenu(self.move_menu)
         self.exclude_button = QPushButton("Exclude")
         self.exclude_button.setToolTip("Move the selected pictures into the _excluded folder beside the class "
-                                       "folders: training leaves them out. Nothing is deleted.")
+                                       "folders: out of the dataset, for training and scores. Nothing is deleted.")
         self.exclude_button.clicked.connect(lambda: self._emit_for_selection(self.exclude_requested.emit))
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Put back the pictures of the last move or exclusion.")
@@ -385,7 +408,7 @@ class Gallery(QWidget):
         move.setEnabled(self.editable)
         for name in self._move_targets():
             move.addAction(name, lambda n=name: self._emit_move(n))
-        exclude = menu.addAction("Exclude (keep out of training)",
+        exclude = menu.addAction("Exclude from the dataset",
                                  lambda: self._emit_for_selection(self.exclude_requested.emit))
         exclude.setEnabled(self.editable)
         undo = menu.addAction("Undo last move", self.undo_requested.emit)
@@ -415,7 +438,7 @@ class PictureDialog(QDialog):
         self.setWindowTitle(os.path.basename(item.path))
         self.picture = QLabel("Loading…")
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setMinimumSize(420, 420)
+        self.picture.setMinimumSize(PICTURE_SIDE, PICTURE_SIDE)
         self.caption = QLabel(f"<b>{_escape(item.caption)}</b><br>{_escape(item.tooltip).replace(chr(10), '<br>')}"
                               + (f"<br><i>{_escape(item.note)}</i>" if item.note else ""))
         self.caption.setWordWrap(True)
@@ -508,7 +531,7 @@ class PictureDialog(QDialog):
         super().done(result)
 
     def _show(self, pix: QPixmap) -> None:
-        side = max(420, min(self.picture.width(), self.picture.height()) - 8)
+        side = max(PICTURE_SIDE, min(self.picture.width(), self.picture.height()) - 8)
         self.picture.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                           Qt.TransformationMode.SmoothTransformation))
 

@@ -12,7 +12,7 @@ import os
 
 from PySide6.QtCore import QSettings, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from ..core import jobs
 from ..core.session import Session
@@ -25,6 +25,7 @@ from .dataset_panel import DatasetPanel
 from .evaluating import Evaluating
 from .evaluation_panel import EvaluationPanel
 from .model_files import ModelFiles
+from .panel_tabs import PanelTabs
 from .report_export import ReportExport
 from .settings_store import QSettingsStore
 from .training_panel import PanelReporter, TrainingPanel
@@ -33,6 +34,8 @@ from .workers import JobRunner, WorkerThreads
 log = logging.getLogger(__name__)
 
 _BUNDLED = object()
+#: Room left for the window's title bar when it is sized to the screen (its frame is not known yet).
+TITLE_BAR = 32
 
 
 class MainWindow(QMainWindow):
@@ -61,7 +64,7 @@ class MainWindow(QMainWindow):
         self.classifying = Classifying(self.classify_panel, self.session, self.jobs,
                                        lambda: self.tabs.setCurrentWidget(self.classify_panel), self.model_coming)
         self.models.after_load = self._after_model_load
-        self.tabs = QTabWidget()
+        self.tabs = PanelTabs()  # each panel scrolls when the window is smaller than it (a 1024×600 screen)
         self.tabs.addTab(self.dataset_panel, "1 · Dataset")
         self.tabs.addTab(self.training_panel, "2 · Train")
         self.tabs.addTab(self.classify_panel, "3 · Classify")
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
         geometry = self.session.window_geometry
         if not (geometry and self.restoreGeometry(geometry)):
             self.resize(1120, 780)
+        self._fit_screen()
         preset_name, config = self.session.training_settings()
         self.training_panel.set_config(config, preset_name)
         self.training_panel.form.set_advanced_open(self.session.advanced_open)
@@ -132,12 +136,20 @@ class MainWindow(QMainWindow):
         self.builtin_action = action("Use &built-in model", self.models.use_builtin)
         self.builtin_action.setEnabled(self.session.builtin_model is not None)
         file_menu.addAction(self.builtin_action)
-        self.recent_menu = file_menu.addMenu("Recent models")
+        self.recent_menu = file_menu.addMenu("&Recent models")
         file_menu.addSeparator()
         self.report_action = action("Export &report…", self.reports.export_dialog, QKeySequence("Ctrl+Shift+E"))
         file_menu.addAction(self.report_action)
         file_menu.addSeparator()
         file_menu.addAction(action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        # Tabs by the platform's keys wherever the focus is (QTabWidget itself only when its tab bar has it).
+        view_menu = self.menuBar().addMenu("&View")
+        for text, step, keys in (("&Next tab", 1, ("Ctrl+Tab", "Ctrl+PgDown")),
+                                 ("&Previous tab", -1, ("Ctrl+Shift+Tab", "Ctrl+Shift+Backtab", "Ctrl+PgUp"))):
+            made = action(text, lambda _=False, s=step: self.tabs.setCurrentIndex(
+                (self.tabs.currentIndex() + s) % self.tabs.count()))
+            made.setShortcuts([QKeySequence(k) for k in keys])
+            view_menu.addAction(made)
         train_menu = self.menuBar().addMenu("&Training")
         self.train_action = action("&Train", self.training_panel.request_training, QKeySequence("Ctrl+T"))
         self.stop_action = action("&Stop", self.training_panel.request_stop, QKeySequence("Ctrl+."))
@@ -145,6 +157,15 @@ class MainWindow(QMainWindow):
         train_menu.addAction(self.stop_action)
         self.menuBar().addMenu("&Help").addAction(action("&About catdog-desktop", lambda: show_about(self, self.versions)))
         self._rebuild_recent_menu(self.session.recent_models)
+
+    def _fit_screen(self) -> None:
+        """No larger than the screen's free area (a 1024×600 netbook, or the size kept from a larger
+        screen): the panels scroll rather than fall off the bottom of the screen."""
+        screen = self.screen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            title_bar = max(self.frameGeometry().height() - self.height(), TITLE_BAR)  # not known before it shows
+            self.resize(min(self.width(), free.width()), min(self.height(), free.height() - title_bar))
 
     def _rebuild_recent_menu(self, recent: list[str]) -> None:
         self.models.fill_recent_menu(self.recent_menu, recent)

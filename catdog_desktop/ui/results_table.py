@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     QAbstractTableModel, QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt, QTimer, Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView
 
 from ..core.jobs import ROW_THUMB_SIZE
 from .common import pixmap_from_rgb
@@ -28,7 +28,15 @@ NOT_SURE, NONE_OF_THESE, UNREADABLE = "\0not sure", "\0none of these", "\0unread
 #: Thumbnails kept (about 9 kB each): several screens of rows.
 THUMB_CACHE = 1500
 THUMB, FILE, CLASS, CONFIDENCE = range(4)
+#: The Class column of an unreadable file: short, so it fits; the reason has a column of its own (the last).
+UNREADABLE_TEXT = "✖ Unreadable"
 _RED, _AMBER = QColor("#c62828"), QColor("#a86400")
+
+
+def filter_key(prediction) -> str:
+    """What the class filter matches a prediction by: its class, NOT_SURE, NONE_OF_THESE or UNREADABLE."""
+    p = prediction
+    return UNREADABLE if not p.ok else NONE_OF_THESE if p.unfamiliar else NOT_SURE if p.uncertain else p.class_name
 
 
 def answer_text(prediction) -> str:
@@ -141,13 +149,19 @@ class ResultsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.rows)
 
     def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else 4 + len(self.class_names)
+        return 0 if parent.isValid() else 5 + len(self.class_names)
+
+    def reason_column(self) -> int:
+        """The last column: why a file could not be read, in full (the Class column only says that it could not)."""
+        return 4 + len(self.class_names)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
             return None
         if section < 4:
             return ("", "File", "Class", "Confidence")[section]
+        if section == self.reason_column():
+            return "Why unreadable"
         return self.class_names[section - 4]
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -157,14 +171,13 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(p, col)
         if role == FILTER_ROLE:
-            return (UNREADABLE if not p.ok else NONE_OF_THESE if p.unfamiliar else NOT_SURE if p.uncertain
-                    else p.class_name)
+            return filter_key(p)
         if role == Qt.ItemDataRole.DecorationRole and col == THUMB and p.ok and p.path:
             return self._thumbnail(p.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == FILE:
                 return p.path
-            if col == CLASS and not p.ok:
+            if col in (CLASS, self.reason_column()) and not p.ok:
                 return p.error
             if col == CLASS and p.doubt:
                 return f"Not sure: {p.doubt}, so no answer can be trusted. Best guess: {p.class_name} ({p.probability:.1%})."
@@ -172,12 +185,12 @@ class ResultsModel(QAbstractTableModel):
                 return f"Looks like none of the classes the model knows; if it must choose: {p.class_name}."
             if col == CLASS and p.uncertain:
                 return f"Best guess: {p.class_name} ({p.probability:.1%}), under the confidence threshold."
-        if role == Qt.ItemDataRole.ForegroundRole and col == CLASS:
+        if role == Qt.ItemDataRole.ForegroundRole and col in (CLASS, self.reason_column()):
             if not p.ok:
                 return QBrush(_RED)
             if p.uncertain or p.unfamiliar:
                 return QBrush(_AMBER)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col >= CONFIDENCE:
+        if role == Qt.ItemDataRole.TextAlignmentRole and CONFIDENCE <= col < self.reason_column():
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -185,9 +198,9 @@ class ResultsModel(QAbstractTableModel):
         if col == FILE:
             return os.path.basename(p.path or "")
         if col == CLASS:
-            if not p.ok:
-                return f"✖ {p.error}"
-            return answer_text(p)
+            return UNREADABLE_TEXT if not p.ok else answer_text(p)
+        if col == self.reason_column():
+            return p.error
         if not p.ok or col == THUMB:
             return None
         value = p.probability if col == CONFIDENCE else p.probabilities.get(self.class_names[col - 4], 0.0)
@@ -196,6 +209,8 @@ class ResultsModel(QAbstractTableModel):
     def _sort_key(self, p, col: int):
         if col == FILE:
             return os.path.basename(p.path or "").lower()
+        if col == self.reason_column():
+            return ""  # only unreadable files have one, and they sort apart
         if not p.ok:
             return 0.0  # sorted apart (last) anyway
         if col == CLASS:
@@ -257,6 +272,25 @@ class ResultsView(QTableView):
         self.setIconSize(QPixmap(ROW_THUMB_SIZE, ROW_THUMB_SIZE).size())
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # as classified, until a click
         self.setSortingEnabled(True)
+        self.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
+        self.sort_menu = QMenu("Sort by", self)  # the keyboard's way to sort (a header needs a click)
+        self.sort_menu.aboutToShow.connect(self._fill_sort_menu)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)  # the Menu key or a right-click
+        self.customContextMenuRequested.connect(lambda pos: self.sort_menu.popup(self.viewport().mapToGlobal(pos)))
+
+    def _fill_sort_menu(self) -> None:
+        """An entry per column and way: "File, A to Z", "Confidence, highest first"…"""
+        self.sort_menu.clear()
+        model = self.model()
+        for column in range(FILE, model.columnCount()):
+            if self.isColumnHidden(column):
+                continue
+            name = model.headerData(column, Qt.Orientation.Horizontal)
+            ways = ((", A to Z", Qt.SortOrder.AscendingOrder), (", Z to A", Qt.SortOrder.DescendingOrder))
+            if column >= CONFIDENCE and column != model.columnCount() - 1:  # numbers: the highest first is wanted most
+                ways = ((", highest first", Qt.SortOrder.DescendingOrder), (", lowest first", Qt.SortOrder.AscendingOrder))
+            for words, order in ways:
+                self.sort_menu.addAction(name + words, lambda c=column, o=order: self.sortByColumn(c, o))
 
     def size_columns(self, classes: int) -> None:
         """Fixed starting widths (measuring the contents would read every row); the file name stretches."""
@@ -269,3 +303,9 @@ class ResultsView(QTableView):
         self.setColumnWidth(CONFIDENCE, 95)
         for col in range(4, 4 + classes):
             self.setColumnWidth(col, 80)
+        self.setColumnWidth(4 + classes, 300)
+        self.show_reasons(False)
+
+    def show_reasons(self, shown: bool) -> None:
+        """The "Why unreadable" column (the last), shown once a file could not be read."""
+        self.setColumnHidden(self.model().columnCount() - 1, not shown)

@@ -18,6 +18,7 @@ from ..core.config import TrainingConfig
 from ..core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 from ..core.progress import RunProgress, format_seconds
 from ..core.wording import count
+from .common import fit_rows
 from .training_form import TrainingForm
 
 
@@ -97,6 +98,7 @@ class TrainingPanel(QWidget):
             self.class_table.horizontalHeaderItem(column).setToolTip(tip)
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.class_table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.class_table.setMaximumHeight(120)
         self.mistakes_button = QPushButton("See the pictures it got wrong…")
@@ -156,6 +158,10 @@ class TrainingPanel(QWidget):
         self.chart_placeholder.deleteLater()
         self.confusion_chart = ConfusionChart(self)
         self.confusion_holder.addWidget(self.confusion_chart)
+        # Shorter than the charts' own least heights: after a training, the tab (chart, result and
+        # the choice of model) then fits a 1024×600 screen without scrolling.
+        self.chart.setMinimumHeight(170)
+        self.confusion_chart.setMinimumSize(220, 190)
 
     # ----- settings -----------------------------------------------------------------------
     def preset_name(self) -> str:
@@ -274,6 +280,7 @@ class TrainingPanel(QWidget):
         for row, scores in enumerate(ev.per_class):
             for col, text in enumerate((scores.name, f"{scores.precision:.1%}", scores.recall_text(), str(scores.support))):
                 self.class_table.setItem(row, col, QTableWidgetItem(text))
+        fit_rows(self.class_table, 120)
         self.mistakes_button.setText(f"See the {count(len(ev.mistakes), 'picture')} it got wrong…" if ev.mistakes
                                      else "See its pictures (no mistakes)…")
         if self.confusion_chart is not None:

@@ -131,11 +131,33 @@ def test_a_move_that_crashes_half_way_leaves_every_file_in_one_place_and_undo_re
     assert len(in_target) == (3 if when == "after" else 2)
 
     report = sorting.undo_last_sort(target)
-    assert files_under(src) == originals and files_under(target) == {}
+    assert files_under(src) == originals
     assert len(report.restored) == len(in_target) and report.kept == []
-    assert not any(p.is_dir() for p in target.iterdir())  # the empty class folders went too
-    with pytest.raises(CatdogError, match="no sort to undo"):
+    assert not target.exists()  # the folder the sort made, left empty, went too (test_undo_removes_…)
+    with pytest.raises(CatdogError, match="does not exist"):
         sorting.undo_last_sort(target)
+
+
+def test_undo_removes_the_target_it_leaves_empty_and_keeps_the_sort_log_in_the_apps_data_folder(photos, tmp_path):
+    src, predictions = photos
+    originals = files_under(src)
+    target = tmp_path / "sorted"
+    sorting.sort_files(predictions, ["cats", "dogs"], target, move=True)
+    journal = (target / sorting.JOURNAL_NAME).read_text()
+    report = sorting.undo_last_sort(target)
+    assert files_under(src) == originals and not target.exists()  # not an empty folder holding a hidden log
+    kept = report.log_kept
+    assert kept and os.path.dirname(kept) == str(fileops.data_dir() / "sort-logs")
+    assert open(kept).read().startswith(journal)  # the whole history, the undo's lines after it
+    assert f"{target} was left empty and removed; its sort log is kept in {kept}." in report.summary()
+
+    # A target with anything else in it stays, log and all.
+    target.mkdir()
+    (target / "mine.txt").write_text("keep me")
+    sorting.sort_files(predictions[:1], ["cats", "dogs"], target, move=True)
+    report = sorting.undo_last_sort(target)
+    assert report.log_kept == "" and (target / "mine.txt").read_text() == "keep me"
+    assert (target / sorting.JOURNAL_NAME).exists() and "removed" not in report.summary()
 
 
 def test_undo_never_overwrites_a_file_that_took_a_moved_files_name(photos, tmp_path):

@@ -52,6 +52,26 @@ def test_install_desktop_entry_points_at_this_installation(tmp_path):
     assert entry["Icon"].endswith("catdog-desktop.png")
 
 
+def test_desktop_entry_offers_the_app_for_pictures_and_models_not_folders(tmp_path):
+    """A file manager offers the app for what it opens as a user would (pictures, our models), never
+    for every folder (inode/directory put it in the menu of each folder); the model file type it
+    declares is installed with it, so a .keras file is recognised as one."""
+    import xml.etree.ElementTree as ET
+
+    shipped = [paths.RESOURCES / "catdog-desktop.desktop", paths.PACKAGE.parent / "resources" / "catdog-desktop.desktop"]
+    for path in shipped:
+        types = [t for t in read_entry(path.read_text())["MimeType"].split(";") if t]
+        assert "inode/directory" not in types, path
+        assert {"image/jpeg", "image/png", "image/webp", desktop_entry.MODEL_MIME_TYPE} <= set(types), path
+        assert all(t.startswith("image/") or t == desktop_entry.MODEL_MIME_TYPE for t in types), path
+    desktop_entry.install(tmp_path)
+    package = ET.parse(tmp_path / "mime" / "packages" / "catdog-desktop.xml").getroot()
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    (declared,) = package.findall("m:mime-type", ns)
+    assert declared.get("type") == desktop_entry.MODEL_MIME_TYPE
+    assert [g.get("pattern") for g in declared.findall("m:glob", ns)] == ["*.keras"]
+
+
 def test_exec_arguments_with_spaces_are_quoted():
     assert desktop_entry._quote("/opt/my apps/python") == '"/opt/my apps/python"'
     assert desktop_entry._quote("/usr/bin/catdog-desktop") == "/usr/bin/catdog-desktop"

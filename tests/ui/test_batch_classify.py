@@ -43,7 +43,7 @@ def test_a_dropped_folder_fills_a_table_to_sort_filter_export_and_sort_into_fold
     # Double-click opens the picture.
     opened = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
-    panel.table.doubleClicked.emit(panel.proxy.index(0, 1))
+    panel.table.activated.emit(panel.proxy.index(0, 1))
     assert opened and os.path.dirname(os.path.dirname(opened[0])) == str(inbox)
     panel.class_filter.setCurrentIndex(0)
 
@@ -67,6 +67,7 @@ def test_a_dropped_folder_fills_a_table_to_sort_filter_export_and_sort_into_fold
     qtbot.waitUntil(lambda: "back where they were" in panel.message.text(), timeout=20_000)
     assert sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file()) == before
     assert not panel.undo_sort_button.isEnabled() and window.session.last_sort_target == ""
+    assert not target.exists() and "removed; its sort log is kept in" in panel.message.text()
 
 
 def test_cancel_keeps_the_rows_so_far(qtbot, window_with_model, tmp_path, monkeypatch):

@@ -138,9 +138,15 @@ def test_move_exclude_and_undo_from_the_gallery_move_the_files(qtbot, tab, tmp_p
     qtbot.waitUntil(lambda: not tab.jobs.busy("edit"), timeout=10_000)
     excluded = gallery.model.item(1).path
     assert excluded.startswith(str(folder / "_excluded" / "cats")) and open(excluded, "rb").read() == contents[second]
+    # These are pictures the model was scored on, not trained on: the words say what exclusion does.
+    assert dialogs[-1][1] == "Exclude pictures?" and "out of the dataset" in dialogs[-1][2]
+    assert "training" not in dialogs[-1][2].split("\n")[0]
+    assert "excluded from the dataset" in gallery.model.data(gallery.model.index(1))
     qtbot.waitUntil(lambda: tab.rescans == [scan.root], timeout=5_000)   # read again once, after the pause
     assert tab.panel.train_again_button.isVisibleTo(tab.panel)
     assert "The dataset changed since" in tab.panel.source.text()
+    assert "Train again to see the effect" not in tab.panel.source.text()
+    assert "Train again for figures on the dataset as it is now" in tab.panel.source.text()
 
     for _ in range(2):
         assert gallery.undo_button.isEnabled()

@@ -17,17 +17,26 @@ def test_export_dialog_exports_checks_and_cancels(qtbot, window_with_model, tmp_
     dialog._format_changed()
     assert dialog.path_edit.text() == str(tmp_path / "pets.tflite")
 
+    shown = []  # each status the dialog shows, with its bar: (text, maximum, value)
+    set_status = dialog.status.setText
+    dialog.status.setText = lambda text: (set_status(text), shown.append(
+        (text, dialog.progress.maximum(), dialog.progress.value())))
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert not dialog.settings.isEnabled()  # nothing can be changed while it runs
     qtbot.waitUntil(lambda: dialog.result is not None and not dialog.running(), timeout=60_000)
+    # The conversion reports no progress of its own: a busy bar and which step it is, not "25 %" for most of the time.
+    converting = [s for s in shown if s[0].startswith("Converting to")]
+    assert converting and all(maximum == 0 for _, maximum, _ in converting), shown
+    assert "step 2 of 4" in converting[0][0]
     text = dialog.result_label.text()
     assert "it agrees with the app" in text and "100.0%" in text and "validation pictures" in text
     assert (tmp_path / "pets.tflite").exists() and (tmp_path / "pets.tflite.MODEL_CARD.md").exists()
     assert dialog.export_button.text() == "Export again" and dialog.cancel_button.text() == "Close"
 
     # Another format: a SavedModel is a folder, and a folder of the user's is never replaced (the
-    # replacing would delete it), not even offered.
+    # replacing would delete it), not even offered. The TFLite result is not left on screen under it.
     next(b for b in dialog.formats.buttons() if b.property("format") == "savedmodel").setChecked(True)
+    assert not dialog.result_label.isVisible() and dialog.export_button.text() == "Export"
     assert dialog.path_edit.text() == str(tmp_path / "pets")
     (tmp_path / "pets").mkdir()
     (tmp_path / "pets" / "mine.txt").write_text("keep me")

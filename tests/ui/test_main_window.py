@@ -213,7 +213,7 @@ def test_dropping_several_files_and_a_folder_fills_the_list(qtbot, window_with_m
     drop_files(panel, scan.validation.paths[:3] + [str(tmp_path / "bad.jpg")])
     qtbot.waitUntil(lambda: len(panel.results()) == 4, timeout=30_000)
     assert panel.row_count() == 4 and panel.stack.currentIndex() == 2
-    assert panel.cell_text(3, 2).startswith("✖") and "empty" in panel.cell_text(3, 2)
+    assert panel.cell_text(3, 2).startswith("✖") and "empty" in panel.cell_text(3, panel.model.reason_column())
     qtbot.waitUntil(lambda: "3 pictures classified" in panel.message.text(), timeout=10_000)
 
 
