@@ -144,3 +144,24 @@ def test_an_export_whose_json_is_wrong_is_checked_the_same_way(setting, tmp_path
             sidecar.write_text(json.dumps({**written, "class_names": value}))
             code, _, err = _cli(capsys, "predict", target, data / "cats")
             assert code == cli.EXIT_ERROR and "shared.onnx cannot be opened: its recorded class names" in err, kind
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"class_names": ["cats", "dogs"], "seed": 1' + "0" * 5000 + "}",
+                                  '["cats", "dogs"]'], ids=["nested 100,000 deep", "a 5,000-digit number", "a list"])
+def test_a_description_nested_too_deep_or_with_endless_numbers_is_refused_or_ignored(setting, tmp_path, capsys, text):
+    import zipfile
+
+    _, good, _ = setting
+    crafted = tmp_path / "crafted.keras"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(crafted, "w") as target:
+        for info in source.infolist():
+            if info.filename != storage.METADATA_ENTRY:
+                target.writestr(info, source.read(info.filename))
+        target.writestr(storage.METADATA_ENTRY, text)
+    if text.startswith("[\""):  # JSON, but not a mapping: as if nothing were recorded
+        assert Classifier.load(crafted).class_names == ["class 1", "class 2"]
+        return
+    with pytest.raises(ModelFileError, match=r"^crafted.keras is damaged: its description cannot be read \(.*\)\.$"):
+        Classifier.load(crafted)
+    code, _, err = _cli(capsys, "predict", crafted, tmp_path)
+    assert code == cli.EXIT_ERROR and "crafted.keras is damaged" in err
