@@ -10,9 +10,10 @@ the CLI read is checked for type and shape here, and everything after loading ma
   dropped with a log warning: the model then behaves as one that never recorded it ("not recorded",
   no "not sure" threshold, the held-out split of a model without a dataset record). Within the
   dataset record, a wrong share, seed, method or folder drops the whole record (a part of it would
-  rebuild another split); a wrong count or label drops only that entry.
+  rebuild another split); a wrong count or label drops only that entry. Within the calibration, the
+  "not sure" threshold and the "none of these" summary are dropped each on its own.
 
-Keys this app does not read are kept as they are (a newer version may have written them).
+The JSON beside an export (core.exported) is checked the same way. Keys this app does not read are kept as they are (a newer version may have written them).
 """
 
 from __future__ import annotations
@@ -247,8 +248,8 @@ def checked(metadata, outputs: int, image_size: int, name: str) -> dict:
     if "evaluation" in metadata:
         _keep_if(metadata, "evaluation", lambda v: _evaluation(v, metadata["class_names"]), "evaluation", name)
     if "dataset" in metadata:  # a wrong entry that decides the split drops the whole record
-        _keep_if(metadata, "dataset", _fields(_SPLIT), "dataset record", name)
-    _check_parts(metadata, "dataset", _DESCRIPTION, name, "dataset record's ")
+        _keep_if(metadata, "dataset", _fields(_SPLIT), "dataset", name)
+    _check_parts(metadata, "dataset", _DESCRIPTION, name, "dataset's ")
     _check_parts(metadata, "calibration", _CALIBRATION, name, "calibration's ")
     return metadata
 
