@@ -351,3 +351,100 @@ def _crc_of_zeros(mebibytes: int) -> int:
     for _ in range(mebibytes):
         crc = zlib.crc32(zeros, crc)
     return crc
+
+
+# ----- a model file whose description has wrong types --------------------------------------------
+
+#: Values of the wrong type or shape for any recorded field: kind -> value.
+WRONG_VALUES = {"text": "x", "list": [1, "x"], "mapping": {"a": 1}, "number": 7, "null": None,
+                "NaN": float("nan"), "huge": 1e308}
+
+
+def full_metadata(model, data_dir: Path) -> dict:
+    """Everything a trained model records, well formed, for the two-class 32-pixel ``model``
+    (tests/helpers.colour_classifier) trained on ``data_dir``: a "not sure" threshold of 0.7, a
+    "none of these" summary, its dataset record and evaluation."""
+    import base64
+
+    from catdog_desktop.core import calibration
+    from catdog_desktop.core.dataset import SPLIT_METHOD, TRAINED_PICTURES, encode_digests
+
+    names = ["cats", "dogs"]
+    centres = np.array([[0.9, 0.3, 0.1], [0.1, 0.3, 0.9]], "<f2")
+    return {
+        "format_version": 1, "versions": {"keras": "3.15.1"}, "keras_version": "3.15.1",
+        "class_names": names, "image_size": 32,
+        "config": {"backbone": "none", "image_size": 32, "epochs": 4, "augmentation": True},
+        "history": [{"epoch": 1, "loss": 0.5, "accuracy": 0.7, "val_loss": 0.6, "val_accuracy": float("nan"),
+                     "learning_rate": 0.003, "seconds": 1.5, "stage": "classifier"}],
+        "best_epoch": 1, "stopped_by_user": False, "stopped_early": False, "stopped_by_time_limit": False,
+        "evaluation": {"split": "validation", "count": 4, "accuracy": 0.75, "loss": 0.5, "class_names": names,
+                       "confusion": [[2, 0], [1, 1]], "mistakes": 1,
+                       "per_class": [{"name": "cats", "precision": 0.67, "recall": 1.0, "f1": 0.8, "support": 2},
+                                     {"name": "dogs", "precision": 1.0, "recall": 0.5, "f1": 0.67, "support": 2}]},
+        "dataset": {"root": str(data_dir), "layout": "class folders", "class_names": names,
+                    "train_counts": [5, 5], "validation_counts": [1, 1], "test_counts": None,
+                    "validation_source": "20% of the training pictures (seed 1337)", "seed": 1337,
+                    "validation_split": 0.2, "split_method": SPLIT_METHOD, "skipped": 0,
+                    "problems": [{"level": "warning", "message": "few pictures"}],
+                    TRAINED_PICTURES: encode_digests([b"12345678abc", b"abcdefgh123"])},
+        "decode_seconds": 1.0, "train_seconds": 2.0, "stage_seconds": {"classifier": 2.0}, "notes": ["a note"],
+        "backbone": None, "provenance": {"source": "made up"},
+        "calibration": {
+            "confidence_threshold": {"target_accuracy": 0.9, "pictures": 4, "mistakes": 1, "source": "validation",
+                                     "value": 0.7, "share_flagged": 0.25, "accuracy_below": None},
+            "novelty": {"count": 2, "dim": 3, "centres": base64.b64encode(centres.tobytes()).decode("ascii"),
+                        "threshold": 0.5, "layer": calibration.feature_layer(model)}},
+    }
+
+
+def with_value(metadata: dict, where: tuple, value) -> dict:
+    """A deep copy of ``metadata`` with the value at ``where`` (keys and list indices) replaced."""
+    crafted = json.loads(json.dumps(metadata))
+    holder = crafted
+    for key in where[:-1]:
+        holder = holder[key]
+    holder[where[-1]] = value
+    return crafted
+
+
+def make_described_model(path: Path, good_model: Path, metadata: dict) -> Path:
+    """A copy of the good model file ``good_model`` at ``path`` that records ``metadata``."""
+    from catdog_desktop.core import storage
+
+    path.write_bytes(Path(good_model).read_bytes())
+    storage.update_metadata(path, metadata)
+    return path
+
+
+#: The fields of :func:`full_metadata` a model can do without.
+OPTIONAL_FIELDS = ("format_version", "versions", "keras_version", "config", "history", "best_epoch", "stopped_by_user",
+                   "stopped_early", "stopped_by_time_limit", "evaluation", "dataset", "decode_seconds", "train_seconds",
+                   "stage_seconds", "notes", "backbone", "provenance", "calibration")
+
+
+def wrong_everywhere(metadata: dict, value) -> dict:
+    """``metadata`` with every field it can do without set to ``value``."""
+    return {**metadata, **{key: value for key in OPTIONAL_FIELDS}}
+
+
+def wrong_entries(metadata: dict, value) -> dict:
+    """``metadata`` with every entry of its records (dataset, evaluation, calibration, settings, ...)
+    and of its lists set to ``value``, and the "not sure" threshold's value too."""
+    crafted = json.loads(json.dumps(metadata))
+    for key in ("dataset", "evaluation", "calibration", "config", "stage_seconds", "versions", "provenance"):
+        crafted[key] = {k: value for k in crafted[key]}
+    crafted["calibration"]["confidence_threshold"] = {**metadata["calibration"]["confidence_threshold"], "value": value}
+    crafted["history"], crafted["notes"] = [value], [value]
+    return crafted
+
+
+def described_setting(root: Path, per_class: int) -> tuple[Path, str, dict]:
+    """(a folder ``root/pets`` of ``per_class`` pictures of cats and dogs, the path of a good tiny model
+    file (tests/helpers.colour_classifier) in ``root``, its :func:`full_metadata` for that folder)."""
+    from helpers import colour_classifier
+    from synthetic import write_class_folders
+
+    data = write_class_folders(root / "pets", ["cats", "dogs"], per_class)
+    classifier = colour_classifier(root)
+    return data, classifier.path, full_metadata(classifier.model, data)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import recorded
 from .errors import ModelFileError
 from .inference import Classifier
 
@@ -131,8 +132,11 @@ def _read_sidecars(path: Path, runtime) -> dict:
     if files["json"].is_file():
         try:
             metadata = json.loads(files["json"].read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelFileError(f"{files['json'].name} beside the model is damaged: {exc}") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ModelFileError(f"{files['json'].name} beside the model is damaged: {str(exc)[:120]}") from None
+    if not isinstance(metadata, dict):
+        log.warning("%s beside the model is not a mapping and is ignored", files["json"].name)
+        metadata = {}
     if not metadata.get("class_names") and files["labels"].is_file():
         names = [line.strip() for line in files["labels"].read_text(encoding="utf-8").splitlines()]
         metadata["class_names"] = [n for n in names if n]
@@ -144,7 +148,10 @@ def _read_sidecars(path: Path, runtime) -> dict:
         metadata["image_size"] = size
     if not metadata.get("image_size"):
         raise ModelFileError(f"The input size of {path.name} is unknown ({files['json'].name} is missing).")
-    return metadata
+    # Written by whoever shared the file, like a .keras model's description: checked the same way.
+    names = metadata["class_names"]
+    return recorded.checked(metadata, len(names) if isinstance(names, list) else 0, metadata["image_size"],
+                            path.name)
 
 
 class _TFLiteRuntime:

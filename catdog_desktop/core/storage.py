@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import fileops
+from . import fileops, recorded
 from .errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -202,8 +202,10 @@ def read_metadata(path: str | os.PathLike) -> dict:
     try:
         text = read_member(path, METADATA_ENTRY)
         return {} if text is None else json.loads(text)
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path.name} is damaged: {exc}") from None
+    except (zipfile.BadZipFile, ValueError, RecursionError, OSError) as exc:
+        # ValueError: not JSON, not UTF-8, or a number of thousands of digits; RecursionError: nested too deep
+        raise ModelFileError(f"{path.name} is damaged: its description cannot be read "
+                             f"({str(exc)[:120] or type(exc).__name__}).") from None
 
 
 def read_member(path: str | os.PathLike, name: str, limit: int = MAX_JSON_BYTES) -> bytes | None:
@@ -304,8 +306,9 @@ def _head(path: Path, count: int) -> bytes:
         return b""
 
 
-def _complete_metadata(model, metadata: dict, path: Path) -> dict:
-    """Check the model matches its metadata; fill in what a plain Keras file lacks."""
+def _complete_metadata(model, metadata, path: Path) -> dict:
+    """Check the model matches its metadata, and the metadata's every field (core.recorded); fill in
+    what a plain Keras file lacks."""
     shape = model.input_shape
     if isinstance(shape, list):
         raise ModelFileError(f"{path.name} has several inputs; an image classifier has one.")
@@ -318,16 +321,7 @@ def _complete_metadata(model, metadata: dict, path: Path) -> dict:
         raise ModelFileError(f"{path.name} gives outputs of shape {model.output_shape}; catdog-desktop needs one "
                              "output with a score per class.")
     outputs = model.output_shape[-1]
-    num_classes = 2 if outputs == 1 else outputs
-    metadata = dict(metadata)
-    names = metadata.get("class_names")
-    if not names:
-        names = [f"class {i + 1}" for i in range(num_classes)]
-        metadata["class_names"] = names
-    if len(names) != num_classes:
-        raise ModelFileError(f"{path.name} is inconsistent: {len(names)} class names for {num_classes} outputs.")
-    metadata["image_size"] = int(shape[1])
-    return metadata
+    return recorded.checked(metadata, 2 if outputs == 1 else outputs, int(shape[1]), path.name)
 
 
 def _as_probabilities(model, path: Path) -> list[str]:

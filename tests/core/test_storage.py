@@ -24,6 +24,9 @@ def test_bundle_carries_metadata_and_is_small(trained):
     assert len(meta["history"]) == len(result.history)
     assert meta["evaluation"]["accuracy"] == pytest.approx(result.evaluation.accuracy)
     assert meta["dataset"]["train_counts"] == [40, 40]
+    # Loading checks every recorded value (core.recorded) and drops none of what training writes.
+    loaded = Classifier.load(path).metadata
+    assert json.dumps(loaded, sort_keys=True) == json.dumps(meta, sort_keys=True)
     with zipfile.ZipFile(path) as zf:
         assert "optimizer" not in zf.read("config.json").decode()  # saved without optimizer state
 
