@@ -318,7 +318,6 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     from .errors import CancelledError, DatasetError
 
     model_classes = list(classifier.class_names)
-    trained_on = (classifier.metadata or {}).get("dataset") or {}
     folder = scan.root
     if not scan.class_names:
         reasons = " ".join(p.message for p in scan.errors)

@@ -739,7 +739,6 @@ def _label_errors_html(data: ReportData) -> str:
 
 
 def _versions_html(data: ReportData) -> str:
-    e = html.escape
     meta = _mapping(data.metadata)
     recorded = _mapping(meta.get("versions"))
     keras_saved = meta.get("keras_version")

@@ -479,11 +479,6 @@ def _placed_file(target: Path, entry: LogEntry) -> Path | str:
     return target / inside
 
 
-def _undo_one(src: Path, dst: Path, move: bool, completed: bool, recorded: Fingerprint | None,
-              trusted: bool) -> Path | _Refusal | str | None:
-    """Undo one file. Returns where the file now is (restored), why the line is refused, a reason
-    the file was left, or None when there was nothing to undo (the sort stopped before this file)."""
-
 def _retire_journal(target: Path) -> str:
     """When ``target`` holds nothing but the sort log, the log moves to the app's data folder
     (fileops.data_dir()/sort-logs) and the empty target goes: an undone sort leaves no folder that
@@ -503,9 +498,10 @@ def _retire_journal(target: Path) -> str:
     return str(kept)
 
 
-def _undo_one(src: Path, dst: Path, move: bool, completed: bool) -> Path | str | None:
-    """Undo one file. Returns where the file now is (restored), a reason it was left, or None
-    when there was nothing to undo (the sort stopped before this file)."""
+def _undo_one(src: Path, dst: Path, move: bool, completed: bool, recorded: Fingerprint | None,
+              trusted: bool) -> Path | _Refusal | str | None:
+    """Undo one file. Returns where the file now is (restored), why the line is refused, a reason
+    the file was left, or None when there was nothing to undo (the sort stopped before this file)."""
     if not os.path.lexists(dst):
         if os.path.lexists(src):
             return src if move and completed else None  # never moved, or already back

@@ -102,8 +102,8 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         geometry = self.session.window_geometry
-        if not (geometry and self.restoreGeometry(geometry)):
-            self.resize(1120, 780)
+        if not (geometry and self.restoreGeometry(geometry)) or self.width() < 480 or self.height() < 320:
+            self.resize(1120, 780)  # none kept, or damaged: Qt "restores" a few stray bytes as a 1×1 window
         self._fit_screen()
         preset_name, config = self.session.training_settings()
         self.training_panel.set_config(config, preset_name)

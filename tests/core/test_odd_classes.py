@@ -2,7 +2,6 @@
 test pictures, a class named like sort's uncertain/ folder, a folder named "...", hundreds of
 classes. Each says what happens, in one sentence, rather than doing something silently."""
 
-from pathlib import Path
 
 from catdog_desktop import cli
 from catdog_desktop.core import sorting

@@ -3,7 +3,6 @@
 
 import threading
 
-from PySide6.QtCore import Qt
 
 from ui_helpers import choose_folder, drop_files, drop_urls
 

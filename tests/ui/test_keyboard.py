@@ -3,7 +3,7 @@ switch tabs, the results table sorts from a menu, Enter opens a picture, the arr
 confusion matrix."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QTableView
 
 from test_evaluation_panel import made_up_evaluation, shown_paths, tab as evaluate_tab  # noqa: F401 - a fixture
 from test_results_table import tab  # noqa: F401 - a fixture
