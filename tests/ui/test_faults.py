@@ -293,7 +293,7 @@ def live_keras_models() -> int:
 #: app. In one process, TensorFlow kept 20-60 MB per fit() (tensorflow#61791): 20 cycles grew
 #: the app by 560 MB before training moved to a child process. 8 cycles keep the suite short and
 #: would still show that leak several times over (7 cycles x 28 MB = 196 MB > the limit).
-START_STOP_CYCLES = 8
+START_STOP_CYCLES = 5
 MAX_RSS_GROWTH_MB = 60
 MAX_THREAD_GROWTH = 2
 
