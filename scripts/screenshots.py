@@ -1,6 +1,6 @@
 """Render README screenshots of each panel after a short real training (offscreen Qt).
 
-    python scripts/screenshots.py [--data ../shared/data/catsdogs/train] [--out resources/screenshots]
+    python scripts/screenshots.py [--data ../shared/data/catsdogs/train] [--out resources/screenshots] [--scale 1.5]
 
 Classifies a few photos with the built-in model, then trains on a subset of the photos in --data
 (symlinked into a temporary folder; without --data a synthetic dataset is generated).
@@ -124,8 +124,17 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=10, help="the most epochs (of fine-tuning)")
     parser.add_argument("--time-limit", type=int, default=3, help="minutes (the Train tab's time limit)")
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="as on a 1920x1080 laptop screen at this scale (e.g. 1.5 for Windows' 150 %%): "
+                             "the window keeps the size the app gives it there (give --out a folder of its own)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.scale:  # Qt reads both when the application starts
+        screen = Path(tempfile.mkdtemp(prefix="catdog-screen-")) / "screen.json"
+        screen.write_text('{"screens": [{"name": "laptop", "x": 0, "y": 0, "width": 1920, "height": 1080, '
+                          '"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}')
+        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screen}"
+        os.environ["QT_SCALE_FACTOR"] = f"{args.scale:g}"
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -136,7 +145,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="catdog-shots-"))
     dataset, extra = make_subset(args.data, args.per_class, work)
     window = MainWindow(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
-    window.resize(1180, 800)
+    if not args.scale:
+        window.resize(1180, 800)
     window.show()
     wait(app, lambda: window.tf_ready)
     # The classify panel first, with the built-in model that is active at start.
