@@ -43,7 +43,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    from catdog_desktop.core.dataset import scan_images
+    from catdog_desktop.core.data.dataset import scan_images
     from catdog_desktop.paths import default_model_path
     from catdog_desktop.ui.main_window import MainWindow
 

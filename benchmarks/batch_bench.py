@@ -102,10 +102,10 @@ def model_file(args) -> Path:
         return default_model_path()
     if args.model:
         return Path(args.model)
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
     from catdog_desktop.core.config import preset
-    from catdog_desktop.core.model import make_model
-    from catdog_desktop.core.transfer import make_pretrained_model
+    from catdog_desktop.core.model.network import make_model
+    from catdog_desktop.core.training.pretrained import make_pretrained_model
 
     config = preset("default", backbone=args.backbone)
     model = make_model(config, 2) if config.backbone == "none" else make_pretrained_model(config, 2)
@@ -119,9 +119,9 @@ def child(args) -> dict:
     """Measure one folder in this (fresh) process."""
     import numpy as np
 
-    from catdog_desktop.core.dataset import scan_images
-    from catdog_desktop.core.images import load_pixels
-    from catdog_desktop.core.inference import PREDICT_BATCH, Classifier
+    from catdog_desktop.core.data.dataset import scan_images
+    from catdog_desktop.core.data.images import load_pixels
+    from catdog_desktop.core.classify.classifier import PREDICT_BATCH, Classifier
 
     clf = Classifier.load(args.model_path).warm_up()
     files, _ = scan_images([args.folder])

@@ -41,16 +41,16 @@ def main() -> int:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--data", type=Path)
     parser.add_argument("--limit", type=int, default=1000, help="pictures checked at most")
-    parser.add_argument("--formats", default="all", help="comma-separated keys of core.export.FORMATS")
+    parser.add_argument("--formats", default="all", help="comma-separated keys of core.export.exporter.FORMATS")
     parser.add_argument("--runs", type=int, default=30, help="single-picture calls timed per runtime")
     parser.add_argument("--json-out", help="also append the JSON line to this file")
     args = parser.parse_args()
 
     from train_bench import cpu_info, emit
 
-    from catdog_desktop.core import export
-    from catdog_desktop.core.exported import open_new_export
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.export import exporter as export
+    from catdog_desktop.core.export.runtimes import open_new_export
+    from catdog_desktop.core.classify.classifier import Classifier
     from catdog_desktop.paths import default_model_path
 
     model_path = args.model or default_model_path()

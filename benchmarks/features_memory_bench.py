@@ -4,7 +4,7 @@
     python benchmarks/features_memory_bench.py [--counts 1000 100000] [--image-size 160]
 
 Generates the photos (small JPEGs of coloured noise, made once under --folder), then for each
-count runs the pretrained training's feature stage (core.features.compute_features with the
+count runs the pretrained training's feature stage (core.model.features.compute_features with the
 shipped MobileNetV2, each picture and its mirror image, the disk cache off) in a fresh child
 process and reports its peak RSS, next to the size of the features it holds. Prints one JSON
 line. The input size only changes the speed (the features are 1,280 numbers a view at any
@@ -45,9 +45,9 @@ def make_photos(folder: Path, count: int, px: int = 96) -> list[str]:
 
 
 def child(folder: Path, count: int, image_size: int) -> dict:
-    from catdog_desktop.core import backbone
-    from catdog_desktop.core.features import FeatureCache, compute_features
-    from catdog_desktop.core.transfer import _feature_function
+    from catdog_desktop.core.model import backbone
+    from catdog_desktop.core.model.features import FeatureCache, compute_features
+    from catdog_desktop.core.training.pretrained import _feature_function
 
     paths = sorted(str(p) for p in folder.glob("*.jpg"))[:count]
     model = backbone.make_backbone("mobilenet_v2", image_size)

@@ -55,7 +55,7 @@ def make_pictures(folder: Path, count: int, width: int) -> list[str]:
 def made_up_mistakes(paths: list[str]):
     import numpy as np
 
-    from catdog_desktop.core.evaluation import evaluate_probabilities
+    from catdog_desktop.core.evaluate.evaluation import evaluate_probabilities
 
     rng = np.random.default_rng(0)
     labels = np.array([0 if "/cats/" in p else 1 for p in paths])

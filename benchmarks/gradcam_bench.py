@@ -1,5 +1,5 @@
 """Heatmap and report speed: the first Grad-CAM heatmap (tracing the gradient graph), then one
-heatmap of a photo each way (Grad-CAM; hiding parts, core.occlusion, and its ratio to Grad-CAM
+heatmap of a photo each way (Grad-CAM; hiding parts, core.heatmaps.occlusion, and its ratio to Grad-CAM
 measured in the same run), for each model type at its default size; and the report on a folder.
 
     python benchmarks/gradcam_bench.py [--data catdog_desktop/resources/sample] [--repeats 20]
@@ -7,7 +7,7 @@ measured in the same run), for each model type at its default size; and the repo
 
 Without --model, models with the app's default settings are built (weights do not change the
 speed): pretrained (MobileNetV2, 160 px) and from scratch (96 px). ``--report`` also times
-``core.report`` (collect + render) on --data with the pretrained model, label check included.
+``core.report.page`` (collect + render) on --data with the pretrained model, label check included.
 Prints one JSON line.
 """
 
@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def time_heatmaps(classifier, photo: Path, repeats: int) -> dict:
-    from catdog_desktop.core import gradcam, jobs, occlusion
-    from catdog_desktop.core.images import load_pixels
+    from catdog_desktop.core.heatmaps import gradcam
+    from catdog_desktop.core.app import jobs
+    from catdog_desktop.core.heatmaps import occlusion
+    from catdog_desktop.core.data.images import load_pixels
 
     pixels = load_pixels(photo, classifier.image_size)
     classifier.warm_up()  # the prediction graph is traced apart from the gradient graph timed here
@@ -68,11 +70,11 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="also append the JSON line to this file")
     args = parser.parse_args()
 
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
     from catdog_desktop.core.config import preset
-    from catdog_desktop.core.inference import Classifier
-    from catdog_desktop.core.model import make_model
-    from catdog_desktop.core.transfer import make_pretrained_model
+    from catdog_desktop.core.classify.classifier import Classifier
+    from catdog_desktop.core.model.network import make_model
+    from catdog_desktop.core.training.pretrained import make_pretrained_model
     from train_bench import cpu_info, emit
 
     photos = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -91,8 +93,8 @@ def main() -> int:
     out = {"benchmark": "gradcam", "cpu": cpu_info(), "photo": photo.name, "repeats": args.repeats,
            "models": {name: time_heatmaps(clf, photo, args.repeats) for name, clf in models.items()}}
     if args.report:
-        from catdog_desktop.core import report
-        from catdog_desktop.core.dataset import scan_dataset
+        from catdog_desktop.core.report import page as report
+        from catdog_desktop.core.data.dataset import scan_dataset
 
         classifier = models.get("mobilenet_v2") or next(iter(models.values()))
         started = time.perf_counter()

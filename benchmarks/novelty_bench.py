@@ -16,7 +16,7 @@ under site-packages and /usr/share; names containing "cat" or "dog" left out). N
 downloaded.
 
 Prints ONE JSON line: the detection rate and false-alarm rate at the model's own calibrated
-threshold (recorded by core.calibration from held-out distances), the detection rate at
+threshold (recorded by core.model.calibration from held-out distances), the detection rate at
 exactly 5 % false alarms on the held-out photos, the AUROC, the same for the "not sure"
 baseline (the top probability, which is what a plain classifier offers), per-kind detection,
 and the CPU (``--limit N`` uses N pictures of each side: a quick check that it runs).
@@ -116,7 +116,7 @@ def package_pictures(limit: int = 150) -> list[str]:
 
 def scores(classifier, paths: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(novelty distance, top probability, the paths that could be read) of each picture."""
-    from catdog_desktop.core.pipeline import decode_paths
+    from catdog_desktop.core.data.pipeline import decode_paths
 
     dist, conf, kept_paths = [], [], []
     for start in range(0, len(paths), 128):
@@ -165,8 +165,8 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    from catdog_desktop.core.dataset import scan_images
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.data.dataset import scan_images
+    from catdog_desktop.core.classify.classifier import Classifier
 
     classifier = Classifier.load(args.model)
     if classifier.novelty is None:

@@ -33,12 +33,12 @@ def main() -> int:
                         help="without --model: the app's default model type, or 'none' for from scratch")
     args = parser.parse_args()
 
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
     from catdog_desktop.core.config import preset
-    from catdog_desktop.core.images import load_pixels
-    from catdog_desktop.core.inference import Classifier
-    from catdog_desktop.core.model import make_model
-    from catdog_desktop.core.transfer import make_pretrained_model
+    from catdog_desktop.core.data.images import load_pixels
+    from catdog_desktop.core.classify.classifier import Classifier
+    from catdog_desktop.core.model.network import make_model
+    from catdog_desktop.core.training.pretrained import make_pretrained_model
     from train_bench import cpu_info
 
     model_path = args.model

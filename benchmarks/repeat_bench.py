@@ -8,7 +8,7 @@
 ``--data`` defaults to the sample dataset that ships with the app. Each run trains a new
 model with the same settings, then drops it, as the app does when a new training replaces
 the last one. By default each training runs in a child process, as in the app
-(core.isolated); ``--in-process`` calls ``train()`` directly, which shows TensorFlow's
+(core.training.isolated); ``--in-process`` calls ``train()`` directly, which shows TensorFlow's
 per-training leak. Prints ONE JSON line: resident memory (MB) before the first run and after
 each run, the growth per run after the first, peak RSS, and seconds per run.
 """
@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train_bench import parse_value  # noqa: E402
 
-from catdog_desktop.core import isolated, training  # noqa: E402
+from catdog_desktop.core.training import isolated
+from catdog_desktop.core.training import train as training  # noqa: E402
 from catdog_desktop.core.config import preset  # noqa: E402
-from catdog_desktop.core.dataset import scan_dataset  # noqa: E402
+from catdog_desktop.core.data.dataset import scan_dataset  # noqa: E402
 from catdog_desktop.paths import sample_dataset_dir  # noqa: E402
 
 

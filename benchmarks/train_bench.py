@@ -171,7 +171,7 @@ def bench_notebook_cnn(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarr
     """One epoch of the notebook CNN at 64 px, batch 32, from in-memory (rescaled) NumPy arrays."""
     import keras
 
-    from catdog_desktop.core.model import training_flops_per_image
+    from catdog_desktop.core.model.network import training_flops_per_image
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(1)
@@ -198,9 +198,9 @@ def bench_feed(config, x: np.ndarray, y: np.ndarray, num_classes: int, n_images:
     import keras
     import tensorflow as tf
 
-    from catdog_desktop.core import pipeline
-    from catdog_desktop.core.model import make_model
-    from catdog_desktop.core.training import compile_model
+    from catdog_desktop.core.data import pipeline
+    from catdog_desktop.core.model.network import make_model
+    from catdog_desktop.core.training.train import compile_model
 
     n = min(n_images, len(x)) // config.batch_size * config.batch_size
     x, y = x[:n], y[:n]
@@ -249,14 +249,14 @@ def bench_feed(config, x: np.ndarray, y: np.ndarray, num_classes: int, n_images:
 
 
 def train_through_gui(cfg, scan, reporter):
-    """Run one training the way the app does: core.jobs.train_model in a Worker on a QThread (which
-    trains in a child process, core.isolated), progress arriving as queued signals on the GUI
+    """Run one training the way the app does: core.app.jobs.train_model in a Worker on a QThread (which
+    trains in a child process, core.training.isolated), progress arriving as queued signals on the GUI
     thread. Same reporter figures as train()."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QObject, Slot
     from PySide6.QtWidgets import QApplication
 
-    from catdog_desktop.core import jobs
+    from catdog_desktop.core.app import jobs
     from catdog_desktop.ui.workers import Worker, WorkerThreads
 
     app = QApplication.instance() or QApplication([])
@@ -345,8 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from catdog_desktop.core import config as config_mod
-    from catdog_desktop.core import dataset, evaluation, pipeline, training
-    from catdog_desktop.core.model import training_flops_per_image
+    from catdog_desktop.core.data import dataset
+    from catdog_desktop.core.evaluate import evaluation
+    from catdog_desktop.core.data import pipeline
+    from catdog_desktop.core.training import train as training
+    from catdog_desktop.core.model.network import training_flops_per_image
 
     overrides = {}
     fields = {f.name: f for f in dataclasses.fields(config_mod.TrainingConfig)}
@@ -461,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_accuracy_tta": round(test_tta, 4),
         "test_loss": round(result.evaluation.loss, 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        # --gui trains in a child process, as the app does (core.isolated): its peak is here
+        # --gui trains in a child process, as the app does (core.training.isolated): its peak is here
         "peak_rss_training_process_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "loadavg_end": os.getloadavg()[0],
         "history": epochs,
@@ -484,7 +487,11 @@ def bench_pretrained(args, cfg, root: Path) -> int:
     (the features stage streams them: nothing is decoded beforehand), each stage on its own."""
     import keras
 
-    from catdog_desktop.core import dataset, evaluation, features, pipeline, training
+    from catdog_desktop.core.data import dataset
+    from catdog_desktop.core.evaluate import evaluation
+    from catdog_desktop.core.model import features
+    from catdog_desktop.core.data import pipeline
+    from catdog_desktop.core.training import train as training
 
     if args.train_per_class:
         root = build_subset_tree(root, Path(tempfile.mkdtemp(prefix="catdog-bench-subset-")), args.train_per_class)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from .core.config import BACKBONE_NAMES, PRESETS, TrainingConfig, preset
 from .core.errors import CancelledError, CatdogError
-from .core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
-from .core.jobs import EXPLAIN_METHODS
+from .core.training.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+from .core.app.jobs import EXPLAIN_METHODS
 from .core.safe_text import ESCAPE_ERRORS
 
 log = logging.getLogger("catdog_desktop.cli")
@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print a JSON list of {path, label, suggested, score}")
 
-    from .core.export import FORMATS, PARITY_LIMIT
+    from .core.export.exporter import PARITY_LIMIT
+    from .core.export.formats import FORMATS
 
     x = sub.add_parser("export", help="export a model for other programs and check that it agrees",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -259,9 +260,9 @@ class _TextReporter(Reporter):
 
 
 def cmd_train(args) -> int:
-    from .core.dataset import scan_dataset
+    from .core.data.dataset import scan_dataset
 
-    from .core import storage
+    from .core.model import storage
 
     config = _config_from_args(args)
     if args.multi_gpu and config.backbone != "none":
@@ -272,7 +273,7 @@ def cmd_train(args) -> int:
     if not args.json:
         _print_scan(scan)
     scan.raise_for_errors()
-    from .core import training
+    from .core.training import train as training
 
     strategy = None
     if args.multi_gpu:
@@ -310,7 +311,7 @@ def cmd_train(args) -> int:
 def _save_or_rescue(result, out: Path) -> Path:
     """Save the trained model to ``out``; if that fails now (the disk filled up during training),
     save it in the temporary folder and end with an error that says where, rather than lose it."""
-    from .core import storage
+    from .core.model import storage
 
     try:
         return storage.save_bundle(result.model, result.metadata(), out)
@@ -324,7 +325,7 @@ def _save_or_rescue(result, out: Path) -> Path:
 
 
 def cmd_evaluate(args) -> int:
-    from .core.evaluation import evaluate_folder
+    from .core.evaluate.evaluation import evaluate_folder
 
     classifier = _open_model(args.model)
     scored = evaluate_folder(classifier, args.data_dir, strict=args.strict)
@@ -358,7 +359,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .core.batch import check_csv_path
+    from .core.classify.results import check_csv_path
 
     if args.csv:
         check_csv_path(args.csv, args.force)  # before the work, not after it
@@ -407,9 +408,9 @@ def _classify(args, paths):
     """Classify files and folders with the model in ``args.model`` ("not sure" under ``args.threshold``
     when given), a progress line on stderr. Returns (the classifier, BatchResults with the files that
     are not pictures last, those files as (path, reason))."""
-    from .core.batch import BatchResults
-    from .core.dataset import scan_images
-    from .core.inference import Prediction
+    from .core.classify.results import BatchResults
+    from .core.data.dataset import scan_images
+    from .core.classify.classifier import Prediction
 
     threshold = getattr(args, "threshold", None)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -447,8 +448,8 @@ class _Progress:
 
 
 def cmd_sort(args) -> int:
-    from .core import sorting
-    from .core.batch import check_csv_path
+    from .core.classify import sorting
+    from .core.classify.results import check_csv_path
 
     for source in args.sources:  # a typo: one line, before any work and before the target is made
         if not os.path.lexists(os.path.expanduser(source)):
@@ -490,7 +491,7 @@ def cmd_sort(args) -> int:
 
 
 def cmd_undo_sort(args) -> int:
-    from .core import sorting
+    from .core.classify import sorting
 
     report = sorting.undo_last_sort(args.target)
     if args.json:
@@ -508,7 +509,7 @@ def cmd_undo_sort(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .core import export
+    from .core.export import exporter as export
 
     if args.parity_limit < 1:
         raise CatdogError("--parity-limit must be at least 1.")
@@ -539,8 +540,8 @@ def cmd_explain(args) -> int:
 
     from PIL import Image
 
-    from .core import jobs
-    from .core.report import check_writable, write_file
+    from .core.app import jobs
+    from .core.report.page import check_writable, write_file
 
     out = check_writable(args.out, args.force, "the heatmap")  # before loading anything
     image_format = Image.registered_extensions().get(Path(out).suffix.lower())
@@ -574,8 +575,8 @@ def cmd_explain(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .core import report
-    from .core.dataset import scan_as_recorded
+    from .core.report import page as report
+    from .core.data.dataset import scan_as_recorded
 
     out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
     classifier = _open_model(args.model)
@@ -602,8 +603,8 @@ def cmd_report(args) -> int:
 def _open_model(path: str, exports: bool = False):
     """The model in ``path`` as a Classifier (``exports``: an exported file too: .tflite, .onnx), its
     notes (e.g. raw scores turned into probabilities) said on stderr."""
-    from .core.exported import load_classifier
-    from .core.inference import Classifier
+    from .core.export.runtimes import load_classifier
+    from .core.classify.classifier import Classifier
 
     classifier = load_classifier(path) if exports else Classifier.load(path)
     for note in classifier.notes:
@@ -620,8 +621,8 @@ def verdict(prediction, class_names: list[str]) -> str:
 
 
 def cmd_check_labels(args) -> int:
-    from .core.dataset import scan_dataset
-    from .core.label_errors import check_labels
+    from .core.data.dataset import scan_dataset
+    from .core.evaluate.label_errors import check_labels
 
     if args.model is not None and not os.path.exists(os.path.expanduser(args.model)):
         raise CatdogError(f"The model file {args.model} does not exist.")  # before the scan, not after it

@@ -1,5 +1,5 @@
 """Add the "not sure" threshold and the "none of these" summary to an existing model file,
-without training it again (core/calibration.py says what they are).
+without training it again (core/model/calibration.py says what they are).
 
     python scripts/calibrate_model.py MODEL.keras --data DATA_DIR
     python scripts/calibrate_model.py catdog_desktop/resources/default-model.keras \
@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from catdog_desktop.core import calibration, storage  # noqa: E402
-from catdog_desktop.core.dataset import (  # noqa: E402
-    in_record, scan_dataset, split_method_of, trained_record)
+from catdog_desktop.core.model import calibration
+from catdog_desktop.core.model import storage  # noqa: E402
+from catdog_desktop.core.data.dataset import in_record, scan_dataset, split_method_of, trained_record
 from catdog_desktop.core.errors import CatdogError  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def calibrate_file(model_path: Path, data: Path, default_model_split: bool = Fal
         if trained_again:
             raise CatdogError(f"{len(trained_again)} of the validation pictures here are pictures the model trained on "
                               f"(e.g. {trained_again[0]}): the folder has changed since it was trained.")
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.classify.classifier import Classifier
 
     classifier = Classifier.load(model_path)
     started = time.monotonic()

@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from train_bench import DEFAULT_ROOT, SPLIT_SEED, build_split_tree  # noqa: E402
 
-from catdog_desktop.core import storage, training  # noqa: E402
+from catdog_desktop.core.model import storage
+from catdog_desktop.core.training import train as training  # noqa: E402
 from catdog_desktop.core.config import preset  # noqa: E402
-from catdog_desktop.core.dataset import scan_dataset  # noqa: E402
+from catdog_desktop.core.data.dataset import scan_dataset  # noqa: E402
 
 #: The settings of the shipped model: the app's pretrained default (MobileNetV2, fine-tuned), with
 #: no time limit and more fine-tuning epochs than fit in the app's default time.

@@ -30,9 +30,10 @@ def pets_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained(pets_dir, tmp_path_factory):
     """One real training on the tiny dataset, shared by the tests that need a model."""
-    from catdog_desktop.core import storage, training
+    from catdog_desktop.core.model import storage
+    from catdog_desktop.core.training import train as training
     from catdog_desktop.core.config import TrainingConfig
-    from catdog_desktop.core.dataset import scan_dataset
+    from catdog_desktop.core.data.dataset import scan_dataset
 
     scan = scan_dataset(pets_dir)
     result = training.train(TrainingConfig(**TINY), scan)

@@ -29,8 +29,8 @@ def _mean_colour_classifier(classes, weights, bias, folder, name):
     import keras
     import numpy as np
 
-    from catdog_desktop.core import storage
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.model import storage
+    from catdog_desktop.core.classify.classifier import Classifier
 
     inputs = keras.Input((32, 32, 3))
     mean = keras.layers.GlobalAveragePooling2D()(inputs)

@@ -366,8 +366,8 @@ def full_metadata(model, data_dir: Path) -> dict:
     "none of these" summary, its dataset record and evaluation."""
     import base64
 
-    from catdog_desktop.core import calibration
-    from catdog_desktop.core.dataset import SPLIT_METHOD, TRAINED_PICTURES, encode_digests
+    from catdog_desktop.core.model import calibration
+    from catdog_desktop.core.data.dataset import SPLIT_METHOD, TRAINED_PICTURES, encode_digests
 
     names = ["cats", "dogs"]
     centres = np.array([[0.9, 0.3, 0.1], [0.1, 0.3, 0.9]], "<f2")
@@ -410,7 +410,7 @@ def with_value(metadata: dict, where: tuple, value) -> dict:
 
 def make_described_model(path: Path, good_model: Path, metadata: dict) -> Path:
     """A copy of the good model file ``good_model`` at ``path`` that records ``metadata``."""
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
 
     path.write_bytes(Path(good_model).read_bytes())
     storage.update_metadata(path, metadata)

@@ -17,8 +17,8 @@ class TrainingConfig:
     """Everything that shapes a model and its training. Defaults are the app's defaults."""
 
     # "mobilenet_v2": start from the network pretrained on ImageNet that ships with the app
-    # (features once, a classifier on them, then fine-tuning; core/transfer.py). "none": the
-    # small CNN of core/model.py trained from scratch (for pictures unlike photos).
+    # (features once, a classifier on them, then fine-tuning; core/training/pretrained.py). "none": the
+    # small CNN of core/model/network.py trained from scratch (for pictures unlike photos).
     backbone: str = "mobilenet_v2"
     image_size: int = 160         # pixels per side of the pictures; from scratch, the blocks work at image_size / stem_stride
     blocks: int = 4               # convolutional blocks; a max-pool halves the resolution between two
@@ -95,7 +95,7 @@ class TrainingConfig:
             raise ValueError(f"Precision must be one of: {', '.join(PRECISIONS)}.")
 
 
-#: Values of ``TrainingConfig.backbone`` besides "none" (core/backbone.py has what each one is).
+#: Values of ``TrainingConfig.backbone`` besides "none" (core/model/backbone.py has what each one is).
 BACKBONE_NAMES = ("mobilenet_v2",)
 
 #: Values of ``TrainingConfig.precision``.

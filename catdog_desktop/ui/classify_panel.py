@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (
     QPushButton, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
-from ..core.batch import BatchResults
+from ..core.classify.results import BatchResults
 from ..core.wording import count
-from ..core.jobs import EXPLAIN_METHODS
+from ..core.app.jobs import EXPLAIN_METHODS
 from .common import explain_method_box, heat_sentence, local_paths, pixmap_from_rgb
 from .results_table import NONE_OF_THESE, NOT_SURE, UNREADABLE, ResultsModel, ResultsProxy, ResultsView, filter_key
 

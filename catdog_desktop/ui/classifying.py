@@ -13,10 +13,10 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QDialog, QMessageBox
 
-from ..core import jobs
-from ..core.batch import ClassifiedRows, ClassifyStarted
+from ..core.app import jobs
+from ..core.classify.results import ClassifiedRows, ClassifyStarted
 from ..core.wording import count
-from ..core.session import BUILTIN_NAME, Session
+from ..core.app.session import BUILTIN_NAME, Session
 from .classify_panel import ClassifyPanel
 from .sort_dialog import SortChoice, SortDialog
 from .workers import JobRunner

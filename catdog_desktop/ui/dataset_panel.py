@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import wording
-from ..core.jobs import DATASET_THUMB_SIZE as THUMB_SIZE
+from ..core.app.jobs import DATASET_THUMB_SIZE as THUMB_SIZE
 from .common import local_paths, pixmap_from_rgb, problems_html
 
 
@@ -261,14 +261,14 @@ class DatasetPanel(QWidget):
 
 def is_picture(path: str) -> bool:
     """Whether ``path`` is named like a picture the app reads (and is not a folder)."""
-    from ..core.images import is_image_name  # numpy and Pillow: not at startup
+    from ..core.data.images import is_image_name  # numpy and Pillow: not at startup
 
     return not os.path.isdir(path) and is_image_name(path)
 
 
 def not_a_folder_message(path: str) -> str:
     """What to tell someone who dropped a file where a dataset folder is expected."""
-    from ..core.images import unsupported_reason  # numpy and Pillow: not at startup
+    from ..core.data.images import unsupported_reason  # numpy and Pillow: not at startup
 
     name = os.path.basename(path) or path
     if not os.path.exists(path):

@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ..core import jobs
-from ..core.edits import DatasetEditor
-from ..core.session import Session
+from ..core.app import jobs
+from ..core.data.edits import DatasetEditor
+from ..core.app.session import Session
 from ..core.wording import count
 from .evaluation_panel import EvaluationPanel
 from .gallery import PictureDialog
@@ -83,7 +83,7 @@ class Evaluating(QObject):
         data = (classifier.metadata or {}).get("evaluation")
         if not isinstance(data, dict) or "confusion" not in data:
             return
-        from ..core.evaluation import EvaluationResult  # NumPy: loaded once a model is, not before the window
+        from ..core.evaluate.evaluation import EvaluationResult  # NumPy: loaded once a model is, not before the window
 
         try:
             ev = EvaluationResult.from_dict(data)

@@ -12,8 +12,9 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton, QRadioButton, QVBoxLayout, QWidget,
 )
 
-from ..core import jobs
-from ..core.export import FLOAT_MAX_DIFFERENCE, FORMATS, check_destination, destination, planned_files
+from ..core.app import jobs
+from ..core.export.formats import FLOAT_MAX_DIFFERENCE, FORMATS
+from ..core.export.exporter import check_destination, destination, planned_files
 from ..core.errors import ExportError
 from .panel_tabs import scrolling
 from .workers import JobRunner

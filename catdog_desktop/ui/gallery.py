@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QPushButton, QToolButton, QVBoxLayout, QWidget,
 )
 
-from ..core import jobs
-from ..core.thumbnails import ThumbnailRequests
+from ..core.app import jobs
+from ..core.app.thumbnails import ThumbnailRequests
 from .common import explain_method_box, heat_sentence, pixmap_from_rgb
 from .workers import JobRunner
 

@@ -14,8 +14,8 @@ from PySide6.QtCore import QSettings, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
-from ..core import jobs
-from ..core.session import Session
+from ..core.app import jobs
+from ..core.app.session import Session
 from ..core.wording import count
 from ..paths import default_model_path, inside_package, sample_dataset_dir
 from .classify_panel import ClassifyPanel

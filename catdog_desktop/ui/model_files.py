@@ -10,8 +10,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
-from ..core import jobs
-from ..core.session import BUILTIN_NAME, Session
+from ..core.app import jobs
+from ..core.app.session import BUILTIN_NAME, Session
 from ..paths import inside_package
 from .workers import JobRunner
 

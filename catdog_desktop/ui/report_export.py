@@ -13,8 +13,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from ..core import jobs
-from ..core.session import Session
+from ..core.app import jobs
+from ..core.app.session import Session
 from .workers import JobRunner
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView
 
-from ..core.jobs import ROW_THUMB_SIZE
+from ..core.app.jobs import ROW_THUMB_SIZE
 from .common import pixmap_from_rgb
 
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit, QPushButton, QRadioButton, QVBoxLayout,
 )
 
-from ..core import sorting
+from ..core.classify import sorting
 from ..core.errors import CatdogError
 
 

@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from ..core import advice
+from ..core.training import advice
 from ..core.config import TrainingConfig
-from ..core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
-from ..core.progress import RunProgress, format_seconds
+from ..core.training.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+from ..core.training.progress import RunProgress, format_seconds
 from ..core.wording import count
 from .common import fit_rows
 from .training_form import TrainingForm

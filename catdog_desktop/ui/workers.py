@@ -1,6 +1,6 @@
 """Background work for the UI: QObject workers moved to QThreads.
 
-A worker runs a plain function (catdog_desktop.core.jobs) off the GUI thread. The function gets
+A worker runs a plain function (catdog_desktop.core.app.jobs) off the GUI thread. The function gets
 a :class:`Task` to report progress, yield partial results and check for a stop request; it raises
 CancelledError when stopped before it has a result. :class:`JobRunner` runs the newest job of
 each kind and drops what superseded ones still send. Signals carry plain

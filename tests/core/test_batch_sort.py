@@ -7,10 +7,11 @@ import os
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import fileops, sorting
-from catdog_desktop.core.batch import BatchResults, read_csv
+from catdog_desktop.core import fileops
+from catdog_desktop.core.classify import sorting
+from catdog_desktop.core.classify.results import BatchResults, read_csv
 from catdog_desktop.core.errors import CatdogError
-from catdog_desktop.core.inference import Prediction
+from catdog_desktop.core.classify.classifier import Prediction
 
 
 def run_here(capsys, *args):
@@ -266,7 +267,7 @@ def test_two_batches_at_once_give_the_same_answers_in_order_and_stop_between_bat
 
 
 def test_a_picture_of_one_flat_colour_is_sorted_apart_whatever_the_threshold(photos):
-    from catdog_desktop.core.images import FLAT_PICTURE
+    from catdog_desktop.core.data.images import FLAT_PICTURE
 
     _, predictions = photos
     predictions[2].doubt, predictions[2].uncertain = FLAT_PICTURE, True  # 95 % "dogs" for a blank picture

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import calibration, storage
-from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.model import calibration
+from catdog_desktop.core.model import storage
+from catdog_desktop.core.classify.classifier import Classifier
 
 
 def test_threshold_is_where_accuracy_falls_under_90_percent():
@@ -161,7 +162,7 @@ def test_cli_predict_marks_not_sure_and_none_of_these(trained, tmp_path, capsys)
 
 
 def test_the_session_keeps_the_users_threshold_per_model_file():
-    from catdog_desktop.core.session import CONFIDENCE_THRESHOLDS, DictStore, Session
+    from catdog_desktop.core.app.session import CONFIDENCE_THRESHOLDS, DictStore, Session
 
     class Model:
         def __init__(self, path):

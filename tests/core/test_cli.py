@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import storage
+from catdog_desktop.core.model import storage
 from synthetic import write_class_folders
 
 
@@ -143,7 +143,7 @@ TINY_CLI = ["--backbone", "none", "--epochs", 1, "--image-size", 32, "--blocks",
 
 @pytest.mark.parametrize("out", ["{tmp}/notes.txt/model.keras", "{tmp}/missing/model.keras"])
 def test_train_refuses_an_unusable_out_path_before_training(pets_dir, tmp_path, capsys, monkeypatch, out):
-    from catdog_desktop.core import training
+    from catdog_desktop.core.training import train as training
 
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained although it cannot save"))
@@ -153,7 +153,7 @@ def test_train_refuses_an_unusable_out_path_before_training(pets_dir, tmp_path, 
 
 
 def test_train_refuses_a_read_only_folder_before_training(pets_dir, tmp_path, capsys, monkeypatch):
-    from catdog_desktop.core import training
+    from catdog_desktop.core.training import train as training
 
     # A read-only folder, as the system answers it (root may write anywhere, so the answer is
     # given here: the same error creating a file there raises for any other user).
@@ -195,7 +195,7 @@ def test_predict_sees_float_and_16_bit_tiffs_as_they_look_and_marks_a_flat_pictu
     import numpy as np
     from PIL import Image
 
-    from catdog_desktop.core.batch import read_csv
+    from catdog_desktop.core.classify.results import read_csv
     from helpers import brightness_classifier
 
     model = brightness_classifier(tmp_path).path

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from catdog_desktop.core.dataset import LAYOUT_CLASSES, LAYOUT_SPLIT, scan_dataset, scan_images
+from catdog_desktop.core.data.dataset import LAYOUT_CLASSES, LAYOUT_SPLIT, scan_dataset, scan_images
 from catdog_desktop.core.errors import CancelledError, DatasetError
 from hostile import make_link_to_itself
 from synthetic import write_class_folders
@@ -211,7 +211,7 @@ def test_fixing_a_few_pictures_moves_only_a_few_between_training_and_validation(
     The old seeded shuffle mixed most of them (kept for models that recorded no split method)."""
     import shutil
 
-    from catdog_desktop.core.dataset import LEGACY_SPLIT_METHOD, SPLIT_METHOD
+    from catdog_desktop.core.data.dataset import LEGACY_SPLIT_METHOD, SPLIT_METHOD
 
     pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 60)
     before = {method: scan_dataset(pets, split_method=method) for method in (SPLIT_METHOD, LEGACY_SPLIT_METHOD)}

@@ -11,7 +11,7 @@ import pytest
 
 from catdog_desktop import cli
 from catdog_desktop.core.errors import CancelledError, DatasetError
-from catdog_desktop.core.evaluation import EvaluationResult, evaluate_folder, evaluate_probabilities
+from catdog_desktop.core.evaluate.evaluation import EvaluationResult, evaluate_folder, evaluate_probabilities
 from helpers import COLOUR_CLASSES as CLASSES, colour_classifier
 from synthetic import write_class_folders
 
@@ -104,7 +104,7 @@ def test_cli_evaluate_lists_the_most_confident_mistakes_with_paths(tmp_path, cap
 def test_a_model_is_checked_on_its_own_validation_pictures_split_the_way_it_was_split(tmp_path):
     """For the folder a model was trained on, only the pictures it never trained on: split by the
     method it recorded; a model saved before methods were recorded was split by the seeded shuffle."""
-    from catdog_desktop.core.dataset import scan_dataset
+    from catdog_desktop.core.data.dataset import scan_dataset
 
     pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 20)
     classifier = colour_classifier()
@@ -123,7 +123,7 @@ def test_a_model_is_checked_on_exactly_the_pictures_it_never_trained_on_after_th
     added, it is scored on exactly the pictures it never trained on."""
     import shutil
 
-    from catdog_desktop.core.dataset import TRAINED_PICTURES, decode_digests, scan_dataset
+    from catdog_desktop.core.data.dataset import TRAINED_PICTURES, decode_digests, scan_dataset
 
     fixture_scan, result, _ = trained  # a real training records its training pictures, and only those
     record = decode_digests(result.metadata()["dataset"][TRAINED_PICTURES])
@@ -156,7 +156,7 @@ def test_pictures_a_model_trained_on_are_left_out_of_any_folder_and_counted(tmp_
     pictures: those are left out and said; a damaged record is as if there were none."""
     import shutil
 
-    from catdog_desktop.core.dataset import scan_dataset
+    from catdog_desktop.core.data.dataset import scan_dataset
 
     pets = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
     scan = scan_dataset(pets)
@@ -185,7 +185,7 @@ def test_pictures_a_model_trained_on_are_left_out_of_any_folder_and_counted(tmp_
 
 
 def test_one_class_is_enough_to_know_which_pictures_a_model_trained_on(tmp_path):
-    from catdog_desktop.core.dataset import scan_dataset
+    from catdog_desktop.core.data.dataset import scan_dataset
 
     scan = scan_dataset(write_class_folders(tmp_path / "cats_only", ["cats"], 3))
     assert not scan.ok and len(scan.content_digests) == 3 and all(scan.content_digests.values())

@@ -1,10 +1,10 @@
-"""Progress events (core.events): one kind of object from the training to whoever shows it."""
+"""Progress events (core.training.events): one kind of object from the training to whoever shows it."""
 
 import pickle
 
 import pytest
 
-from catdog_desktop.core.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+from catdog_desktop.core.training.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 
 
 def test_on_event_hands_each_event_to_the_method_for_its_kind():

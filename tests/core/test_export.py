@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import export
+from catdog_desktop.core.export import exporter as export
 from catdog_desktop.core.errors import CancelledError, ExportError, ModelFileError
-from catdog_desktop.core.exported import load_classifier, open_new_export, sidecar_paths
-from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.export.runtimes import load_classifier, open_new_export, sidecar_paths
+from catdog_desktop.core.classify.classifier import Classifier
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from catdog_desktop import cli
-from catdog_desktop.core import exported
+from catdog_desktop.core.export import runtimes as exported
 from catdog_desktop.core.errors import ModelFileError
 from hostile import make_flex_tflite_that_writes, make_saved_model_that_writes
 

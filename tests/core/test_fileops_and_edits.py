@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from catdog_desktop.core import fileops
-from catdog_desktop.core.dataset import scan_dataset
-from catdog_desktop.core.edits import EXCLUDED_DIR, DatasetEditor, EditError
+from catdog_desktop.core.data.dataset import scan_dataset
+from catdog_desktop.core.data.edits import EXCLUDED_DIR, DatasetEditor, EditError
 from catdog_desktop.core.fileops import copy_file, move_file, unique_path
 from synthetic import write_class_folders
 
@@ -101,7 +101,8 @@ def test_write_atomic_never_replaces_a_file_unless_asked_also_without_hard_links
 def test_undoing_a_group_stops_at_the_first_picture_that_cannot_go_back(tmp_path, monkeypatch):
     """Undo goes newest first: when one picture cannot be moved back, the older ones wait (they
     are not tried again and again, nor undone out of turn), and it stays the next to undo."""
-    from catdog_desktop.core import edits, jobs
+    from catdog_desktop.core.data import edits
+    from catdog_desktop.core.app import jobs
 
     root = tmp_path / "data"
     write_class_folders(root, ["cats", "dogs"], 3, size=24)

@@ -1,14 +1,16 @@
-"""Where the model looked, both ways (core.gradcam: Grad-CAM; core.occlusion: hiding parts):
+"""Where the model looked, both ways (core.heatmaps.gradcam: Grad-CAM; core.heatmaps.occlusion: hiding parts):
 heatmaps of tiny models trained here in seconds on generated pictures whose answer lies in a
 bright square, of the pretrained network, and of models with nothing to explain by Grad-CAM."""
 
 import numpy as np
 import pytest
 
-from catdog_desktop.core import gradcam, jobs, occlusion
+from catdog_desktop.core.heatmaps import gradcam
+from catdog_desktop.core.app import jobs
+from catdog_desktop.core.heatmaps import occlusion
 from catdog_desktop.core.errors import CancelledError
 from catdog_desktop.core.config import TrainingConfig
-from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.classify.classifier import Classifier
 from helpers import TINY
 from synthetic import decoy_square_arrays, square_presence_arrays, square_side_arrays
 
@@ -18,7 +20,7 @@ def train_tiny(x, y, class_names, seed=0):
     would swap left and right."""
     import keras
 
-    from catdog_desktop.core.model import make_model
+    from catdog_desktop.core.model.network import make_model
 
     keras.utils.set_random_seed(seed)
     model = make_model(TrainingConfig(**{**TINY, "augmentation": False}), len(class_names))
@@ -30,7 +32,7 @@ def train_tiny(x, y, class_names, seed=0):
 def untrained_tiny(class_names, seed=0):
     import keras
 
-    from catdog_desktop.core.model import make_model
+    from catdog_desktop.core.model.network import make_model
 
     keras.utils.set_random_seed(seed)
     return Classifier(make_model(TrainingConfig(**{**TINY, "augmentation": False}), len(class_names)),
@@ -96,7 +98,7 @@ def test_grad_cam_follows_a_square_left_or_right_from_beside_it(side_model):
 
 
 def test_hiding_parts_lands_on_the_square_left_or_right(side_model):
-    """The same model, explained by hiding parts (core.occlusion): hiding the square takes away
+    """The same model, explained by hiding parts (core.heatmaps.occlusion): hiding the square takes away
     what the answer rests on, hiding the background beside it does not, so the peak lies on the
     square itself."""
     classifier, xt, yt, boxes = side_model
@@ -157,8 +159,8 @@ def test_hiding_parts_explains_a_model_without_convolutions_and_can_be_stopped()
 
 
 def test_the_pretrained_network_is_explained_through_its_nested_backbone(tmp_path):
-    from catdog_desktop.core import storage
-    from catdog_desktop.core.transfer import make_pretrained_model
+    from catdog_desktop.core.model import storage
+    from catdog_desktop.core.training.pretrained import make_pretrained_model
 
     # As the app meets it: saved, then opened (safe mode) from the file.
     model = make_pretrained_model(TrainingConfig(image_size=96), 3)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import pipeline
-from catdog_desktop.core.dataset import scan_dataset, scan_images
-from catdog_desktop.core.images import ImageDecodeError, load_pixels
+from catdog_desktop.core.data import pipeline
+from catdog_desktop.core.data.dataset import scan_dataset, scan_images
+from catdog_desktop.core.data.images import ImageDecodeError, load_pixels
 from hostile import BAD, GOOD, make_bad, make_good
 from synthetic import write_class_folders
 

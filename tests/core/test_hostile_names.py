@@ -9,7 +9,8 @@ import os
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import sorting, storage
+from catdog_desktop.core.classify import sorting
+from catdog_desktop.core.model import storage
 from helpers import colour_classifier
 from hostile import DOLLAR_CLASSES, FORMULA_CLASSES, rename_to_undecodable
 from synthetic import write_class_folders
@@ -129,9 +130,9 @@ def test_the_report_names_pictures_that_are_not_utf8_and_draws_classes_with_doll
 def test_an_export_of_classes_whose_folder_names_are_not_utf8(tmp_path):
     """A class folder named with a byte that is not UTF-8: the export's text files are written
     (\\xff in the labels and the model card), and the export knows its classes by their exact names."""
-    from catdog_desktop.core import export
-    from catdog_desktop.core.exported import load_classifier, sidecar_paths
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.export import exporter as export
+    from catdog_desktop.core.export.runtimes import load_classifier, sidecar_paths
+    from catdog_desktop.core.classify.classifier import Classifier
 
     names = ["cats", os.fsdecode(b"d\xffgs")]
     classifier = Classifier.load(model_with_classes(tmp_path, names))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_desktop.core.images import ImageDecodeError, load_pixels, open_rgb
+from catdog_desktop.core.data.images import ImageDecodeError, load_pixels, open_rgb
 
 
 def left_red_right_blue(w=40, h=20):
@@ -130,14 +130,14 @@ def test_a_float_picture_in_0_to_1_keeps_its_brightness(tmp_path):
 @pytest.mark.parametrize("values", [np.full((8, 8), 0.25, np.float32), np.full((8, 8), 3000, np.uint16),
                                     np.full((8, 8), 7.5, np.float32), np.full((8, 8, 3), 200, np.uint8)])
 def test_a_picture_of_one_flat_colour_is_named_as_such(tmp_path, values):
-    from catdog_desktop.core.images import flat_picture_reason
+    from catdog_desktop.core.data.images import flat_picture_reason
 
     Image.fromarray(values).save(tmp_path / "flat.tif")
     assert flat_picture_reason(load_pixels(tmp_path / "flat.tif", 8)) == "the picture is a single flat colour"
 
 
 def test_a_picture_with_anything_in_it_is_not_flat(tmp_path):
-    from catdog_desktop.core.images import flat_picture_reason
+    from catdog_desktop.core.data.images import flat_picture_reason
 
     Image.fromarray(ramp(0.0, 1.0)).save(tmp_path / "ramp.tif")
     assert flat_picture_reason(load_pixels(tmp_path / "ramp.tif", 8)) is None

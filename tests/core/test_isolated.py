@@ -1,4 +1,4 @@
-"""Training in a child process (core.isolated): same results, same errors, memory given back."""
+"""Training in a child process (core.training.isolated): same results, same errors, memory given back."""
 
 import multiprocessing
 import os
@@ -10,9 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from catdog_desktop.core import errors, isolated, training
+from catdog_desktop.core import errors
+from catdog_desktop.core.training import isolated
+from catdog_desktop.core.training import train as training
 from catdog_desktop.core.config import TrainingConfig
-from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.data.dataset import scan_dataset
 from helpers import TINY
 from synthetic import write_class_folders
 
@@ -96,7 +98,7 @@ def test_the_child_ends_when_the_app_dies(pets_dir, tmp_path):
         "import sys\n"
         "from catdog_desktop.core import isolated, training\n"
         "from catdog_desktop.core.config import TrainingConfig\n"
-        "from catdog_desktop.core.dataset import scan_dataset\n"
+        "from catdog_desktop.core.data.dataset import scan_dataset\n"
         "class Say(training.Reporter):\n"
         "    def on_batch_end(self, info):\n"
         "        import multiprocessing\n"

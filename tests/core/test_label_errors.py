@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import jobs
-from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.app import jobs
+from catdog_desktop.core.data.dataset import scan_dataset
 from catdog_desktop.core.errors import CancelledError
-from catdog_desktop.core.label_errors import LabelCheck, check_labels, find_label_issues
+from catdog_desktop.core.evaluate.label_errors import LabelCheck, check_labels, find_label_issues
 from synthetic import write_class_folders
 
 CLASSES = ["red", "blue", "green"]

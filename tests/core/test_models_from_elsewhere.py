@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from catdog_desktop.core.errors import ModelFileError
-from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.classify.classifier import Classifier
 from synthetic import write_class_folders
 
 

@@ -4,9 +4,9 @@ classes. Each says what happens, in one sentence, rather than doing something si
 
 
 from catdog_desktop import cli
-from catdog_desktop.core import sorting
-from catdog_desktop.core.evaluation import evaluate_folder
-from catdog_desktop.core.prediction import Prediction
+from catdog_desktop.core.classify import sorting
+from catdog_desktop.core.evaluate.evaluation import evaluate_folder
+from catdog_desktop.core.classify.prediction import Prediction
 from helpers import COLOUR_CLASSES as CLASSES, colour_classifier
 from synthetic import write_class_folders
 
@@ -55,7 +55,7 @@ def test_a_class_named_uncertain_keeps_its_folder_and_not_sure_pictures_go_elsew
 
 
 def test_a_class_folder_named_dots_is_said_to_be_left_out(tmp_path):
-    from catdog_desktop.core.dataset import scan_dataset
+    from catdog_desktop.core.data.dataset import scan_dataset
 
     data = write_class_folders(tmp_path / "pets", [*CLASSES, "..."], 3)
     scan = scan_dataset(data)
@@ -67,9 +67,9 @@ def test_a_class_folder_named_dots_is_said_to_be_left_out(tmp_path):
 def test_two_hundred_classes_give_one_warning_and_a_report_without_an_unreadable_figure(tmp_path, monkeypatch):
     import numpy as np
 
-    from catdog_desktop.core import report
-    from catdog_desktop.core.dataset import scan_dataset
-    from catdog_desktop.core.evaluation import evaluate_probabilities
+    from catdog_desktop.core.report import page as report
+    from catdog_desktop.core.data.dataset import scan_dataset
+    from catdog_desktop.core.evaluate.evaluation import evaluate_probabilities
 
     from PIL import Image
 
@@ -97,7 +97,7 @@ def test_two_hundred_classes_give_one_warning_and_a_report_without_an_unreadable
 def test_cli_predict_prints_the_top_classes_of_a_thousand(tmp_path, capsys):
     import keras
 
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
 
     names = [f"class number {i}" for i in range(1000)]
     inputs = keras.Input((16, 16, 3))

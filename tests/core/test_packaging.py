@@ -8,9 +8,9 @@ from importlib.metadata import entry_points
 import pytest
 
 from catdog_desktop import desktop_entry, paths
-from catdog_desktop.core import backbone
+from catdog_desktop.core.model import backbone
 from catdog_desktop.core.config import TrainingConfig
-from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.data.dataset import scan_dataset
 from helpers import TINY
 
 
@@ -87,7 +87,7 @@ def test_training_under_a_distribution_strategy(pets_dir):
     """The --multi-gpu path (MirroredStrategy) runs the same code as a one-device strategy here."""
     import tensorflow as tf
 
-    from catdog_desktop.core import training
+    from catdog_desktop.core.training import train as training
 
     result = training.train(TrainingConfig(**{**TINY, "epochs": 1}), scan_dataset(pets_dir),
                             strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
@@ -96,7 +96,7 @@ def test_training_under_a_distribution_strategy(pets_dir):
 
 def test_built_in_model_classifies_the_sample_photos():
     """The shipped model never trained on the sample photos (both come from its held-out split)."""
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.classify.classifier import Classifier
 
     model_path = paths.default_model_path()
     assert model_path is not None, "catdog_desktop/resources/default-model.keras is missing"

@@ -7,13 +7,16 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from catdog_desktop.core import backbone, features, training, transfer
+from catdog_desktop.core.model import backbone
+from catdog_desktop.core.model import features
+from catdog_desktop.core.training import train as training
+from catdog_desktop.core.training import pretrained as transfer
 from catdog_desktop.core.config import TrainingConfig, preset
-from catdog_desktop.core.dataset import scan_dataset
+from catdog_desktop.core.data.dataset import scan_dataset
 from catdog_desktop.core.errors import CancelledError
-from catdog_desktop.core.features import FeatureCache
-from catdog_desktop.core.inference import Classifier
-from catdog_desktop.core.storage import load_bundle, save_bundle
+from catdog_desktop.core.model.features import FeatureCache
+from catdog_desktop.core.classify.classifier import Classifier
+from catdog_desktop.core.model.storage import load_bundle, save_bundle
 
 #: Small and fast: MobileNetV2 at its smallest input, the classifier for a few epochs.
 PRETRAINED = dict(backbone="mobilenet_v2", image_size=32, head_epochs=12, epochs=2, batch_size=16,

@@ -1,10 +1,10 @@
-"""What the app says while a training runs and after it ends (core.progress, core.advice)."""
+"""What the app says while a training runs and after it ends (core.training.progress, core.training.advice)."""
 
 from types import SimpleNamespace
 
-from catdog_desktop.core.advice import advice, cache_sentence, stage_times
-from catdog_desktop.core.events import BatchEvent, EpochEvent, PhaseEvent
-from catdog_desktop.core.progress import RunProgress
+from catdog_desktop.core.training.advice import advice, cache_sentence, stage_times
+from catdog_desktop.core.training.events import BatchEvent, EpochEvent, PhaseEvent
+from catdog_desktop.core.training.progress import RunProgress
 
 
 def batch(epoch, epochs, batch_, batches=10, phase="train", eta=9.0, elapsed=10.0):

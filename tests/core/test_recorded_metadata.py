@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import evaluation, storage
-from catdog_desktop.core.dataset import TRAINED_PICTURES, scan_as_recorded, trained_record
+from catdog_desktop.core.evaluate import evaluation
+from catdog_desktop.core.model import storage
+from catdog_desktop.core.data.dataset import TRAINED_PICTURES, scan_as_recorded, trained_record
 from catdog_desktop.core.errors import ModelFileError
-from catdog_desktop.core.inference import Classifier
-from catdog_desktop.core.session import _same_pictures, _score
+from catdog_desktop.core.classify.classifier import Classifier
+from catdog_desktop.core.app.session import _same_pictures, _score
 from hostile import (OPTIONAL_FIELDS, WRONG_VALUES, described_setting, make_described_model, with_value,
                      wrong_entries, wrong_everywhere)
 
@@ -42,7 +43,7 @@ def test_a_well_described_model_keeps_everything_it_records(setting, tmp_path):
     assert classifier.recorded_threshold == 0.7 and classifier.novelty is not None
     assert trained_record(classifier.metadata["dataset"])
     # The app's own model too: nothing it records is dropped.
-    from catdog_desktop.core import recorded
+    from catdog_desktop.core.model import recorded
 
     builtin = storage.read_metadata(Path(cli.__file__).parent / "resources" / "default-model.keras")
     assert recorded.checked(builtin, 2, 160, "default-model.keras") == builtin
@@ -124,8 +125,8 @@ def test_every_command_takes_a_model_whose_description_is_wrong_everywhere(setti
 
 def test_an_export_whose_json_is_wrong_is_checked_the_same_way(setting, tmp_path, capsys):
     """The JSON beside a .tflite or .onnx export is written by whoever shared it too."""
-    from catdog_desktop.core import export
-    from catdog_desktop.core.exported import sidecar_paths
+    from catdog_desktop.core.export import exporter as export
+    from catdog_desktop.core.export.runtimes import sidecar_paths
 
     data, good, meta = setting
     classifier = Classifier.load(make_described_model(tmp_path / "good.keras", good, meta))

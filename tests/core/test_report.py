@@ -1,4 +1,4 @@
-"""The shareable report (core.report) and the CLI's explain/report commands, on the tiny model
+"""The shareable report (core.report.page) and the CLI's explain/report commands, on the tiny model
 trained once for the session and a folder with some pictures in the wrong class."""
 
 import html.parser
@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from catdog_desktop import cli
-from catdog_desktop.core import report, storage
-from catdog_desktop.core.dataset import scan_dataset
-from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.report import page as report
+from catdog_desktop.core.model import storage
+from catdog_desktop.core.data.dataset import scan_dataset
+from catdog_desktop.core.classify.classifier import Classifier
 
 SECTION_IDS = [key for key, _ in report.SECTIONS]
 

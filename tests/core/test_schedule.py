@@ -1,11 +1,11 @@
-"""The learning-rate schedule and the time limit (core.schedule), with a simulated clock."""
+"""The learning-rate schedule and the time limit (core.training.schedule), with a simulated clock."""
 
 import math
 
 import numpy as np
 import pytest
 
-from catdog_desktop.core.schedule import FLOOR, Pace
+from catdog_desktop.core.training.schedule import FLOOR, Pace
 
 
 def test_without_a_time_limit_it_is_keras_cosine_decay_with_warmup():

@@ -1,11 +1,11 @@
-"""The app's state without a display (core.session)."""
+"""The app's state without a display (core.app.session)."""
 
 import json
 from types import SimpleNamespace
 
 from catdog_desktop.core.config import TrainingConfig, preset
-from catdog_desktop.core.dataset import scan_dataset
-from catdog_desktop.core.session import DictStore, EventEmitter, Session
+from catdog_desktop.core.data.dataset import scan_dataset
+from catdog_desktop.core.app.session import DictStore, EventEmitter, Session
 from synthetic import write_class_folders
 
 
@@ -118,7 +118,7 @@ def scored(path=None, accuracy=0.9, root="/pets", split="validation", seed=1337)
 
 def trained_result(accuracy, monkeypatch, **where):
     """A TrainingResult stand-in whose model becomes ``scored(...)`` in the session."""
-    from catdog_desktop.core import inference
+    from catdog_desktop.core.classify import classifier as inference
 
     made = scored(accuracy=accuracy, **where)
     monkeypatch.setattr(inference, "Classifier", lambda *args: made)
@@ -165,7 +165,7 @@ def test_the_way_to_show_where_it_looked_is_remembered_and_an_unknown_one_is_not
 
 
 def test_two_models_split_by_different_methods_were_not_checked_on_the_same_pictures():
-    from catdog_desktop.core.session import _same_pictures
+    from catdog_desktop.core.app.session import _same_pictures
 
     older, newer = scored().metadata, scored().metadata  # the same folder, share and seed
     assert _same_pictures(older, newer)

@@ -78,7 +78,7 @@ def test_a_preset_or_older_config_of_the_wrong_type_gives_the_defaults():
     ("training", ["quick", "best"]), ("recent_models", {"k": 5}), ("advanced_settings_open", 5),
 ])
 def test_a_stored_value_of_the_wrong_type_gives_the_default_and_is_logged(key, value, caplog):
-    from catdog_desktop.core.session import STORED_TYPES, checked_setting
+    from catdog_desktop.core.app.session import STORED_TYPES, checked_setting
 
     assert key in STORED_TYPES
     assert checked_setting(key, value, "default") == "default"
@@ -87,7 +87,7 @@ def test_a_stored_value_of_the_wrong_type_gives_the_default_and_is_logged(key, v
 
 
 def test_a_session_reads_any_stored_garbage_as_its_defaults():
-    from catdog_desktop.core.session import STORED_TYPES, DictStore, Session
+    from catdog_desktop.core.app.session import STORED_TYPES, DictStore, Session
 
     garbage = 1.5  # no stored setting is a number
     session = Session(DictStore({key: garbage for key in STORED_TYPES}))
@@ -100,7 +100,7 @@ def test_a_session_reads_any_stored_garbage_as_its_defaults():
 
 
 def test_settings_are_read_through_the_type_check_only():
-    # Every read of a stored value goes through Session._setting (core.session.checked_setting).
+    # Every read of a stored value goes through Session._setting (core.app.session.checked_setting).
     import pathlib
     import re
 
@@ -109,4 +109,4 @@ def test_settings_are_read_through_the_type_check_only():
     root = pathlib.Path(catdog_desktop.__file__).parent
     reads = {str(p.relative_to(root)): len(re.findall(r"\.store\.get\(|\.value\(\s*[A-Z_\"']", p.read_text()))
              for p in root.rglob("*.py")}
-    assert {p: n for p, n in reads.items() if n} == {"core/session.py": 1}
+    assert {p: n for p, n in reads.items() if n} == {"core/app/session.py": 1}

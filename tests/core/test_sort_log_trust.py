@@ -10,8 +10,8 @@ import os
 import pytest
 
 from catdog_desktop import cli
-from catdog_desktop.core import sorting
-from catdog_desktop.core.inference import Prediction
+from catdog_desktop.core.classify import sorting
+from catdog_desktop.core.classify.classifier import Prediction
 from hostile import make_lying_sort_log
 
 
@@ -126,7 +126,7 @@ def test_a_log_signed_on_another_computer_moves_nothing_out_and_the_key_stays_pr
     """The key that signs the log is the user's own (readable by them only); a sort recorded under
     another key (another computer, a lost key) is not moved out. Where no key can be kept (a
     read-only home), sort and undo in the same run still work."""
-    from catdog_desktop.core import signing
+    from catdog_desktop.core.classify import signing
 
     monkeypatch.setenv(signing.DATA_ENV, str(tmp_path / "here"))
     target = tmp_path / "sorted"

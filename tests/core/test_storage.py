@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from catdog_desktop.core import storage
+from catdog_desktop.core.model import storage
 from catdog_desktop.core.errors import ModelFileError
-from catdog_desktop.core.inference import Classifier
+from catdog_desktop.core.classify.classifier import Classifier
 from helpers import colour_classifier
 from hostile import BAD_MODELS, make_bad_model, zip_bomb
 
@@ -24,7 +24,7 @@ def test_bundle_carries_metadata_and_is_small(trained):
     assert len(meta["history"]) == len(result.history)
     assert meta["evaluation"]["accuracy"] == pytest.approx(result.evaluation.accuracy)
     assert meta["dataset"]["train_counts"] == [40, 40]
-    # Loading checks every recorded value (core.recorded) and drops none of what training writes.
+    # Loading checks every recorded value (core.model.recorded) and drops none of what training writes.
     loaded = Classifier.load(path).metadata
     assert json.dumps(loaded, sort_keys=True) == json.dumps(meta, sort_keys=True)
     with zipfile.ZipFile(path) as zf:
@@ -119,7 +119,7 @@ def test_killing_the_app_while_it_saves_leaves_the_previous_file_whole(trained, 
     saver = (
         "import os, time\n"
         "from catdog_desktop.core import storage\n"
-        "from catdog_desktop.core.inference import Classifier\n"
+        "from catdog_desktop.core.classify.classifier import Classifier\n"
         f"clf = Classifier.load({str(model)!r})\n"
         "real_fsync = os.fsync\n"
         "def announced(fd):\n"

@@ -3,11 +3,12 @@ import re
 import numpy as np
 import pytest
 
-from catdog_desktop.core import training
+from catdog_desktop.core.training import fit
+from catdog_desktop.core.training import train as training
 from catdog_desktop.core.config import TrainingConfig
-from catdog_desktop.core.dataset import scan_dataset
-from catdog_desktop.core.inference import Classifier
-from catdog_desktop.core.model import last_conv_layer_name, make_model, training_flops_per_image
+from catdog_desktop.core.data.dataset import scan_dataset
+from catdog_desktop.core.classify.classifier import Classifier
+from catdog_desktop.core.model.network import last_conv_layer_name, make_model, training_flops_per_image
 from helpers import TINY
 from synthetic import write_class_folders
 
@@ -138,7 +139,7 @@ def test_undecodable_training_files_are_skipped_not_fatal(tmp_path):
 
 
 def test_test_folder_is_only_evaluated_never_trained_on(tmp_path, monkeypatch):
-    from catdog_desktop.core import pipeline
+    from catdog_desktop.core.data import pipeline
 
     write_class_folders(tmp_path / "data" / "train", ["cats", "dogs"], 20)
     write_class_folders(tmp_path / "data" / "test", ["cats", "dogs"], 6, seed=5)
@@ -177,6 +178,7 @@ def simulated_clock(monkeypatch) -> list[float]:
         return now[0]
 
     monkeypatch.setattr(training, "_clock", clock)
+    monkeypatch.setattr(fit, "_clock", clock)  # the progress callback reads the same clock
     return now
 
 

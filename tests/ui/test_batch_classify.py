@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog
 
-from catdog_desktop.core.batch import read_csv
+from catdog_desktop.core.classify.results import read_csv
 from catdog_desktop.ui.classifying import Classifying
 from catdog_desktop.ui.sort_dialog import SortChoice, SortDialog
 from synthetic import write_class_folders
@@ -71,7 +71,7 @@ def test_a_dropped_folder_fills_a_table_to_sort_filter_export_and_sort_into_fold
 
 
 def test_cancel_keeps_the_rows_so_far(qtbot, window_with_model, tmp_path, monkeypatch):
-    from catdog_desktop.core import inference
+    from catdog_desktop.core.classify import classifier as inference
 
     real = inference.load_pixels
 
@@ -90,8 +90,8 @@ def test_cancel_keeps_the_rows_so_far(qtbot, window_with_model, tmp_path, monkey
 
 
 def test_the_sort_dialog_says_what_goes_where_and_refuses_a_target_inside_the_source(qtbot, tmp_path):
-    from catdog_desktop.core.batch import BatchResults
-    from catdog_desktop.core.inference import Prediction
+    from catdog_desktop.core.classify.results import BatchResults
+    from catdog_desktop.core.classify.classifier import Prediction
 
     src = tmp_path / "inbox"
     src.mkdir()
@@ -124,10 +124,11 @@ def test_the_sort_dialog_says_what_goes_where_and_refuses_a_target_inside_the_so
 def test_a_sort_that_fails_part_way_stays_on_offer_to_undo_until_nothing_is_left(qtbot, tmp_path, monkeypatch):
     """A move-sort that fails (or is cut short) after moving some files can be undone; an undo that
     fails for a passing reason is offered again; only "nothing to undo" takes the offer away."""
-    from catdog_desktop.core import jobs, sorting
+    from catdog_desktop.core.app import jobs
+    from catdog_desktop.core.classify import sorting
     from catdog_desktop.core.errors import CatdogError
-    from catdog_desktop.core.inference import Prediction
-    from catdog_desktop.core.session import Session
+    from catdog_desktop.core.classify.classifier import Prediction
+    from catdog_desktop.core.app.session import Session
     from catdog_desktop.ui.classify_panel import ClassifyPanel
     from catdog_desktop.ui.workers import JobRunner, WorkerThreads
 
@@ -185,7 +186,7 @@ def test_closing_the_window_while_a_sort_moves_files_asks_first(qtbot, settings,
     closing asks first; Cancel keeps the window and the sort going. A copy-sort just stops."""
     from PySide6.QtWidgets import QMessageBox
 
-    from catdog_desktop.core import jobs
+    from catdog_desktop.core.app import jobs
     from catdog_desktop.ui.main_window import MainWindow
 
     def sorting_until_stopped(task, *args):
@@ -221,7 +222,7 @@ def test_undo_of_a_sort_whose_log_was_edited_says_what_it_refused_and_touches_no
     it names outside the folder stay byte for byte, and the message says which lines were refused."""
     from hostile import make_lying_sort_log
 
-    from catdog_desktop.core.session import Session
+    from catdog_desktop.core.app.session import Session
     from catdog_desktop.ui.classify_panel import ClassifyPanel
     from catdog_desktop.ui.workers import JobRunner, WorkerThreads
 
@@ -247,7 +248,7 @@ def test_the_exported_csv_has_no_formulas_and_names_that_are_not_utf8(qtbot, win
     UTF-8 (the CLI's CSVs: tests/core/test_hostile_names.py)."""
     import csv
 
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
     from helpers import colour_classifier
     from hostile import FORMULA_CLASSES, rename_to_undecodable
 

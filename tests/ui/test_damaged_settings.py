@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from catdog_desktop.core.config import preset
-from catdog_desktop.core.session import STORED_TYPES
+from catdog_desktop.core.app.session import STORED_TYPES
 
 #: Damaged values as they appear in the INI file (its own escapes, written by hand).
 GARBAGE = {

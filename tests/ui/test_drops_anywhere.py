@@ -17,7 +17,7 @@ def new_window(qtbot, settings, model_path):
 
 
 def test_photos_dropped_before_the_model_has_loaded_are_classified_once_it_has(qtbot, settings, trained, monkeypatch):
-    from catdog_desktop.core import jobs
+    from catdog_desktop.core.app import jobs
 
     scan, _, model_path = trained
     opened = threading.Event()  # the model takes as long to open as the test says

@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-from catdog_desktop.core import jobs
-from catdog_desktop.core.dataset import scan_dataset
-from catdog_desktop.core.evaluation import evaluate_probabilities
-from catdog_desktop.core.session import Session
+from catdog_desktop.core.app import jobs
+from catdog_desktop.core.data.dataset import scan_dataset
+from catdog_desktop.core.evaluate.evaluation import evaluate_probabilities
+from catdog_desktop.core.app.session import Session
 from catdog_desktop.ui.evaluating import Evaluating
 from catdog_desktop.ui.evaluation_panel import EvaluationPanel
 from catdog_desktop.ui.workers import JobRunner, WorkerThreads
@@ -166,7 +166,7 @@ def test_an_undo_that_stops_part_way_keeps_the_rest_of_its_group_for_the_next_un
                                                                                    monkeypatch):
     """Undo puts back a whole move of several pictures; when one cannot go back, Undo stays on that
     move (its remaining pictures) instead of going on to the move before it."""
-    from catdog_desktop.core import edits
+    from catdog_desktop.core.data import edits
 
     folder = write_class_folders(tmp_path / "pets", ["cats", "dogs"], 10)
     scan, ev = made_up_evaluation(folder, seed=1)

@@ -96,7 +96,7 @@ def test_the_report_covers_the_model_the_evaluate_tab_shows(qtbot, window, train
 def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window, trained):
     import keras
 
-    from catdog_desktop.core.inference import Classifier
+    from catdog_desktop.core.classify.classifier import Classifier
 
     scan, _, _ = trained
     inputs = keras.Input((32, 32, 3))
@@ -117,8 +117,8 @@ def test_a_model_without_convolutions_says_it_has_nothing_to_show(qtbot, window,
 
 
 def test_the_evaluate_tabs_large_view_shows_the_real_heatmap(qtbot, trained):
-    """The gallery's large picture (Evaluate tab) with core.jobs.explain itself, not a stand-in."""
-    from catdog_desktop.core.inference import Classifier
+    """The gallery's large picture (Evaluate tab) with core.app.jobs.explain itself, not a stand-in."""
+    from catdog_desktop.core.classify.classifier import Classifier
     from catdog_desktop.ui.gallery import GalleryItem, PictureDialog
     from catdog_desktop.ui.workers import JobRunner, WorkerThreads
 

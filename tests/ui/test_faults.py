@@ -110,7 +110,7 @@ def test_dropping_a_file_where_a_dataset_folder_goes_explains_and_keeps_the_data
 
 def fail_saving(monkeypatch, folder, fault):
     """Make saving into ``folder`` fail as a read-only folder or a full disk does."""
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
 
     if fault == "read-only folder":
         os.chmod(folder, 0o555)
@@ -240,7 +240,7 @@ def slow_down(monkeypatch, module, name, seconds):
 
 
 def test_closing_while_scanning_a_slow_disk_stops_the_scan(qtbot, settings, monkeypatch, tmp_path):
-    from catdog_desktop.core import images
+    from catdog_desktop.core.data import images
     from catdog_desktop.ui.main_window import MainWindow
 
     write_class_folders(tmp_path / "big", ["cats", "dogs"], 120, size=24)
@@ -256,7 +256,7 @@ def test_closing_while_scanning_a_slow_disk_stops_the_scan(qtbot, settings, monk
 
 
 def test_closing_while_classifying_a_folder_stops_promptly(qtbot, window_with_model, monkeypatch, tmp_path):
-    from catdog_desktop.core import inference
+    from catdog_desktop.core.classify import classifier as inference
 
     write_class_folders(tmp_path / "many", ["x"], 150, size=24)
     slow_down(monkeypatch, inference, "load_pixels", 0.1)  # ~4 s for the folder with 4 decode threads
@@ -289,7 +289,7 @@ def live_keras_models() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, keras.Model))
 
 
-#: Each training runs in a child process (core.isolated), so nothing should stay behind in the
+#: Each training runs in a child process (core.training.isolated), so nothing should stay behind in the
 #: app. In one process, TensorFlow kept 20-60 MB per fit() (tensorflow#61791): 20 cycles grew
 #: the app by 560 MB before training moved to a child process. 8 cycles keep the suite short and
 #: would still show that leak several times over (7 cycles x 28 MB = 196 MB > the limit).
@@ -361,7 +361,7 @@ def test_the_built_in_model_is_never_proposed_nor_overwritten_by_save(qtbot, set
 
 
 def test_cancelling_the_scan_of_another_folder_shows_the_dataset_still_in_use(qtbot, window, monkeypatch, tmp_path):
-    from catdog_desktop.core import images
+    from catdog_desktop.core.data import images
 
     write_class_folders(tmp_path / "pets", ["cats", "dogs"], 4)
     write_class_folders(tmp_path / "zoo", ["birds", "fish", "lions"], 120, size=24)
@@ -380,7 +380,7 @@ def test_cancelling_the_scan_of_another_folder_shows_the_dataset_still_in_use(qt
 
 
 def test_cancelling_the_first_scan_shows_no_dataset(qtbot, window, monkeypatch, tmp_path):
-    from catdog_desktop.core import images
+    from catdog_desktop.core.data import images
 
     write_class_folders(tmp_path / "zoo", ["birds", "fish", "lions"], 120, size=24)
     slow_down(monkeypatch, images, "check_header", 0.05)

@@ -6,7 +6,7 @@ import shutil
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from catdog_desktop.core.events import BatchEvent, PhaseEvent
+from catdog_desktop.core.training.events import BatchEvent, PhaseEvent
 from synthetic import write_class_folders
 from ui_helpers import choose_folder, drop_files, tiny_settings
 
@@ -150,8 +150,8 @@ def test_counts_are_grammatical_and_the_test_folder_is_counted(qtbot, window, mo
     panel = window.classify_panel
     panel.begin(None)
     panel.set_total(2)
-    from catdog_desktop.core.batch import ClassifiedRows
-    from catdog_desktop.core.prediction import Prediction
+    from catdog_desktop.core.classify.results import ClassifiedRows
+    from catdog_desktop.core.classify.prediction import Prediction
 
     rows = [Prediction(path=f"{name}.png", class_name=name, probability=0.9, probabilities={name: 0.9})
             for name in ("cats", "dogs")]

@@ -125,7 +125,7 @@ def test_stop_ends_a_long_run_early_and_keeps_a_model(qtbot, window, monkeypatch
 def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, window, trained):
     import dataclasses
 
-    from catdog_desktop.core.events import BatchEvent, EpochEvent
+    from catdog_desktop.core.training.events import BatchEvent, EpochEvent
 
     _, result, _ = trained
     panel = window.training_panel
@@ -156,7 +156,7 @@ def test_a_time_limited_training_says_so_while_running_and_at_the_end(qtbot, win
 
 
 def test_closing_mid_training_stops_the_worker_cleanly(qtbot, settings, monkeypatch, pets_dir):
-    from catdog_desktop.core import storage
+    from catdog_desktop.core.model import storage
     from catdog_desktop.ui.main_window import MainWindow
 
     models_loaded = []

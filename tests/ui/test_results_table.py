@@ -7,9 +7,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from catdog_desktop.core.batch import ClassifiedRows, read_csv
-from catdog_desktop.core.prediction import Prediction
-from catdog_desktop.core.session import Session
+from catdog_desktop.core.classify.results import ClassifiedRows, read_csv
+from catdog_desktop.core.classify.prediction import Prediction
+from catdog_desktop.core.app.session import Session
 from catdog_desktop.ui.classify_panel import ClassifyPanel
 from catdog_desktop.ui.classifying import Classifying
 from catdog_desktop.ui.workers import JobRunner, WorkerThreads

@@ -7,10 +7,10 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QScrollArea
 
-from catdog_desktop.core.batch import ClassifiedRows
-from catdog_desktop.core.export import ExportResult
-from catdog_desktop.core.prediction import Prediction
-from catdog_desktop.core.session import WINDOW_GEOMETRY
+from catdog_desktop.core.classify.results import ClassifiedRows
+from catdog_desktop.core.export.exporter import ExportResult
+from catdog_desktop.core.classify.prediction import Prediction
+from catdog_desktop.core.app.session import WINDOW_GEOMETRY
 
 SMALL = (1024, 600)
 

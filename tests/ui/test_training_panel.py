@@ -5,7 +5,7 @@ import json
 from PySide6.QtCore import Qt
 
 from catdog_desktop.core.config import preset
-from catdog_desktop.core.events import BatchEvent, EpochEvent, PhaseEvent
+from catdog_desktop.core.training.events import BatchEvent, EpochEvent, PhaseEvent
 from ui_helpers import choose_folder
 
 
@@ -102,8 +102,8 @@ def test_after_stop_the_check_of_the_kept_model_is_said_and_a_second_stop_skips_
     pictures. (The whole path, through the child process, is test_main_window's stop test.)"""
     import dataclasses
 
-    from catdog_desktop.core.evaluation import EvaluationResult
-    from catdog_desktop.core.training import unchecked_note
+    from catdog_desktop.core.evaluate.evaluation import EvaluationResult
+    from catdog_desktop.core.training.train import unchecked_note
 
     panel = window.training_panel
     panel.set_dataset_ready(True, "Dataset: pets — 2 classes. Press Train.")

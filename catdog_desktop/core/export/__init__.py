@@ -1,0 +1,6 @@
+"""Taking a model elsewhere: TFLite, ONNX and SavedModel exports checked for parity with the
+model (``exporter``), opening such exports to classify with (``runtimes``), and the model card
+written beside them (``model_card``).
+
+Rule: imports ``core.training`` and below only.
+"""
