@@ -268,7 +268,7 @@ def cmd_train(args) -> int:
     if args.multi_gpu and config.backbone != "none":
         raise CatdogError("--multi-gpu trains the from-scratch network: add --backbone none "
                           "(the pretrained training uses one device).")
-    out = storage.check_writable(args.out)  # before training, not after it
+    out = storage.check_save_path(args.out)  # before training, not after it
     scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed)
     if not args.json:
         _print_scan(scan)
@@ -541,7 +541,7 @@ def cmd_explain(args) -> int:
     from PIL import Image
 
     from .core.app import jobs
-    from .core.report.page import check_writable, write_file
+    from .core.fileops import check_writable, write_file
 
     out = check_writable(args.out, args.force, "the heatmap")  # before loading anything
     image_format = Image.registered_extensions().get(Path(out).suffix.lower())
@@ -575,10 +575,11 @@ def cmd_explain(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .core import fileops
     from .core.report import page as report
     from .core.data.dataset import scan_as_recorded
 
-    out = report.check_writable(report.with_extension(args.out), args.force)  # before the long part
+    out = fileops.check_writable(report.with_extension(args.out), args.force, "the report")  # before the long part
     classifier = _open_model(args.model)
     scan = None
     if args.data_dir is not None:

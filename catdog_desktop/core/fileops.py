@@ -15,10 +15,21 @@ under a temporary name, then given its name, never over another file unless aske
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import shutil
 from pathlib import Path
+
+from .errors import CatdogError
+
+log = logging.getLogger(__name__)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why an operating-system call failed, as a message shows it after a colon ("No space left on
+    device"): the one place the engine turns an OSError into words."""
+    return exc.strerror or str(exc)
 
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.EACCES}
 
@@ -190,3 +201,38 @@ def _place_new(tmp: Path, path: Path) -> None:
         os.rename(tmp, path)
         return
     os.unlink(tmp)
+
+
+# ----- a file the user asked for (a report, a heatmap): checked before the long part, written atomically
+def check_writable(path: str | os.PathLike, overwrite: bool = False, what: str = "the file") -> Path:
+    """Raise CatdogError now, before the long part, if ``path`` could not be written (no such
+    folder, a folder in the way, no permission, an existing file without ``overwrite``)."""
+    path = Path(path).expanduser()
+    folder = path.parent
+    if not folder.is_dir():
+        raise CatdogError(f"Cannot write {what}: the folder {folder} does not exist.")
+    if path.is_dir():
+        raise CatdogError(f"Cannot write {what} to {path}: it is a folder.")
+    if path.exists() and not overwrite:
+        raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.")
+    return path
+
+
+def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False, what: str = "the file") -> Path:
+    """Write ``content`` to ``path`` atomically, never over an existing file unless ``overwrite``;
+    CatdogError with a readable reason otherwise. ``what`` names it in messages ("the heatmap")."""
+    path = check_writable(path, overwrite, what)
+    folder = path.parent
+    try:
+        write_atomic(path, content, overwrite=overwrite)
+    except FileExistsError:
+        raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).") from None
+    except PermissionError:
+        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.") from None
+    except OSError as exc:
+        raise CatdogError(f"Cannot write {what} to {path}: {os_reason(exc)}.") from None
+    log.info("%s written to %s", what, path)
+    return path
+

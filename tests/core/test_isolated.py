@@ -96,7 +96,7 @@ def test_abandoning_ends_the_child_at_once(pets_dir):
 def test_the_child_ends_when_the_app_dies(pets_dir, tmp_path):
     app = (
         "import sys\n"
-        "from catdog_desktop.core import isolated, training\n"
+        "from catdog_desktop.core.training import isolated, train as training\n"
         "from catdog_desktop.core.config import TrainingConfig\n"
         "from catdog_desktop.core.data.dataset import scan_dataset\n"
         "class Say(training.Reporter):\n"
@@ -115,7 +115,7 @@ def test_a_silent_child_ends_when_the_app_dies(tmp_path):
     # cannot tell it the app is gone: the parent-death watch must.
     app = (
         "import multiprocessing, time\n"
-        "from catdog_desktop.core import isolated\n"
+        "from catdog_desktop.core.training import isolated\n"
         "def silent():\n"
         "    isolated._exit_with_parent()\n"
         "    time.sleep(120)\n"

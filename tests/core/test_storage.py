@@ -118,7 +118,7 @@ def test_killing_the_app_while_it_saves_leaves_the_previous_file_whole(trained, 
     # The saver announces the moment the new file is written but not yet renamed, then pauses.
     saver = (
         "import os, time\n"
-        "from catdog_desktop.core import storage\n"
+        "from catdog_desktop.core.model import storage\n"
         "from catdog_desktop.core.classify.classifier import Classifier\n"
         f"clf = Classifier.load({str(model)!r})\n"
         "real_fsync = os.fsync\n"

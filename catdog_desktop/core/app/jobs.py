@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+from .. import fileops
 from ..errors import CancelledError
 from ..training.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
 
@@ -290,7 +291,7 @@ def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = 
     ``scan``'s held-out pictures when given, with progress (done, total, message). Returns the path written."""
     from ..report import page as report
 
-    report.check_writable(report.with_extension(out_path), overwrite)  # before the long part
+    fileops.check_writable(report.with_extension(out_path), overwrite, "the report")  # before the long part
     data = report.collect(classifier, scan, progress=task.progress, should_stop=task.should_stop, name=name)
     if task.should_stop():
         raise CancelledError("The report was not written.")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import fileops
+from ..fileops import os_reason
 from ..errors import CatdogError
 from .prediction import Prediction
 from ..safe_text import csv_cell
@@ -125,7 +126,7 @@ class BatchResults:
         except FileExistsError:
             raise CatdogError(f"{path} already exists: choose another name (or add --force to replace it).") from None
         except OSError as exc:
-            raise CatdogError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+            raise CatdogError(f"Cannot write {path}: {os_reason(exc)}.") from None
         return path
 
 

@@ -21,6 +21,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from ..fileops import os_reason
 from .. import fileops
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def _key() -> bytes:
             _keys[path] = _read_or_make(path)
         except OSError as exc:
             log.warning("cannot keep the sort-log key in %s (%s): undo can move files back only until "
-                        "the program exits", path, exc.strerror or exc)
+                        "the program exits", path, os_reason(exc))
             _keys[path] = secrets.token_bytes(KEY_BYTES)
             _unkept.add(path)
     return _keys[path]

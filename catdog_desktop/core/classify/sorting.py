@@ -41,6 +41,7 @@ from pathlib import Path
 from .. import fileops
 from . import signing
 from .results import is_doubtful
+from ..fileops import os_reason
 from ..errors import CatdogError, NothingToUndoError
 from .prediction import Prediction
 from ..wording import count
@@ -257,7 +258,7 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
                                   "Rename the file or choose another target folder.")
         journal = _Journal(target)
     except OSError as exc:
-        raise CatdogError(f"Cannot sort into {target}: {exc.strerror or exc}.") from None
+        raise CatdogError(f"Cannot sort into {target}: {os_reason(exc)}.") from None
     run = uuid.uuid4().hex[:12]
     verb = "Moving" if move else "Copying"
     with journal, _said_if_stopped(report, len(moves)):
@@ -322,7 +323,7 @@ def read_journal(target: str | os.PathLike) -> list[SortRun]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise CatdogError(f"Cannot read the sort log {path}: {exc.strerror or exc}.") from None
+        raise CatdogError(f"Cannot read the sort log {path}: {os_reason(exc)}.") from None
     for number, line in enumerate(lines, 1):
         try:
             entry = json.loads(line)
@@ -401,7 +402,7 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     try:
         journal = _Journal(target)
     except OSError as exc:
-        raise CatdogError(f"Cannot undo the sort in {target}: {exc.strerror or exc}.") from None
+        raise CatdogError(f"Cannot undo the sort in {target}: {os_reason(exc)}.") from None
     folders: set[Path] = set()
     with journal:
         journal.write({"op": "undo-begin", "run": run.run}, sync=True)
@@ -556,7 +557,7 @@ def _reason(exc: OSError) -> str:
         return "the file no longer exists"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    return exc.strerror or str(exc)
+    return os_reason(exc)
 
 
 class _Journal:

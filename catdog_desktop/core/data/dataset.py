@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import images
 from .layout import EXCLUDED_DIR, folder_role
+from ..fileops import os_reason
 from ..errors import CancelledError, DatasetError
 from ..wording import count, is_are
 
@@ -541,7 +542,7 @@ class _Scanner:
         except FileNotFoundError:
             raise DatasetError(f"The folder {folder} was removed while it was being read.") from None
         except OSError as exc:
-            raise DatasetError(f"Cannot read the folder {folder}: {exc.strerror or exc}.") from None
+            raise DatasetError(f"Cannot read the folder {folder}: {os_reason(exc)}.") from None
         out = []
         for entry in entries:
             if not entry.name.strip(".") and _is_folder(entry):  # "...": a class folder in the user's eyes
@@ -585,7 +586,7 @@ class _Scanner:
                 with os.scandir(current) as it:
                     entries = sorted((e for e in it if not _is_hidden(e.name)), key=lambda e: e.name)
             except OSError as exc:
-                self.skipped.append((current, f"cannot read ({exc.strerror or exc})"))
+                self.skipped.append((current, f"cannot read ({os_reason(exc)})"))
                 continue
             subfolders = []
             for entry in entries:

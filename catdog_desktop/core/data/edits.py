@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .layout import EXCLUDED_DIR, folder_role
 from ..errors import CatdogError
-from ..fileops import move_file
+from ..fileops import move_file, os_reason
 
 #: How many changes can be undone.
 UNDO_LIMIT = 100
@@ -84,7 +84,7 @@ class DatasetEditor:
         try:
             back = move_file(destination, source.parent, source.name)
         except OSError as exc:
-            raise EditError(f"Cannot move {destination.name} back: {exc.strerror or exc}.") from None
+            raise EditError(f"Cannot move {destination.name} back: {os_reason(exc)}.") from None
         self.history.pop()
         if last.kind == "exclude":
             _remove_if_empty(destination.parent, destination.parent.parent)  # _excluded/<class>, then _excluded
@@ -99,7 +99,7 @@ class DatasetEditor:
         except PermissionError:
             raise EditError(f"Permission denied: cannot move {path.name} to {folder}.") from None
         except OSError as exc:
-            raise EditError(f"Cannot move {path.name} to {folder}: {exc.strerror or exc}.") from None
+            raise EditError(f"Cannot move {path.name} to {folder}: {os_reason(exc)}.") from None
         edit = Edit(kind, str(path.resolve()), str(moved.resolve()), class_name)
         self.history.append(edit)
         del self.history[:-UNDO_LIMIT]

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..fileops import os_reason
+
 #: File name endings we treat as images (compared lower-case).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -105,7 +107,7 @@ def read_file(path: str | os.PathLike) -> bytes:
     except FileNotFoundError:
         raise ImageDecodeError("the file no longer exists") from None
     except OSError as exc:
-        raise ImageDecodeError(f"cannot read the file ({exc.strerror or exc})") from None
+        raise ImageDecodeError(f"cannot read the file ({os_reason(exc)})") from None
     if not data:
         raise ImageDecodeError("the file is empty (0 bytes)")
     if len(data) > MAX_FILE_BYTES:
@@ -172,7 +174,7 @@ def _check_file(path: Path) -> None:
     except FileNotFoundError:
         raise ImageDecodeError("the file no longer exists") from None
     except OSError as exc:
-        raise ImageDecodeError(f"cannot read the file ({exc.strerror or exc})") from None
+        raise ImageDecodeError(f"cannot read the file ({os_reason(exc)})") from None
     if not stat.S_ISREG(info.st_mode):
         # A named pipe would block the first read forever; a device could be endless.
         raise ImageDecodeError("not a regular file (a pipe, device or socket), so not a picture")

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import fileops
+from ..fileops import os_reason
 from ..errors import CancelledError, DatasetError, ExportError
 from .formats import FLOAT_AGREEMENT, FLOAT_MAX_DIFFERENCE, FORMATS, ExportFormat, ExportResult
 from .runtimes import SIDECAR_JSON_IN_FOLDER, open_new_export, sidecar_paths
@@ -449,7 +450,7 @@ def _write_text(path: Path, text: str) -> None:
         # A class name that is not UTF-8 (a folder name's odd bytes) is written as \xNN (core.safe_text).
         fileops.write_atomic(path, text.encode("utf-8", ESCAPE_ERRORS), overwrite=True)
     except OSError as exc:
-        raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+        raise ExportError(f"Cannot write {path}: {os_reason(exc)}.") from None
 
 
 def _remove(path: Path) -> None:

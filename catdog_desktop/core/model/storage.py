@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import fileops
 from . import recorded
+from ..fileops import os_reason
 from ..errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def normalise_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def check_writable(path: str | os.PathLike) -> Path:
+def check_save_path(path: str | os.PathLike) -> Path:
     """The path a bundle would be saved to, after checking that a file can be created in its folder
     (by making and removing one), so that a long training does not end unable to save.
 
@@ -149,7 +150,7 @@ def _replace_atomically(path: Path, write) -> None:
 def _cannot_write(exc: OSError, folder: Path, path: Path | None = None) -> ModelFileError:
     if isinstance(exc, PermissionError):
         return ModelFileError(f"Cannot save to {folder}: permission denied. Choose another folder.")
-    return ModelFileError(f"Cannot save to {path or folder}: {exc.strerror or exc}.")
+    return ModelFileError(f"Cannot save to {path or folder}: {os_reason(exc)}.")
 
 
 def _inference_copy(model, keras):
@@ -283,13 +284,13 @@ def _check_file(path: str | os.PathLike) -> Path:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ModelFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
+        raise ModelFileError(f"Cannot read {path.name}: {os_reason(exc)}.") from None
     if size == 0:
         raise ModelFileError(f"{path.name} is empty (0 bytes): it is not a model.")
     try:
         is_zip = zipfile.is_zipfile(path)
     except OSError as exc:
-        raise ModelFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
+        raise ModelFileError(f"Cannot read {path.name}: {os_reason(exc)}.") from None
     if not is_zip:
         if _head(path, 4) == b"PK\x03\x04":  # a zip's first entry, but no directory at the end
             raise ModelFileError(f"{path.name} is damaged or incomplete: it begins like a Keras model file but "

@@ -775,44 +775,10 @@ def write_report(text: str, path: str | os.PathLike, overwrite: bool = False) ->
     file in the same folder renamed into place. An existing file is replaced only with
     ``overwrite``; otherwise CatdogError says so (as for any folder that cannot be written)."""
     # A name that is not UTF-8 (Linux allows any bytes) is shown with backslash escapes (core.safe_text).
-    return write_file(text.encode("utf-8", ESCAPE_ERRORS), with_extension(path), overwrite, "the report")
+    return fileops.write_file(text.encode("utf-8", ESCAPE_ERRORS), with_extension(path), overwrite, "the report")
 
 
 def with_extension(path: str | os.PathLike) -> Path:
     """``path`` with ".html" added when it has no extension."""
     path = Path(path).expanduser()
     return path if path.suffix else path.with_name(path.name + ".html")
-
-
-def check_writable(path: str | os.PathLike, overwrite: bool = False, what: str = "the report") -> Path:
-    """Raise CatdogError now, before the long part, if ``path`` could not be written (no such
-    folder, a folder in the way, no permission, an existing file without ``overwrite``)."""
-    path = Path(path).expanduser()
-    folder = path.parent
-    if not folder.is_dir():
-        raise CatdogError(f"Cannot write {what}: the folder {folder} does not exist.")
-    if path.is_dir():
-        raise CatdogError(f"Cannot write {what} to {path}: it is a folder.")
-    if path.exists() and not overwrite:
-        raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.")
-    return path
-
-
-def write_file(content: bytes, path: str | os.PathLike, overwrite: bool = False, what: str = "the file") -> Path:
-    """Write ``content`` to ``path`` atomically, never over an existing file unless ``overwrite``;
-    CatdogError with a readable reason otherwise. ``what`` names it in messages ("the heatmap")."""
-    path = check_writable(path, overwrite, what)
-    folder = path.parent
-    try:
-        fileops.write_atomic(path, content, overwrite=overwrite)
-    except FileExistsError:
-        raise CatdogError(f"{path} already exists: choose another name, or replace it (--force).") from None
-    except PermissionError:
-        raise CatdogError(f"Cannot write {what} in {folder}: permission denied. Choose another folder.") from None
-    except OSError as exc:
-        raise CatdogError(f"Cannot write {what} to {path}: {exc.strerror or exc}.") from None
-    log.info("%s written to %s", what, path)
-    return path
-
