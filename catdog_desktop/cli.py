@@ -577,7 +577,7 @@ def cmd_explain(args) -> int:
 def cmd_report(args) -> int:
     from .core import fileops
     from .core.report import page as report
-    from .core.data.dataset import scan_as_recorded
+    from .core.data.holdout import scan_as_recorded
 
     out = fileops.check_writable(report.with_extension(args.out), args.force, "the report")  # before the long part
     classifier = _open_model(args.model)

@@ -10,7 +10,9 @@ import pytest
 from catdog_desktop import cli
 from catdog_desktop.core.evaluate import evaluation
 from catdog_desktop.core.model import storage
-from catdog_desktop.core.data.dataset import TRAINED_PICTURES, scan_as_recorded, trained_record
+from catdog_desktop.core.data import holdout
+from catdog_desktop.core.data.dataset import TRAINED_PICTURES, trained_record
+from catdog_desktop.core.data.holdout import scan_as_recorded
 from catdog_desktop.core.errors import ModelFileError
 from catdog_desktop.core.classify.classifier import Classifier
 from catdog_desktop.core.app.session import _same_pictures, _score
@@ -53,7 +55,7 @@ def _uses_of(classifier, data):
     """What the app and the CLI do with a loaded model's description, short of drawing it."""
     _ = classifier.confidence_threshold, classifier.novelty, classifier.class_names, classifier.image_size
     scan = scan_as_recorded(data, classifier.metadata.get("dataset"))
-    evaluation.held_out(scan, classifier.metadata)
+    holdout.held_out(scan, classifier.metadata)
     evaluation.evaluate_scan(classifier, scan)
     _score(classifier.metadata), _same_pictures(classifier.metadata, classifier.metadata)
     if "evaluation" in classifier.metadata:

@@ -440,15 +440,6 @@ def split_method_of(summary: dict | None) -> str:
     return summary.get("split_method", LEGACY_SPLIT_METHOD)
 
 
-def scan_as_recorded(folder: str | os.PathLike, summary: dict | None, **kwargs) -> DatasetScan:
-    """:func:`scan_dataset` with the share, seed and method a model recorded for the dataset it was
-    trained on (``metadata["dataset"]``), so that for that very folder its validation pictures are
-    the ones it never trained on. ``kwargs``: progress, should_stop."""
-    summary = summary or {}
-    return scan_dataset(folder, validation_split=summary.get("validation_split", 0.2), seed=summary.get("seed", 1337),
-                        split_method=split_method_of(summary), **kwargs)
-
-
 def _hold_out(class_files: dict[str, list[str]], index: dict[str, int], validation_split: float,
               seed: int, root: str, method: str = SPLIT_METHOD) -> tuple[Split, Split]:
     """(train, validation): a seeded, stratified share of each class held out (at least one picture

@@ -90,8 +90,7 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
     """Held-out pictures of ``folder`` (class sub-folders, as for evaluate): its test folder; else,
     for the folder the model was trained on, its validation share; else all its pictures.
     At most ``limit``, taken evenly over the classes. Raises DatasetError when none can be used."""
-    from ..data.dataset import scan_as_recorded
-    from ..evaluate.evaluation import held_out_split
+    from ..data.holdout import held_out_split, scan_as_recorded
     from ..data.pipeline import decode_paths
 
     scan = scan_as_recorded(folder, classifier.metadata.get("dataset"), should_stop=should_stop)

@@ -133,7 +133,7 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
                               "when the model was trained.")
         return data
 
-    from ..evaluate.evaluation import as_split_for
+    from ..data.holdout import as_split_for
 
     data.dataset = as_split_for(scan, meta).summary()  # split as the model was: what is scored below
     data.dataset_source = f"the folder {scan.root}, as found now"
