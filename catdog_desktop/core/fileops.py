@@ -39,14 +39,15 @@ DATA_DIR_ENV = "CATDOG_DESKTOP_DATA_DIR"
 
 
 def data_dir() -> Path:
-    """The platform's folder for files the app keeps for the user (e.g. the logs of undone sorts)."""
+    """The platform's folder for the app's own data, this computer's (not a cache: deleting it forgets
+    the key that signs sort logs, core.classify.signing, and the logs of undone sorts)."""
     import sys
 
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         return Path(configured)
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "catdog-desktop"
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "catdog-desktop"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "catdog-desktop"
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "catdog-desktop"

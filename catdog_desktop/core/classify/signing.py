@@ -16,9 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import sys
 from pathlib import Path
 
 from ..fileops import os_reason
@@ -27,7 +25,7 @@ from .. import fileops
 log = logging.getLogger(__name__)
 
 #: Environment variable naming the folder the key is kept in (tests point it at a temporary folder).
-DATA_ENV = "CATDOG_DESKTOP_DATA_DIR"
+DATA_ENV = fileops.DATA_DIR_ENV
 KEY_NAME = "sort-log.key"
 KEY_BYTES = 32
 SIGNATURE = "sig"
@@ -36,20 +34,8 @@ _keys: dict[Path, bytes] = {}
 _unkept: set[Path] = set()  # key files that could not be written: their key lives as long as this process
 
 
-def data_dir() -> Path:
-    """The platform's folder for this app's own data (not a cache: deleting it forgets the key)."""
-    configured = os.environ.get(DATA_ENV)
-    if configured:
-        return Path(configured)
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "catdog-desktop"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "catdog-desktop"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "catdog-desktop"
-
-
 def _key() -> bytes:
-    path = data_dir() / KEY_NAME
+    path = fileops.data_dir() / KEY_NAME
     if path not in _keys:
         try:
             _keys[path] = _read_or_make(path)
@@ -64,7 +50,7 @@ def _key() -> bytes:
 def key_is_kept() -> bool:
     """Whether what is signed now can still be verified after this program exits."""
     _key()
-    return data_dir() / KEY_NAME not in _unkept
+    return fileops.data_dir() / KEY_NAME not in _unkept
 
 
 def _read_or_make(path: Path) -> bytes:

@@ -96,7 +96,7 @@ class SortReport:
             parts.append("Stopped before the end: the rest were not touched.")
         if self.undo_until_exit and self.move and self.placed:
             parts.append(f"Undo can put them back only until the program exits: the key that signs the sort log "
-                         f"could not be kept in {signing.data_dir()}.")
+                         f"could not be kept in {fileops.data_dir()}.")
 
         if self.note:
             parts.append(self.note)
