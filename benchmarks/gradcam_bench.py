@@ -7,7 +7,7 @@ measured in the same run), for each model type at its default size; and the repo
 
 Without --model, models with the app's default settings are built (weights do not change the
 speed): pretrained (MobileNetV2, 160 px) and from scratch (96 px). ``--report`` also times
-``core.report.page`` (collect + render) on --data with the pretrained model, label check included.
+``core.report`` (collect + render) on --data with the pretrained model, label check included.
 Prints one JSON line.
 """
 
@@ -93,13 +93,14 @@ def main() -> int:
     out = {"benchmark": "gradcam", "cpu": cpu_info(), "photo": photo.name, "repeats": args.repeats,
            "models": {name: time_heatmaps(clf, photo, args.repeats) for name, clf in models.items()}}
     if args.report:
-        from catdog_desktop.core.report import page as report
+        from catdog_desktop.core.report.collect import collect
+        from catdog_desktop.core.report.html import render
         from catdog_desktop.core.data.dataset import scan_dataset
 
         classifier = models.get("mobilenet_v2") or next(iter(models.values()))
         started = time.perf_counter()
-        data = report.collect(classifier, scan_dataset(args.data))
-        text = report.render(data)
+        data = collect(classifier, scan_dataset(args.data))
+        text = render(data)
         out["report"] = {"pictures": sum(data.dataset.get("train_counts") or []) + sum(data.dataset.get("validation_counts") or []),
                          "seconds": round(time.perf_counter() - started, 1), "bytes": len(text.encode("utf-8")),
                          "mistakes_shown": len(data.mistakes),

@@ -576,10 +576,11 @@ def cmd_explain(args) -> int:
 
 def cmd_report(args) -> int:
     from .core import fileops
-    from .core.report import page as report
+    from .core.report.collect import TOP_MISTAKES, collect
+    from .core.report.html import render, with_extension, write_report
     from .core.data.holdout import scan_as_recorded
 
-    out = fileops.check_writable(report.with_extension(args.out), args.force, "the report")  # before the long part
+    out = fileops.check_writable(with_extension(args.out), args.force, "the report")  # before the long part
     classifier = _open_model(args.model)
     scan = None
     if args.data_dir is not None:
@@ -587,10 +588,10 @@ def cmd_report(args) -> int:
         if len(scan.class_names) < 1:
             scan.raise_for_errors()
     reporter = _TextReporter(args.json)
-    data = report.collect(classifier, scan, check_labels=args.label_check,
-                          top_mistakes=report.TOP_MISTAKES if args.mistakes is None else args.mistakes,
-                          progress=lambda done, total, message: reporter.on_stage(PhaseEvent(done, total, message)))
-    written = report.write_report(report.render(data), out, overwrite=args.force)
+    data = collect(classifier, scan, check_labels=args.label_check,
+                   top_mistakes=TOP_MISTAKES if args.mistakes is None else args.mistakes,
+                   progress=lambda done, total, message: reporter.on_stage(PhaseEvent(done, total, message)))
+    written = write_report(render(data), out, overwrite=args.force)
     if args.json:
         print(json.dumps({"out": str(written), "bytes": written.stat().st_size,
                           "mistakes_shown": len(data.mistakes),

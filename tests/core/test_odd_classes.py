@@ -67,7 +67,8 @@ def test_a_class_folder_named_dots_is_said_to_be_left_out(tmp_path):
 def test_two_hundred_classes_give_one_warning_and_a_report_without_an_unreadable_figure(tmp_path, monkeypatch):
     import numpy as np
 
-    from catdog_desktop.core.report import page as report
+    from catdog_desktop.core.report import html as report
+    from catdog_desktop.core.report.collect import ReportData
     from catdog_desktop.core.data.dataset import scan_dataset
     from catdog_desktop.core.evaluate.evaluation import evaluate_probabilities
 
@@ -89,7 +90,7 @@ def test_two_hundred_classes_give_one_warning_and_a_report_without_an_unreadable
 
     monkeypatch.setattr(report, "confusion_png", no_figure)
     evaluation = evaluate_probabilities(np.eye(200), np.arange(200), names, split="test")
-    text = report.render(report.ReportData(model_name="many.keras", class_names=names, image_size=32, metadata={},
+    text = report.render(ReportData(model_name="many.keras", class_names=names, image_size=32, metadata={},
                                            created="today", evaluation=evaluation, evaluation_source="checked now"))
     assert "With 200 classes the confusion matrix is too large to draw: it is shown as a table only" in text
 

@@ -1,4 +1,4 @@
-"""The shareable report (core.report.page) and the CLI's explain/report commands, on the tiny model
+"""The shareable report (core.report) and the CLI's explain/report commands, on the tiny model
 trained once for the session and a folder with some pictures in the wrong class."""
 
 import html.parser
@@ -11,12 +11,14 @@ import pytest
 from PIL import Image
 
 from catdog_desktop import cli
-from catdog_desktop.core.report import page as report
+from catdog_desktop.core.report.collect import ReportData, _pictures_note, collect
+from catdog_desktop.core.report.html import SECTIONS, render, write_report
+from catdog_desktop.core.report.values import NOT_RECORDED
 from catdog_desktop.core.model import storage
 from catdog_desktop.core.data.dataset import scan_dataset
 from catdog_desktop.core.classify.classifier import Classifier
 
-SECTION_IDS = [key for key, _ in report.SECTIONS]
+SECTION_IDS = [key for key, _ in SECTIONS]
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +70,9 @@ def test_report_has_every_part_and_refers_to_nothing_outside(trained, mixed_fold
     classifier = Classifier.load(model_path)
     scan = scan_dataset(mixed_folder)
     steps = []
-    data = report.collect(classifier, scan, progress=lambda *step: steps.append(step))
-    text = report.render(data)
-    out = report.write_report(text, tmp_path / "report")
+    data = collect(classifier, scan, progress=lambda *step: steps.append(step))
+    text = render(data)
+    out = write_report(text, tmp_path / "report")
     assert out.name == "report.html" and out.read_text(encoding="utf-8") == text
 
     page = parse(text)
@@ -102,8 +104,8 @@ def test_report_has_every_part_and_refers_to_nothing_outside(trained, mixed_fold
 
 def test_report_without_pictures_shows_what_the_model_recorded(trained):
     _, _, model_path = trained
-    data = report.collect(Classifier.load(model_path))
-    text = report.render(data)
+    data = collect(Classifier.load(model_path))
+    text = render(data)
     assert data.evaluation is not None and "recorded when the model was trained" in text
     assert "the mistakes cannot be shown" in text and "Not run: the pictures were not given." in text
     assert parse(text).ids == SECTION_IDS
@@ -112,20 +114,20 @@ def test_report_without_pictures_shows_what_the_model_recorded(trained):
 
     inputs = keras.Input((32, 32, 3))
     bare = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs)))
-    text = report.render(report.collect(Classifier(bare, ["a", "b"], 32)))  # a model from elsewhere
-    assert text.count(report.NOT_RECORDED) >= 5  # dataset, settings, curves, confusion, scores, versions
+    text = render(collect(Classifier(bare, ["a", "b"], 32)))  # a model from elsewhere
+    assert text.count(NOT_RECORDED) >= 5  # dataset, settings, curves, confusion, scores, versions
 
 
 def test_write_report_never_replaces_a_file_unasked(tmp_path):
     target = tmp_path / "r.html"
     target.write_text("mine")
     with pytest.raises(Exception, match="already exists"):
-        report.write_report("<html></html>", target)
+        write_report("<html></html>", target)
     assert target.read_text() == "mine"
-    report.write_report("<html>new</html>", target, overwrite=True)
+    write_report("<html>new</html>", target, overwrite=True)
     assert target.read_text() == "<html>new</html>" and list(tmp_path.iterdir()) == [target]
     with pytest.raises(Exception, match="does not exist"):
-        report.write_report("x", tmp_path / "missing" / "r.html")
+        write_report("x", tmp_path / "missing" / "r.html")
 
 
 def test_cli_explain_and_report(trained, mixed_folder, tmp_path, capsys):
@@ -181,20 +183,20 @@ def test_report_says_which_pictures_and_reads_its_settings_plainly():
     trained_on = {"root": "/data/6300-photos", "class_names": ["cats", "dogs"], "train_counts": [2520, 2520],
                   "validation_counts": [630, 630], "test_counts": None}
     other = SimpleNamespace(root="/home/me/my-200", class_names=["cats", "dogs"])
-    note = report._pictures_note(trained_on, other)
+    note = _pictures_note(trained_on, other)
     assert "not the pictures it was trained on: it was trained on /data/6300-photos (6,300 pictures)" in note
     assert "/home/me/my-200" in note
     same = SimpleNamespace(root="/data/6300-photos", class_names=["cats", "dogs"])
-    assert "the folder it was trained on" in report._pictures_note(trained_on, same)
-    assert "not recorded" in report._pictures_note(None, other)
+    assert "the folder it was trained on" in _pictures_note(trained_on, same)
+    assert "not recorded" in _pictures_note(None, other)
 
     history = ([{"epoch": i + 1, "stage": "classifier", "loss": 0.5, "accuracy": 0.8} for i in range(30)]
                + [{"epoch": 31 + i, "stage": "fine-tuning", "loss": 0.4, "accuracy": 0.9} for i in range(12)])
     meta = {"config": {"backbone": "mobilenet_v2", "epochs": 12, "head_epochs": 30, "time_limit_minutes": 0,
                        "fine_tune": True, "seed": 1}, "history": history, "train_seconds": 1116.0}
-    data = report.ReportData(model_name="default-model.keras", class_names=["cats", "dogs"], image_size=160,
+    data = ReportData(model_name="default-model.keras", class_names=["cats", "dogs"], image_size=160,
                              metadata=meta, created="today", pictures_note=note)
-    text = report.render(data)
+    text = render(data)
     first_lines = text.split('<nav>')[0]
     assert "<h1>Report on default-model.keras</h1>" in first_lines and "not the pictures it was trained on" in first_lines
     assert "<td>most fine-tuning epochs</td><td>12</td>" in text and "<td>classifier epochs</td><td>30</td>" in text
@@ -202,7 +204,7 @@ def test_report_says_which_pictures_and_reads_its_settings_plainly():
     assert "<td>time limit (minutes)</td><td>none</td>" in text
     scratch = dict(meta, config={"backbone": "none", "epochs": 12, "time_limit_minutes": 5.0},
                    history=[{"epoch": i + 1} for i in range(12)])
-    text = report.render(report.ReportData("m.keras", ["a", "b"], 32, scratch, "today"))
+    text = render(ReportData("m.keras", ["a", "b"], 32, scratch, "today"))
     assert "<td>most epochs</td><td>12</td>" in text and ", 12 epochs." in text
     assert "<td>time limit (minutes)</td><td>5.0</td>" in text
 
@@ -286,13 +288,13 @@ def test_a_model_with_markup_in_every_recorded_value_gives_a_report_without_it(t
     staged = dict(full, history=[dict(h, stage=PAYLOADS[0]) for h in full["history"]])
     staged["evaluation"] = dict(full["evaluation"], per_class=[dict(c, support=PAYLOADS[1])
                                                                for c in full["evaluation"]["per_class"]])
-    text = report.render(report.collect(Classifier(classifier.model, names, 32, staged, str(model_path))))
+    text = render(collect(Classifier(classifier.model, names, 32, staged, str(model_path))))
     assert "4 epochs (4 of &lt;script&gt;alert(1)&lt;/script&gt;)" in text
     assert_no_markup_from(text)
     # Markup for every value at each depth (with markup keys too, or not): in any shape.
     for depth, keys in itertools.product(range(6), (False, True)):
         crafted = _poisoned(full, depth, keys)
-        text = report.render(report.collect(Classifier(classifier.model, names, 32, crafted, str(model_path))))
+        text = render(collect(Classifier(classifier.model, names, 32, crafted, str(model_path))))
         shown = assert_no_markup_from(text)
         assert parse(text).ids == SECTION_IDS
         if depth == 2:  # each list's items and each mapping's values: history, counts, confusion, scores
@@ -301,7 +303,7 @@ def test_a_model_with_markup_in_every_recorded_value_gives_a_report_without_it(t
     # A "number" that is a string is not shown as a number.
     fake = dict(full, train_seconds="3600", best_epoch="7", stage_seconds={"classifier": "99"})
     fake["dataset"] = dict(full["dataset"], train_counts=["40", 40], skipped="3")
-    text = report.render(report.collect(Classifier(classifier.model, ["cats", "dogs"], 32, fake, str(model_path))))
+    text = render(collect(Classifier(classifier.model, ["cats", "dogs"], 32, fake, str(model_path))))
     assert "epoch 7" not in text and ">40<" in text and '"40"' not in text and "<td class=\"num\">40</td>" in text
     assert "1.0 h" not in text and "99" not in text.split('id="training"')[1].split("</section>")[0]
     assert "skipped (not usable as pictures): 3" not in text

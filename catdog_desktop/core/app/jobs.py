@@ -40,7 +40,7 @@ def warm_up(task) -> dict:
     import keras
     import tensorflow as tf
 
-    for name in (".inference", ".training"):
+    for name in ("..classify.classifier", "..training.train"):
         importlib.import_module(name, __package__)
     log.info("TensorFlow %s loaded in %.1f s", tf.__version__, time.perf_counter() - started)
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
@@ -287,15 +287,16 @@ def explain(task, classifier, path, class_index=None, method: str = "gradcam") -
 
 
 def export_report(task, classifier, out_path: str, scan=None, overwrite: bool = True, name: str | None = None) -> str:
-    """Write the HTML report (core.report.page) of ``classifier`` (called ``name`` in it), checked on
+    """Write the HTML report (core.report) of ``classifier`` (called ``name`` in it), checked on
     ``scan``'s held-out pictures when given, with progress (done, total, message). Returns the path written."""
-    from ..report import page as report
+    from ..report.collect import collect
+    from ..report.html import render, with_extension, write_report
 
-    fileops.check_writable(report.with_extension(out_path), overwrite, "the report")  # before the long part
-    data = report.collect(classifier, scan, progress=task.progress, should_stop=task.should_stop, name=name)
+    fileops.check_writable(with_extension(out_path), overwrite, "the report")  # before the long part
+    data = collect(classifier, scan, progress=task.progress, should_stop=task.should_stop, name=name)
     if task.should_stop():
         raise CancelledError("The report was not written.")
-    return str(report.write_report(report.render(data), out_path, overwrite=overwrite))
+    return str(write_report(render(data), out_path, overwrite=overwrite))
 
 
 #: Gallery thumbnails: pixels per side, and how many are made (in parallel) before they are sent.
