@@ -26,13 +26,6 @@ def dropped_files(mime) -> list[str]:
 
     return [p for p in local_paths(mime.urls()) if not os.path.isdir(p)] if mime.hasUrls() else []
 
-def fit_rows(table, most: int) -> None:
-    """Make ``table`` (a QTableWidget of a few rows) no taller than its rows need, and at most
-    ``most`` pixels: no empty band under two classes' rows, which a small screen cannot spare."""
-    rows = sum(table.rowHeight(row) for row in range(table.rowCount()))
-    table.setMaximumHeight(min(most, table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth()))
-
-
 def problems_html(problems, limit: int = 12) -> str:
     """Errors in red, warnings in amber, as an HTML list."""
     colours = {"error": "#c62828", "warning": "#a86400"}

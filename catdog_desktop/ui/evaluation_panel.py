@@ -6,13 +6,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from ..core.wording import count
-from .common import fit_rows
+from .class_scores import ClassScoresTable
 from .gallery import Gallery, items_from_label_issues, items_from_results
 from .workers import JobRunner
 
@@ -62,20 +59,7 @@ class EvaluationPanel(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.class_table = QTableWidget(0, 5)
-        self.class_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Pictures"])
-        for column, tip in enumerate((
-                "The class (a folder of your dataset).",
-                "Of the pictures the model called this class, the share that really were.",
-                "Of the pictures of this class, the share the model recognised.",
-                "Precision and recall in one number (their harmonic mean).",
-                "How many pictures of this class were checked.")):
-            self.class_table.horizontalHeaderItem(column).setToolTip(tip)
-        self.class_table.verticalHeader().setVisible(False)
-        self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.class_table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
-        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.class_table.setMaximumHeight(150)
+        self.class_table = ClassScoresTable(150, f1=True)
         self.chart_holder = QVBoxLayout()
         self.chart_placeholder = QLabel("The confusion matrix appears here once the app has finished starting…")
         self.chart_placeholder.setWordWrap(True)
@@ -144,11 +128,7 @@ class EvaluationPanel(QWidget):
             f"{_pictures(ev.count, ev.split)}"
             + (f" (loss {ev.loss:.3f})." if ev.count else ".")
             + (f"<br><span style='color:#a86400'>{html.escape(note)}</span>" if note else ""))
-        self.class_table.setRowCount(len(ev.per_class))
-        for row, s in enumerate(ev.per_class):
-            for col, text in enumerate((s.name, f"{s.precision:.1%}", s.recall_text(), f"{s.f1:.2f}", str(s.support))):
-                self.class_table.setItem(row, col, QTableWidgetItem(text))
-        fit_rows(self.class_table, 150)
+        self.class_table.show_scores(ev.per_class)
         self.scores.setVisible(True)
         self.all_mistakes_button.setEnabled(bool(ev.mistakes))
         self._draw_matrix()
