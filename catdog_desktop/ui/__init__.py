@@ -1,5 +1,6 @@
-"""Qt widgets. Thin: each panel shows data and emits what the user asked for; the main window
-runs the work (through catdog_desktop.core, in worker threads) and feeds results back."""
+"""Qt widgets. Thin: each panel (view, *_panel.py) shows data and emits what the user asked for;
+its flow (scanning, training, classifying, evaluating) runs the work through catdog_desktop.core in
+worker threads and feeds results back; the main window assembles them."""
 
 import sys
 

@@ -142,7 +142,7 @@ class ClassifyPanel(QWidget):
     sort_requested = Signal()               # *Sort into folders…*
     undo_sort_requested = Signal()          # *Undo last sort*
     explain_toggled = Signal(bool)          # "Show where it looked" checked or not (True again: work it out again)
-    explain_method_changed = Signal(str)    # how the heat is worked out (a key of core.jobs.EXPLAIN_METHODS)
+    explain_method_changed = Signal(str)    # how the heat is worked out (a key of core.app.jobs.EXPLAIN_METHODS)
     threshold_changed = Signal(object)      # the user's "not sure" threshold (None: the model's default)
 
     def __init__(self, parent=None):
@@ -335,7 +335,7 @@ class ClassifyPanel(QWidget):
 
     # ----- what the main window tells us ----------------------------------------------------
     def show_model(self, name: str | None, classifier, unsaved: bool) -> None:
-        """Name the active model (core.inference.Classifier or None) above the pictures."""
+        """Name the active model (core.classify.classifier.Classifier or None) above the pictures."""
         self.threshold.setEnabled(classifier is not None)
         if classifier is None:
             self.model_label.setText("No model yet: train one (tab 2) or open one (File → Open model…).")
@@ -393,7 +393,7 @@ class ClassifyPanel(QWidget):
             self.stack.setCurrentIndex(2)
 
     def add_rows(self, rows) -> None:
-        """Results as they come (core.batch.ClassifiedRows)."""
+        """Results as they come (core.classify.results.ClassifiedRows)."""
         if self.first_result_seconds is None:
             self.first_result_seconds = time.perf_counter() - self._began
         if self._expected <= 1:
@@ -454,7 +454,7 @@ class ClassifyPanel(QWidget):
             self.show_message(message, error=True)
 
     def batch_results(self) -> BatchResults:
-        """The rows of the table as plain data (core.batch.BatchResults), in classified order."""
+        """The rows of the table as plain data (core.classify.results.BatchResults), in classified order."""
         return BatchResults(self.model.class_names, list(self.model.rows))
 
     def shown_results(self) -> tuple[BatchResults, str | None]:
@@ -572,7 +572,7 @@ class ClassifyPanel(QWidget):
             self.explain_toggled.emit(True)
 
     def show_heatmap(self, overlay, class_name: str, found: bool = True, method: str = "gradcam") -> None:
-        """The picture with the heat drawn on it ((width, height, RGB bytes), from core.jobs.explain)
+        """The picture with the heat drawn on it ((width, height, RGB bytes), from core.app.jobs.explain)
         by ``method``: shown if that is still the way chosen."""
         if not self.explain_box.isChecked() or method != self.chosen_explain_method():
             return

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox
 
 
 def pixmap_from_rgb(width: int, height: int, data: bytes) -> QPixmap:
-    """A QPixmap from RGB bytes made by a worker (core.images.thumbnail)."""
+    """A QPixmap from RGB bytes made by a worker (core.data.images.thumbnail)."""
     image = QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive ``data``
 
@@ -25,13 +25,6 @@ def dropped_files(mime) -> list[str]:
     import os
 
     return [p for p in local_paths(mime.urls()) if not os.path.isdir(p)] if mime.hasUrls() else []
-
-def fit_rows(table, most: int) -> None:
-    """Make ``table`` (a QTableWidget of a few rows) no taller than its rows need, and at most
-    ``most`` pixels: no empty band under two classes' rows, which a small screen cannot spare."""
-    rows = sum(table.rowHeight(row) for row in range(table.rowCount()))
-    table.setMaximumHeight(min(most, table.horizontalHeader().sizeHint().height() + rows + 2 * table.frameWidth()))
-
 
 def problems_html(problems, limit: int = 12) -> str:
     """Errors in red, warnings in amber, as an HTML list."""
@@ -64,7 +57,7 @@ def show_about(parent, versions: dict[str, str]) -> None:
     ))
 
 
-#: What each way of showing where the model looked is called (core.jobs.EXPLAIN_METHODS).
+#: What each way of showing where the model looked is called (core.app.jobs.EXPLAIN_METHODS).
 EXPLAIN_METHOD_NAMES = {
     "gradcam": ("What it reacted to (Grad-CAM)",
                 "The places the answer was added up from, in the network's last layer: fast, smooth. Each "
@@ -77,7 +70,7 @@ EXPLAIN_METHOD_NAMES = {
 
 def explain_method_box(method: str) -> QComboBox:
     """A drop-down of the ways to show where the model looked, ``method`` chosen; its items' data
-    are the keys of core.jobs.EXPLAIN_METHODS."""
+    are the keys of core.app.jobs.EXPLAIN_METHODS."""
     box = QComboBox()
     for key, (name, tip) in EXPLAIN_METHOD_NAMES.items():
         box.addItem(name, key)
@@ -88,7 +81,7 @@ def explain_method_box(method: str) -> QComboBox:
 
 
 def heat_sentence(class_name: str, method: str, found: bool = True) -> str:
-    """What the red of a heatmap (core.jobs.explain) of ``class_name`` by ``method`` means."""
+    """What the red of a heatmap (core.app.jobs.explain) of ``class_name`` by ``method`` means."""
     if not found:
         return f"No part of the picture stands out as the reason for “{class_name}”."
     if method == "occlusion":

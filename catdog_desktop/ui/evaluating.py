@@ -1,6 +1,6 @@
 """The Evaluate tab's work: what it shows (the training's own evaluation, or a model scored on a
 folder), "Evaluate on a folder…", "Check labels", and fixing the data from the gallery (move,
-exclude, undo) with the dataset re-scanned afterwards. Jobs run in workers (core.jobs)."""
+exclude, undo) with the dataset re-scanned afterwards. Jobs run in workers (core.app.jobs)."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ class Evaluating(QObject):
 
     # ----- likely label errors ------------------------------------------------------------------
     def check_labels(self) -> None:
-        """Run the label check (core.jobs.check_labels) on the dataset in use. Here, in the Evaluate
+        """Run the label check (core.app.jobs.check_labels) on the dataset in use. Here, in the Evaluate
         tab, because the mistakes gallery is where a user is already asking "is this picture in the
         wrong folder?", and its move/exclude/undo actions fix what the check finds."""
         scan = self.session.scan

@@ -6,13 +6,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from ..core.wording import count
-from .common import fit_rows
+from .class_scores import ClassScoresTable
 from .gallery import Gallery, items_from_label_issues, items_from_results
 from .workers import JobRunner
 
@@ -62,20 +59,7 @@ class EvaluationPanel(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.class_table = QTableWidget(0, 5)
-        self.class_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Pictures"])
-        for column, tip in enumerate((
-                "The class (a folder of your dataset).",
-                "Of the pictures the model called this class, the share that really were.",
-                "Of the pictures of this class, the share the model recognised.",
-                "Precision and recall in one number (their harmonic mean).",
-                "How many pictures of this class were checked.")):
-            self.class_table.horizontalHeaderItem(column).setToolTip(tip)
-        self.class_table.verticalHeader().setVisible(False)
-        self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.class_table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
-        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.class_table.setMaximumHeight(150)
+        self.class_table = ClassScoresTable(150, f1=True)
         self.chart_holder = QVBoxLayout()
         self.chart_placeholder = QLabel("The confusion matrix appears here once the app has finished starting…")
         self.chart_placeholder.setWordWrap(True)
@@ -132,7 +116,7 @@ class EvaluationPanel(QWidget):
     # ----- what is shown -------------------------------------------------------------------
     def show_evaluation(self, evaluation, source_html: str, move_classes: list[str] | None = None,
                         note: str = "") -> None:
-        """``evaluation``: core.evaluation.EvaluationResult; ``source_html`` says which model on which
+        """``evaluation``: core.evaluate.evaluation.EvaluationResult; ``source_html`` says which model on which
         pictures; ``move_classes``: the class folders pictures can be moved to; ``note``: e.g. the
         classes left out."""
         self.evaluation = evaluation
@@ -144,11 +128,7 @@ class EvaluationPanel(QWidget):
             f"{_pictures(ev.count, ev.split)}"
             + (f" (loss {ev.loss:.3f})." if ev.count else ".")
             + (f"<br><span style='color:#a86400'>{html.escape(note)}</span>" if note else ""))
-        self.class_table.setRowCount(len(ev.per_class))
-        for row, s in enumerate(ev.per_class):
-            for col, text in enumerate((s.name, f"{s.precision:.1%}", s.recall_text(), f"{s.f1:.2f}", str(s.support))):
-                self.class_table.setItem(row, col, QTableWidgetItem(text))
-        fit_rows(self.class_table, 150)
+        self.class_table.show_scores(ev.per_class)
         self.scores.setVisible(True)
         self.all_mistakes_button.setEnabled(bool(ev.mistakes))
         self._draw_matrix()
@@ -212,7 +192,7 @@ class EvaluationPanel(QWidget):
         return super().eventFilter(watched, event)
 
     def show_label_issues(self, check, move_classes: list[str]) -> None:
-        """Likely label errors (core.label_errors.LabelCheck), ranked, said to be suggestions."""
+        """Likely label errors (core.evaluate.label_errors.LabelCheck), ranked, said to be suggestions."""
         self.cell = None
         if self.confusion_chart is not None:
             self.confusion_chart.highlight(None)

@@ -1,5 +1,5 @@
 """File → Export model…: choose a format and a destination, export in a worker (progress, Cancel),
-then show whether the exported file agrees with the app's model (core.export's parity check)."""
+then show whether the exported file agrees with the app's model (core.export.exporter's parity check)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 cell, likely label errors), and the large view a double-click opens.
 
 Thumbnails are made lazily and off the GUI thread: the list asks for a picture's thumbnail when
-it is painted, a worker (core.jobs.make_thumbnails) makes the newest requests first, and the
+it is painted, a worker (core.app.jobs.make_thumbnails) makes the newest requests first, and the
 list shows a grey square meanwhile. So a list of thousands opens at once and scrolls smoothly
 (benchmarks/gallery_bench.py measures it).
 """
@@ -52,7 +52,7 @@ class GalleryItem:
 
 
 def items_from_results(results) -> list[GalleryItem]:
-    """Gallery items for core.evaluation.PictureResult objects: "cats → dogs 97 %"."""
+    """Gallery items for core.evaluate.evaluation.PictureResult objects: "cats → dogs 97 %"."""
     items = []
     for r in results:
         arrow = f"{r.true_class} → {r.predicted_class}" if not r.correct else f"{r.true_class} ✓"
@@ -65,7 +65,7 @@ def items_from_results(results) -> list[GalleryItem]:
 
 
 def items_from_label_issues(issues) -> list[GalleryItem]:
-    """Gallery items for likely label errors (core.label_errors.LabelIssue: path, label,
+    """Gallery items for likely label errors (core.evaluate.label_errors.LabelIssue: path, label,
     suggested, score): "labelled cats — looks like dogs, score 0.93"."""
     return [GalleryItem(
         path=i.path, caption=f"labelled {i.label} — looks like {i.suggested}, score {i.score:.2f}",
@@ -188,7 +188,7 @@ class GalleryModel(QAbstractListModel):
 
 
 def _class_folder(path: str) -> str:
-    """The class a picture of the dataset is in now: its folder's name (as core.edits sees it)."""
+    """The class a picture of the dataset is in now: its folder's name (as core.data.edits sees it)."""
     return os.path.basename(os.path.dirname(path))
 
 
@@ -468,7 +468,7 @@ class PictureDialog(QDialog):
         layout.addWidget(self.heat_note)
         layout.addWidget(buttons)
         self._plain: QPixmap | None = None
-        self._heat: dict[str, QPixmap] = {}  # by way of working it out (core.jobs.EXPLAIN_METHODS)
+        self._heat: dict[str, QPixmap] = {}  # by way of working it out (core.app.jobs.EXPLAIN_METHODS)
         self._notes: dict[str, str] = {}     # what its red means, by the same
         # Job kinds of this dialog's own: the runner keeps only the newest job of a kind, so with
         # shared kinds a second open dialog would drop the first one's load ("Loading…" for ever).
@@ -478,7 +478,7 @@ class PictureDialog(QDialog):
                         returned=self._on_picture, errored=lambda m: self.picture.setText(m))
 
     def can_explain(self) -> bool:
-        """A heatmap (core.jobs.explain) needs a model."""
+        """A heatmap (core.app.jobs.explain) needs a model."""
         return self.classifier is not None
 
     def _on_picture(self, thumb) -> None:

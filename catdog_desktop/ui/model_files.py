@@ -1,5 +1,5 @@
 """Opening and saving model files: the dialogs, the "save it first?" question, and the jobs that
-load and save in the background. The session (core.session) records the outcome."""
+load and save in the background. The session (core.app.session) records the outcome."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class ModelFiles(QObject):
         self.on_load_error = on_load_error
         #: Called when a load ends, opened or not (the window tells the pictures waiting for it).
         self.after_load: Callable[[], None] = lambda: None
+        self.export_dialog = None  # the last File → Export model… dialog (one export at a time)
 
     # ----- opening ------------------------------------------------------------------------------
     @Slot()
@@ -165,3 +166,27 @@ class ModelFiles(QObject):
     def _show_save_failed(self, message: str) -> None:
         QMessageBox.warning(self.window, "Model not saved",
                             f"{message}\n\nThe trained model is still here: save it to another folder.")
+
+    # ----- exporting ----------------------------------------------------------------------------
+    @Slot()
+    def export(self) -> None:
+        """File → Export model…: the model in use, checked on the open dataset if it has its classes."""
+        from .export_dialog import ExportDialog  # on first use: the window opens without it
+
+        classifier, scan = self.session.classifier, self.session.scan
+        previous = self.export_dialog
+        if previous is not None and previous.running():  # one export at a time: show it again
+            previous.show()
+            previous.raise_()
+            return
+        if classifier is None:
+            return
+        if previous is not None:
+            previous.deleteLater()
+        data = scan.root if scan is not None and set(scan.class_names) == set(classifier.class_names) else ""
+        folder = self.session.export_folder
+        self.export_dialog = ExportDialog(self.window, classifier, self.jobs,
+                                          folder if not inside_package(folder) else os.path.expanduser("~"), data)
+        self.export_dialog.exported.connect(
+            lambda out: self.session.set_export_folder(os.path.dirname(os.path.abspath(out.rstrip("/\\")))))
+        self.export_dialog.open()

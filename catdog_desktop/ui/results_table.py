@@ -1,4 +1,4 @@
-"""The Classify tab's table of many results: a model over the predictions (core.inference.Prediction),
+"""The Classify tab's table of many results: a model over the predictions (core.classify.classifier.Prediction),
 sorted and filtered by a QSortFilterProxyModel, shown in a QTableView.
 
 It stays quick with 20,000 rows: rows arrive in chunks; the model sorts itself with Python's

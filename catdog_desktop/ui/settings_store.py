@@ -1,4 +1,4 @@
-"""QSettings as the session's settings store (core.session.SettingsStore)."""
+"""QSettings as the session's settings store (core.app.session.SettingsStore)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class QSettingsStore:
         self.settings = settings if settings is not None else QSettings()
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The stored value as the file has it (check its type: core.session.checked_setting), byte
+        """The stored value as the file has it (check its type: core.app.session.checked_setting), byte
         arrays as ``bytes`` so that the Qt-free session can check them."""
         value = self.settings.value(key, default)
         return value.data() if isinstance(value, QByteArray) else value

@@ -1,7 +1,7 @@
 """*Sort into folders…*: where to, copy or move, and which confidence counts as "not sure".
 
 The dialog says before anything happens what will go where ("cats/ 412, dogs/ 388, uncertain/ 12;
-3 unreadable files stay where they are"), and checks the target with core.sorting.check_target.
+3 unreadable files stay where they are"), and checks the target with core.classify.sorting.check_target.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class SortChoice:
 
 class SortDialog(QDialog):
     def __init__(self, results, sources: list[str], start_folder: str, threshold: float | None = None, parent=None):
-        """``results``: core.batch.BatchResults to sort; ``sources``: what was classified (files and
+        """``results``: core.classify.results.BatchResults to sort; ``sources``: what was classified (files and
         folders; the target may not be inside one); ``threshold``: the "not sure" threshold in use
         (the model's, or the one the user set on the Classify tab; None: none)."""
         super().__init__(parent)

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (
-    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..core.training import advice
 from ..core.config import TrainingConfig
-from ..core.training.events import BatchEvent, EpochEvent, PhaseEvent, Reporter
+from ..core.training.events import BatchEvent, EpochEvent, PhaseEvent
 from ..core.training.progress import RunProgress, format_seconds
 from ..core.wording import count
-from .common import fit_rows
+from .class_scores import ClassScoresTable
 from .training_form import TrainingForm
 
 
@@ -89,18 +85,7 @@ class TrainingPanel(QWidget):
         self.result_notes = QLabel()
         self.result_notes.setWordWrap(True)
         self.result_notes.setTextFormat(Qt.TextFormat.RichText)
-        self.class_table = QTableWidget(0, 4)
-        self.class_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Pictures"])
-        for column, tip in enumerate(("The class (a folder of your dataset).",
-                                      "Of the pictures the model called this class, the share that really were.",
-                                      "Of the pictures of this class, the share the model recognised.",
-                                      "How many held-out pictures of this class were checked.")):
-            self.class_table.horizontalHeaderItem(column).setToolTip(tip)
-        self.class_table.verticalHeader().setVisible(False)
-        self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.class_table.setTabKeyNavigation(False)  # Tab moves on to the next control, not the next cell
-        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.class_table.setMaximumHeight(120)
+        self.class_table = ClassScoresTable(120, pictures_tip="How many held-out pictures of this class were checked.")
         self.mistakes_button = QPushButton("See the pictures it got wrong…")
         self.mistakes_button.setToolTip("The Evaluate tab: its mistakes as pictures, the most confident first, "
                                         "and a confusion matrix whose cells show their pictures.")
@@ -256,7 +241,7 @@ class TrainingPanel(QWidget):
         self.status.setText(f'<span style="color:{colour}">{html.escape(text)}</span>')
 
     def show_result(self, result) -> None:
-        """``result`` is a core.training.TrainingResult."""
+        """``result`` is a core.training.train.TrainingResult."""
         ev = result.evaluation
         epochs = len(result.history)
         how = ("you stopped it" if result.stopped_by_user else
@@ -276,11 +261,7 @@ class TrainingPanel(QWidget):
         lines += [html.escape(s) for s in (advice.stage_times(result), advice.cache_sentence(result)) if s]
         self.result_notes.setText("<br>".join(lines))
         self.result_notes.setVisible(bool(lines))
-        self.class_table.setRowCount(len(ev.per_class))
-        for row, scores in enumerate(ev.per_class):
-            for col, text in enumerate((scores.name, f"{scores.precision:.1%}", scores.recall_text(), str(scores.support))):
-                self.class_table.setItem(row, col, QTableWidgetItem(text))
-        fit_rows(self.class_table, 120)
+        self.class_table.show_scores(ev.per_class)
         self.mistakes_button.setText(f"See the {count(len(ev.mistakes), 'picture')} it got wrong…" if ev.mistakes
                                      else "See its pictures (no mistakes)…")
         if self.confusion_chart is not None:
@@ -296,24 +277,6 @@ class TrainingPanel(QWidget):
         self.choice_text.setText(text)
         self.use_button.setVisible(not in_use)
         self.choice_box.setVisible(True)
-
-
-class PanelReporter(Reporter):
-    """The app's Reporter: shows a training's events on the panel, and each epoch on ``status``."""
-
-    def __init__(self, panel: TrainingPanel, status: Callable[[str], None]):
-        self.panel = panel
-        self.status = status
-
-    def on_stage(self, event: PhaseEvent) -> None:
-        self.panel.on_stage(event)
-
-    def on_batch_end(self, event: BatchEvent) -> None:
-        self.panel.on_batch(event)
-
-    def on_epoch_end(self, event: EpochEvent) -> None:
-        self.panel.on_epoch(event)
-        self.status(f"Epoch {event.epoch}: validation accuracy {event.val_accuracy:.1%}")
 
 
 def skipped_html(skipped: list[tuple[str, str]], limit: int = 3) -> str:

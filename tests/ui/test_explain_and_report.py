@@ -72,7 +72,7 @@ def test_the_report_covers_the_model_the_evaluate_tab_shows(qtbot, window, train
     in_use = colour_classifier(tmp_path)
     window.session.set_model(in_use)
     window.session.set_dataset(scan)
-    window._on_training_done(result)  # a training ended: the Evaluate tab shows its model; the model in use stays
+    window.training.on_done(result)  # a training ended: the Evaluate tab shows its model; the model in use stays
     assert window.session.classifier is in_use and window.evaluating.shown_model is window.session.trained
     assert "The model in use is unchanged" in window.statusBar().currentMessage()
     assert window.reports.model() is window.session.trained

@@ -41,7 +41,7 @@ def test_a_trained_model_is_offered_beside_the_one_in_use_and_the_built_in_one_c
     window = new_window(qtbot, settings, default_model=str(model_path))  # stands in for the built-in model
     qtbot.waitUntil(lambda: window.session.classifier is not None, timeout=120_000)
     panel = window.training_panel
-    window._on_training_done(result)  # a training just ended (on the same pictures as the built-in one)
+    window.training.on_done(result)  # a training just ended (on the same pictures as the built-in one)
     assert "built-in" in window.model_status.text() and "built-in" in window.classify_panel.model_label.text()
     assert not panel.choice_box.isHidden() and not panel.use_button.isHidden()
     assert "on the same pictures" in panel.choice_text.text()  # both scores, side by side
