@@ -1,4 +1,4 @@
-"""File → Export report…: ask where, then write the HTML report (core.report.page) in the background,
+"""File → Export report…: ask where, then write the HTML report (core.report) in the background,
 with progress and Cancel. The model reported on is the one the user is looking at: the model the
 last training made while the Evaluate tab shows it, else the model in use. The dataset in use, when
 it has classes the model knows, gives the mistakes and likely label errors (the report says whether

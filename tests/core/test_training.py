@@ -177,8 +177,7 @@ def simulated_clock(monkeypatch) -> list[float]:
         now[0] += 0.5
         return now[0]
 
-    monkeypatch.setattr(training, "_clock", clock)
-    monkeypatch.setattr(fit, "_clock", clock)  # the progress callback reads the same clock
+    monkeypatch.setattr(fit, "_clock", clock)  # the training and its progress callback read this clock
     return now
 
 

@@ -24,7 +24,8 @@ from .schedule import WARMUP_START, Pace
 
 log = logging.getLogger(__name__)
 
-#: Seconds, for progress figures and the time limit (a name of its own so tests can simulate time).
+#: Seconds, for progress figures and the time limit: the one clock of a from-scratch training (train
+#: reads it here too), a name of its own so tests can simulate time.
 _clock = time.perf_counter
 
 

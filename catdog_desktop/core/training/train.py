@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import time
 
 import keras
 
@@ -22,12 +21,11 @@ from ..evaluate.evaluation import EvaluationResult, evaluate_model
 from .events import PhaseEvent, Reporter
 from ..model.network import make_model
 from .schedule import Pace
+from . import fit
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
 
 log = logging.getLogger(__name__)
 
-#: Seconds, for progress figures and the time limit (a name of its own so tests can simulate time).
-_clock = time.perf_counter
 
 
 def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None = None,
@@ -52,7 +50,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     num_classes = len(data.class_names)
     size = config.image_size
 
-    start = _clock()
+    start = fit._clock()
 
     def reading(done: int, total: int, message: str) -> None:
         reporter.on_stage(PhaseEvent(done, total, message, "reading"))
@@ -63,10 +61,10 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     eval_set = val_set
     if eval_name == "test":
         eval_set = pipeline.decode_split(data.test, size, reading, reporter.should_stop, "test pictures")
-    decode_seconds = _clock() - start
+    decode_seconds = fit._clock() - start
     skipped = train_set.skipped + val_set.skipped + (eval_set.skipped if eval_set is not val_set else [])
     check_decoded(train_set, val_set, data.class_names)
-    read_end = _clock()
+    read_end = fit._clock()
 
     keras.backend.clear_session()
     gc.collect()
@@ -97,7 +95,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
 
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
               class_weight=weights, shuffle=False, verbose=0)  # the dataset shuffles itself
-    train_seconds = _clock() - read_end  # building the model included
+    train_seconds = fit._clock() - read_end  # building the model included
     if progress.stopped_by_user and progress.best_epoch == 0:
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     notes = []
