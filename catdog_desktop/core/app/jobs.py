@@ -108,13 +108,20 @@ def train_model(task, config, scan):
 def save_model(task, classifier, path: str):
     from ..model import storage
 
-    return storage.save_bundle(classifier.model, classifier.metadata, path)
+    saved = storage.save_bundle(classifier.model, classifier.metadata, path)
+    if classifier.digest is None and classifier._engine is None:
+        from ..model.engine import file_digest
+
+        classifier.digest = file_digest(path)  # the file holds this very model: its conversion can be cached
+    return saved
 
 
 def load_model(task, path: str):
     from ..classify.classifier import Classifier
 
-    return Classifier.load(path).warm_up()  # here, off the GUI thread: the first picture is then quick
+    # Here, off the GUI thread: the first picture is then quick; the fast runtime's conversion (a few
+    # seconds, once per model: it is cached) goes on in the background.
+    return Classifier.load(path).warm_up(background=True)
 
 
 def classify(task, classifier, paths: list[str]) -> int:

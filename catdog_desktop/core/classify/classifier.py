@@ -19,6 +19,7 @@ from .prediction import Prediction
 from ..errors import ModelFileError
 from ..data.images import ImageDecodeError, flat_picture_reason, load_pixels, pixels_from_image
 from ..data.pipeline import decode_workers
+from ..model.engine import Engine, file_digest
 from ..model.storage import ModelBundle, load_bundle
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,12 @@ class Classifier:
     pictures' than its calibrated threshold (:mod:`.calibration`).
     """
 
-    #: Batches :meth:`predict_paths` gives the model at once (a compiled TensorFlow graph may be
-    #: called from several threads).
-    model_streams = MODEL_STREAMS
+    @property
+    def model_streams(self) -> int:
+        """Batches :meth:`predict_paths` gives the model at once: :data:`MODEL_STREAMS` for
+        TensorFlow (a compiled graph may be called from several threads, and two calls fill each
+        other's gaps); one for ONNX Runtime, whose one call keeps both cores busy."""
+        return 1 if self.engine.fast else MODEL_STREAMS
 
     def __init__(self, model, class_names: Sequence[str], image_size: int,
                  metadata: dict | None = None, path: str | None = None, notes: Sequence[str] = ()):
@@ -65,11 +69,13 @@ class Classifier:
         self.image_size = int(image_size)
         self.metadata = metadata or {"class_names": self.class_names, "image_size": self.image_size}
         self.path = path
-        self._forward = None
+        #: sha256 of the model file as loaded or saved (None: only in memory): keys the engine's cache.
+        self.digest: str | None = None
+        self._engine: Engine | None = None
+        self._features_engine: Engine | None = None
         #: The user's "not sure" threshold (a probability), replacing the recorded one; None: the recorded one.
         self.threshold_override: float | None = None
         self._novelty: calibration.Novelty | None | bool = False  # False: not looked at yet
-        self._features_fn = None
 
     @property
     def recorded_threshold(self) -> float | None:
@@ -111,7 +117,11 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Classifier":
         """Load a saved bundle (safe mode). Raises ModelFileError with a readable reason."""
-        return cls.from_bundle(load_bundle(path))
+        digest = file_digest(path)
+        classifier = cls.from_bundle(load_bundle(path))
+        # The file changed while it was read (saved over): no cache key rather than a wrong one.
+        classifier.digest = digest if file_digest(path) == digest else None
+        return classifier
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle) -> "Classifier":
@@ -150,50 +160,62 @@ class Classifier:
                                  "one probability per class (a last layer with softmax).")
         return probabilities
 
-    def _prepare(self) -> None:
-        """Build what :meth:`_outputs` calls, before several threads call it."""
-        self._compiled()
+    def _prepare(self, pictures: int = 0) -> None:
+        """Ready what :meth:`_outputs` calls, before several threads call it, for a job of
+        ``pictures``: a big job first converts the model for the fast runtime (core.model.engine)."""
+        self.engine.prefer(pictures)
+        if not self.engine.fast:
+            self.engine.tensorflow_function()
 
     def _outputs(self, pixels: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The model's raw outputs for float32 pixels (n, s, s, 3), with the features "none of these"
         needs as a second array when the model has a novelty summary; an exported model's runtime
         (core.export.runtimes) replaces this, and everything else (decoding, batching) stays the same."""
-        outputs = self._compiled()(pixels)
-        if isinstance(outputs, (tuple, list)):
-            return outputs[0].numpy(), outputs[1].numpy()
-        return outputs.numpy()
+        outputs = self.engine.run(pixels)
+        return (outputs[0], outputs[1]) if len(outputs) > 1 else outputs[0]
 
     def probabilities_and_features(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, classes), the features the model's last layer reads (n, dim)) for
         uint8 pixels (n, s, s, 3): what calibration needs."""
-        import tensorflow as tf
-
-        if self._features_fn is None:
+        if self._features_engine is None:
             both = calibration.feature_model(self.model)
-            spec = tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)
-            self._features_fn = tf.function(lambda x: both(x, training=False), input_signature=[spec])
-        probs, features = self._features_fn(np.asarray(pixels).astype("float32"))
-        return probabilities_from_outputs(probs.numpy()), features.numpy()
+            self._features_engine = Engine(lambda x: both(x, training=False), self.image_size,
+                                           self._identity("features"), self._what("'s features"))
+        probs, features = self._features_engine.run(np.asarray(pixels).astype("float32"))
+        return probabilities_from_outputs(probs), features
 
-    def _compiled(self):
-        """The model as one compiled graph for any batch size. Calling a model eagerly costs
-        ~100 ms a picture for MobileNetV2's 150 layers (Python overhead), predict() more; the
-        graph takes what the computation takes. Traced once, on the first call (see warm_up).
-        With a novelty summary the graph has a second output, the features, computed by the same
-        layers on the way to the probabilities (about 1 ms more a picture for the built-in model)."""
-        if self._forward is None:
-            import tensorflow as tf
-
+    @property
+    def engine(self) -> Engine:
+        """The model's forward pass (core.model.engine: ONNX Runtime once converted and checked,
+        TensorFlow until then or when it cannot be). With a novelty summary it has a second output,
+        the features, computed by the same layers on the way to the probabilities."""
+        if self._engine is None:
             model = self.model
+            layer = None
             if self.novelty is not None:
-                model = calibration.feature_model(self.model, self.novelty.layer)
-            spec = tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)
-            self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        return self._forward
+                layer = self.novelty.layer
+                model = calibration.feature_model(self.model, layer)
+            self._engine = Engine(lambda x: model(x, training=False), self.image_size,
+                                  self._identity(f"outputs+{layer}"), self._what(""))
+        return self._engine
 
-    def warm_up(self) -> "Classifier":
-        """Trace the compiled graph now (about a second), so the first picture is answered quickly."""
+    def _identity(self, what: str) -> str | None:
+        """What a converted forward pass is of, for the engine's cache: the model file's content as
+        it was when loaded or saved (:attr:`digest`; None for a model only in memory)."""
+        return f"classifier|{self.digest}|{what}" if self.digest else None
+
+    def _what(self, suffix: str) -> str:
+        return (os.path.basename(self.path) if self.path else "the trained model") + suffix
+
+    def warm_up(self, background: bool = False) -> "Classifier":
+        """Ready the forward pass now, so the first picture is answered quickly: load its cached
+        conversion, else trace the TensorFlow graph (about a second) and, with ``background``
+        (a long-lived app), convert it for the fast runtime in a background thread."""
+        if self.model is not None:
+            self.engine.prefer(0)
         self.probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))
+        if background and self.model is not None:
+            self.engine.convert_in_background()
         return self
 
     def predict_array(self, pixels: np.ndarray) -> list[Prediction]:
@@ -266,7 +288,7 @@ class Classifier:
                 if on_result is not None:
                     on_result(start + i, pred)
 
-        self._prepare()  # made once here, before threads share it
+        self._prepare(len(paths))  # made once here, before threads share it
         with ThreadPoolExecutor(max_workers=decode_workers()) as pool, \
                 ThreadPoolExecutor(max_workers=streams, thread_name_prefix="model") as model:
             decoding = {k: [pool.submit(decode, p) for p in chunks[k]] for k in range(min(len(chunks), streams + 1))}

@@ -163,9 +163,14 @@ def predict_probabilities(model, x: np.ndarray, batch_size: int = 64, flip_tta: 
 
     if len(x) == 0:
         return np.zeros((0, 0))
-    probs = probabilities_from_outputs(model.predict(x, batch_size=batch_size, verbose=0))
+    from ..model.engine import Engine, run_all
+
+    # The inference engine (core.model.engine): ONNX Runtime when enough pictures pay for converting.
+    engine = Engine(lambda t: model(t, training=False), x.shape[1], None, "the trained model")
+    engine.prefer(len(x) * (2 if flip_tta else 1))
+    probs = probabilities_from_outputs(run_all(engine, x, batch_size)[0])
     if flip_tta:
-        probs = (probs + probabilities_from_outputs(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0))) / 2
+        probs = (probs + probabilities_from_outputs(run_all(engine, x[:, :, ::-1], batch_size)[0])) / 2
     return probs
 
 

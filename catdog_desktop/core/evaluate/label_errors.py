@@ -247,6 +247,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def _feature_source(model_path, image_size):
     """(extractor, cache, input size, what the features are, in words)."""
+    from ..model.engine import Engine
     from ..model.features import FEATURE_VERSION, FeatureCache, default_cache_dir
 
     folder = default_cache_dir()
@@ -262,8 +263,10 @@ def _feature_source(model_path, image_size):
         # The namespace of core/training/pretrained.py's features: a check and a training share the cache.
         namespace = f"{spec.name}-{backbones.weights_sha256(name)[:16]}-{size}px-v{FEATURE_VERSION}"
         cache = FeatureCache(folder, namespace, (spec.feature_dim,))
-        extract = _compiled(lambda x: network(scale(x), training=False), size)
-        return (lambda pixels: [extract(pixels).numpy()]), cache, size, f"{spec.label.split(' ')[0]} features"
+        identity = f"backbone|{name}|{backbones.weights_sha256(name)}|pooled"
+        extract = Engine(lambda x: (network(scale(x), training=False),), size, identity,
+                         f"the {spec.label} backbone")
+        return extract, cache, size, f"{spec.label.split(' ')[0]} features"
 
     from ..classify.classifier import Classifier
 
@@ -276,11 +279,6 @@ def _feature_source(model_path, image_size):
     with open(model_path, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()[:16]
     cache = FeatureCache(folder, f"model-{digest}-{size}px-v{FEATURE_VERSION}", (dim,))
-    extract = _compiled(lambda x: both(x, training=False)[1], size)
-    return (lambda pixels: [extract(pixels).numpy()]), cache, size, f"the features of {os.path.basename(model_path)}"
-
-
-def _compiled(fn, size: int):
-    import tensorflow as tf
-
-    return tf.function(fn, input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+    extract = Engine(lambda x: (both(x, training=False)[1],), size, f"features|{digest}",
+                     f"{os.path.basename(model_path)}'s features")
+    return extract, cache, size, f"the features of {os.path.basename(model_path)}"

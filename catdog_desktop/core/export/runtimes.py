@@ -119,7 +119,7 @@ class ExportedClassifier(Classifier):
     def runtime_name(self) -> str:
         return self.runtime.name
 
-    def _prepare(self) -> None:
+    def _prepare(self, pictures: int = 0) -> None:
         """The runtime is ready once opened."""
 
     def _outputs(self, pixels: np.ndarray) -> np.ndarray:

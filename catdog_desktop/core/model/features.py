@@ -104,6 +104,8 @@ class FeatureCache:
         self._loaded = False
         self.hits = 0
         self.misses = 0
+        #: Features read from disk by the runtime that computed them (each shard records it).
+        self.runtimes: dict[str, int] = {}
 
     def _load(self) -> None:
         if self._loaded or self.folder is None:
@@ -138,15 +140,17 @@ class FeatureCache:
 
     def _read_shard(self, shard: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(shard, allow_pickle=False) as data:
-            if set(data.files) != {"keys", "features"}:
+            if set(data.files) not in ({"keys", "features"}, {"keys", "features", "runtime"}):
                 raise ValueError(f"unexpected arrays {data.files}")
             keys, feats = data["keys"], data["features"]  # reading checks each array's CRC-32
+            runtime = str(data["runtime"]) if "runtime" in data.files else "TensorFlow"
         if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != KEY_BYTES:
             raise ValueError(f"keys of type {keys.dtype}{keys.shape}")
         if feats.dtype != np.float16 or feats.shape != (len(keys), *self.feature_shape):
             raise ValueError(f"features of type {feats.dtype}{feats.shape}")
         if not np.isfinite(feats).all():
             raise ValueError("features that are not finite numbers")
+        self.runtimes[runtime] = self.runtimes.get(runtime, 0) + len(keys)
         return keys, feats
 
     def get(self, key: bytes) -> np.ndarray | None:
@@ -158,9 +162,10 @@ class FeatureCache:
             self.hits += 1
         return value
 
-    def put_many(self, keys: Sequence[bytes], features: np.ndarray) -> None:
+    def put_many(self, keys: Sequence[bytes], features: np.ndarray, runtime: str = "TensorFlow") -> None:
         """Remember ``features`` (n arrays of ``feature_shape``; kept as they are, not copied) for
-        ``keys``; written to disk as one shard."""
+        ``keys``; written to disk as one shard, which records the ``runtime`` that computed them
+        (core.model.engine: ONNX Runtime or TensorFlow, equal within 1e-5)."""
         self._load()
         fresh = [(k, np.asarray(f, dtype=np.float16)) for k, f in zip(keys, features) if k not in self._memory]
         for key, value in fresh:
@@ -173,7 +178,7 @@ class FeatureCache:
             fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=self.folder)
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, keys=np.frombuffer(b"".join(k for k, _ in fresh), np.uint8).reshape(-1, KEY_BYTES),
-                         features=np.stack([f for _, f in fresh]))
+                         features=np.stack([f for _, f in fresh]), runtime=np.array(runtime[:40]))
             name = f"{time.time_ns():020d}-{os.getpid()}.npz"
             os.replace(tmp, self.folder / name)
         except OSError as exc:  # a full or read-only disk: the cache is an optimisation only
@@ -270,6 +275,9 @@ def compute_features(
         done = total - len(todo)
         if progress is not None:
             progress(done, total)
+        prefer = getattr(extractor, "prefer", None)  # an inference engine: convert first for a big job
+        if prefer is not None and todo:
+            prefer(len(todo) * len(views))
 
         def decode_one(i: int) -> tuple[np.ndarray, bytes] | str:
             try:
@@ -322,9 +330,10 @@ def _run_chunk(extractor, decoded, views, keys, caches, arrays) -> None:
     cache, indexed by picture) and, as views of those rows, in the caches."""
     x = np.stack([px for _, px in decoded]).astype(np.float32)
     per_view = [extractor(x if v == 0 else x[:, :, ::-1]) for v in views]  # [view][cache] -> (n, *shape)
+    runtime = getattr(extractor, "runtime", "TensorFlow")
     rows = [i for i, _ in decoded]
     for k, (cache, array) in enumerate(zip(caches, arrays)):
         for v in range(len(views)):
             array[rows, v] = per_view[v][k]
         cache.put_many([bytes([v]) + keys[i] for i in rows if keys[i] is not None for v in views],
-                       [array[i, v] for i in rows if keys[i] is not None for v in range(len(views))])
+                       [array[i, v] for i in rows if keys[i] is not None for v in range(len(views))], runtime)

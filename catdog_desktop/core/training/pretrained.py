@@ -42,6 +42,7 @@ from ..classify.classifier import probabilities_from_outputs
 from ..evaluate.evaluation import evaluate_probabilities
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
 from .events import PhaseEvent
+from ..model.engine import CONVERT_FROM
 from ..model.features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
 from .schedule import Pace
 
@@ -64,6 +65,8 @@ HEAD_BATCH = 64
 #: The classifier trains for at least this many steps (more epochs on a small dataset): a
 #: hundred pictures a class make 5 batches an epoch, and 30 epochs of them left it unsettled.
 MIN_HEAD_STEPS = 400
+#: Converting the trained model for the fast runtime before the final check (about 5 s on 2 cores).
+CONVERT_SECONDS = 8.0
 #: Pictures decoded and predicted together in the final evaluation.
 EVAL_CHUNK = 128
 
@@ -100,7 +103,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     caches = [FeatureCache(folder, namespace, (spec.feature_dim,))]
     if fine_tune:
         caches.append(FeatureCache(folder, f"{namespace}-{spec.fine_tune_from}", mid_shape))
-    extract = _feature_function(bottom, size, with_mid=fine_tune)
+    extract = _feature_function(bottom, size, with_mid=fine_tune, name=config.backbone)
     total = len(data.train) + len(data.validation)
     offset = 0
 
@@ -140,9 +143,14 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     # --- 3. fine-tuning the last blocks on their cached input ---
     if fine_tune and not fit.stopped_by_user:
         forward_rate = forward_rate or _time_forward_passes(extract, size)
-        # The final check on the held-out pictures (one forward pass each) comes out of the limit too.
-        ft_limit = time_limit - len(data.evaluation_split) / forward_rate if time_limit else None
-        reason = _fine_tune_time_obstacle(data, views, forward_rate, ft_limit, _clock() - start)
+        # Fine-tuning steps run on TensorFlow (they need gradients): their cost is counted in its passes.
+        tf_rate = _time_forward_passes(extract.run_tensorflow, size) if extract.fast else forward_rate
+        # The final check on the held-out pictures (one forward pass each, after converting the new
+        # model when there are enough of them) comes out of the limit too.
+        check_seconds = len(data.evaluation_split) / forward_rate + (
+            CONVERT_SECONDS if extract.fast and len(data.evaluation_split) >= CONVERT_FROM else 0.0)
+        ft_limit = time_limit - check_seconds if time_limit else None
+        reason = _fine_tune_time_obstacle(data, views, tf_rate, ft_limit, _clock() - start)
         if reason:
             notes.append(reason)
         else:
@@ -281,19 +289,20 @@ def _fit_stage(model, config, reporter, origin, time_limit, stage, first_epoch, 
     )
 
 
-def _feature_function(bottom, size: int, with_mid: bool):
+def _feature_function(bottom, size: int, with_mid: bool, name: str):
     """0..255 float32 pixels (n, size, size, 3) -> [features (n, dim)] (and the activations where
-    fine-tuning begins, with ``with_mid``): one compiled graph for any n."""
-    import tensorflow as tf
+    fine-tuning begins, with ``with_mid``): an inference engine (core.model.engine) for any n,
+    ONNX Runtime once converted (the conversion is cached per backbone, size and outputs)."""
+    from ..model.engine import Engine
 
     scale = backbones.preprocessing_layer()
 
-    @tf.function(input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)], reduce_retracing=True)
-    def extract(x):
+    def forward(x):
         mid, pooled = bottom(scale(x), training=False)
         return (pooled, mid) if with_mid else (pooled,)
 
-    return lambda pixels: [t.numpy() for t in extract(pixels)]
+    identity = f"backbone|{name}|{backbones.weights_sha256(name)}|{'pooled+mid' if with_mid else 'pooled'}"
+    return Engine(forward, size, identity, f"the {backbones.spec(name).label} backbone")
 
 
 def _end_to_end(config: TrainingConfig, backbone, dropout, dense) -> keras.Model:
