@@ -265,7 +265,7 @@ def _feature_source(model_path, image_size):
         cache = FeatureCache(folder, namespace, (spec.feature_dim,))
         identity = f"backbone|{name}|{backbones.weights_sha256(name)}|pooled"
         extract = Engine(lambda x: (network(scale(x), training=False),), size, identity,
-                         f"the {spec.label} backbone")
+                         f"the {spec.label} backbone", probabilities_first=False)
         return extract, cache, size, f"{spec.label.split(' ')[0]} features"
 
     from ..classify.classifier import Classifier
@@ -280,5 +280,5 @@ def _feature_source(model_path, image_size):
         digest = hashlib.file_digest(fh, "sha256").hexdigest()[:16]
     cache = FeatureCache(folder, f"model-{digest}-{size}px-v{FEATURE_VERSION}", (dim,))
     extract = Engine(lambda x: (both(x, training=False)[1],), size, f"features|{digest}",
-                     f"{os.path.basename(model_path)}'s features")
+                     f"{os.path.basename(model_path)}'s features", probabilities_first=False)
     return extract, cache, size, f"the features of {os.path.basename(model_path)}"

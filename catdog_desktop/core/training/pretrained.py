@@ -302,7 +302,7 @@ def _feature_function(bottom, size: int, with_mid: bool, name: str):
         return (pooled, mid) if with_mid else (pooled,)
 
     identity = f"backbone|{name}|{backbones.weights_sha256(name)}|{'pooled+mid' if with_mid else 'pooled'}"
-    return Engine(forward, size, identity, f"the {backbones.spec(name).label} backbone")
+    return Engine(forward, size, identity, f"the {backbones.spec(name).label} backbone", probabilities_first=False)
 
 
 def _end_to_end(config: TrainingConfig, backbone, dropout, dense) -> keras.Model:
