@@ -19,7 +19,7 @@ from helpers import TINY
 def cache(tmp_path, monkeypatch):
     """A cache folder of this test's own: engines_dir() is beside the feature cache."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "features"))
-    return tmp_path / "engines"
+    return tmp_path / "features" / "engines"
 
 
 def tiny_cnn():
@@ -183,3 +183,32 @@ def test_evaluation_classification_and_export_give_the_same_answers(pretrained_m
     assert result.passed
     exported = load_exported(tmp_path / "pets.onnx").probabilities(pixels)
     np.testing.assert_allclose(exported, classified, atol=TOLERANCE)
+
+
+def test_a_model_file_from_elsewhere_that_cannot_convert_still_classifies(cache, tmp_path):
+    """Opened as the app opens a model (warm-up, then the background conversion): it falls back."""
+    from catdog_desktop.core.classify.classifier import Classifier
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Resizing(16, 16, interpolation="lanczos3")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.save(tmp_path / "elsewhere.keras")
+    classifier = Classifier.load(tmp_path / "elsewhere.keras").warm_up(background=True)
+    assert classifier.engine.wait(timeout=120) is False
+    assert classifier.engine.runtime == TENSORFLOW and classifier.engine.fallback_reason
+    x = pictures(5).astype(np.uint8)
+    predictions = classifier.predict_array(x)
+    assert [p.error for p in predictions] == [None] * 5
+    np.testing.assert_allclose([[p.probabilities[c] for c in classifier.class_names] for p in predictions],
+                               model(x.astype(np.float32)).numpy(), atol=1e-6)
+
+
+def test_only_the_most_recently_used_conversions_are_kept(cache, monkeypatch):
+    monkeypatch.setattr(engines, "KEEP_CONVERSIONS", 2)
+    model = tiny_cnn()
+    for name in ("first", "second", "third"):
+        assert engine_of(model, identity=f"test|{name}").convert()
+    assert len(list(cache.glob("*.onnx"))) == 2 and len(list(cache.glob("*.json"))) == 2
+    assert not engine_of(model, identity="test|first")._load_cached()
+    assert engine_of(model, identity="test|third")._load_cached()

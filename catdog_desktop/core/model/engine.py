@@ -27,7 +27,7 @@ AVX2, float32): both run it about 3x faster than TensorFlow (ONNX Runtime 212 pi
 batches of 32 and 161/s one at a time; TFLite with XNNPACK 232/s and 196/s), but converting takes
 3.8 s with tf2onnx against 22 s through TFLite's SavedModel path, and every training makes a new
 model to convert; TensorFlow's ``tf.lite.Interpreter`` is also deprecated in favour of a separate
-package. TFLite keeps the full-integer (int8) "fast" option (:mod:`..classify.fast`), where its
+package. TFLite keeps the full-integer (int8) "fast" option for large folders (core.export), where its
 kernels are the mature ones.
 """
 
@@ -63,6 +63,8 @@ FEATURE_TOLERANCE = 1e-4
 CONVERT_FROM = 400
 #: Pictures put through both runtimes after a conversion.
 PARITY_PICTURES = 4
+#: Converted models kept (about 9 MB each for MobileNetV2); the least recently used go first.
+KEEP_CONVERSIONS = 24
 #: The ONNX operator set converted to (onnxruntime >= 1.17 runs it).
 OPSET = 17
 
@@ -94,11 +96,12 @@ def runtime_versions() -> str | None:
 
 
 def engines_dir() -> Path | None:
-    """Where converted models are kept: beside the feature cache (None: the cache is turned off)."""
+    """Where converted models are kept: a folder inside the feature cache's (so that
+    ``CATDOG_DESKTOP_CACHE_DIR`` moves or turns off both; None: turned off)."""
     from .features import default_cache_dir
 
     features = default_cache_dir()
-    return features.parent / "engines" if features is not None else None
+    return features / "engines" if features is not None else None
 
 
 def file_digest(path: str | os.PathLike) -> str | None:
@@ -302,6 +305,10 @@ class Engine:
                 self._session = session
                 self.parity_difference = record.get("difference")
         log.info("%s runs on ONNX Runtime (cached conversion %s)", self.what, model_path.name)
+        try:
+            os.utime(model_path)  # in use: the last to be removed
+        except OSError:
+            pass
         return True
 
     def _store(self, content: bytes, difference: float) -> None:
@@ -319,6 +326,22 @@ class Engine:
             write_atomic(record_path, json.dumps(record).encode("utf-8"), overwrite=True)
         except OSError as exc:  # a full or read-only disk: the cache is an optimisation only
             log.warning("converted model not cached (%s)", exc)
+            return
+        _trim(model_path.parent)
+
+
+def _trim(folder: Path) -> None:
+    """Keep the :data:`KEEP_CONVERSIONS` most recently used conversions (and their records)."""
+    try:
+        found = sorted(((p.stat().st_mtime, p) for p in folder.glob("*.onnx")), reverse=True)
+    except OSError:
+        return
+    for _, old in found[KEEP_CONVERSIONS:]:
+        for path in (old, old.with_suffix(".json")):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _session(content: bytes):
