@@ -46,6 +46,10 @@ def test_an_int8_model_that_agrees_is_used_and_kept_for_next_time(model_file, da
     pictures = sorted(str(p) for p in (data / "test").rglob("*.png"))[:10]
     assert [p.class_name for p in chosen.predict_paths(pictures)] == [p.class_name for p in full.predict_paths(pictures)]
 
+    int8_file = fast._cache_files(full)[0]
+    int8_file.write_bytes(int8_file.read_bytes()[:1000])  # damaged on disk: made again, not used
+    assert fast.prepare_fast(Classifier.load(model_file), data)[0] == decision
+
     def no_conversion(*_args):
         raise AssertionError("converted again")
 

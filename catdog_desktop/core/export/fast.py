@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classify.classifier import Classifier
-from ..errors import CancelledError, DatasetError, ModelFileError
+from ..errors import CancelledError, DatasetError
 from .exporter import (CALIBRATION_PICTURES, PARITY_LIMIT, first_line, inference_model, parity_pictures,
                        tflite_content)
 from .formats import FastDecision
@@ -140,8 +140,8 @@ def prepare_fast(classifier: Classifier, data_dir: str | os.PathLike | None = No
             return decision, classifier
         try:
             return decision, Int8Classifier(classifier, files[0], decision.none_of_these)
-        except ModelFileError as exc:  # a damaged cache file: made again
-            log.warning("ignored the cached int8 model: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - a damaged cache file (the interpreter raises anything): made again
+            log.warning("ignored the cached int8 model: %s", first_line(exc))
 
     started = time.perf_counter()
     progress(0, 3, "Reading pictures to check the fast model on")
