@@ -4,11 +4,12 @@
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
     catdog-desktop-cli predict MODEL.keras|MODEL.tflite|MODEL.onnx IMAGE_OR_FOLDER... [--threshold P] [--csv OUT.csv]
+        [--fast [--data DATA_DIR]]
     catdog-desktop-cli export MODEL.keras --format tflite --out PATH [--data DATA_DIR] [--force]
     catdog-desktop-cli check-labels DATA_DIR [--model MODEL.keras]
     catdog-desktop-cli explain MODEL.keras IMAGE --out heatmap.png
     catdog-desktop-cli report MODEL.keras [DATA_DIR] --out report.html
-    catdog-desktop-cli sort MODEL.keras SOURCE_DIR --to TARGET [--move] [--threshold P] [--csv OUT.csv]
+    catdog-desktop-cli sort MODEL.keras SOURCE_DIR --to TARGET [--move] [--threshold P] [--csv OUT.csv] [--fast]
     catdog-desktop-cli undo-sort TARGET
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT.csv",
                    help="also write one row per file (path, class, confidence, each class's probability, error)")
     p.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
+    _add_fast_options(p)
 
     s = sub.add_parser("sort", help="classify a folder and copy (or move) its pictures into a folder per class")
     s.add_argument("model")
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the predictions as CSV, before sorting: its paths are where the pictures "
                         "were (each went to TARGET/<class>/ or TARGET/uncertain/)")
     s.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
+    _add_fast_options(s)
 
     u = sub.add_parser("undo-sort", help="undo the last sort into TARGET (moved files go back, copies are removed)")
     u.add_argument("target")
@@ -168,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-label-check", dest="label_check", action="store_false",
                    help="leave out the likely label errors (they need the backbone's features of every picture)")
     return parser
+
+
+def _add_fast_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fast", action="store_true",
+                        help="use the model's int8 version (several times faster) if it gives the same answer on at "
+                             "least 99 %% of the held-out pictures; made and checked once per model (up to a "
+                             "minute), then kept. Says on stderr which model runs, and why")
+    parser.add_argument("--data", metavar="DIR",
+                        help="with --fast: the folder of labelled pictures (one sub-folder per class) to calibrate "
+                             "and check the int8 version on (default: the folder the model was trained on)")
 
 
 def _non_negative(text: str) -> int:
@@ -363,7 +376,7 @@ def cmd_predict(args) -> int:
 
     if args.csv:
         check_csv_path(args.csv, args.force)  # before the work, not after it
-    classifier, results, skipped = _classify(args, args.paths)
+    classifier, results, skipped, decision = _classify(args, args.paths)
     predictions = results.predictions[:len(results) - len(skipped)]
     failures = skipped + [(p.path, p.error) for p in predictions if not p.ok]
     good = [p for p in predictions if p.ok]
@@ -374,6 +387,7 @@ def cmd_predict(args) -> int:
                              "none_of_these": p.unfamiliar, "doubt": p.doubt} for p in good],
             "threshold": classifier.confidence_threshold,
             "errors": [{"path": p, "reason": r} for p, r in failures],
+            **_fast_json(decision),
         }))
     else:
         for p in good:
@@ -406,8 +420,9 @@ def _probabilities_text(probabilities: dict[str, float]) -> str:
 
 def _classify(args, paths):
     """Classify files and folders with the model in ``args.model`` ("not sure" under ``args.threshold``
-    when given), a progress line on stderr. Returns (the classifier, BatchResults with the files that
-    are not pictures last, those files as (path, reason))."""
+    when given; with ``args.fast`` its int8 version where that gives the same answers), a progress line on
+    stderr. Returns (the classifier, BatchResults with the files that are not pictures last, those files
+    as (path, reason), the --fast decision or None)."""
     from .core.classify.results import BatchResults
     from .core.data.dataset import scan_images
     from .core.classify.classifier import Prediction
@@ -416,14 +431,42 @@ def _classify(args, paths):
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         hint = f" (for {threshold:g} % give {threshold / 100:g})" if 1 < threshold <= 100 else " (e.g. 0.8)"
         raise CatdogError(f"--threshold {threshold:g} is not a probability: give a number from 0 to 1{hint}.")
+    data = getattr(args, "data", None)
+    if data is not None and not args.fast:
+        raise CatdogError("--data names the pictures --fast checks its int8 model on: give --fast too.")
+    if data is not None and not os.path.isdir(os.path.expanduser(data)):
+        raise CatdogError(f"--data {data} is not a folder: give the folder of labelled pictures (one sub-folder "
+                          "per class) to check the fast model on.")
     classifier = _open_model(args.model, exports=True)  # a .keras model, or a .tflite or .onnx export
     classifier.threshold_override = threshold  # "not sure" under it (None: the model's recorded threshold)
+    decision = None
+    if getattr(args, "fast", False):
+        classifier, decision = _fast_classifier(args, classifier)
     files, skipped = scan_images(paths)
     progress = _Progress(args.json, "Classifying", len(files))
     predictions = classifier.predict_paths(files, on_result=lambda i, _p: progress.step(i + 1))
     progress.close()
     results = BatchResults(classifier.class_names, predictions + [Prediction(path=p, error=r) for p, r in skipped])
-    return classifier, results, skipped
+    return classifier, results, skipped, decision
+
+
+def _fast_classifier(args, classifier):
+    """(the classifier --fast uses, the core.export.fast.FastDecision), which is said on stderr."""
+    from .core.export.fast import prepare_fast
+
+    def say(_done: int, _total: int, message: str = "") -> None:
+        if not args.json and message != "Done":
+            print(f"{message}…", file=sys.stderr)
+
+    decision, chosen = prepare_fast(classifier, args.data, progress=say, how_to_give="give one with --data DIR")
+    if not args.json:
+        print(decision.sentence(), file=sys.stderr)
+    return chosen, decision
+
+
+def _fast_json(decision) -> dict:
+    """--json's "fast" entry: which model classified, and why (nothing without --fast)."""
+    return {"fast": decision.to_dict()} if decision is not None else {}
 
 
 class _Progress:
@@ -457,7 +500,7 @@ def cmd_sort(args) -> int:
     sorting.check_target(args.target, args.sources)  # before the work, not after it
     if args.csv:
         check_csv_path(args.csv, args.force)
-    _classifier, results, _skipped = _classify(args, args.sources)
+    _classifier, results, _skipped, decision = _classify(args, args.sources)
     if not len(results):
         raise CatdogError("No pictures found.")
     if args.csv:
@@ -478,6 +521,7 @@ def cmd_sort(args) -> int:
             "counts": report.counts, "renamed": report.renamed,
             "unreadable": [{"path": p, "reason": r} for p, r in report.unreadable],
             "failed": [{"path": p, "reason": r} for p, r in report.failed],
+            **_fast_json(decision),
         }))
     else:
         print(report.summary())

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 
 from ..core.app import jobs
 from ..core.classify.results import ClassifiedRows, ClassifyStarted
+from ..core.export.formats import FastDecision
 from ..core.wording import count
 from ..core.app.session import BUILTIN_NAME, Session
 from .classify_panel import ClassifyPanel
@@ -51,6 +52,8 @@ class Classifying(QObject):
         panel.model.thumbnails_wanted.connect(self._make_thumbnails)
         panel.set_undo_available(session.last_sort_target or None)
         panel.threshold_changed.connect(self.set_threshold)
+        panel.fast_box.setChecked(session.fast_classify)
+        panel.fast_toggled.connect(session.set_fast_classify)
 
     @Slot(object)
     def set_threshold(self, value) -> None:
@@ -118,15 +121,26 @@ class Classifying(QObject):
         self.jobs.stop("thumbnails")
         self.jobs.stop("explain")  # the heatmap of the picture on screen until now is not wanted
         self.panel.begin(1 if single else None, self.session.classifier.class_names)
-        self.jobs.start("classify", job, self.session.classifier, what, yielded=self._on_classified,
-                        returned=lambda _count: self.panel.finish(note=note), errored=self.panel.stopped,
-                        aborted=self.panel.stopped)
+        more = ()
+        if job is jobs.classify:  # a folder: with "Fast" on, its int8 model first (jobs.classify says when)
+            scan = self.session.scan
+            more = (self.panel.fast_box.isChecked(), scan.root if scan is not None else None)
+        self.jobs.start("classify", job, self.session.classifier, what, *more, yielded=self._on_classified,
+                        progress=self._on_preparing, returned=lambda _count: self.panel.finish(note=note),
+                        errored=self.panel.stopped, aborted=self.panel.stopped)
+
+    def _on_preparing(self, progress) -> None:
+        _done, _total, message = progress
+        if message != "Done":
+            self.panel.preparing(message)
 
     def _on_classified(self, event) -> None:
         if isinstance(event, ClassifyStarted):
             self._total = event.total
             self._single_source = None
             self.panel.set_total(event.total)
+        elif isinstance(event, FastDecision):
+            self.panel.show_model_in_use(event.sentence())
         elif isinstance(event, ClassifiedRows):
             self.panel.add_rows(event)
             prediction = event.predictions[0]

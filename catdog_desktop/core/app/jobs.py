@@ -124,12 +124,16 @@ def load_model(task, path: str):
     return Classifier.load(path).warm_up(background=True)
 
 
-def classify(task, classifier, paths: list[str]) -> int:
+def classify(task, classifier, paths: list[str], fast: bool = False, other_data: str | None = None) -> int:
     """Classify files and folders; yields ClassifyStarted(n), then ClassifiedRows as results come
     (a few times a second, in order; a single picture's row carries its large preview); returns n.
 
     Rows of many pictures carry no thumbnails: the table asks for those of the rows on screen
     (:func:`thumbnails`), so 20,000 rows cost neither a second decode of every file nor the memory.
+
+    ``fast``, for a folder: first prepare the model's int8 version (core.export.fast, with progress;
+    checked on the folder the model was trained on, else on ``other_data``, the dataset open in the
+    app) and yield its FastDecision, then classify with whichever model it chose.
     """
     from ..classify.results import ClassifiedRows, ClassifyStarted
     from ..data.dataset import scan_images
@@ -162,6 +166,14 @@ def classify(task, classifier, paths: list[str]) -> int:
         pending.append(prediction)
         send()
 
+    if fast and files and any(os.path.isdir(p) for p in paths):
+        from ..export.fast import prepare_fast
+
+        root = (classifier.metadata.get("dataset") or {}).get("root")
+        data = None if root and os.path.isdir(root) else other_data
+        decision, classifier = prepare_fast(classifier, data, progress=task.progress, should_stop=task.should_stop,
+                                            how_to_give="open a folder of them on the Dataset tab")
+        task.yielded(decision)
     classifier.predict_paths(files, on_result=on_result, should_stop=task.should_stop)
     # Files that are not pictures get a row of their own with the reason, after the pictures.
     if not task.should_stop():

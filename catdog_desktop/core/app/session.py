@@ -37,6 +37,7 @@ WINDOW_GEOMETRY = "geometry"  # the window's, written by it
 ADVANCED_OPEN = "advanced_settings_open"
 EXPLAIN_METHOD = "explain_method"
 LAST_SORT_TARGET = "last_sort_target"
+FAST_CLASSIFY = "fast_classify"
 #: {model file: the user's "not sure" threshold} (JSON); a model without a file keeps its own in memory.
 CONFIDENCE_THRESHOLDS = "confidence_thresholds"
 
@@ -48,6 +49,7 @@ STORED_TYPES: dict[str, type | tuple[type, ...]] = {
     RECENT_MODELS: (list, str), LAST_MODEL: str, LAST_MODEL_DIR: str, LAST_EXPORT_DIR: str,
     LAST_DATASET: str, LAST_PICTURES_DIR: str, LAST_SORT_TARGET: str,
     WINDOW_GEOMETRY: bytes, ADVANCED_OPEN: (bool, str), EXPLAIN_METHOD: str, CONFIDENCE_THRESHOLDS: str,
+    FAST_CLASSIFY: (bool, str),
 }
 
 
@@ -127,6 +129,10 @@ class Session:
     def _setting(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` if it has the right type (:func:`checked_setting`), else ``default``."""
         return checked_setting(key, self.store.get(key, default), default)
+
+    def _flag_setting(self, key: str) -> bool:
+        """A yes/no setting (QSettings gives "true" back as text from some files)."""
+        return str(self._setting(key, False)).lower() in ("true", "1")
 
     def _json_setting(self, key: str) -> Any:
         """What the JSON text stored under ``key`` holds (None: nothing, or unreadable)."""
@@ -212,10 +218,19 @@ class Session:
     @property
     def advanced_open(self) -> bool:
         """Whether the Advanced training settings were left open."""
-        return str(self._setting(ADVANCED_OPEN, False)).lower() in ("true", "1")
+        return self._flag_setting(ADVANCED_OPEN)
 
     def set_advanced_open(self, open_: bool) -> None:
         self.store.set(ADVANCED_OPEN, bool(open_))
+
+    @property
+    def fast_classify(self) -> bool:
+        """Whether the Classify tab classifies folders with the model's int8 version where that gives the
+        same answers (core.export.fast)."""
+        return self._flag_setting(FAST_CLASSIFY)
+
+    def set_fast_classify(self, on: bool) -> None:
+        self.store.set(FAST_CLASSIFY, bool(on))
 
     @property
     def explain_method(self) -> str:

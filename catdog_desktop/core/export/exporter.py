@@ -110,8 +110,10 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
         raise DatasetError(f"None of the pictures in {folder} could be read.")
     labels = np.asarray([chosen[i][1] for i in kept], dtype=np.int64)
     calibration = None
-    if scan.train is not split and len(scan.train):
-        train = _balanced([(p, y) for p, y in zip(scan.train.paths, scan.train.labels)], CALIBRATION_PICTURES)
+    held_out = set(split.paths)  # every picture of a folder the model did not train on is held out: none
+    train = _balanced([(p, y) for p, y in zip(scan.train.paths, scan.train.labels) if p not in held_out],
+                      CALIBRATION_PICTURES)
+    if train:
         calibration, _, _ = decode_paths([p for p, _ in train], classifier.image_size, None, should_stop)
     where = {"test": "test pictures", "validation": "validation pictures (held out from training)",
              "all": "pictures"}[which]
@@ -270,48 +272,58 @@ def _convert(model, spec: ExportFormat, staging: Path, parity: ParityPictures) -
                 model.export(str(staging), format="onnx", verbose=False)
         except Exception as exc:  # the converter's own errors; the message says what failed
             log.info("ONNX export failed", exc_info=True)
-            raise ExportError(f"The ONNX converter failed: {_first_line(exc)}") from None
+            raise ExportError(f"The ONNX converter failed: {first_line(exc)}") from None
         return []
     return _convert_tflite(model, spec, staging, parity)
 
 
 def _convert_tflite(model, spec: ExportFormat, staging: Path, parity: ParityPictures) -> list[str]:
+    notes = []
+    calibration = None
+    if spec.key == "tflite-int8":
+        calibration = parity.calibration if parity.calibration is not None else parity.pixels
+        calibration = calibration[:CALIBRATION_PICTURES]
+        # int8 inside, float32 pixels in and probabilities out: used like the other files.
+        notes.append(f"Quantisation calibrated on {len(calibration)} "
+                     f"{'training' if parity.calibration is not None and parity.real else 'check'} pictures; "
+                     "input and output stay float32.")
+    content = tflite_content(model, spec.key, calibration)
+    with open(staging, "wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return notes
+
+
+def tflite_content(model, key: str, calibration: np.ndarray | None = None) -> bytes:
+    """``model`` converted to TFLite as the format ``key`` says (a TFLite key of :data:`FORMATS`),
+    a full-integer one calibrated on the uint8 pictures ``calibration``. ExportError when the
+    converter fails."""
     import tensorflow as tf
 
-    notes = []
     # Keras 3 models convert through a SavedModel (tf.lite's documented path for them); only
     # TFLite's built-in operators are allowed, so the file runs in any TFLite runtime.
     with tempfile.TemporaryDirectory(prefix="catdog-export-") as work:
         model.export(os.path.join(work, "saved_model"), format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(os.path.join(work, "saved_model"))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if spec.key != "tflite":
+        if key != "tflite":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if spec.key == "tflite-float16":
+        if key == "tflite-float16":
             converter.target_spec.supported_types = [tf.float16]
-        if spec.key == "tflite-int8":
-            calibration = parity.calibration if parity.calibration is not None else parity.pixels
-            calibration = calibration[:CALIBRATION_PICTURES].astype(np.float32)
+        if key == "tflite-int8":
+            pictures = np.asarray(calibration, dtype=np.float32)
 
             def representative():
-                for picture in calibration:
+                for picture in pictures:
                     yield [picture[None]]
 
             converter.representative_dataset = representative
-            # int8 inside, float32 pixels in and probabilities out: used like the other files.
-            notes.append(f"Quantisation calibrated on {len(calibration)} "
-                         f"{'training' if parity.calibration is not None and parity.real else 'check'} pictures; "
-                         "input and output stay float32.")
         try:
-            content = converter.convert()
+            return converter.convert()
         except Exception as exc:  # the converter's own errors
             log.info("TFLite conversion failed", exc_info=True)
-            raise ExportError(f"The TensorFlow Lite converter failed: {_first_line(exc)}") from None
-    with open(staging, "wb") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return notes
+            raise ExportError(f"The TensorFlow Lite converter failed: {first_line(exc)}") from None
 
 
 def _check_parity(classifier, spec: ExportFormat, path: Path, staging: Path, parity: ParityPictures,
@@ -468,6 +480,7 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), or its type's name."""
     text = str(exc).strip()
     return (text.splitlines()[0][:300] if text else type(exc).__name__)

@@ -1,5 +1,6 @@
 """The export formats the app offers and what an export reports back: plain data shared by the
-exporter, the model card written beside an export, the CLI and the export dialog.
+exporter, the model card written beside an export, the CLI and the export dialog; and the fast
+(int8) model's decision (core.export.fast), which the Classify tab receives.
 """
 
 from __future__ import annotations
@@ -92,3 +93,30 @@ class ExportResult:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "verdict": self.verdict()}
+
+
+@dataclass
+class FastDecision:
+    """Which model classifies, and why: plain data (it crosses threads, and goes into --json)."""
+
+    fast: bool
+    #: One sentence without its full stop: "agrees with the full model on 99.4 % of 400 held-out pictures".
+    reason: str
+    #: Share of the held-out pictures on which both gave the same answer (None: not measured).
+    agreement: float | None = None
+    pictures: int = 0
+    #: Which pictures were checked (core.export.exporter.ParityPictures.source).
+    checked_on: str = ""
+    #: Whether the int8 model answers "none of these" (False also for a model without a novelty summary).
+    none_of_these: bool = False
+    #: Share of the held-out pictures on which both said "none of these" alike (None: no novelty summary).
+    none_of_these_agreement: float | None = None
+    #: True when the decision (and the int8 file) came from the cache.
+    cached: bool = False
+
+    def sentence(self) -> str:
+        """"fast int8 model in use: …" or "full model in use: …"."""
+        return f"{'fast int8' if self.fast else 'full'} model in use: {self.reason}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "model": "int8" if self.fast else "full", "message": self.sentence()}

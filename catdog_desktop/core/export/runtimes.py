@@ -158,19 +158,7 @@ class _TFLiteRuntime:
     name = "TensorFlow Lite interpreter"
 
     def __init__(self, path: Path):
-        try:
-            from ai_edge_litert.interpreter import Interpreter  # TFLite's successor, when installed
-        except ImportError:
-            import tensorflow as tf
-
-            Interpreter = tf.lite.Interpreter
-        try:
-            with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated": it still ships with TF
-                warnings.simplefilter("ignore")
-                self.interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
-        except (ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{path.name} is not a usable TFLite model ({str(exc).strip()[:200]}).") from None
-        _refuse_tensorflow_ops(self.interpreter, path)
+        self.interpreter = tflite_interpreter(path)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
@@ -187,6 +175,25 @@ class _TFLiteRuntime:
         self.interpreter.set_tensor(self.input["index"], pixels)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
+
+
+def tflite_interpreter(path: Path):
+    """A TFLite interpreter for the file ``path`` (LiteRT's when installed, else TensorFlow's), using
+    every core; ModelFileError for a file that is not a TFLite model or holds TensorFlow operators."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # TFLite's successor, when installed
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    try:
+        with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated": it still ships with TF
+            warnings.simplefilter("ignore")
+            interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path.name} is not a usable TFLite model ({str(exc).strip()[:200]}).") from None
+    _refuse_tensorflow_ops(interpreter, path)
+    return interpreter
 
 
 def _refuse_tensorflow_ops(interpreter, path: Path) -> None:
