@@ -23,7 +23,7 @@ each in a fresh process so memory and environment variables are its own:
   process loads the conversion the forward part cached (it says so, and how long loading took).
 * **start-up**: startup_bench.py's window-on-screen time, with the built-in model, on each path.
 
-Conversions go to a fresh cache folder (``CATDOG_DESKTOP_CACHE_DIR``), never the user's.
+Conversions go to a fresh cache folder (``CATDOG_DESKTOP_CACHE_DIR``), never the user's, removed at the end.
 Prints ONE JSON line (and appends it to ``--out``), and a table with the issue's targets on stderr.
 ``--quick`` checks the script end to end with tiny counts (the figures then mean nothing).
 """
@@ -159,6 +159,20 @@ def tflite_model(keras_model, key: str, kind: str, calibration, note: dict):
     return Lite(path.read_bytes())
 
 
+def ready(engine) -> str:
+    """Put ``engine`` on ONNX Runtime: its cached conversion, else converted (and checked) now;
+    says which, and how long it took."""
+    started = time.perf_counter()
+    engine.prefer(0)  # loads a cached conversion, never converts
+    if engine.fast:
+        return f"the cached conversion, loaded in {time.perf_counter() - started:.2f} s"
+    started = time.perf_counter()
+    if engine.convert():
+        return (f"converted and checked in {time.perf_counter() - started:.1f} s "
+                f"(largest difference {engine.parity_difference:.2g})")
+    return f"not used: {engine.fallback_reason or 'the engine is not available'}"
+
+
 def rate(run, pixels, batch: int, seconds: float) -> tuple[float, float]:
     """(pictures/s, CPU ms a picture, all threads) of ``run`` on batches of ``batch`` for about
     ``seconds`` (one call first, untimed). CPU time says more than the rate on a busy machine."""
@@ -234,13 +248,9 @@ def forward_part(args) -> dict:
         runs = {BASELINE: engine.run_tensorflow}
         notes: dict = {}
         if not tensorflow_only:
-            started = time.perf_counter()
-            if engine.convert():
-                notes["onnxruntime"] = (f"converted and checked in {time.perf_counter() - started:.1f} s "
-                                        f"(largest difference {engine.parity_difference:.2g})")
+            notes["onnxruntime"] = ready(engine)
+            if engine.fast:
                 runs["onnxruntime"] = engine.run
-            else:
-                notes["onnxruntime"] = f"not used: {engine.fallback_reason}"
             calibration_files = spread(files, q["calibration"], offset=2)
             calibration_pictures = decoded(calibration_files, size)
             runs["tflite"] = tflite_model(keras_model, key, "tflite", calibration_pictures[:0], notes)
@@ -280,6 +290,7 @@ def folder_part(args) -> dict:
     from catdog_desktop.core.classify.classifier import Classifier
     from catdog_desktop.core.data.images import load_pixels
     from catdog_desktop.core.heatmaps import occlusion
+    from catdog_desktop.core.model.engine import engine_wanted
 
 
     q = QUICK if args.quick else FULL
@@ -287,15 +298,8 @@ def folder_part(args) -> dict:
     classifier = Classifier.load(args.model)
     out: dict = {"model_load_seconds": round(time.perf_counter() - started, 2)}
     engine = classifier.engine
-    started = time.perf_counter()
-    engine.prefer(0)  # a cached conversion only: the forward part converted this model
-    if engine.fast:
-        out["conversion"] = f"the cached conversion, loaded in {time.perf_counter() - started:.2f} s"
-    elif os.environ.get("CATDOG_DESKTOP_ENGINE") != "tensorflow":
-        started = time.perf_counter()
-        engine.convert()
-        out["conversion"] = (f"converted in this process in {time.perf_counter() - started:.1f} s" if engine.fast
-                             else f"none: {engine.fallback_reason or 'the engine is not available'}")
+    if engine_wanted():
+        out["conversion"] = ready(engine)  # the forward part converted this model: its conversion is cached
     folders = {"folder_500px": sorted(base_pictures(args.photos).glob("*.jpg"))[:q["folder"]],
                "phone_photos": sorted(Path(args.phone).glob("*.jpg"))[:q["phone"]]}
     for name, files in folders.items():
@@ -422,7 +426,8 @@ def main() -> int:
 
     q = QUICK if args.quick else FULL
     cache = tempfile.mkdtemp(prefix="catdog-runtime-bench-cache-")  # the conversions of this run only
-    os.environ["CATDOG_DESKTOP_CACHE_DIR"] = cache
+    # The engine keeps its conversions beside the features' folder (core.model.engine.engines_dir).
+    os.environ["CATDOG_DESKTOP_CACHE_DIR"] = os.path.join(cache, "features")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
     os.environ.pop("CATDOG_DESKTOP_ENGINE", None)
     os.environ.pop("ONEDNN_MAX_CPU_ISA", None)
