@@ -23,6 +23,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def time_single_photo(classifier, photo: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """One dropped photo, ``repeats`` times after a warm-up call (which traces the model): ms of
+    decode + model (``predict_path``), and ms of the model call alone on its decoded pixels."""
+    from catdog_desktop.core.data.images import load_pixels
+
+    classifier.predict_path(photo)
+    single, model_only = [], []
+    pixels = load_pixels(photo, classifier.image_size)
+    for _ in range(repeats):
+        t = time.perf_counter()
+        classifier.predict_path(photo)
+        single.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        classifier.probabilities(pixels)
+        model_only.append((time.perf_counter() - t) * 1000)
+    return single, model_only
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
@@ -35,7 +53,6 @@ def main() -> int:
 
     from catdog_desktop.core.model import storage
     from catdog_desktop.core.config import preset
-    from catdog_desktop.core.data.images import load_pixels
     from catdog_desktop.core.classify.classifier import Classifier
     from catdog_desktop.core.model.network import make_model
     from catdog_desktop.core.training.pretrained import make_pretrained_model
@@ -52,16 +69,7 @@ def main() -> int:
     load_seconds = time.perf_counter() - started
     photos = sorted(p for p in args.data.rglob("*.jpg"))
     big = max(photos[:200], key=lambda p: p.stat().st_size)  # a large (about 500 px) JPEG
-    clf.predict_path(big)  # warm-up: the first call traces the model
-    single, model_only = [], []
-    pixels = load_pixels(big, clf.image_size)
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        clf.predict_path(big)
-        single.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        clf.probabilities(pixels)
-        model_only.append((time.perf_counter() - t) * 1000)
+    single, model_only = time_single_photo(clf, big, args.repeats)
     folder = photos[: args.count]
     clf.predict_paths(folder[:64])  # warm-up of the batch path
     runs = []
