@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data_dir", help="folder with one sub-folder per class, or with train/test folders")
     t.add_argument("--out", required=True, help="where to save the model (.keras)")
     t.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    t.add_argument("--from", dest="start_from", metavar="MODEL", default=None,
+                   help="train on from this saved model (.keras, never changed): the new model starts from "
+                        "its weights, its settings are the defaults, and both are compared on the same "
+                        "held-out pictures")
     t.add_argument("--backbone", choices=[*BACKBONE_NAMES, "none"], default=None,
                    help="start from a network pretrained on ImageNet (mobilenet_v2, the default), or "
                         "'none' to train a small network from scratch (for pictures unlike photos)")
@@ -223,10 +227,13 @@ def _fail(args, message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
 
 
+def _explicit_settings(args) -> dict:
+    """The training settings given on the command line (those left out are None)."""
+    return {k: v for k, v in vars(args).items() if k in TrainingConfig.__dataclass_fields__ and v is not None}
+
+
 def _config_from_args(args) -> TrainingConfig:
-    overrides = {k: v for k, v in vars(args).items()
-                 if k in TrainingConfig.__dataclass_fields__ and v is not None}
-    config = preset(args.preset, **overrides)
+    config = preset(args.preset, **_explicit_settings(args))
     config.validate()
     return config
 
@@ -273,16 +280,28 @@ class _TextReporter(Reporter):
 
 
 def cmd_train(args) -> int:
-    from .core.data.dataset import scan_dataset
+    from .core.data.dataset import scan_dataset, split_method_of
 
     from .core.model import storage
 
-    config = _config_from_args(args)
+    bundle = None
+    if args.start_from:
+        from .core.training import continued, starting_point
+
+        bundle = storage.load_bundle(args.start_from)
+        config = starting_point.config_for(starting_point.starting_point(bundle), _explicit_settings(args))
+    else:
+        config = _config_from_args(args)
     if args.multi_gpu and config.backbone != "none":
         raise CatdogError("--multi-gpu trains the from-scratch network: add --backbone none "
                           "(the pretrained training uses one device).")
     out = storage.check_save_path(args.out)  # before training, not after it
-    scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed)
+    if bundle is not None and out.exists() and out.samefile(bundle.path):
+        raise CatdogError(f"--out is the model you train on from ({out.name}): choose another file, so that "
+                          "the model you start from stays as it is.")
+    # Continuing: the old model's share and seed (its defaults), and its way of splitting.
+    scan = scan_dataset(args.data_dir, validation_split=config.validation_split, seed=config.seed,
+                        split_method=split_method_of((bundle.metadata.get("dataset") if bundle else None)))
     if not args.json:
         _print_scan(scan)
     scan.raise_for_errors()
@@ -293,7 +312,10 @@ def cmd_train(args) -> int:
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-    result = training.train(config, scan, _TextReporter(args.json), strategy=strategy)
+    if bundle is not None:
+        result = continued.continue_training(config, scan, bundle, _TextReporter(args.json), strategy=strategy)
+    else:
+        result = training.train(config, scan, _TextReporter(args.json), strategy=strategy)
     path = _save_or_rescue(result, out)
     ev = result.evaluation
     if args.json:
@@ -306,6 +328,8 @@ def cmd_train(args) -> int:
             "notes": result.notes,
             "skipped": [{"path": p, "reason": r} for p, r in scan.skipped + result.skipped],
             "evaluation": ev.to_dict(include_mistakes=False),
+            **({"continued_from": result.continued_from,
+                "comparison": result.comparison.to_dict() if result.comparison else None} if bundle else {}),
         }))
     else:
         for p, r in result.skipped:
@@ -317,6 +341,8 @@ def cmd_train(args) -> int:
         print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
               f"({kept}, {result.train_seconds / 60:.1f} min"
               f"{', time limit reached' if result.stopped_by_time_limit else ''})")
+        if result.comparison:
+            print(result.comparison.sentence())
         print(f"saved {path}")
     return EXIT_OK
 

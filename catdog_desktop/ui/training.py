@@ -47,6 +47,7 @@ class Training(QObject):
         session.events.dataset.connect(self._on_dataset_changed)
         session.events.trained.connect(lambda _trained: self.show_model_choice())
         session.events.model.connect(lambda _classifier: self.show_model_choice())
+        session.events.model.connect(self._on_model_changed)
         preset_name, config = session.training_settings()
         panel.set_config(config, preset_name)
         panel.form.set_advanced_open(session.advanced_open)
@@ -66,6 +67,21 @@ class Training(QObject):
         else:
             self.dataset_pending("The dataset has problems; see the Dataset tab.")
 
+    def _on_model_changed(self, classifier) -> None:
+        """"Train on from the model in use" is offered for a saved model this app made."""
+        if classifier is None or not classifier.path:
+            why = ("Save the model in use first: training goes on from a model file." if classifier is not None
+                   else None)
+            self.panel.set_continuable(None, *([why] if why else []))
+            return
+        from ..core.training.starting_point import recorded_config
+
+        if recorded_config(classifier.metadata) is None:
+            self.panel.set_continuable(None, f"{os.path.basename(classifier.path)} does not record how it was "
+                                             "trained (a model from elsewhere): training cannot go on from it.")
+        else:
+            self.panel.set_continuable(os.path.basename(classifier.path))
+
     def save_settings(self) -> None:
         """Keep the settings on the form for the next start."""
         self.session.save_training_settings(self.panel.preset_name(), self.panel.config())
@@ -82,6 +98,12 @@ class Training(QObject):
         if not self.models.keep_unsaved("training a new one", "training"):
             return
         self.session.save_training_settings(self.panel.preset_name(), config)
+        start_from = None
+        if self.panel.continue_box.isChecked() and self.panel.continue_box.isEnabled():
+            from ..core.training.starting_point import continuing_config
+
+            start_from = self.session.classifier.path
+            config = continuing_config(config, self.session.classifier.metadata)
         data = self.session.training_data(config)  # split again first if the share or seed changed
         self.panel.training_started(config)
         self.evaluating.set_training(True)
@@ -89,7 +111,7 @@ class Training(QObject):
         self.dataset_busy(True)
         self.show_tab(self.panel)
         self.status("Training…")
-        self.jobs.start("train", jobs.train_model, config, data,
+        self.jobs.start("train", jobs.train_model, config, data, start_from,
                         yielded=self.reporter.on_event, returned=self.on_done,
                         errored=self._on_error, aborted=self._on_aborted, finished=self._on_finished)
 
@@ -144,6 +166,7 @@ class Training(QObject):
 
     def _on_finished(self) -> None:
         self.panel.training_finished()
+        self._on_model_changed(self.session.classifier)
         self.evaluating.set_training(False)
         self.dataset_busy(False)
 

@@ -7,7 +7,8 @@ import html
 import os
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from ..core.training import advice
 from ..core.config import TrainingConfig
@@ -19,6 +20,8 @@ from .training_form import TrainingForm
 
 
 STOP_TIP = "Stop after the current batch and keep the best epoch so far"
+#: Why "Train on from the model in use" is off, when there is no model in use to train on from.
+NO_MODEL_TO_CONTINUE = "Open a model saved by catdog-desktop first: training then goes on from it."
 
 
 class TrainingPanel(QWidget):
@@ -53,12 +56,16 @@ class TrainingPanel(QWidget):
         self.stop_button.clicked.connect(self.request_stop)
         self.hint = QLabel("Choose a dataset first.")
         self.hint.setWordWrap(True)
+        self.continue_box = QCheckBox("Train on from the model in use")
+        self.continue_box.setEnabled(False)
+        self.continue_box.setToolTip(NO_MODEL_TO_CONTINUE)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.stop_button)
 
         left = QVBoxLayout()
         left.addWidget(self.form)
+        left.addWidget(self.continue_box)
         left.addLayout(buttons)
         left.addWidget(self.hint)
         left.addStretch(1)
@@ -158,6 +165,19 @@ class TrainingPanel(QWidget):
     def set_config(self, config: TrainingConfig, preset_name: str | None = None) -> None:
         self.form.set_config(config, preset_name)
 
+    def set_continuable(self, name: str | None, why_not: str = NO_MODEL_TO_CONTINUE) -> None:
+        """Whether a training may go on from the model in use (its file ``name``), else why not."""
+        self.continue_box.setEnabled(name is not None)
+        if name is None:
+            self.continue_box.setChecked(False)
+            self.continue_box.setText("Train on from the model in use")
+            self.continue_box.setToolTip(why_not)
+        else:
+            self.continue_box.setText(f"Train on from the model in use ({name})")
+            self.continue_box.setToolTip(
+                f"The new model starts from {name}'s weights (it keeps its model type and image size) and is "
+                f"compared with it on the same held-out pictures; {name} itself is not changed.")
+
     def set_dataset_ready(self, ready: bool, message: str) -> None:
         self._ready = ready
         self.train_button.setEnabled(ready and not self.stop_button.isEnabled())
@@ -196,6 +216,7 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(True)
         self.stop_button.setToolTip(STOP_TIP)
         self.form.setEnabled(False)
+        self.continue_box.setEnabled(False)
         self.hint.setVisible(False)  # "Press Train." while it trains would confuse
         self.result_box.setVisible(False)
         self.choice_box.setVisible(False)
@@ -257,6 +278,9 @@ class TrainingPanel(QWidget):
                  f"pictures was skipped.")
         self.result_summary.setText(score + skipped_html(result.skipped))
         lines = [f"<span style='color:#1b5e20'>Tip: {html.escape(s)}</span>" for s in advice.advice(result)]
+        comparison = getattr(result, "comparison", None)
+        if comparison is not None:
+            lines.insert(0, f"<b>{html.escape(comparison.sentence())}</b>")
         lines += [html.escape(s) for s in result.notes]
         lines += [html.escape(s) for s in (advice.stage_times(result), advice.cache_sentence(result)) if s]
         self.result_notes.setText("<br>".join(lines))

@@ -94,15 +94,16 @@ class _ForwardingReporter(Reporter):
         return self.task.should_abandon()
 
 
-def train_model(task, config, scan):
-    """Train on ``scan`` as it is split (see DatasetScan.resplit); returns TrainingResult.
+def train_model(task, config, scan, start_from: str | None = None):
+    """Train on ``scan`` as it is split (see DatasetScan.resplit); returns TrainingResult. With
+    ``start_from`` (a saved model's path), train on from that model (core.training.continued).
 
     The training runs in a child process (core.training.isolated): its memory is all given back when it
     ends, however many times the user trains.
     """
     from ..training import isolated
 
-    return isolated.train_in_subprocess(config, scan, _ForwardingReporter(task))
+    return isolated.train_in_subprocess(config, scan, _ForwardingReporter(task), start_from=start_from)
 
 
 def save_model(task, classifier, path: str):

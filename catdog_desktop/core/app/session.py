@@ -334,6 +334,12 @@ class Session:
         if active is None:
             return this
         name = self.model_name_of(active)
+        went_on = trained.metadata.get("continued_from") or {}
+        compared = went_on.get("comparison")
+        if compared and active.path and os.path.basename(active.path) == went_on.get("model"):
+            return (f"This model: {compared['after']:.1%} correct on {compared['count']:,} {compared['split']} "
+                    f"pictures. The model in use ({name}), which it went on from: {compared['before']:.1%} on the "
+                    f"same pictures.")
         theirs = _score(active.metadata)
         if mine and theirs and _same_pictures(trained.metadata, active.metadata):
             return f"{this} The model in use ({name}): {theirs[0]:.1%} on the same pictures."

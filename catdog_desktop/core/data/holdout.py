@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..wording import count, is_are
 from .dataset import DatasetScan, Split, in_record, scan_dataset, split_method_of, trained_record
 
 
@@ -106,3 +107,60 @@ def with_test_only(split, scan, metadata: dict):
                 extended.paths.append(path)
                 extended.labels.append(folder_classes.index(name))
     return extended, folder_classes, trained
+
+
+def split_for_continuing(scan, metadata: dict, name: str):
+    """(``scan`` as a training that goes on from the model ``name`` (its ``metadata``) may use it,
+    sentences for the user). The new model starts from the old one's weights, so a picture the old
+    one trained on would flatter both on the held-out pictures: every such picture (by its record,
+    core.data.dataset.TRAINED_PICTURES) is a training picture, never a validation or test one.
+    The rest of the split is the scan's (the caller scans with the old model's share and seed,
+    :func:`scan_as_recorded`: its validation pictures stay validation pictures). A model without
+    the record: its split rebuilt from its share, seed and method is all there is, and the user
+    is told that a few of its training pictures may be held out now."""
+    import dataclasses
+
+    trained_on = (metadata or {}).get("dataset") or {}
+    record = trained_record(trained_on) if scan.content_digests else None
+    if record is None:
+        return scan, [f"{name} did not record which pictures it trained on, so a few of them may be held out now: "
+                      "the figures before and after may look a little better than they are."]
+    validation, moved = _learned_apart(scan.validation, record, scan.content_digests)
+    train = Split(scan.train.paths + moved.paths, scan.train.labels + moved.labels)
+    test, notes = scan.test, []
+    if test is not None:
+        test, gone = _learned_apart(test, record, scan.content_digests)
+        if len(gone):
+            notes.append(f"{count(len(gone), 'test picture')} {is_are(len(gone))} left out: {name} trained on "
+                         f"{'it' if len(gone) == 1 else 'them'}.")
+    if len(moved):
+        which = ("is a training picture, not a validation one" if len(moved) == 1
+                 else "are training pictures, not validation ones")
+        notes.append(f"{count(len(moved), 'picture')} {name} trained on {which}, so that neither model is scored "
+                     "on a picture it learned.")
+    if not len(validation):
+        from ..errors import DatasetError
+
+        raise DatasetError(f"No validation pictures are left: {name} trained on every picture of the folder. "
+                           "Add pictures it has not seen.")
+    scan = dataclasses.replace(scan, train=train, validation=validation, test=test)
+    return scan, notes
+
+
+def _learned_apart(split, record: set[bytes], digests: dict) -> tuple[Split, Split]:
+    """(the pictures of ``split`` not in ``record``, those in it)."""
+    kept, learned = Split(), Split()
+    for path, label in zip(split.paths, split.labels):
+        part = learned if in_record(record, digests.get(path)) else kept
+        part.paths.append(path)
+        part.labels.append(label)
+    return kept, learned
+
+
+def trained_by_either(scan, metadata: dict) -> str:
+    """The record (TRAINED_PICTURES) of a model that went on from the model of ``metadata``: the
+    pictures of ``scan.train`` and those the old model trained on (its weights carry them)."""
+    from .dataset import encode_digests
+
+    old = trained_record((metadata or {}).get("dataset")) or set()
+    return encode_digests([*old, *(scan.content_digests.get(p) for p in scan.train.paths)])

@@ -55,6 +55,10 @@ class TrainingResult:
     backbone: dict | None = None
     #: When to say "not sure" and "none of these" (core.model.calibration), from the validation pictures.
     calibration: dict | None = None
+    #: Trained on from a saved model (core.training.continued): its file's name, and both models'
+    #: accuracy on the same held-out pictures (a continued.Comparison; None when not scored).
+    continued_from: str | None = None
+    comparison: object = None
 
     def metadata(self) -> dict:
         """What a saved bundle records about this training."""
@@ -75,6 +79,9 @@ class TrainingResult:
             "notes": list(self.notes),
             "backbone": self.backbone,
             **({calibration.METADATA_KEY: self.calibration} if self.calibration else {}),
+            **({"continued_from": {"model": self.continued_from,
+                                   "comparison": self.comparison.to_dict() if self.comparison else None}}
+               if self.continued_from else {}),
         }
 
 

@@ -38,8 +38,9 @@ RUN, STOP, SKIP_CHECK = 0, 1, 2
 HANDOVER = "Handing the trained model to the app…"
 
 
-def train_in_subprocess(config, data, reporter=None):
-    """Like :func:`training.train` (same arguments, result and exceptions), in a child process.
+def train_in_subprocess(config, data, reporter=None, start_from: str | None = None):
+    """Like :func:`training.train` (same arguments, result and exceptions), in a child process;
+    with ``start_from`` (a saved model's path, only read) like :func:`.continued.continue_training`.
 
     ``reporter.should_stop()`` stops at the next batch and keeps the best epoch, as in-process;
     ``reporter.should_skip_check()`` after it skips the kept model's check, as in-process.
@@ -66,7 +67,8 @@ def train_in_subprocess(config, data, reporter=None):
         flag = context.RawValue("b", RUN)
         model_path = os.path.join(folder, "model.keras")
         process = context.Process(
-            target=_child, args=(config, data, writer, flag, model_path, logging.getLogger().getEffectiveLevel()),
+            target=_child, args=(config, data, writer, flag, model_path, logging.getLogger().getEffectiveLevel(),
+                                start_from),
             name="catdog-training", daemon=True)
         process.start()
         writer.close()  # only the child writes: if it dies, the reader sees the end of the pipe
@@ -128,7 +130,7 @@ def _raise_for_exit(code) -> None:
                              "catdog-desktop from a terminal to see why.")
 
 
-def _child(config, data, writer, flag, model_path, log_level) -> None:
+def _child(config, data, writer, flag, model_path, log_level, start_from=None) -> None:
     """The child process: train, save the model for the parent, report everything."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s [training]: %(message)s")
     _exit_with_parent()
@@ -156,7 +158,12 @@ def _child(config, data, writer, flag, model_path, log_level) -> None:
             return flag.value == SKIP_CHECK
 
     try:
-        result = training.train(config, data, PipeReporter())
+        if start_from is not None:
+            from .continued import continue_training
+
+            result = continue_training(config, data, storage.load_bundle(start_from), PipeReporter())
+        else:
+            result = training.train(config, data, PipeReporter())
         send(PhaseEvent(0, 2, HANDOVER, "handover"))
         try:
             storage.save_bundle(result.model, result.metadata(), model_path)

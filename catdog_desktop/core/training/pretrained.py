@@ -40,6 +40,7 @@ from ..data.dataset import DatasetScan, Split
 from ..errors import CancelledError
 from ..classify.classifier import probabilities_from_outputs
 from ..evaluate.evaluation import evaluate_probabilities
+from . import starting_point
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
 from .events import PhaseEvent
 from ..model.engine import CONVERT_FROM
@@ -80,8 +81,12 @@ EVAL_CHUNK = 128
 _clock = time.perf_counter
 
 
-def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
-    """:func:`~.train.train` for ``config.backbone`` != "none" (same arguments, TrainingResult, errors)."""
+def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_from=None):
+    """:func:`~.train.train` for ``config.backbone`` != "none" (same arguments, TrainingResult, errors).
+
+    ``start_from`` (a :class:`.starting_point.StartingPoint`): the backbone gets the old model's last
+    blocks and the classifier its weights (:mod:`.starting_point`); the features are then those of the
+    old model's backbone, cached under a name of their own when its last blocks were fine-tuned."""
     spec = backbones.spec(config.backbone)
     size = config.image_size
     num_classes = len(data.class_names)
@@ -94,6 +99,8 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     gc.collect()
     keras.utils.set_random_seed(config.seed)
     backbone = backbones.make_backbone(config.backbone, size)
+    tuned_digest = (starting_point.load_backbone(backbone, start_from, spec.fine_tune_from)
+                    if start_from is not None else None)
     bottom, top = backbones.split(backbone, config.backbone)
     mid_shape = tuple(top.input.shape[1:])
     views = 2 if config.augmentation else 1
@@ -107,10 +114,12 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     features_start = _clock()
     namespace = f"{spec.name}-{backbones.weights_sha256(spec.name)[:16]}-{size}px-v{FEATURE_VERSION}"
     folder = default_cache_dir()
-    caches = [FeatureCache(folder, namespace, (spec.feature_dim,))]
+    # The blocks before the cut are always the shipped ones: their output is shared by every model.
+    pooled_namespace = namespace + (f"-tuned-{tuned_digest}" if tuned_digest else "")
+    caches = [FeatureCache(folder, pooled_namespace, (spec.feature_dim,))]
     if fine_tune:
         caches.append(FeatureCache(folder, f"{namespace}-{spec.fine_tune_from}", mid_shape))
-    extract = _feature_function(bottom, size, with_mid=fine_tune, name=config.backbone)
+    extract = _feature_function(bottom, size, with_mid=fine_tune, name=config.backbone, tuned=tuned_digest)
     total = len(data.train) + len(data.validation)
     offset = 0
 
@@ -138,6 +147,8 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter):
     dropout, dense = _classifier_layers(config, num_classes)
     features_in = keras.Input(shape=(spec.feature_dim,), name="features")
     head = keras.Model(features_in, dense(dropout(features_in)), name="classifier")
+    if start_from is not None:
+        starting_point.start_classifier(dense, start_from, list(data.class_names))
     fit = _fit_stage(head, config, reporter, start, time_limit, stage="classifier", first_epoch=0, best=None,
                      x=train_feats.features.reshape(-1, spec.feature_dim), y=np.repeat(train_feats.labels, views),
                      val=(val_feats.features[:, 0], val_feats.labels), batch_size=HEAD_BATCH,
@@ -301,10 +312,11 @@ def _fit_stage(model, config, reporter, origin, time_limit, stage, first_epoch, 
     )
 
 
-def _feature_function(bottom, size: int, with_mid: bool, name: str):
+def _feature_function(bottom, size: int, with_mid: bool, name: str, tuned: str | None = None):
     """0..255 float32 pixels (n, size, size, 3) -> [features (n, dim)] (and the activations where
     fine-tuning begins, with ``with_mid``): an inference engine (core.model.engine) for any n,
-    ONNX Runtime once converted (the conversion is cached per backbone, size and outputs)."""
+    ONNX Runtime once converted (the conversion is cached per backbone, size and outputs, and
+    ``tuned``: the digest of last blocks another training fine-tuned, core.training.starting_point)."""
     from ..model.engine import Engine
 
     scale = backbones.preprocessing_layer()
@@ -313,7 +325,8 @@ def _feature_function(bottom, size: int, with_mid: bool, name: str):
         mid, pooled = bottom(scale(x), training=False)
         return (pooled, mid) if with_mid else (pooled,)
 
-    identity = f"backbone|{name}|{backbones.weights_sha256(name)}|{'pooled+mid' if with_mid else 'pooled'}"
+    identity = (f"backbone|{name}|{backbones.weights_sha256(name)}|{'pooled+mid' if with_mid else 'pooled'}"
+                + (f"|tuned-{tuned}" if tuned else ""))
     return Engine(forward, size, identity, f"the {backbones.spec(name).label} backbone", probabilities_first=False)
 
 

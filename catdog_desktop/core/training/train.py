@@ -6,6 +6,7 @@ turns its calls into signals. ``should_stop()`` is checked after every batch.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
@@ -21,7 +22,7 @@ from ..evaluate.evaluation import EvaluationResult, evaluate_model
 from .events import PhaseEvent, Reporter
 from ..model.network import make_model
 from .schedule import Pace
-from . import fit
+from . import fit, starting_point
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None = None,
-          strategy=None) -> TrainingResult:
+          strategy=None, start_from=None) -> TrainingResult:
     """Train a new model on ``data`` and evaluate it on held-out pictures.
 
     Raises :class:`~catdog_desktop.core.errors.DatasetError` for an unusable dataset,
@@ -39,6 +40,9 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     ``config.time_limit_minutes``, the learning rate decays over the time and training ends
     with the last epoch that fits (see :mod:`.schedule`).
     ``strategy`` (a ``tf.distribute.Strategy``) trains on several GPUs when given.
+    ``start_from`` (a :class:`.starting_point.StartingPoint`): the network starts from a saved model's
+    weights instead of fresh ones (use :func:`.continued.continue_training`, which also keeps the
+    held-out pictures honest and compares the two models).
     """
     reporter = reporter or Reporter()
     config.validate()
@@ -46,7 +50,7 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     if config.backbone != "none":
         from .pretrained import train_pretrained
 
-        return train_pretrained(config, data, reporter)
+        return train_pretrained(config, data, reporter, start_from)
     num_classes = len(data.class_names)
     size = config.image_size
 
@@ -71,12 +75,10 @@ def train(config: TrainingConfig, data: DatasetScan, reporter: Reporter | None =
     keras.utils.set_random_seed(config.seed)
 
     batches = math.ceil(len(train_set) / config.batch_size)
-    if strategy is not None:
-        with strategy.scope():
-            model = make_model(config, num_classes)
-            compile_model(model, config, num_classes)
-    else:
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = make_model(config, num_classes)
+        if start_from is not None:
+            starting_point.start_network(model, start_from, list(data.class_names))
         compile_model(model, config, num_classes)
 
     train_ds = pipeline.make_dataset(train_set.x, train_set.y, num_classes, config.batch_size, True, config.seed)
