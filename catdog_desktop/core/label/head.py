@@ -9,7 +9,7 @@ The fit is the multinomial logistic regression of the label check (core.evaluate
 NumPy, full-batch Adam, a light L2 penalty, classes weighted by their inverse frequency), not a
 Keras ``fit``: no model to build and trace each time, a result that depends only on the seed, and
 no memory that grows with each of the hundred retrainings of a labelling session (Keras' repeated
-``fit()`` does, see docs/GUIDE's pitfalls). ``benchmarks/`` and the module test time it.
+``fit()`` does, see docs/GUIDE's pitfalls). Times: :data:`STEPS`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ from ..evaluate.label_errors import fit_softmax, softmax
 
 #: Folds of the accuracy estimate (fewer when a class has fewer pictures).
 FOLDS = 5
+#: The estimate scores folds until this many pictures were held out (one fold of 5 from 2,000 on):
+#: every fold costs a fit.
+ESTIMATE_PICTURES = 400
+#: Full-batch steps of the fit. Measured on MobileNetV2 features of 2,200 photos of the shared cats
+#: and dogs (2-core AMD EPYC, loaded): 100 steps reach the held-out accuracy of the label check's
+#: 300 (98.0 % on 200 photos, 2,000 labelled; 97.0 % with 200 labelled) in a third of the time
+#: (2.1 s against 5.3 s for 2,000 labelled pictures, 0.05 s for 200).
+STEPS = 100
 
 
 @dataclass
@@ -61,15 +69,15 @@ def train_head(features: np.ndarray, labels: Sequence[str], class_names: Sequenc
         raise CatdogError("The model needs labelled pictures of at least two classes to learn from: label a few "
                           "of each class first.")
     started = time.perf_counter()
-    weights, bias, mean, scale = fit_softmax(x, y, len(names), seed)
+    weights, bias, mean, scale = fit_softmax(x, y, len(names), seed, steps=STEPS)
     seconds = time.perf_counter() - started
     accuracy = cross_validated_accuracy(x, y, len(names), seed) if estimate else None
     return Head(names, weights, bias, mean, scale, len(y), seconds, accuracy)
 
 
 def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> float | None:
-    """Accuracy of heads fitted without each picture's fold (stratified; None when a class that has
-    pictures has only one)."""
+    """Accuracy of heads fitted without each picture's fold (stratified; folds scored until
+    :data:`ESTIMATE_PICTURES` pictures were held out; None when a class that has pictures has only one)."""
     counts = np.bincount(y, minlength=num_classes)
     present = counts[counts > 0]
     folds = int(min(FOLDS, present.min())) if len(present) else 0
@@ -80,9 +88,12 @@ def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, num_classes: int, see
     for j in np.unique(y):
         rows = rng.permutation(np.flatnonzero(y == j))
         fold_of[rows] = np.arange(len(rows)) % folds
-    right = 0
+    right = scored = 0
     for f in range(folds):
         train, held = fold_of != f, fold_of == f
-        w, b, mean, scale = fit_softmax(x[train], y[train], num_classes, seed + f)
+        w, b, mean, scale = fit_softmax(x[train], y[train], num_classes, seed + f, steps=STEPS)
         right += int((softmax(((x[held] - mean) / scale) @ w + b).argmax(axis=1) == y[held]).sum())
-    return right / len(y)
+        scored += int(held.sum())
+        if scored >= ESTIMATE_PICTURES:
+            break
+    return right / scored
