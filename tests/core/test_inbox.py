@@ -201,6 +201,17 @@ def test_a_crash_between_the_move_and_the_log_leaves_one_file_that_undo_puts_bac
     assert (inbox / "p0.png").is_file() and _files(data) == []
 
 
+def test_in_a_train_test_layout_labels_go_to_the_training_folder(folders):
+    inbox, data = folders
+    (data / "cats").rename(data / "train")
+    (data / "train" / "cats").mkdir()
+    (data / "dogs").rename(data / "test")
+    label_picture(str(inbox / "p0.png"), "cats", data)
+    assert _files(data) == ["train/cats/p0.png"] and moves.class_folders(data) == ["cats"]
+    undo_last_label(data)
+    assert (inbox / "p0.png").is_file() and (data / "train" / "cats").is_dir()
+
+
 def test_inbox_and_dataset_must_not_be_inside_each_other(tmp_path):
     (tmp_path / "inbox" / "data").mkdir(parents=True)
     with pytest.raises(LabelError, match="is inside the inbox"):
@@ -298,3 +309,14 @@ def test_session_without_a_model_learns_from_labels_and_moves_features_along(col
     assert len(report.placed) == 2 and len(session.pictures) == 7
     session.undo()
     assert len(session.pictures) == 9 and session.labelled_counts == {"cats": 4, "dogs": 3}
+
+    # What the app's Inbox tab runs in its worker (core.app.jobs): the head comes with the session.
+    from catdog_desktop.core.app import jobs
+
+    class Task:
+        progress = staticmethod(lambda done, total, message="": None)
+        should_stop = staticmethod(lambda: False)
+
+    opened, first = jobs.open_inbox(Task(), str(inbox), str(data), None, top=3)
+    assert opened.head is not None and opened.head.trained_on == 7 and len(first) == 3
+    assert all(s.suggestion in ("cats", "dogs") for s in first)
