@@ -9,7 +9,7 @@ The fit is the multinomial logistic regression of the label check (core.evaluate
 NumPy, full-batch Adam, a light L2 penalty, classes weighted by their inverse frequency), not a
 Keras ``fit``: no model to build and trace each time, a result that depends only on the seed, and
 no memory that grows with each of the hundred retrainings of a labelling session (Keras' repeated
-``fit()`` does, see docs/GUIDE's pitfalls). Times: :data:`STEPS`.
+``fit()`` does: the project guide's known pitfalls). Times: :data:`STEPS`.
 """
 
 from __future__ import annotations
