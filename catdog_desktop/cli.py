@@ -1,5 +1,5 @@
 """Headless commands: ``train``, ``evaluate``, ``predict``, ``export``, ``explain``, ``report``, ``sort``,
-``undo-sort``.
+``undo-sort``, ``inbox``, ``label``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
@@ -11,6 +11,10 @@
     catdog-desktop-cli report MODEL.keras [DATA_DIR] --out report.html
     catdog-desktop-cli sort MODEL.keras SOURCE_DIR --to TARGET [--move] [--threshold P] [--csv OUT.csv] [--fast]
     catdog-desktop-cli undo-sort TARGET
+    catdog-desktop-cli inbox INBOX --data DATASET [--model MODEL.keras] [--top N] [--json | --csv OUT.csv]
+    catdog-desktop-cli label PICTURE CLASS --data DATASET [--new-class]
+    catdog-desktop-cli label --undo --data DATASET
+    catdog-desktop-cli label --accept-above P --inbox INBOX --data DATASET [--model MODEL.keras] [--dry-run]
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
 non-zero exit code, never a traceback (``--debug`` shows it).
@@ -125,6 +129,38 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("undo-sort", help="undo the last sort into TARGET (moved files go back, copies are removed)")
     u.add_argument("target")
 
+    i = sub.add_parser("inbox", help="list the pictures of an unlabelled folder in the order to label them, with "
+                                     "the model's suggestion and why each comes where it does")
+    i.add_argument("inbox", help="folder of unlabelled pictures (any depth)")
+    i.add_argument("--data", required=True, metavar="DATASET",
+                   help="the dataset folder (one sub-folder per class) that labelled pictures go to")
+    i.add_argument("--model", default=None, metavar="MODEL.keras",
+                   help="suggest with this model (default: a classifier trained in a second on the labelled "
+                        "pictures of DATASET, once two classes have some; before that, no suggestion)")
+    i.add_argument("--top", type=_non_negative, default=None, metavar="N", help="list the first N only")
+    i.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print one JSON object: {source, classes, suggestions: [{path, rank, suggestion, "
+                        "probability, probabilities, reason, ...}], skipped}")
+    i.add_argument("--csv", metavar="OUT.csv", help="also write the list as CSV (rank, path, suggestion, "
+                                                     "probability, reason)")
+    i.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
+
+    la = sub.add_parser("label", help="move a picture into a class folder of the dataset (undo: label --undo)")
+    la.add_argument("picture", nargs="?", help="the picture to label")
+    la.add_argument("class_name", nargs="?", metavar="CLASS", help="its class (the folder DATASET/CLASS)")
+    la.add_argument("--data", required=True, metavar="DATASET", help="the dataset folder (one sub-folder per class)")
+    la.add_argument("--new-class", action="store_true", help="make CLASS a new class (its folder is made)")
+    la.add_argument("--undo", action="store_true",
+                    help="undo the last labelling (one picture, or one --accept-above): back where they were")
+    la.add_argument("--accept-above", type=float, default=None, metavar="P",
+                    help="label every picture of --inbox whose suggestion is at least P sure (0-1) with it, in one "
+                         "step that one --undo takes back")
+    la.add_argument("--inbox", default=None, help="with --accept-above: the folder of unlabelled pictures")
+    la.add_argument("--model", default=None, metavar="MODEL.keras",
+                    help="with --accept-above: suggest with this model (default: as the inbox command)")
+    la.add_argument("--dry-run", action="store_true", help="with --accept-above: say how many and which, move nothing")
+    la.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
+
     c = sub.add_parser("check-labels", help="list pictures whose folder (label) is likely wrong")
     c.add_argument("data_dir")
     c.add_argument("--model", default=None,
@@ -206,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "export": cmd_export, "check-labels": cmd_check_labels, "explain": cmd_explain,
-                "report": cmd_report, "sort": cmd_sort, "undo-sort": cmd_undo_sort}[args.command](args)
+                "report": cmd_report, "sort": cmd_sort, "undo-sort": cmd_undo_sort,
+                "inbox": cmd_inbox, "label": cmd_label}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -563,7 +600,11 @@ def cmd_sort(args) -> int:
 def cmd_undo_sort(args) -> int:
     from .core.classify import sorting
 
-    report = sorting.undo_last_sort(args.target)
+    return _print_undo(args, sorting.undo_last_sort(args.target))
+
+
+def _print_undo(args, report) -> int:
+    """An undo's report (core.classify.sorting.UndoReport) as JSON or sentences; the exit code."""
     if args.json:
         print(json.dumps({"target": report.target, "mode": "move" if report.move else "copy",
                           "restored": [{"from": a, "to": b} for a, b in report.restored],
@@ -576,6 +617,112 @@ def cmd_undo_sort(args) -> int:
         for line in report.refusals():
             print(line, file=sys.stderr)
     return EXIT_SOME_FAILED if report.kept or report.refused else EXIT_OK
+
+
+def _inbox_session(args, inbox: str):
+    """The inbox session of ``inbox`` and ``args.data``, prepared (progress on stderr): suggestions
+    from ``args.model``, else from a head trained now on the dataset's labelled pictures when two
+    classes have some (said on stderr), else none."""
+    from .core.label.inbox import InboxSession
+
+    if args.model is not None and not os.path.exists(os.path.expanduser(args.model)):
+        raise CatdogError(f"The model file {args.model} does not exist.")  # before the work, not after it
+    session = InboxSession(inbox, args.data, args.model)
+    last = [0.0]
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if not args.json and total and (done == total or now - last[0] > 0.5):
+            last[0] = now
+            print(f"{message}: {done}/{total}", file=sys.stderr)
+
+    session.prepare(progress)
+    if args.model is None and len(session.labelled_counts) >= 2:
+        session.retrain()
+    if not args.json:
+        print(f"suggestions from {session.source}", file=sys.stderr)
+    return session
+
+
+def cmd_inbox(args) -> int:
+    from .core.classify.results import check_csv_path, write_csv_rows
+
+    if args.csv:
+        check_csv_path(args.csv, args.force)  # before the work, not after it
+    session = _inbox_session(args, args.inbox)
+    suggestions = session.suggestions(args.top)
+    if not session.pictures and not session.skipped:
+        raise CatdogError(f"There are no pictures in the inbox {args.inbox}.")
+    if args.csv:
+        written = write_csv_rows(args.csv, [["rank", "path", "suggestion", "probability", "reason"]] + [
+            [s.rank, s.path, s.suggestion or "", "" if s.probability is None else f"{s.probability:.6f}", s.reason]
+            for s in suggestions], args.force)
+        if not args.json:
+            print(f"wrote {written} ({len(suggestions)} rows)", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"source": session.source, "classes": session.class_names,
+                          "suggestions": [s.to_dict() for s in suggestions],
+                          "skipped": [{"path": p, "reason": r} for p, r in session.skipped]}))
+    else:
+        for s in suggestions:
+            guess = f"{s.suggestion} {s.probability:.0%}" if s.suggestion is not None else "-"
+            print(f"{s.rank}\t{s.path}\t{guess}\t{s.reason}")
+        for path, reason in session.skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_label(args) -> int:
+    from .core.label import moves
+
+    bulk = args.accept_above is not None
+    given = [name for name, on in (("--undo", args.undo), ("--accept-above", bulk),
+                                   ("PICTURE CLASS", args.picture is not None)) if on]
+    if len(given) != 1:
+        raise CatdogError("Give one of: PICTURE CLASS, --undo, or --accept-above P --inbox INBOX." if not given
+                          else f"Give only one of {' and '.join(given)}.")
+    if (args.inbox is not None or args.model is not None or args.dry_run) and not bulk:
+        raise CatdogError("--inbox, --model and --dry-run go with --accept-above.")
+    if args.undo:
+        return _print_undo(args, moves.undo_last_label(args.data))
+    if bulk:
+        p = args.accept_above
+        if not 0.0 <= p <= 1.0:
+            hint = f" (for {p:g} % give {p / 100:g})" if 1 < p <= 100 else " (e.g. 0.95)"
+            raise CatdogError(f"--accept-above {p:g} is not a probability: give a number from 0 to 1{hint}.")
+        if args.inbox is None:
+            raise CatdogError("--accept-above needs --inbox INBOX: the folder whose suggestions to accept.")
+        session = _inbox_session(args, args.inbox)
+        if session.classifier is None and session.head is None:
+            raise CatdogError("There is nothing to accept: without --model, suggestions come once the dataset has "
+                              "labelled pictures of two classes.")
+        plan = session.accept_plan(p)
+        if not args.json:
+            print(f"{len(plan)} of {len(session.pictures)} pictures are suggested at least {p:.0%} sure"
+                  f"{' (nothing moved: --dry-run)' if args.dry_run else ''}.", file=sys.stderr)
+        if args.dry_run:
+            if args.json:
+                print(json.dumps({"would_label": [s.to_dict() for s in plan]}))
+            else:
+                for s in plan:
+                    print(f"{s.path}\t{s.suggestion} {s.probability:.0%}")
+            return EXIT_OK
+        report = session.accept(plan)
+    else:
+        if args.class_name is None:
+            raise CatdogError("Give the class too: label PICTURE CLASS --data DATASET.")
+        if not os.path.lexists(os.path.expanduser(args.picture)):
+            raise CatdogError(f"{args.picture} does not exist.")
+        report = moves.label_picture(args.picture, args.class_name, args.data, new_class=args.new_class)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.summary())
+        for path, reason in report.refused[3:]:
+            print(f"not labelled: {path}: {reason}", file=sys.stderr)
+        if report.placed:
+            print(f"undo with: catdog-desktop-cli label --undo --data {args.data}", file=sys.stderr)
+    return EXIT_SOME_FAILED if report.refused else EXIT_OK
 
 
 def cmd_export(args) -> int:

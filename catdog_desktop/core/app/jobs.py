@@ -424,3 +424,31 @@ def check_labels(task, folder: str, model_path: str | None = None):
     scan = scan_dataset(folder, progress=task.progress, should_stop=task.should_stop)
     scan.raise_for_errors()
     return check(scan, model_path, progress=task.progress, should_stop=task.should_stop)
+
+
+# ----- the inbox (core.label): the app's Inbox tab runs these; the session is the tab's state
+def open_inbox(task, inbox: str, dataset: str, model=None, top: int | None = None):
+    """An InboxSession (core.label.inbox) of ``inbox`` and ``dataset`` with ``model`` (a Classifier, a
+    .keras path, or None), prepared (features computed or read from the cache); without a model, its head
+    is trained on the labelled pictures when two classes have some. Returns (the session, its first
+    ``top`` suggestions)."""
+    from ..label.inbox import InboxSession
+
+    session = InboxSession(inbox, dataset, model)
+    session.prepare(progress=task.progress, should_stop=task.should_stop)
+    if session.classifier is None and len(session.labelled_counts) >= 2:
+        session.retrain()
+    return session, session.suggestions(top)
+
+
+def retrain_inbox(task, session, top: int | None = None):
+    """Retrain the session's classifier head on every labelled picture (seconds: cached features);
+    returns (the Head, with its cross-checked accuracy for the chart, the new suggestions)."""
+    head = session.retrain(progress=task.progress, should_stop=task.should_stop)
+    return head, session.suggestions(top)
+
+
+def accept_inbox(task, session, plan):
+    """Label every suggestion of ``plan`` (session.accept_plan: counted and confirmed first) with its
+    class, as one step that one undo takes back; returns the LabelReport."""
+    return session.accept(plan, progress=task.progress, should_stop=task.should_stop)

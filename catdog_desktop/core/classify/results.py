@@ -115,19 +115,24 @@ class BatchResults:
         file unless ``force``; raises :class:`CatdogError` with the reason. A cell that a spreadsheet
         would run as a formula starts with an apostrophe; bytes of a name that are not UTF-8 are
         written as ``\\xNN`` (core.safe_text)."""
-        path = check_csv_path(path, force)
-        text = io.StringIO(newline="")
-        writer = csv.writer(text)
-        for row in (self.csv_header(), *self.csv_rows(threshold)):
-            writer.writerow([csv_cell(cell) for cell in row])  # no formulas, valid UTF-8 (core.safe_text)
-        try:
-            # utf-8-sig: spreadsheet programs then read non-ASCII file names correctly.
-            fileops.write_atomic(path, text.getvalue().encode("utf-8-sig"), overwrite=force)
-        except FileExistsError:
-            raise CatdogError(f"{path} already exists: choose another name (or add --force to replace it).") from None
-        except OSError as exc:
-            raise CatdogError(f"Cannot write {path}: {os_reason(exc)}.") from None
-        return path
+        return write_csv_rows(path, [self.csv_header(), *self.csv_rows(threshold)], force)
+
+
+def write_csv_rows(path: str | os.PathLike, rows, force: bool = False) -> Path:
+    """Write ``rows`` (the header first) as a CSV file, as :meth:`BatchResults.write_csv` does."""
+    path = check_csv_path(path, force)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    for row in rows:
+        writer.writerow([csv_cell(cell) for cell in row])  # no formulas, valid UTF-8 (core.safe_text)
+    try:
+        # utf-8-sig: spreadsheet programs then read non-ASCII file names correctly.
+        fileops.write_atomic(path, text.getvalue().encode("utf-8-sig"), overwrite=force)
+    except FileExistsError:
+        raise CatdogError(f"{path} already exists: choose another name (or add --force to replace it).") from None
+    except OSError as exc:
+        raise CatdogError(f"Cannot write {path}: {os_reason(exc)}.") from None
+    return path
 
 
 def check_csv_path(path: str | os.PathLike, force: bool = False) -> Path:

@@ -19,7 +19,9 @@ target rather than guessing.
 The journal lives in the target, which may be shared or synced, so undo believes none of it that
 it cannot check (see :func:`undo_last_sort`). Each "planned" line records the file's size and
 SHA-256 and where it goes relative to the target; the lines that let undo move a file out of the
-target are signed with a key kept on this computer (core.classify.signing).
+target are signed with a key kept on this computer (core.classify.signing). The "begin" line names
+the class folders the sort made: undo removes those when it leaves them empty, never a folder that
+was there before (the inbox's labels are sorts into a dataset's own class folders, core.label).
 """
 
 from __future__ import annotations
@@ -168,6 +170,9 @@ class SortRun:
     restored: set[str] = field(default_factory=set)     # src restored (or copy removed) by an undo
     damaged: list[int] = field(default_factory=list)     # numbers of its lines that are not complete entries
     ended: bool = False
+    #: The class folders the sort made (None: not recorded, by the previous version): undo removes
+    #: only those, when it leaves them empty; a folder that was there before stays.
+    made: set[str] | None = None
     undone: bool = False
 
 
@@ -249,9 +254,27 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
     """
     target = check_target(target, sources)
     moves, unreadable = plan(predictions, class_names, threshold)
-    report = SortReport(target=str(target), move=move, unreadable=unreadable, undo_until_exit=not signing.key_is_kept())
+    report = place_files(moves, target, move, progress, should_stop)
+    report.unreadable = unreadable
+    order = list(folder_names(class_names).values())
+    if order[-1] in report.counts:
+        report.note = not_sure_note(class_names)
+    report.counts = dict(sorted(report.counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    log.info("sort into %s: %d placed, %d failed, %d unreadable", target, len(report.placed),
+             len(report.failed), len(report.unreadable))
+    return report
+
+
+def place_files(moves: Sequence[tuple[str, str]], target: Path, move: bool = False,
+                progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> SortReport:
+    """Copy (or ``move``) each file of ``moves`` (path, folder name) into ``target/<folder>/``, as
+    one sort: journaled, never overwriting, undone in one step by :func:`undo_last_sort` (the
+    inbox's labels are such sorts into the dataset folder, core.label). Raises :class:`CatdogError`
+    when the target cannot be used; a file that cannot be placed is listed in ``failed``."""
+    report = SortReport(target=str(target), move=move, undo_until_exit=not signing.key_is_kept())
     try:
         target.mkdir(exist_ok=True)
+        made = sorted(f for f in {f for _, f in moves} if not os.path.lexists(target / f))
         for folder in sorted({f for _, f in moves}):
             if (target / folder).exists() and not (target / folder).is_dir():
                 raise CatdogError(f"{target / folder} is a file: the sort needs a folder of that name there. "
@@ -263,7 +286,8 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
     verb = "Moving" if move else "Copying"
     with journal, _said_if_stopped(report, len(moves)):
         journal.write({"op": "begin", "run": run, "mode": "move" if move else "copy",
-                       "time": _dt.datetime.now().isoformat(timespec="seconds"), "count": len(moves)}, sync=True)
+                       "time": _dt.datetime.now().isoformat(timespec="seconds"), "count": len(moves),
+                       "made": made}, sync=True)
         for done, (src, folder) in enumerate(moves):
             if should_stop is not None and should_stop():
                 report.stopped = True
@@ -303,12 +327,6 @@ def sort_files(predictions: Sequence[Prediction], class_names: Sequence[str], ta
             if progress is not None:
                 progress(done + 1, len(moves), f"{verb} files")
         journal.write({"op": "end", "run": run, "stopped": report.stopped}, sync=True)
-    order = list(folder_names(class_names).values())
-    if order[-1] in report.counts:
-        report.note = not_sure_note(class_names)
-    report.counts = dict(sorted(report.counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
-    log.info("sort into %s: %d placed, %d failed, %d unreadable", target, len(report.placed),
-             len(report.failed), len(report.unreadable))
     return report
 
 
@@ -334,7 +352,9 @@ def read_journal(target: str | os.PathLike) -> list[SortRun]:
             log.warning("%s line %d is not a sort-log entry; ignored", path, number)
             continue
         if op == "begin":
-            runs[key] = SortRun(run=key, move=entry.get("mode") == "move", time=str(entry.get("time", "")))
+            made = entry.get("made")
+            runs[key] = SortRun(run=key, move=entry.get("mode") == "move", time=str(entry.get("time", "")),
+                                made={m for m in made if isinstance(m, str)} if isinstance(made, list) else None)
             continue
         run = runs.get(key)
         if run is None:
@@ -432,6 +452,8 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
         journal.write({"op": "undone", "run": run.run}, sync=True)
     report.refused.extend((number, "", "it is not a complete sort log entry") for number in run.damaged)
     for folder in sorted(folders, reverse=True):
+        if run.made is not None and folder.name not in run.made:
+            continue  # there before the sort (a class folder of a dataset labelled into): it stays
         try:
             folder.rmdir()  # only when empty: a folder with anything else in it stays
         except OSError:

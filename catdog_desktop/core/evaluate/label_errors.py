@@ -111,7 +111,7 @@ def check_labels(scan, model_path: str | os.PathLike | None = None, *, folds: in
 
     from ..model.features import compute_features
 
-    extractor, cache, size, source = _feature_source(model_path, image_size)
+    extractor, cache, size, source = feature_source(model_path, image_size)
 
     def on_features(done: int, total: int) -> None:
         if progress is not None:
@@ -245,7 +245,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _feature_source(model_path, image_size):
+def feature_source(model_path, image_size):
     """(extractor, cache, input size, what the features are, in words)."""
     from ..model.engine import Engine
     from ..model.features import FEATURE_VERSION, FeatureCache, default_cache_dir

@@ -1,0 +1,276 @@
+"""The inbox: a folder of unlabelled pictures beside a dataset folder, labelled with a model's help.
+
+:class:`InboxSession` is what the app's worker and the CLI hold: plain data in and out, no Qt.
+
+* :meth:`InboxSession.prepare` (slow: a worker thread) finds the inbox's pictures (any depth) and
+  computes their features, and the model's probabilities, once; both are cached on disk by file
+  content (core.model.features), so opening the same inbox again is quick.
+* :meth:`~InboxSession.suggestions` ranks them (core.label.choose), in a fraction of a second.
+* :meth:`~InboxSession.label`, :meth:`~InboxSession.accept`, :meth:`~InboxSession.undo` move
+  pictures into the dataset and back (core.label.moves: journaled, never overwriting, one undo per
+  call); the session moves each picture's features along, so nothing is computed again.
+* :meth:`~InboxSession.retrain` fits the classifier head on the labelled pictures' features
+  (core.label.head: a second or so) and the suggestions come from it from then on.
+
+Features live in one space per session: the model's feature layer (the layer its last layer
+reads) when a model is given, else the bundled pretrained backbone's (the training's own cache).
+Without a model and with fewer than two labelled classes, the suggestions spread over the pile
+with no class suggested.
+
+One thread at a time: the app runs ``prepare`` and ``retrain`` in a worker and waits for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..classify.classifier import Classifier, probabilities_from_outputs
+from ..classify.sorting import UndoReport
+from ..data.dataset import scan_images
+from ..errors import CatdogError, DatasetError
+from ..evaluate.label_errors import feature_source
+from ..model import calibration
+from ..model.engine import Engine
+from ..model.features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
+from ..wording import count
+from . import moves
+from .choose import Suggestion, rank
+from .head import Head, train_head
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, str], None]
+StopFn = Callable[[], bool]
+
+
+@dataclass
+class _Picture:
+    features: np.ndarray             # (d,) float16
+    outputs: np.ndarray | None       # the model's probabilities (k,), None without a model
+
+
+class InboxSession:
+    """One inbox folder and one dataset folder; ``model``: a Classifier, a .keras path, or None."""
+
+    def __init__(self, inbox: str | os.PathLike, dataset: str | os.PathLike,
+                 model: Classifier | str | os.PathLike | None = None, image_size: int | None = None):
+        moves.check_folders(inbox, dataset)
+        self.inbox = str(inbox)
+        self.dataset = str(dataset)
+        if model is not None and not isinstance(model, Classifier):
+            model = Classifier.load(model)
+        self.classifier: Classifier | None = model
+        self.image_size = image_size
+        #: The head retrained on the labelled pictures (None until :meth:`retrain`): suggestions come from it.
+        self.head: Head | None = None
+        self.skipped: list[tuple[str, str]] = []          # inbox files that are not usable pictures
+        self._inbox: dict[str, _Picture] = {}
+        self._labelled: dict[str, tuple[str, np.ndarray]] | None = None   # path -> (class, features)
+        self._moved_back: dict[str, _Picture] = {}       # labelled this session: dataset path -> as in the inbox
+        self._extractor = None
+
+    # -- the slow part ------------------------------------------------------------------------
+    def prepare(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+                labelled: bool | None = None) -> None:
+        """Find the inbox's pictures and compute their features (and probabilities); with
+        ``labelled`` (default: without a model only) the dataset's too, which :meth:`retrain` and
+        "unlike anything labelled so far" need. CancelledError on ``should_stop``."""
+        paths, self.skipped = scan_images([self.inbox], should_stop=should_stop)
+        found = self._compute(paths, progress, should_stop, "Reading the inbox")
+        self.skipped += found[1]
+        self._inbox = found[0]
+        if labelled if labelled is not None else self.classifier is None:
+            self.load_labelled(progress, should_stop)
+        log.info("inbox %s: %d pictures, %d skipped", self.inbox, len(self._inbox), len(self.skipped))
+
+    def load_labelled(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> None:
+        """The features of every picture in the dataset's class folders (cached: quick after a training)."""
+        root = moves.labels_folder(self.dataset)
+        paths, classes = [], []
+        for name in moves.class_folders(self.dataset):
+            found, _skipped = scan_images([root / name], should_stop=should_stop)
+            paths += found
+            classes += [name] * len(found)
+        computed, _skipped = self._compute(paths, progress, should_stop, "Reading the labelled pictures")
+        by_path = dict(zip(paths, classes))
+        self._labelled = {p: (by_path[p], picture.features) for p, picture in computed.items()}
+
+    def _compute(self, paths, progress, should_stop, message) -> tuple[dict[str, _Picture], list[tuple[str, str]]]:
+        extractor, caches, size = self._feature_source()
+
+        def on_progress(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total, message)
+
+        found = compute_features(extractor, paths, [0] * len(paths), size, caches, mirror=False,
+                                 progress=on_progress, should_stop=should_stop)
+        if self.classifier is None:
+            pictures = {p: _Picture(found.features[i, 0], None) for i, p in enumerate(found.paths)}
+        else:  # (outputs, features): see _feature_source
+            probabilities = probabilities_from_outputs(found.features[:, 0].astype(np.float32))
+            pictures = {p: _Picture(found.mid[i, 0], probabilities[i]) for i, p in enumerate(found.paths)}
+        return pictures, found.skipped
+
+    def _feature_source(self):
+        """(extractor, caches, input size): the backbone's features, or the model's outputs and features."""
+        if self._extractor is not None:
+            return self._extractor
+        if self.classifier is None:
+            extractor, cache, size, _words = feature_source(None, self.image_size)
+            self._extractor = (extractor, [cache], size)
+            return self._extractor
+        classifier = self.classifier
+        if classifier.model is None:
+            raise CatdogError("The inbox needs a .keras model (an exported .tflite or .onnx file has no features to "
+                              "compare pictures by).")
+        both = calibration.feature_model(classifier.model)
+        dim, outputs = int(both.outputs[1].shape[-1]), int(both.outputs[0].shape[-1])
+        size = classifier.image_size
+        digest = classifier.digest[:16] if classifier.digest else None
+        folder = default_cache_dir() if digest else None
+        # The features' namespace is the label check's (core.evaluate.label_errors): they share the cache.
+        caches = [FeatureCache(folder, f"model-{digest}-outputs-{size}px-v{FEATURE_VERSION}", (outputs,)),
+                  FeatureCache(folder, f"model-{digest}-{size}px-v{FEATURE_VERSION}", (dim,))]
+        extractor = Engine(lambda x: both(x, training=False), size, f"outputs+features|{digest}" if digest else None,
+                           f"{os.path.basename(classifier.path or 'the model')}'s outputs and features")
+        self._extractor = (extractor, caches, size)
+        return self._extractor
+
+    # -- what the user sees -------------------------------------------------------------------
+    @property
+    def pictures(self) -> list[str]:
+        """The inbox pictures not labelled yet."""
+        return list(self._inbox)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes a picture can be given: the dataset's class folders, then the model's others."""
+        names = moves.class_folders(self.dataset)
+        if self.head is not None:
+            names += [n for n in self.head.class_names if n not in names]
+        elif self.classifier is not None:
+            names += [n for n in self.classifier.class_names if n not in names]
+        return names
+
+    @property
+    def labelled_counts(self) -> dict[str, int]:
+        """Labelled pictures per class (empty until the labelled pictures' features are loaded)."""
+        counts: dict[str, int] = {}
+        for name, _features in (self._labelled or {}).values():
+            counts[name] = counts.get(name, 0) + 1
+        return dict(sorted(counts.items()))
+
+    @property
+    def source(self) -> str:
+        """Where the suggestions come from, in words."""
+        if self.head is not None:
+            how = f", {self.head.accuracy:.0%} right when cross-checked" if self.head.accuracy is not None else ""
+            return f"a classifier trained just now on {count(self.head.trained_on, 'labelled picture')}{how}"
+        if self.classifier is not None:
+            return os.path.basename(self.classifier.path) if self.classifier.path else "the model"
+        return "no model: pictures spread across the inbox, no class suggested"
+
+    def suggestions(self, top: int | None = None) -> list[Suggestion]:
+        """The inbox pictures in the order to label them (the first ``top``), each with its reason."""
+        paths = list(self._inbox)
+        if not paths:
+            return []
+        features = np.stack([self._inbox[p].features for p in paths]).astype(np.float32)
+        probabilities = unfamiliar = None
+        names = None
+        if self.head is not None:
+            probabilities, names = self.head.probabilities(features), self.head.class_names
+        elif self.classifier is not None:
+            probabilities = np.stack([self._inbox[p].outputs for p in paths])
+            names = self.classifier.class_names
+            novelty = self.classifier.novelty
+            if novelty is not None and novelty.layer == calibration.feature_layer(self.classifier.model):
+                unfamiliar = novelty.unfamiliar(features)
+        labelled = (np.stack([f for _c, f in self._labelled.values()]).astype(np.float32)
+                    if self._labelled else None)
+        return rank(paths, features, probabilities, names, unfamiliar, labelled, top)
+
+    # -- labelling ----------------------------------------------------------------------------
+    def label(self, path: str, class_name: str, shown: Suggestion | None = None,
+              new_class: bool = False) -> moves.LabelReport:
+        """Move one picture into the dataset as ``class_name`` (one undo step). ``shown``: the
+        suggestion as it was shown (the picture must not have changed since). LabelError says why not."""
+        request = moves.LabelRequest(path, class_name, *(_seen(shown) if shown is not None else (-1, -1)))
+        report = moves.label_pictures([request], self.dataset, new_class=new_class)
+        self._moved(report)
+        if report.refused:
+            raise moves.LabelError(report.refused[0][1])
+        return report
+
+    def accept_plan(self, threshold: float, suggestions: list[Suggestion] | None = None) -> list[Suggestion]:
+        """The suggestions "accept all above ``threshold`` sure" would label (count them before
+        :meth:`accept`): a class suggested at least that surely, and not "none of these"."""
+        if not 0.0 <= threshold <= 1.0:
+            raise CatdogError(f"{threshold:g} is not a probability: give a number from 0 to 1.")
+        suggestions = self.suggestions() if suggestions is None else suggestions
+        return [s for s in suggestions if s.suggestion is not None and not s.unfamiliar
+                and s.probability is not None and s.probability >= threshold]
+
+    def accept(self, plan: list[Suggestion], progress: ProgressFn | None = None,
+               should_stop: StopFn | None = None) -> moves.LabelReport:
+        """Label each of ``plan`` (from :meth:`accept_plan`) with its suggestion: one undo for all."""
+        requests = [moves.LabelRequest(s.path, s.suggestion, *_seen(s)) for s in plan if s.suggestion]
+        report = moves.label_pictures(requests, self.dataset, new_class=True, progress=progress,
+                                      should_stop=should_stop)
+        self._moved(report)
+        return report
+
+    def undo(self) -> UndoReport:
+        """Undo the newest labelling (one picture, or one accept-all): back into the inbox."""
+        report = moves.undo_last_label(self.dataset)
+        for was, now in report.restored:
+            entry = (self._labelled or {}).pop(was, None)
+            picture = self._moved_back.pop(was, None)
+            if picture is None and entry is not None:
+                picture = _Picture(entry[1], None)
+            if picture is not None and _inside(now, self.inbox):
+                self._inbox[now] = picture
+        return report
+
+    def _moved(self, report: moves.LabelReport) -> None:
+        """Carry each labelled picture's features from the inbox to the labelled set."""
+        for src, dst in report.placed:
+            picture = self._inbox.pop(src, None)
+            if picture is None:
+                continue
+            self._moved_back[dst] = picture
+            if self._labelled is not None:
+                self._labelled[dst] = (os.path.basename(os.path.dirname(dst)), picture.features)
+
+    # -- learning -----------------------------------------------------------------------------
+    def retrain(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> Head:
+        """Fit the classifier head on every labelled picture's features (seconds; the features come
+        from the cache); the suggestions come from it from now on. CatdogError when fewer than two
+        classes have a labelled picture."""
+        if self._labelled is None:
+            self.load_labelled(progress, should_stop)
+        if not self._labelled:
+            raise DatasetError(f"There are no labelled pictures in {self.dataset} yet: label a few of each class first.")
+        classes = [c for c, _f in self._labelled.values()]
+        features = np.stack([f for _c, f in self._labelled.values()]).astype(np.float32)
+        self.head = train_head(features, classes, sorted(set(classes)))
+        log.info("head retrained on %d pictures in %.2f s (accuracy %s)", self.head.trained_on, self.head.seconds,
+                 self.head.accuracy)
+        return self.head
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _seen(suggestion: Suggestion) -> tuple[int, int]:
+    return suggestion.size, suggestion.mtime_ns
