@@ -373,9 +373,12 @@ def _time_forward_passes(extract, size: int) -> float:
     cache, the features stage measured nothing)."""
     probe = np.zeros((32, size, size, 3), np.float32)
     extract(probe)
-    t = _clock()
-    extract(probe)
-    return 32 / max(_clock() - t, 1e-6)
+    fastest = math.inf
+    for _ in range(3):  # the fastest of three: one timing right after the graph was traced ran 30 % slow
+        t = _clock()
+        extract(probe)
+        fastest = min(fastest, _clock() - t)
+    return 32 / max(fastest, 1e-6)
 
 
 def _fine_tune_time_obstacle(data, views, forward_rate, time_limit, elapsed) -> str | None:
