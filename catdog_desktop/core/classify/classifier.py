@@ -256,7 +256,8 @@ class Classifier:
         ends early (the results so far are returned).
         """
         paths = [str(p) for p in paths]
-        streams = max(1, streams or self.model_streams)
+        self._prepare(len(paths))  # made once here, before threads share it (a big job converts first)
+        streams = max(1, streams or self.model_streams)  # after: it depends on the runtime in use
         chunks = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
         results: list[Prediction] = []
         stopped = object()  # a decode skipped because a stop was asked for: Cancel does not wait for a batch
@@ -288,7 +289,6 @@ class Classifier:
                 if on_result is not None:
                     on_result(start + i, pred)
 
-        self._prepare(len(paths))  # made once here, before threads share it
         with ThreadPoolExecutor(max_workers=decode_workers()) as pool, \
                 ThreadPoolExecutor(max_workers=streams, thread_name_prefix="model") as model:
             decoding = {k: [pool.submit(decode, p) for p in chunks[k]] for k in range(min(len(chunks), streams + 1))}
