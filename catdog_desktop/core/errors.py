@@ -36,5 +36,11 @@ def describe(exc: BaseException) -> str:
     return f"Something went wrong: {type(exc).__name__}: {text[:300]}" if text else f"Something went wrong ({type(exc).__name__})."
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class ExportError(CatdogError):
     """A model cannot be exported to the chosen format or place."""

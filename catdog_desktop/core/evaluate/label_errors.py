@@ -276,8 +276,11 @@ def feature_source(model_path, image_size):
 
     both = feature_model(classifier.model)
     dim = int(both.outputs[1].shape[-1])
-    with open(model_path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()[:16]
+    digest = classifier.digest  # hashed as it was loaded (core.classify.classifier)
+    if digest is None:  # it changed while being read: what is there now
+        with open(model_path, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    digest = digest[:16]
     cache = FeatureCache(folder, f"model-{digest}-{size}px-v{FEATURE_VERSION}", (dim,))
     extract = Engine(lambda x: (both(x, training=False)[1],), size, f"features|{digest}",
                      f"{os.path.basename(model_path)}'s features", probabilities_first=False)

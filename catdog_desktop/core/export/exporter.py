@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import fileops
 from ..fileops import os_reason
-from ..errors import CancelledError, DatasetError, ExportError
+from ..errors import CancelledError, DatasetError, ExportError, first_line
 from .formats import FLOAT_AGREEMENT, FLOAT_MAX_DIFFERENCE, FORMATS, ExportFormat, ExportResult
 from .runtimes import SIDECAR_JSON_IN_FOLDER, open_new_export, sidecar_paths
 from .model_card import export_metadata, model_card
@@ -479,8 +479,3 @@ def _size(path: Path) -> int:
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
 
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (at most 300 characters), or its type's name."""
-    text = str(exc).strip()
-    return (text.splitlines()[0][:300] if text else type(exc).__name__)

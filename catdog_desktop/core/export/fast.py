@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from ..classify.classifier import Classifier
-from ..errors import CancelledError, DatasetError
-from .exporter import (CALIBRATION_PICTURES, PARITY_LIMIT, first_line, inference_model, parity_pictures,
+from ..errors import CancelledError, DatasetError, first_line
+from .exporter import (CALIBRATION_PICTURES, PARITY_LIMIT, inference_model, parity_pictures,
                        tflite_content)
 from .formats import FastDecision
 from .runtimes import tflite_interpreter

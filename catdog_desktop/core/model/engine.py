@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import first_line
+
 log = logging.getLogger(__name__)
 
 #: Environment variable: "tensorflow" runs every forward pass on TensorFlow; anything else, the engine.
@@ -197,7 +199,7 @@ class Engine:
             session = _session(content)
             difference = self._parity(session)
         except Exception as exc:  # noqa: BLE001 - the converter and runtime raise anything; TF still works
-            self.fallback_reason = f"the conversion to ONNX failed ({_first_line(exc)})"
+            self.fallback_reason = f"the conversion to ONNX failed ({first_line(exc, 200)})"
             log.warning("%s runs on TensorFlow: %s", self.what, self.fallback_reason)
             log.debug("conversion failure", exc_info=True)
             return False
@@ -293,7 +295,7 @@ class Engine:
                 raise ValueError("its content is not what was checked")
             session = _session(content)
         except Exception as exc:  # noqa: BLE001 - a damaged cache file is converted again
-            log.warning("ignored the cached conversion %s: %s", model_path.name, _first_line(exc))
+            log.warning("ignored the cached conversion %s: %s", model_path.name, first_line(exc, 200))
             for path in paths:
                 try:
                     path.unlink()
@@ -383,11 +385,6 @@ def parity_pictures(size: int, count: int = PARITY_PICTURES) -> np.ndarray:
         pictures.append(np.asarray(blotches, np.float32) if len(pictures) % 2 else np.stack(
             [ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1), 255 - ramp[None, :].repeat(size, 0)], -1))
     return np.stack(pictures[:count])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def run_all(engine: Engine, pixels: np.ndarray, batch: int = 64) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import fileops
 from . import recorded
 from ..fileops import os_reason
-from ..errors import ModelFileError
+from ..errors import ModelFileError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +266,7 @@ def load_bundle(path: str | os.PathLike) -> ModelBundle:
                 "which could run anything on this computer. Only models without code can be opened."
             ) from None
         log.info("load failed for %s", path, exc_info=True)
-        first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise ModelFileError(f"{path.name} is not a model this app can open ({first_line[:200]}).") from None
+        raise ModelFileError(f"{path.name} is not a model this app can open ({first_line(exc, 200)}).") from None
     metadata = _complete_metadata(model, metadata, path)
     notes = _as_probabilities(model, path)
     return ModelBundle(model=model, metadata=metadata, path=str(path), notes=notes)
