@@ -9,7 +9,9 @@ generated picture that is no pet: "looks like none of" once the built-in model i
 scripts/calibrate_model.py), export.png, classify_heatmap.png ("Show where it looked"),
 classify_occlusion.png (the same, hiding parts), dataset.png, training.png, evaluate.png,
 evaluate_cell.png and, with Chromium installed, report.png (File → Export report… on the trained
-model, in a headless browser).
+model, in a headless browser); and inbox.png: the Inbox tab on 80 photos left out of the training
+subset, from 5 labelled a class, after 25 labels given as the photos' folders say (``--only inbox``
+makes just that one).
 """
 
 from __future__ import annotations
@@ -72,6 +74,39 @@ def make_subset(data: Path | None, per_class: int, workdir: Path) -> tuple[Path,
     return target, extra
 
 
+def inbox_shot(app, window, data: Path | None, work: Path, out: Path, labels: int = 25) -> None:
+    """The Inbox tab with no model: 5 labelled photos a class, 80 unlabelled (links to --data's photos, so
+    that labelling moves the links, never the photos), then ``labels`` labels as the photos' folders say."""
+    if data is None:
+        print("no --data: inbox.png not made (it needs photos)")
+        return
+    rng = random.Random(11)
+    inbox, labelled = work / "inbox", work / "labelled"
+    for cls in sorted(p.name for p in data.iterdir() if p.is_dir()):
+        files = sorted(data.resolve().joinpath(cls).iterdir())[-400:]   # the end: the training subset is random
+        rng.shuffle(files)
+        (labelled / cls).mkdir(parents=True)
+        for f in files[:5]:
+            (labelled / cls / f.name).symlink_to(f)
+        for i, f in enumerate(files[5:45]):
+            folder = inbox / ("phone" if i % 2 else "camera")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"IMG_{rng.randrange(10_000):04d}{f.suffix}").symlink_to(f)
+    panel, flow = window.inbox_panel, window.labelling
+    window.tabs.setCurrentWidget(panel)
+    panel.set_folders(str(inbox), str(labelled))
+    panel.use_model_box.setChecked(False)
+    panel.open_button.click()
+    wait(app, lambda: flow.inbox is not None)
+    for _ in range(labels):
+        shown = flow.queue[0]
+        flow.label(Path(os.path.realpath(shown.path)).parent.name)
+        wait(app, lambda: not window.jobs.busy("inbox-retrain"))
+    wait(app, lambda: not window.jobs.busy("inbox-picture") and not window.jobs.busy("inbox-thumbnails"))
+    settle(app)
+    window.grab().save(str(out / "inbox.png"))
+
+
 def shoot_folder(app, window, work: Path, out: Path) -> None:
     """A whole folder (the bundled sample photos) in the results table, least sure first; then the
     *Sort into folders…* dialog for it."""
@@ -127,6 +162,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=None,
                         help="as on a 1920x1080 laptop screen at this scale (e.g. 1.5 for Windows' 150 %%): "
                              "the window keeps the size the app gives it there (give --out a folder of its own)")
+    parser.add_argument("--only", choices=["inbox"], default=None, help="make only this screenshot")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.scale:  # Qt reads both when the application starts
@@ -143,12 +179,16 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication([])
     work = Path(tempfile.mkdtemp(prefix="catdog-shots-"))
-    dataset, extra = make_subset(args.data, args.per_class, work)
+    dataset, extra = make_subset(args.data, args.per_class if not args.only else 0, work)
     window = MainWindow(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
     if not args.scale:
         window.resize(1180, 800)
     window.show()
     wait(app, lambda: window.tf_ready)
+    if args.only == "inbox":
+        inbox_shot(app, window, args.data, work, args.out)
+        window.close()
+        return 0
     # The classify panel first, with the built-in model that is active at start.
     wait(app, lambda: window.session.classifier is not None)
     window.classify_paths(extra[:1])
@@ -239,6 +279,7 @@ def main() -> int:
     else:
         print("no Chromium: report.png not made (apt-get install chromium)")
 
+    inbox_shot(app, window, args.data, work, args.out)
     print(f"screenshots in {args.out}; first prediction took {window.classify_panel.first_result_seconds:.3f} s")
     window.session.discard_unsaved()
     window.close()

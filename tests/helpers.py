@@ -42,3 +42,32 @@ def _mean_colour_classifier(classes, weights, bias, folder, name):
         classifier.path = str(storage.save_bundle(model, {"class_names": classes, "image_size": 32},
                                                   folder / f"{name}.keras"))
     return classifier
+
+
+def coloured_picture(path, colour, seed=0, size=32):
+    """A picture of one colour with a little noise (each seed its own noise)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour, float) + rng.normal(0, 2, (size, size, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def colour_inbox_folders(tmp_path):
+    """An inbox for tests/helpers.colour_classifier (cats: redder than blue): three near-identical
+    purple shots and an olive one (red = blue: the model is torn), two pictures it leans on, four it is sure of."""
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    for i in range(3):
+        coloured_picture(inbox / f"purple{i}.png", (150, 60, 150), seed=i)
+    coloured_picture(inbox / "olive.png", (120, 200, 120), seed=3)
+    coloured_picture(inbox / "sub" / "pinkish.png", (170, 120, 150), seed=4)
+    coloured_picture(inbox / "sub" / "teal.png", (40, 160, 70), seed=5)
+    for i in range(2):
+        coloured_picture(inbox / f"red{i}.png", (230, 30, 20), seed=10 + i)
+        coloured_picture(inbox / f"blue{i}.png", (20, 30, 230), seed=20 + i)
+    (data / "cats").mkdir(parents=True)
+    (data / "dogs").mkdir()
+    return inbox, data

@@ -17,6 +17,7 @@ import math
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import Qt, QTimer, Signal
 
 from ..core.safe_text import plain_label
@@ -212,3 +213,56 @@ class ConfusionChart(FigureCanvasQTAgg):
         cell = self.cell_at(event.xdata, event.ydata)
         if cell is not None:
             self.cell_clicked.emit(*cell)
+
+
+class LabelsChart(FigureCanvasQTAgg):
+    """The Inbox tab's: how often the classifier retrained on the labels is right (each labelled
+    picture scored by a classifier that did not learn from it: core.label.head) against how many
+    pictures are labelled. One point per retraining; before the first, a sentence."""
+
+    EMPTY_TEXT = "How often the model is right appears here as you label."
+
+    def __init__(self, parent=None):
+        figure = Figure(figsize=(3.6, 2.4), layout="constrained")
+        super().__init__(figure)
+        self.setParent(parent)
+        self.setMinimumSize(240, 170)
+        self.setToolTip("Each labelled picture is scored by a classifier trained without it (cross-checked): an "
+                        "honest estimate of how often the suggestions are right.")
+        self.ax = figure.add_subplot(1, 1, 1)
+        self.ax.set_title("Right when cross-checked", fontsize=9)
+        self.ax.set_xlabel("labelled pictures", fontsize=8)
+        self.ax.tick_params(labelsize=7)
+        self.ax.grid(True, alpha=0.3)
+        self.ax.yaxis.set_major_formatter(lambda value, _pos: f"{value:.0%}")
+        self.ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        self.line = self.ax.plot([], [], "o-", color=VAL_COLOUR, ms=3)[0]
+        self.empty_text = figure.text(0.5, 0.5, self.EMPTY_TEXT, ha="center", va="center", fontsize=9,
+                                      color="#616161", wrap=True)
+        self.points: list[tuple[int, float]] = []
+        self._rescale()
+
+    def add_point(self, labelled: int, accuracy: float | None) -> None:
+        """A retraining on ``labelled`` pictures, right ``accuracy`` of the time (None: not estimated)."""
+        if accuracy is None or not math.isfinite(accuracy):
+            return
+        self.points = [p for p in self.points if p[0] != labelled] + [(labelled, accuracy)]
+        self.points.sort()
+        self.line.set_data([p[0] for p in self.points], [p[1] for p in self.points])
+        self._rescale()
+
+    def clear(self) -> None:
+        self.points = []
+        self.line.set_data([], [])
+        self._rescale()
+
+    def _rescale(self) -> None:
+        empty = not self.points
+        self.ax.set_visible(not empty)
+        self.empty_text.set_visible(empty)
+        if not empty:
+            xs = [p[0] for p in self.points]
+            ys = [p[1] for p in self.points]
+            self.ax.set_xlim(0, max(xs) * 1.05 + 1)
+            self.ax.set_ylim(max(0.0, min(ys) - 0.05), min(1.01, max(ys) + 0.03))
+        self.draw_idle()

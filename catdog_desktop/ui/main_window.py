@@ -24,6 +24,8 @@ from .common import dropped_files, local_paths, show_about
 from .dataset_panel import DatasetPanel
 from .evaluating import Evaluating
 from .evaluation_panel import EvaluationPanel
+from .inbox_panel import InboxPanel
+from .labelling import Labelling
 from .model_files import ModelFiles
 from .panel_tabs import PanelTabs
 from .report_export import ReportExport
@@ -64,9 +66,10 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.classify_panel = ClassifyPanel()
         self.evaluation_panel = EvaluationPanel(self.jobs)
+        self.inbox_panel = InboxPanel()
         self.tabs = PanelTabs()  # each panel scrolls when the window is smaller than it (a 1024×600 screen)
         for panel, title in ((self.dataset_panel, "1 · Dataset"), (self.training_panel, "2 · Train"),
-                             (self.classify_panel, "3 · Classify"), (self.evaluation_panel, "4 · Evaluate")):
+                             (self.classify_panel, "3 · Classify"), (self.evaluation_panel, "4 · Evaluate"), (self.inbox_panel, "5 · Inbox")):
             self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
         status, show_tab = self.statusBar().showMessage, self.tabs.setCurrentWidget
@@ -78,6 +81,8 @@ class MainWindow(QMainWindow):
                                  show_tab, status, self.dataset_panel.set_busy)
         self.scanning = Scanning(self.dataset_panel, self.session, self.jobs, self.training,
                                  self.sample_dataset, show_tab, status)
+        self.labelling = Labelling(self.inbox_panel, self.session, self.jobs, self, status)
+        self.session.events.dataset.connect(lambda scan: self.labelling.dataset_opened(scan.root) if scan else None)
         self.models.after_load = self._after_model_load
         self.model_status = QLabel("No model")
         self.statusBar().addPermanentWidget(self.model_status)
@@ -168,6 +173,7 @@ class MainWindow(QMainWindow):
     def _install_charts(self) -> None:
         self.training_panel.install_charts()
         self.evaluation_panel.install_charts()
+        self.inbox_panel.install_charts()
 
     def _on_warmup_done(self, versions: dict) -> None:
         self.versions = versions

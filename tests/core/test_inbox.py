@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from catdog_desktop import cli
 from catdog_desktop.core.classify import sorting
@@ -14,15 +13,7 @@ from catdog_desktop.core.errors import NothingToUndoError
 from catdog_desktop.core.label import moves
 from catdog_desktop.core.label.choose import rank
 from catdog_desktop.core.label.moves import LabelError, LabelRequest, label_picture, label_pictures, undo_last_label
-
-
-def _picture(path, colour, seed=0, size=32):
-    """A picture of one colour with a little noise (each seed its own noise)."""
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(np.array(colour, float) + rng.normal(0, 2, (size, size, 3)), 0, 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-    return path
+from helpers import coloured_picture as _picture, colour_inbox_folders
 
 
 def _files(folder):
@@ -225,20 +216,7 @@ def test_inbox_and_dataset_must_not_be_inside_each_other(tmp_path):
 
 @pytest.fixture
 def colour_inbox(tmp_path):
-    """An inbox for tests/helpers.colour_classifier (cats: redder than blue): three near-identical
-    purple shots and an olive one (red = blue: the model is torn), two pictures it leans on, four it is sure of."""
-    inbox, data = tmp_path / "inbox", tmp_path / "data"
-    for i in range(3):
-        _picture(inbox / f"purple{i}.png", (150, 60, 150), seed=i)
-    _picture(inbox / "olive.png", (120, 200, 120), seed=3)
-    _picture(inbox / "sub" / "pinkish.png", (170, 120, 150), seed=4)
-    _picture(inbox / "sub" / "teal.png", (40, 160, 70), seed=5)
-    for i in range(2):
-        _picture(inbox / f"red{i}.png", (230, 30, 20), seed=10 + i)
-        _picture(inbox / f"blue{i}.png", (20, 30, 230), seed=20 + i)
-    (data / "cats").mkdir(parents=True)
-    (data / "dogs").mkdir()
-    return inbox, data
+    return colour_inbox_folders(tmp_path)
 
 
 def test_cli_inbox_json_then_accept_above_and_undo(colour_inbox, tmp_path, capsys):
@@ -320,3 +298,33 @@ def test_session_without_a_model_learns_from_labels_and_moves_features_along(col
     opened, first = jobs.open_inbox(Task(), str(inbox), str(data), None, top=3)
     assert opened.head is not None and opened.head.trained_on == 7 and len(first) == 3
     assert all(s.suggestion in ("cats", "dogs") for s in first)
+
+
+def test_retraining_catches_up_with_class_folders_changed_by_hand_reading_only_new_pictures(colour_inbox):
+    from catdog_desktop.core.label.inbox import InboxSession
+
+    inbox, data = colour_inbox
+    for i in range(3):
+        _picture(data / "cats" / f"c{i}.png", (220, 40 + 10 * i, 30), seed=30 + i)
+        _picture(data / "dogs" / f"d{i}.png", (30, 40 + 10 * i, 220), seed=40 + i)
+    session = InboxSession(inbox, data, image_size=32)
+    session.prepare()
+    assert session.retrain().class_names == ["cats", "dogs"]
+    read, passes = [], []
+    real = session._compute
+    session._compute = lambda paths, *a: read.append(sorted(os.path.basename(p) for p in paths)) or real(paths, *a)
+    extractor, caches, size = session._feature_source()
+    session._extractor = (lambda x: passes.append(len(x)) or extractor(x), caches, size)
+
+    for i in range(2):                                   # a class folder made by hand
+        _picture(data / "birds" / f"b{i}.png", (30, 220, 40), seed=50 + i)
+    os.rename(data / "cats" / "c2.png", data / "dogs" / "c2.png")   # a picture moved by hand
+    os.remove(data / "dogs" / "d0.png")                              # and one removed
+    head = session.retrain()
+
+    assert read == [["b0.png", "b1.png", "c2.png"]]     # only pictures at new places were looked at ...
+    assert sum(passes) == 2                              # ... and only the new ones computed (c2 from the cache)
+    assert head.class_names == ["birds", "cats", "dogs"] and head.trained_on == 7
+    assert session.labelled_counts == {"birds": 2, "cats": 2, "dogs": 3}
+    by_name = {os.path.basename(s.path): s for s in session.suggestions()}
+    assert by_name["teal.png"].suggestion == "birds" and by_name["red0.png"].suggestion == "cats"

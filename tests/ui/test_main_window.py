@@ -34,7 +34,7 @@ def test_tensorflow_imports_after_a_qapplication_exists():
 
 
 def test_window_shows_panels_and_loads_charts(window):
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["1 · Dataset", "2 · Train", "3 · Classify", "4 · Evaluate"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["1 · Dataset", "2 · Train", "3 · Classify", "4 · Evaluate", "5 · Inbox"]
     assert window.training_panel.chart is not None
     assert not window.training_panel.train_button.isEnabled()  # no dataset yet
     assert "No model" in window.model_status.text()

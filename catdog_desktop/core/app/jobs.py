@@ -435,7 +435,8 @@ def open_inbox(task, inbox: str, dataset: str, model=None, top: int | None = Non
     from ..label.inbox import InboxSession
 
     session = InboxSession(inbox, dataset, model)
-    session.prepare(progress=task.progress, should_stop=task.should_stop)
+    # The labelled pictures' features too: the counts, "unlike anything labelled", the first retraining.
+    session.prepare(progress=task.progress, should_stop=task.should_stop, labelled=True)
     if session.classifier is None and len(session.labelled_counts) >= 2:
         session.retrain()
     return session, session.suggestions(top)

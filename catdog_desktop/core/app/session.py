@@ -33,6 +33,7 @@ LAST_MODEL_DIR = "last_model_dir"
 LAST_EXPORT_DIR = "last_export_dir"
 LAST_DATASET = "last_dataset"
 LAST_PICTURES_DIR = "last_pictures_dir"
+LAST_INBOX_DIR = "last_inbox_dir"
 WINDOW_GEOMETRY = "geometry"  # the window's, written by it
 ADVANCED_OPEN = "advanced_settings_open"
 EXPLAIN_METHOD = "explain_method"
@@ -47,7 +48,7 @@ CONFIDENCE_THRESHOLDS = "confidence_thresholds"
 STORED_TYPES: dict[str, type | tuple[type, ...]] = {
     TRAINING: str, "training_config": (str, dict), "preset": str,
     RECENT_MODELS: (list, str), LAST_MODEL: str, LAST_MODEL_DIR: str, LAST_EXPORT_DIR: str,
-    LAST_DATASET: str, LAST_PICTURES_DIR: str, LAST_SORT_TARGET: str,
+    LAST_DATASET: str, LAST_PICTURES_DIR: str, LAST_INBOX_DIR: str, LAST_SORT_TARGET: str,
     WINDOW_GEOMETRY: bytes, ADVANCED_OPEN: (bool, str), EXPLAIN_METHOD: str, CONFIDENCE_THRESHOLDS: str,
     FAST_CLASSIFY: (bool, str),
 }
@@ -206,6 +207,14 @@ class Session:
 
     def set_pictures_folder(self, folder: str) -> None:
         self.store.set(LAST_PICTURES_DIR, folder)
+
+    @property
+    def inbox_folder(self) -> str:
+        """The folder of unlabelled pictures the Inbox tab last opened ("" for none)."""
+        return self._setting(LAST_INBOX_DIR, "") or ""
+
+    def set_inbox_folder(self, folder: str) -> None:
+        self.store.set(LAST_INBOX_DIR, folder)
 
     @property
     def last_sort_target(self) -> str:

@@ -17,13 +17,16 @@ reads) when a model is given, else the bundled pretrained backbone's (the traini
 Without a model and with fewer than two labelled classes, the suggestions spread over the pile
 with no class suggested.
 
-One thread at a time: the app runs ``prepare`` and ``retrain`` in a worker and waits for them.
+Threads: the app runs ``prepare`` first, in a worker, and waits for it; afterwards ``retrain``
+(and its ``suggestions``) run in a worker while the window goes on labelling (``label``, ``undo``):
+a lock keeps each of them seeing the labelled set whole, before or after a label, never half-moved.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +77,7 @@ class InboxSession:
         self._labelled: dict[str, tuple[str, np.ndarray]] | None = None   # path -> (class, features)
         self._moved_back: dict[str, _Picture] = {}       # labelled this session: dataset path -> as in the inbox
         self._extractor = None
+        self._lock = threading.RLock()
 
     # -- the slow part ------------------------------------------------------------------------
     def prepare(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None,
@@ -90,16 +94,30 @@ class InboxSession:
         log.info("inbox %s: %d pictures, %d skipped", self.inbox, len(self._inbox), len(self.skipped))
 
     def load_labelled(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> None:
-        """The features of every picture in the dataset's class folders (cached: quick after a training)."""
+        """The features of every picture in the dataset's class folders (cached: quick after a training).
+        Called again, it catches up with the folders as they are now: pictures added, moved between class
+        folders or removed by hand, and class folders made or removed by hand; only the pictures it has
+        not seen yet are read (their features come from the cache when a training has computed them)."""
         root = moves.labels_folder(self.dataset)
-        paths, classes = [], []
+        found_classes: dict[str, str] = {}
         for name in moves.class_folders(self.dataset):
             found, _skipped = scan_images([root / name], should_stop=should_stop)
-            paths += found
-            classes += [name] * len(found)
-        computed, _skipped = self._compute(paths, progress, should_stop, "Reading the labelled pictures")
-        by_path = dict(zip(paths, classes))
-        self._labelled = {p: (by_path[p], picture.features) for p, picture in computed.items()}
+            found_classes.update((path, name) for path in found)
+        with self._lock:
+            known = dict(self._labelled or {})
+        new = [p for p in found_classes if p not in known]
+        computed, _skipped = self._compute(new, progress, should_stop, "Reading the labelled pictures")
+        with self._lock:
+            current = self._labelled or {}
+            labelled = {}
+            for p, name in found_classes.items():
+                if p in computed:
+                    labelled[p] = (name, computed[p].features)
+                elif p in current or (p in known and os.path.exists(p)):   # not undone meanwhile
+                    labelled[p] = (name, (current.get(p) or known[p])[1])
+            # Labelled by the window while this ran: in their folders now, after the scan.
+            labelled.update((p, entry) for p, entry in current.items() if p not in labelled and os.path.exists(p))
+            self._labelled = labelled
 
     def _compute(self, paths, progress, should_stop, message) -> tuple[dict[str, _Picture], list[tuple[str, str]]]:
         extractor, caches, size = self._feature_source()
@@ -178,22 +196,25 @@ class InboxSession:
 
     def suggestions(self, top: int | None = None) -> list[Suggestion]:
         """The inbox pictures in the order to label them (the first ``top``), each with its reason."""
-        paths = list(self._inbox)
+        with self._lock:
+            pictures = dict(self._inbox)
+            head = self.head
+            labelled = (np.stack([f for _c, f in self._labelled.values()]).astype(np.float32)
+                        if self._labelled else None)
+        paths = list(pictures)
         if not paths:
             return []
-        features = np.stack([self._inbox[p].features for p in paths]).astype(np.float32)
+        features = np.stack([pictures[p].features for p in paths]).astype(np.float32)
         probabilities = unfamiliar = None
         names = None
-        if self.head is not None:
-            probabilities, names = self.head.probabilities(features), self.head.class_names
+        if head is not None:
+            probabilities, names = head.probabilities(features), head.class_names
         elif self.classifier is not None:
-            probabilities = np.stack([self._inbox[p].outputs for p in paths])
+            probabilities = np.stack([pictures[p].outputs for p in paths])
             names = self.classifier.class_names
             novelty = self.classifier.novelty
             if novelty is not None and novelty.layer == calibration.feature_layer(self.classifier.model):
                 unfamiliar = novelty.unfamiliar(features)
-        labelled = (np.stack([f for _c, f in self._labelled.values()]).astype(np.float32)
-                    if self._labelled else None)
         return rank(paths, features, probabilities, names, unfamiliar, labelled, top)
 
     # -- labelling ----------------------------------------------------------------------------
@@ -229,6 +250,11 @@ class InboxSession:
     def undo(self) -> UndoReport:
         """Undo the newest labelling (one picture, or one accept-all): back into the inbox."""
         report = moves.undo_last_label(self.dataset)
+        with self._lock:
+            self._carry_back(report)
+        return report
+
+    def _carry_back(self, report: UndoReport) -> None:
         for was, now in report.restored:
             entry = (self._labelled or {}).pop(was, None)
             picture = self._moved_back.pop(was, None)
@@ -236,10 +262,13 @@ class InboxSession:
                 picture = _Picture(entry[1], None)
             if picture is not None and _inside(now, self.inbox):
                 self._inbox[now] = picture
-        return report
 
     def _moved(self, report: moves.LabelReport) -> None:
         """Carry each labelled picture's features from the inbox to the labelled set."""
+        with self._lock:
+            self._carry(report)
+
+    def _carry(self, report: moves.LabelReport) -> None:
         for src, dst in report.placed:
             picture = self._inbox.pop(src, None)
             if picture is None:
@@ -253,12 +282,12 @@ class InboxSession:
         """Fit the classifier head on every labelled picture's features (seconds; the features come
         from the cache); the suggestions come from it from now on. CatdogError when fewer than two
         classes have a labelled picture."""
-        if self._labelled is None:
-            self.load_labelled(progress, should_stop)
-        if not self._labelled:
+        self.load_labelled(progress, should_stop)   # and what changed in the folders by hand meanwhile
+        with self._lock:
+            classes = [c for c, _f in self._labelled.values()]
+            features = np.stack([f for _c, f in self._labelled.values()]).astype(np.float32) if classes else None
+        if features is None:
             raise DatasetError(f"There are no labelled pictures in {self.dataset} yet: label a few of each class first.")
-        classes = [c for c, _f in self._labelled.values()]
-        features = np.stack([f for _c, f in self._labelled.values()]).astype(np.float32)
         self.head = train_head(features, classes, sorted(set(classes)))
         log.info("head retrained on %d pictures in %.2f s (accuracy %s)", self.head.trained_on, self.head.seconds,
                  self.head.accuracy)

@@ -1,0 +1,312 @@
+"""The Inbox tab's flow: opening an inbox (a worker computes or reads the features), labelling
+the picture shown (one move into the dataset, on the spot: a rename), skipping, undoing, the
+model learning from every few labels in the background while the user goes on labelling, and
+"accept all this sure" (counted and confirmed first, moved in a worker, one undo).
+
+The inbox session (core.label.inbox.InboxSession) is this flow's state; the window's other tabs
+are not touched, except that the model in use may suggest, and a saved model may become it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from ..core.app import jobs
+from ..core.app.session import Session
+from ..core.errors import CatdogError, NothingToUndoError
+from ..core.wording import count
+from .inbox_panel import NEXT_UP, InboxPanel
+from .workers import JobRunner
+
+#: The model learns again after this many labels (and on demand): each time a second or two in the
+#: background (core.label.head), so the order of the pictures keeps up with the labels.
+RETRAIN_EVERY = 5
+Button = QMessageBox.StandardButton
+
+
+class Labelling(QObject):
+    """See the module docstring. ``status(text)`` writes to the window's status bar."""
+
+    def __init__(self, panel: InboxPanel, session: Session, jobs_: JobRunner, window, status: Callable[[str], None]):
+        super().__init__(panel)
+        self.panel = panel
+        self.session = session
+        self.jobs = jobs_
+        self.window = window
+        self.status = status
+        self.inbox = None                  # the InboxSession, once open
+        self.queue: list = []              # Suggestions still to label, the one shown first
+        self.skipped: set[str] = set()     # skipped this time: they come after the others
+        self.labelled: dict[str, object] = {}   # where a labelled picture went -> its Suggestion (for undo)
+        self.since_retrain = 0
+        self._retrain_again = False
+        panel.set_folders(session.inbox_folder, session.last_dataset)
+        panel.choose_inbox.connect(self.choose_inbox)
+        panel.choose_dataset.connect(self.choose_dataset)
+        panel.open_requested.connect(self.open)
+        panel.class_chosen.connect(self.label)
+        panel.accept_requested.connect(self.accept_suggestion)
+        panel.skip_requested.connect(self.skip)
+        panel.new_class_requested.connect(self.new_class)
+        panel.undo_requested.connect(self.undo)
+        panel.accept_all_requested.connect(self.accept_all)
+        panel.retrain_requested.connect(self.retrain)
+        panel.picture_picked.connect(self.bring_forward)
+        session.events.model.connect(self.model_changed)
+        self.model_changed(session.classifier)
+
+    # ----- folders and the model ------------------------------------------------------------
+    def model_changed(self, classifier) -> None:
+        usable = classifier is not None and getattr(classifier, "model", None) is not None
+        self.panel.set_model_available(self.session.model_name() if usable else None)
+
+    def dataset_opened(self, folder: str) -> None:
+        """The Dataset tab opened ``folder``: labels go there unless another was chosen here."""
+        if not self.panel.dataset_edit.text():
+            self.panel.dataset_edit.setText(folder)
+
+    def choose_inbox(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Folder of unlabelled pictures",
+                                                  self.panel.inbox_edit.text() or self.session.pictures_folder)
+        if folder:
+            self.panel.inbox_edit.setText(folder)
+
+    def choose_dataset(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Dataset folder (one sub-folder per class)",
+                                                  self.panel.dataset_edit.text() or self.session.last_dataset)
+        if folder:
+            self.panel.dataset_edit.setText(folder)
+
+    def open(self) -> None:
+        """Open the inbox of the folders shown (a worker reads the pictures; the tab waits for it)."""
+        inbox, dataset = self.panel.inbox_edit.text().strip(), self.panel.dataset_edit.text().strip()
+        if not inbox or not dataset:
+            self.panel.show_message("Choose the folder of unlabelled pictures and the dataset folder first.",
+                                    error=True)
+            return
+        classifier = self.session.classifier if self.panel.use_model_box.isChecked() else None
+        self.session.set_inbox_folder(inbox)
+        self.inbox, self.queue, self.skipped, self.labelled = None, [], set(), {}
+        self.since_retrain = 0
+        if self.panel.chart is not None:
+            self.panel.chart.clear()
+        self.panel.set_open(False, busy=True)
+        self.panel.show_message("Opening the inbox: reading its pictures (computed once, then kept)…")
+        self.jobs.start("inbox-open", jobs.open_inbox, inbox, dataset, classifier, None,
+                        progress=lambda p: self.panel.show_progress(*p), returned=self._on_opened,
+                        errored=self._on_open_error, finished=self.panel.hide_progress)
+
+    def _on_opened(self, opened) -> None:
+        self.inbox, suggestions = opened
+        self.queue = list(suggestions)
+        if self.inbox.head is not None:
+            self._chart_point(self.inbox.head)
+        skipped = self.inbox.skipped
+        note = (f" {count(len(skipped), 'file')} of the inbox could not be read and stay where they are."
+                if skipped else "")
+        if not self.queue:
+            self.panel.show_message(f"There are no pictures to label in {self.inbox.inbox}.{note}")
+        else:
+            self.panel.show_message(f"{count(len(self.queue), 'picture')} to label, the one the model most needs "
+                                    f"first. Keys: 1–9 a class, Enter the suggestion, S skip, N new class, "
+                                    f"Backspace undo.{note}")
+        self._show()
+
+    def _on_open_error(self, message: str) -> None:
+        self.panel.show_message(message, error=True)
+        self.panel.set_open(False)
+
+    # ----- labelling ----------------------------------------------------------------------------
+    def label(self, class_name: str, new_class: bool = False) -> None:
+        """Label the picture shown ``class_name``: it moves into that class folder of the dataset."""
+        if self.inbox is None or not self.queue or self.jobs.busy("inbox-accept"):
+            return
+        shown = self.queue[0]
+        try:
+            report = self.inbox.label(shown.path, class_name, shown, new_class=new_class)
+        except CatdogError as exc:
+            self.panel.show_message(str(exc), error=True)
+            if not os.path.exists(shown.path):   # vanished: nothing to label any more
+                self.queue.pop(0)
+                self._show()
+            return
+        self.queue.pop(0)
+        self.skipped.discard(shown.path)
+        for _src, dst in report.placed:
+            self.labelled[dst] = shown
+        self.panel.show_message(report.summary() + " Backspace undoes it.")
+        self._labels_changed()
+
+    def accept_suggestion(self) -> None:
+        if self.queue and self.queue[0].suggestion is not None:
+            name = self.queue[0].suggestion
+            self.label(name, new_class=name not in self._dataset_classes())
+
+    def new_class(self) -> None:
+        if self.inbox is None or not self.queue:
+            return
+        name, ok = QInputDialog.getText(self.window, "New class",
+                                        "Name of the new class (a folder of that name is made in the dataset):")
+        if ok and name.strip():
+            self.label(name.strip(), new_class=True)
+
+    def skip(self) -> None:
+        """Leave the picture shown in the inbox; it comes up again after the others."""
+        if not self.queue:
+            return
+        shown = self.queue.pop(0)
+        self.skipped.add(shown.path)
+        self.queue.append(shown)
+        self.panel.show_message(f"Skipped {os.path.basename(shown.path)}: it stays in the inbox and comes up again "
+                                "after the others.")
+        self._show()
+
+    def bring_forward(self, path: str) -> None:
+        """A picture clicked in "Next up": label it now."""
+        for i, s in enumerate(self.queue):
+            if s.path == path:
+                self.queue.insert(0, self.queue.pop(i))
+                self._show()
+                return
+
+    def undo(self) -> None:
+        """Put the last labelled picture (or the last "accept all") back in the inbox, shown first."""
+        if self.inbox is None or self.jobs.busy("inbox-accept"):
+            return
+        try:
+            report = self.inbox.undo()
+        except NothingToUndoError as exc:
+            self.panel.show_message(str(exc))
+            return
+        except CatdogError as exc:
+            self.panel.show_message(str(exc), error=True)
+            return
+        back = []
+        for was, now in report.restored:
+            shown = self.labelled.pop(was, None)
+            if shown is not None and now in self.inbox.pictures:
+                shown.path = now
+                back.append(shown)
+        back_paths = {s.path for s in back}
+        self.queue = back + [s for s in self.queue if s.path not in back_paths]
+        self.panel.show_message(report.summary())
+        self._labels_changed()
+
+    def accept_all(self, threshold: float) -> None:
+        """Every picture suggested at least ``threshold`` sure gets its suggestion, after the user
+        has seen how many (one undo takes them all back)."""
+        if self.inbox is None:
+            return
+        plan = self.inbox.accept_plan(threshold, self.queue)
+        if not plan:
+            self.panel.show_message(f"No picture is suggested at least {threshold:.0%} sure: label some more and "
+                                    "the model grows surer, or lower the number.")
+            return
+        counts: dict[str, int] = {}
+        for s in plan:
+            counts[s.suggestion] = counts.get(s.suggestion, 0) + 1
+        each = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        question = (f"Label {count(len(plan), 'picture')} of {len(self.queue)} with the model's suggestion, each at "
+                    f"least {threshold:.0%} sure ({each})?\n\nThey move into the dataset's class folders; one Undo "
+                    "puts them all back.")
+        if QMessageBox.question(self.window, "Accept suggestions", question, Button.Yes | Button.Cancel) != Button.Yes:
+            return
+        self.panel.set_open(True, busy=True)
+        self.panel.show_message(f"Labelling {count(len(plan), 'picture')}…")
+        self.jobs.start("inbox-accept", jobs.accept_inbox, self.inbox, plan,
+                        progress=lambda p: self.panel.show_progress(*p), returned=self._on_accepted,
+                        errored=lambda m: self.panel.show_message(m, error=True), finished=self._on_accept_finished)
+
+    def _on_accepted(self, report) -> None:
+        placed = {src: dst for src, dst in report.placed}
+        shown = {s.path: s for s in self.queue}
+        for src, dst in placed.items():
+            if src in shown:
+                self.labelled[dst] = shown[src]
+        self.queue = [s for s in self.queue if s.path not in placed]
+        self.panel.show_message(report.summary() + " Backspace undoes all of them at once.")
+        self.since_retrain += RETRAIN_EVERY   # a bulk always teaches the model
+
+    def _on_accept_finished(self) -> None:
+        self.panel.hide_progress()
+        self._labels_changed()
+
+    # ----- learning -------------------------------------------------------------------------------
+    def retrain(self) -> None:
+        """The model learns from every labelled picture (a worker; labelling goes on meanwhile)."""
+        if self.inbox is None:
+            return
+        if self.jobs.busy("inbox-retrain"):
+            self._retrain_again = True   # labels came in while it learned: once more when it is done
+            return
+        self.since_retrain = 0
+        self.status("The model is learning from your labels…")
+        self.jobs.start("inbox-retrain", jobs.retrain_inbox, self.inbox, None, returned=self._on_retrained,
+                        errored=self._on_retrain_error, finished=self._on_retrain_finished)
+
+    def _on_retrained(self, result) -> None:
+        head, suggestions = result
+        left = set(self.inbox.pictures)
+        fresh = [s for s in suggestions if s.path in left]   # labelled meanwhile: not again
+        shown = self.queue[0].path if self.queue else None
+        self.queue = ([s for s in fresh if s.path not in self.skipped]
+                      + [s for s in fresh if s.path in self.skipped])
+        if shown is not None:   # the picture on screen stays there: the user may be about to label it
+            self.bring_forward(shown)
+        self._chart_point(head)
+        self.status(f"The model learned from {count(head.trained_on, 'labelled picture')} in {head.seconds:.1f} s.")
+        self._show()
+
+    def _on_retrain_error(self, message: str) -> None:
+        self.status(message)
+        self.panel.show_counts(self._counts_text() + " " + message)
+
+    def _on_retrain_finished(self) -> None:
+        if self._retrain_again:   # after the runner has let this job go (it is still "busy" in here)
+            self._retrain_again = False
+            QTimer.singleShot(0, self.retrain)
+
+    def _chart_point(self, head) -> None:
+        if self.panel.chart is not None:
+            self.panel.chart.add_point(head.trained_on, head.accuracy)
+
+    # ----- showing ------------------------------------------------------------------------------
+    def _labels_changed(self) -> None:
+        self.since_retrain += 1
+        if self.since_retrain >= RETRAIN_EVERY:
+            self.retrain()
+        self._show()
+
+    def _dataset_classes(self) -> list[str]:
+        from ..core.label import moves
+
+        return moves.class_folders(self.inbox.dataset) if self.inbox is not None else []
+
+    def _counts_text(self) -> str:
+        if self.inbox is None:
+            return ""
+        counts = self.inbox.labelled_counts
+        labelled = (f"{count(sum(counts.values()), 'labelled picture')} ("
+                    + ", ".join(f"{name} {n}" for name, n in counts.items()) + ")") if counts else "none labelled yet"
+        return f"{count(len(self.queue), 'picture')} to label · {labelled} · suggestions from {self.inbox.source}."
+
+    def _show(self) -> None:
+        first = self.queue[0] if self.queue else None
+        if self.inbox is not None:
+            self.panel.set_classes(self.inbox.class_names)
+        self.panel.show_picture_to_label(first)
+        self.panel.show_next_up(self.queue[1:])
+        self.panel.show_counts(self._counts_text())
+        self.panel.set_open(self.inbox is not None, busy=self.jobs.busy("inbox-accept"))
+        if first is not None:
+            self.jobs.start("inbox-picture", jobs.picture_preview, first.path, jobs.PREVIEW_SIZE,
+                            returned=lambda thumb, p=first.path: self.panel.show_picture(p, thumb))
+        upcoming = [s.path for s in self.queue[1:NEXT_UP + 1]]
+        if upcoming:
+            self.jobs.start("inbox-thumbnails", jobs.thumbnails, upcoming,
+                            yielded=lambda t: self.panel.set_thumbnail(t.path, t.thumb))
+        self.panel.setFocus()

@@ -1,0 +1,144 @@
+"""The Inbox tab (issue 25): the picture the model most needs labelled shown first with its
+suggestion and why, one key per label (1-9, Enter, S, N, Backspace), moves into the dataset with
+undo, "accept all this sure" counted and confirmed first, and the model learning from the labels
+in the background while labelling goes on."""
+
+import os
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from helpers import colour_classifier, colour_inbox_folders, coloured_picture
+from catdog_desktop.ui import labelling as labelling_flow
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+@pytest.fixture
+def inbox_tab(qtbot, window, tmp_path):
+    """The window's Inbox tab open on the colour inbox, suggesting with the colour model in use."""
+    inbox, data = colour_inbox_folders(tmp_path)
+    window.session.set_model(colour_classifier(tmp_path))
+    panel, flow = window.inbox_panel, window.labelling
+    window.tabs.setCurrentWidget(panel)
+    panel.set_folders(str(inbox), str(data))
+    assert panel.use_model_box.isEnabled()
+    panel.use_model_box.setChecked(True)
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: flow.inbox is not None, timeout=60_000)
+    return window, panel, flow, inbox, data
+
+
+def _key(qtbot, panel, key):
+    panel.setFocus()
+    qtbot.keyClick(panel, key)
+
+
+def test_keys_label_skip_accept_and_undo_the_picture_shown(qtbot, inbox_tab):
+    window, panel, flow, inbox, data = inbox_tab
+    first = flow.queue[0]
+    assert os.path.basename(first.path) in ("purple0.png", "purple1.png", "purple2.png", "olive.png")
+    assert panel.reason.text().startswith("Why now: the model is torn between")
+    assert [b.text() for b in panel._class_buttons] == ["1 · cats", "2 · dogs"]
+    assert "10 pictures to label" in panel.counts.text() and "colours.keras" in panel.counts.text()
+
+    _key(qtbot, panel, Qt.Key.Key_2)                     # "dogs"
+    assert os.path.exists(data / "dogs" / os.path.basename(first.path)) and not os.path.exists(first.path)
+    assert flow.queue[0].path != first.path and "Labelled 1 picture (dogs: 1)" in panel.message.text()
+
+    _key(qtbot, panel, Qt.Key.Key_Backspace)             # back into the inbox, and shown first again
+    assert os.path.exists(first.path) and _files(data) == []
+    assert flow.queue[0].path == first.path and panel.message.text() == "Moved 1 file back where they were."
+
+    _key(qtbot, panel, Qt.Key.Key_S)                     # skipped: stays, comes after the others
+    assert os.path.exists(first.path) and flow.queue[-1].path == first.path and len(flow.queue) == 10
+
+    shown = flow.queue[0]
+    _key(qtbot, panel, Qt.Key.Key_Return)                # the suggestion
+    assert os.path.exists(data / shown.suggestion / os.path.basename(shown.path))
+    assert len(flow.queue) == 9 and len(os.listdir(data / "cats")) + len(os.listdir(data / "dogs")) == 1
+
+
+def test_a_new_class_from_the_n_key_makes_its_folder_and_a_button(qtbot, inbox_tab, monkeypatch):
+    window, panel, flow, inbox, data = inbox_tab
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("birds", True))
+    shown = flow.queue[0]
+    _key(qtbot, panel, Qt.Key.Key_N)
+    assert _files(data) == [f"birds/{os.path.basename(shown.path)}"]
+    assert [b.text() for b in panel._class_buttons] == ["1 · birds", "2 · cats", "3 · dogs"]
+    assert "New class: birds." in panel.message.text()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("a/b", True))
+    _key(qtbot, panel, Qt.Key.Key_N)                     # a name no folder can have: said, nothing moved
+    assert "a/b" in panel.message.text() and panel.message.styleSheet() and len(_files(data)) == 1
+
+
+def test_accept_all_says_how_many_first_and_one_undo_takes_them_all_back(qtbot, inbox_tab, monkeypatch):
+    window, panel, flow, inbox, data = inbox_tab
+    asked = []
+    answer = [QMessageBox.StandardButton.Cancel]
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a, **k: asked.append(text) or answer[0])
+    panel.accept_above.setValue(99)
+    qtbot.mouseClick(panel.accept_all_button, Qt.MouseButton.LeftButton)
+    assert asked[0].startswith("Label 4 pictures of 10 with the model's suggestion, each at least 99% sure "
+                               "(cats 2, dogs 2)?")
+    assert _files(data) == []                           # cancelled: nothing moved
+
+    answer[0] = QMessageBox.StandardButton.Yes
+    qtbot.mouseClick(panel.accept_all_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-accept"), timeout=30_000)
+    assert _files(data) == ["cats/red0.png", "cats/red1.png", "dogs/blue0.png", "dogs/blue1.png"]
+    assert len(flow.queue) == 6 and "Labelled 4 pictures" in panel.message.text()
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-retrain"), timeout=30_000)
+
+    _key(qtbot, panel, Qt.Key.Key_Backspace)
+    assert _files(data) == [] and len(_files(inbox)) == 10 and len(flow.queue) == 10
+
+
+def test_the_model_learns_every_few_labels_while_labelling_goes_on(qtbot, inbox_tab, monkeypatch):
+    window, panel, flow, inbox, data = inbox_tab
+    for seed, name in enumerate(("red2", "red3")):
+        coloured_picture(data / "cats" / f"{name}.png", (220, 40, 30), seed=60 + seed)
+    coloured_picture(data / "dogs" / "blue9.png", (30, 40, 220), seed=9)
+    started = []
+    real_start = window.jobs.start
+    monkeypatch.setattr(window.jobs, "start", lambda kind, *a, **k: started.append(kind) or real_start(kind, *a, **k))
+    for _ in range(labelling_flow.RETRAIN_EVERY - 1):
+        shown = flow.queue[0]
+        flow.label("cats" if "red" in shown.path or "pink" in shown.path or "purple" in shown.path else "dogs")
+    assert "inbox-retrain" not in started and flow.inbox.head is None
+    flow.label("dogs")
+    assert "inbox-retrain" in started
+    flow.label("dogs")                                   # labelling goes on while it learns
+    # ... and learns once more when it is done, from all of them (and the 3 pictures put in the folders by hand)
+    qtbot.waitUntil(lambda: flow.inbox.head is not None and flow.inbox.head.trained_on == 9
+                    and not window.jobs.busy("inbox-retrain"), timeout=60_000)
+    assert flow.inbox.head.class_names == ["cats", "dogs"]
+    assert all(s.path in flow.inbox.pictures for s in flow.queue) and len(flow.queue) == 4
+    assert "a classifier trained just now on" in panel.counts.text()
+    qtbot.waitUntil(lambda: panel.chart is not None and bool(panel.chart.points), timeout=10_000)
+    assert panel.chart.points[-1][0] == flow.inbox.head.trained_on
+
+
+def test_a_picture_gone_since_it_was_shown_is_said_and_left_out(qtbot, inbox_tab):
+    window, panel, flow, inbox, data = inbox_tab
+    shown = flow.queue[0]
+    os.remove(shown.path)
+    _key(qtbot, panel, Qt.Key.Key_1)
+    assert panel.message.styleSheet() and os.path.basename(shown.path) in panel.message.text()
+    assert flow.queue[0].path != shown.path and _files(data) == []
+
+
+def test_opening_without_folders_or_with_the_inbox_inside_the_dataset_says_why(qtbot, window, tmp_path):
+    panel, flow = window.inbox_panel, window.labelling
+    panel.set_folders("", "")
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    assert panel.message.text().startswith("Choose the folder of unlabelled pictures")
+    (tmp_path / "data" / "new").mkdir(parents=True)
+    panel.set_folders(str(tmp_path / "data" / "new"), str(tmp_path / "data"))
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-open"), timeout=30_000)
+    assert panel.message.styleSheet() and "inside" in panel.message.text() and flow.inbox is None
+    assert not panel.accept_button.isEnabled() and panel.open_button.isEnabled()
