@@ -216,9 +216,10 @@ class ConfusionChart(FigureCanvasQTAgg):
 
 
 class LabelsChart(FigureCanvasQTAgg):
-    """The Inbox tab's: how often the classifier retrained on the labels is right (each labelled
-    picture scored by a classifier that did not learn from it: core.label.head) against how many
-    pictures are labelled. One point per retraining; before the first, a sentence."""
+    """The Inbox tab's: how often the classifier retrained on the labels is right against how many
+    pictures are labelled, one point per retraining: cross-checked (each labelled picture scored by
+    a classifier that did not learn from it: core.label.head) and, in a train/test layout, on the
+    test pictures, which no label goes to. Before the first point, a sentence."""
 
     EMPTY_TEXT = "How often the model is right appears here as you label."
 
@@ -227,42 +228,46 @@ class LabelsChart(FigureCanvasQTAgg):
         super().__init__(figure)
         self.setParent(parent)
         self.setMinimumSize(240, 170)
-        self.setToolTip("Each labelled picture is scored by a classifier trained without it (cross-checked): an "
-                        "honest estimate of how often the suggestions are right.")
+        self.setToolTip("Cross-checked: each labelled picture scored by a classifier trained without it, an honest "
+                        "estimate of how often the suggestions are right. Test pictures: the dataset's test "
+                        "folder, which no label goes to.")
         self.ax = figure.add_subplot(1, 1, 1)
-        self.ax.set_title("Right when cross-checked", fontsize=9)
+        self.ax.set_title("How often it is right", fontsize=9)
         self.ax.set_xlabel("labelled pictures", fontsize=8)
         self.ax.tick_params(labelsize=7)
         self.ax.grid(True, alpha=0.3)
         self.ax.yaxis.set_major_formatter(lambda value, _pos: f"{value:.0%}")
         self.ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        self.line = self.ax.plot([], [], "o-", color=VAL_COLOUR, ms=3)[0]
+        self.line = self.ax.plot([], [], "o-", color=VAL_COLOUR, ms=3, label="cross-checked")[0]
+        self.test_line = self.ax.plot([], [], "s-", color=TRAIN_COLOUR, ms=3, label="test pictures")[0]
+        self.legend = self.ax.legend(fontsize=7, loc="lower right")
         self.empty_text = figure.text(0.5, 0.5, self.EMPTY_TEXT, ha="center", va="center", fontsize=9,
                                       color="#616161", wrap=True)
-        self.points: list[tuple[int, float]] = []
+        self.points: list[tuple[int, float]] = []        # (labelled, cross-checked)
+        self.test_points: list[tuple[int, float]] = []   # (labelled, on the test pictures)
         self._rescale()
 
-    def add_point(self, labelled: int, accuracy: float | None) -> None:
-        """A retraining on ``labelled`` pictures, right ``accuracy`` of the time (None: not estimated)."""
-        if accuracy is None or not math.isfinite(accuracy):
-            return
-        self.points = [p for p in self.points if p[0] != labelled] + [(labelled, accuracy)]
-        self.points.sort()
-        self.line.set_data([p[0] for p in self.points], [p[1] for p in self.points])
+    def add_point(self, labelled: int, accuracy: float | None, test: float | None = None) -> None:
+        """A retraining on ``labelled`` pictures: right ``accuracy`` of the time cross-checked and
+        ``test`` on the test pictures (None: not known)."""
+        for points, value in ((self.points, accuracy), (self.test_points, test)):
+            if value is not None and math.isfinite(value):
+                points[:] = sorted([p for p in points if p[0] != labelled] + [(labelled, value)])
         self._rescale()
 
     def clear(self) -> None:
-        self.points = []
-        self.line.set_data([], [])
+        self.points, self.test_points = [], []
         self._rescale()
 
     def _rescale(self) -> None:
-        empty = not self.points
-        self.ax.set_visible(not empty)
-        self.empty_text.set_visible(empty)
-        if not empty:
-            xs = [p[0] for p in self.points]
-            ys = [p[1] for p in self.points]
-            self.ax.set_xlim(0, max(xs) * 1.05 + 1)
+        both = self.points + self.test_points
+        self.ax.set_visible(bool(both))
+        self.empty_text.set_visible(not both)
+        self.line.set_data([p[0] for p in self.points], [p[1] for p in self.points])
+        self.test_line.set_data([p[0] for p in self.test_points], [p[1] for p in self.test_points])
+        self.legend.set_visible(bool(self.test_points))
+        if both:
+            ys = [p[1] for p in both]
+            self.ax.set_xlim(0, max(p[0] for p in both) * 1.05 + 1)
             self.ax.set_ylim(max(0.0, min(ys) - 0.05), min(1.01, max(ys) + 0.03))
         self.draw_idle()

@@ -272,7 +272,8 @@ class Labelling(QObject):
 
     def _chart_point(self, head) -> None:
         if self.panel.chart is not None:
-            self.panel.chart.add_point(head.trained_on, head.accuracy)
+            held_out = self.inbox.held_out if self.inbox is not None else None
+            self.panel.chart.add_point(head.trained_on, head.accuracy, held_out[0] if held_out else None)
 
     # ----- showing ------------------------------------------------------------------------------
     def _labels_changed(self) -> None:
@@ -292,7 +293,11 @@ class Labelling(QObject):
         counts = self.inbox.labelled_counts
         labelled = (f"{count(sum(counts.values()), 'labelled picture')} ("
                     + ", ".join(f"{name} {n}" for name, n in counts.items()) + ")") if counts else "none labelled yet"
-        return f"{count(len(self.queue), 'picture')} to label · {labelled} · suggestions from {self.inbox.source}."
+        held_out = self.inbox.held_out
+        test = (f" · {held_out[0]:.0%} right on the {count(held_out[1], held_out[2] + ' picture')}"
+                if held_out and self.inbox.head is not None else "")
+        return (f"{count(len(self.queue), 'picture')} to label · {labelled} · suggestions from "
+                f"{self.inbox.source}{test}.")
 
     def _show(self) -> None:
         first = self.queue[0] if self.queue else None

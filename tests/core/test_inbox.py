@@ -328,3 +328,25 @@ def test_retraining_catches_up_with_class_folders_changed_by_hand_reading_only_n
     assert session.labelled_counts == {"birds": 2, "cats": 2, "dogs": 3}
     by_name = {os.path.basename(s.path): s for s in session.suggestions()}
     assert by_name["teal.png"].suggestion == "birds" and by_name["red0.png"].suggestion == "cats"
+
+
+def test_in_a_train_test_layout_the_head_is_scored_on_the_test_pictures_no_label_goes_to(tmp_path):
+    from catdog_desktop.core.label.inbox import InboxSession
+
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    _picture(inbox / "red.png", (230, 30, 20), seed=1)
+    for i in range(3):
+        _picture(data / "train" / "cats" / f"c{i}.png", (220, 40 + 10 * i, 30), seed=30 + i)
+        _picture(data / "train" / "dogs" / f"d{i}.png", (30, 40 + 10 * i, 220), seed=40 + i)
+        _picture(data / "test" / "cats" / f"tc{i}.png", (225, 50 + 10 * i, 35), seed=50 + i)
+        _picture(data / "test" / "dogs" / f"td{i}.png", (35, 50 + 10 * i, 225), seed=60 + i)
+    _picture(data / "test" / "birds" / "tb.png", (30, 220, 40), seed=70)   # a class the head does not know
+    session = InboxSession(inbox, data, image_size=32)
+    session.prepare()
+    assert session.held_out is None
+    session.retrain()
+    assert session.held_out == (1.0, 6, "test") and session.head.trained_on == 6
+    session.label(str(inbox / "red.png"), "cats")
+    assert (data / "train" / "cats" / "red.png").exists()
+    session.retrain()
+    assert session.head.trained_on == 7 and session.held_out[1:] == (6, "test")

@@ -142,3 +142,18 @@ def test_opening_without_folders_or_with_the_inbox_inside_the_dataset_says_why(q
     qtbot.waitUntil(lambda: not window.jobs.busy("inbox-open"), timeout=30_000)
     assert panel.message.styleSheet() and "inside" in panel.message.text() and flow.inbox is None
     assert not panel.accept_button.isEnabled() and panel.open_button.isEnabled()
+
+
+def test_the_labels_chart_adds_the_test_line_only_when_the_dataset_has_test_pictures(qtbot):
+    from catdog_desktop.ui.chart import LabelsChart
+
+    chart = LabelsChart()
+    qtbot.addWidget(chart)
+    assert chart.empty_text.get_visible() and not chart.ax.get_visible()
+    chart.add_point(10, 0.8)
+    chart.add_point(15, None)                               # not estimated: no point
+    assert chart.points == [(10, 0.8)] and not chart.legend.get_visible() and not chart.empty_text.get_visible()
+    chart.add_point(20, 0.9, 0.95)
+    chart.add_point(20, 0.92, 0.96)                         # the same count again: replaced
+    assert chart.points == [(10, 0.8), (20, 0.92)] and chart.test_points == [(20, 0.96)]
+    assert chart.legend.get_visible() and list(chart.test_line.get_ydata()) == [0.96]

@@ -76,6 +76,10 @@ class InboxSession:
         self._inbox: dict[str, _Picture] = {}
         self._labelled: dict[str, tuple[str, np.ndarray]] | None = None   # path -> (class, features)
         self._moved_back: dict[str, _Picture] = {}       # labelled this session: dataset path -> as in the inbox
+        self._held_out: tuple[list[str], np.ndarray] | None = None   # test pictures: (classes, features)
+        #: How often the head is right on the dataset's test (or validation) folder, which no label goes
+        #: to: (accuracy, pictures, folder name); None for a plain class-folder dataset.
+        self.held_out: tuple[float, int, str] | None = None
         self._extractor = None
         self._lock = threading.RLock()
 
@@ -289,9 +293,36 @@ class InboxSession:
         if features is None:
             raise DatasetError(f"There are no labelled pictures in {self.dataset} yet: label a few of each class first.")
         self.head = train_head(features, classes, sorted(set(classes)))
+        self.held_out = self._score_held_out(self.head, progress, should_stop)
         log.info("head retrained on %d pictures in %.2f s (accuracy %s)", self.head.trained_on, self.head.seconds,
                  self.head.accuracy)
         return self.head
+
+
+    def _score_held_out(self, head: Head, progress, should_stop) -> tuple[float, int, str] | None:
+        """The head's accuracy on the held-out folder's pictures of the classes it knows (their
+        features read once, the first time)."""
+        folder = moves.held_out_folder(self.dataset)
+        if folder is None:
+            return None
+        if self._held_out is None:
+            paths, classes = [], []
+            for name in sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")):
+                found, _skipped = scan_images([folder / name], should_stop=should_stop)
+                paths += found
+                classes += [name] * len(found)
+            computed, _skipped = self._compute(paths, progress, should_stop, f"Reading the {folder.name} pictures")
+            by_path = dict(zip(paths, classes))
+            kept = [p for p in paths if p in computed]
+            self._held_out = ([by_path[p] for p in kept],
+                              np.stack([computed[p].features for p in kept]) if kept else np.zeros((0, 0)))
+        classes, features = self._held_out
+        known = [i for i, c in enumerate(classes) if c in head.class_names]
+        if not known:
+            return None
+        predicted = head.probabilities(features[known].astype(np.float32)).argmax(axis=1)
+        right = sum(head.class_names[k] == classes[i] for k, i in zip(predicted, known))
+        return right / len(known), len(known), folder.name
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -99,6 +99,20 @@ def labels_folder(dataset: str | os.PathLike) -> Path:
     return dataset
 
 
+def held_out_folder(dataset: str | os.PathLike) -> Path | None:
+    """In a train/test layout, the folder of pictures no label goes to: the test folder, else the
+    validation one (None for a plain class-folder dataset)."""
+    dataset = Path(dataset).expanduser()
+    if labels_folder(dataset) == dataset:
+        return None
+    subdirs = [Path(e.path) for e in os.scandir(dataset) if e.is_dir() and not e.name.startswith(".")]
+    for role in ("test", "val"):
+        found = sorted(d for d in subdirs if folder_role(d.name) == role)
+        if found:
+            return found[0]
+    return None
+
+
 def class_folders(dataset: str | os.PathLike) -> list[str]:
     """The class folders that exist in the dataset (empty ones too: a class just made), sorted."""
     root = labels_folder(dataset)
