@@ -282,10 +282,11 @@ class InboxSession:
         before = self.features_computed
         self.load_labelled(progress, should_stop)   # the folders as they are now, made or removed by hand too
         grow.check_classes(self.dataset, self.labelled_counts)
-        head = self.retrain()
         paths = list(self._labelled)
         classes = [self._labelled[p][0] for p in paths]
         features = np.stack([self._labelled[p][1] for p in paths]).astype(np.float32)
+        # The head as retrain() fits it; its accuracy comes from the cross-check the calibration needs anyway.
+        self.head = head = train_head(features, classes, sorted(set(classes)), estimate=False)
         updated = grow.save_updated(self.classifier, head, features, classes, paths, self.dataset, out,
                                     computed=self.features_computed - before)
         try:
