@@ -187,7 +187,7 @@ def test_cli_update_classes_and_its_errors(three_classes, tmp_path, capsys):
     made = out.stat().st_mtime_ns
 
     def error(*args):
-        code = cli.main(["update-classes", *map(str, args)])
+        code = cli.main([*(() if args[0] == "evaluate" else ("update-classes",)), *map(str, args)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == cli.EXIT_ERROR and err[-1].startswith("error: ")
         return err[-1]
@@ -203,6 +203,11 @@ def test_cli_update_classes_and_its_errors(three_classes, tmp_path, capsys):
         f"error: The dataset folder {tmp_path / 'nowhere'} is not there")
     assert error(model.path, "--data", data, "--out", tmp_path / "no" / "x.keras") == \
         f"error: Cannot save: the folder {tmp_path / 'no'} does not exist."
+
+    # It learned every labelled picture: none of them can score it, and evaluate says so.
+    assert error("evaluate", out, data) == (f"error: new.keras trained on every picture in {data}, so none is left "
+                                            "to score it fairly: add pictures it has not seen (or a test folder), or "
+                                            "score it on another folder.")
 
     shutil.rmtree(data / "birds")
     assert cli.main(["--json", "update-classes", model.path, "--data", str(data), "--out", str(out), "--force"]) == 0
@@ -237,3 +242,18 @@ def test_the_apps_job_returns_plain_data(three_classes, tmp_path):
     jobs.retrain_inbox(Task(), again)
     assert again.features_computed == 0 and len(suggestions) == 6
     assert {s.suggestion for s in suggestions} == {"birds"}
+
+
+def test_in_a_train_test_layout_the_training_folder_is_learned_and_the_test_folder_scores_it(tmp_path):
+    from catdog_desktop.core.evaluate.evaluation import evaluate_folder
+
+    data = tmp_path / "data"
+    write_class_folders(data / "train", ["cats", "dogs", "birds"], 10)
+    write_class_folders(data / "test", ["cats", "dogs", "birds"], 4, seed=5)
+    model = colour_classifier(tmp_path)
+
+    updated = InboxSession(None, data, model.path).save_model(tmp_path / "new.keras")
+
+    assert updated.counts == {"birds": 10, "cats": 10, "dogs": 10}     # the test pictures are not learned
+    scored = evaluate_folder(Classifier.load(updated.path), str(data))
+    assert scored.evaluation.split == "test" and scored.evaluation.count == 12 and scored.evaluation.accuracy == 1.0
