@@ -746,6 +746,7 @@ def cmd_label(args) -> int:
 def cmd_update_classes(args) -> int:
     from .core.label import grow
     from .core.label.inbox import InboxSession
+    from .core.wording import count
 
     if Path(args.model).suffix.lower() in grow.EXPORTED_SUFFIXES:
         raise CatdogError(f"{Path(args.model).name} is an exported model: it cannot learn new classes. Use the "
@@ -761,7 +762,7 @@ def cmd_update_classes(args) -> int:
         return EXIT_OK
     print(f"classes: {', '.join(updated.class_names)} ({'; '.join(updated.changes())})")
     for name, n in updated.counts.items():
-        print(f"  {name}: {n} labelled pictures")
+        print(f"  {name}: {count(n, 'labelled picture')}")
     print("cross-checked accuracy: " + (f"{updated.accuracy:.1%} (each picture scored by a classifier that did not "
                                         "train on it)" if updated.accuracy is not None
                                         else "not measured (a class has a single picture)"))

@@ -257,3 +257,17 @@ def test_in_a_train_test_layout_the_training_folder_is_learned_and_the_test_fold
     assert updated.counts == {"birds": 10, "cats": 10, "dogs": 10}     # the test pictures are not learned
     scored = evaluate_folder(Classifier.load(updated.path), str(data))
     assert scored.evaluation.split == "test" and scored.evaluation.count == 12 and scored.evaluation.accuracy == 1.0
+
+
+def test_a_class_of_one_picture_is_learned_and_the_cross_check_says_why_it_is_missing(three_classes, tmp_path, capsys):
+    data, new, model = three_classes
+    for picture in _pictures(data / "birds")[1:]:
+        os.unlink(picture)
+
+    assert cli.main(["update-classes", model.path, "--data", str(data), "--out", str(tmp_path / "one.keras")]) == 0
+    out = capsys.readouterr().out
+    assert "  birds: 1 labelled picture\n" in out and "cross-checked accuracy: not measured (a class has a single " \
+                                                      "picture)" in out
+    grown = Classifier.load(str(tmp_path / "one.keras"))
+    assert "evaluation" not in grown.metadata and grown.recorded_threshold is None
+    assert _answers(grown, _pictures(new / "birds")) == ["birds"] * 5
