@@ -748,11 +748,7 @@ def cmd_update_classes(args) -> int:
     from .core.label.inbox import InboxSession
     from .core.wording import count
 
-    if Path(args.model).suffix.lower() in grow.EXPORTED_SUFFIXES:
-        raise CatdogError(f"{Path(args.model).name} is an exported model: it cannot learn new classes. Use the "
-                          ".keras model it was exported from.")
-    if not os.path.exists(os.path.expanduser(args.model)):
-        raise CatdogError(f"The model file {args.model} does not exist.")
+    grow.check_model_file(args.model)   # before the work, not after it
     grow.check_dataset(args.data)
     session = InboxSession(None, args.data, _open_model(args.model))
     progress = _progress_lines(args)

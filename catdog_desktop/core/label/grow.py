@@ -106,8 +106,7 @@ def check_model(classifier) -> str:
     name = os.path.basename(classifier.path) if getattr(classifier, "path", None) else "The model"
     model = getattr(classifier, "model", None)
     if model is None or Path(name).suffix.lower() in EXPORTED_SUFFIXES:
-        raise CatdogError(f"{name} is an exported model: it cannot learn new classes. Use the .keras model it "
-                          "was exported from.")
+        raise _exported(name)
     last = model.outputs[0]._keras_history.operation
     try:
         layer = calibration.feature_layer(model)
@@ -120,6 +119,19 @@ def check_model(classifier) -> str:
         raise CatdogError(f"{name} does not end with a dense layer on a vector of features, so its classes cannot "
                           "be changed: train a new model on the folder instead.")
     return layer
+
+
+def check_model_file(path: str | os.PathLike) -> None:
+    """CatdogError (one sentence) for an exported model's file or no file, before it is read."""
+    if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
+        raise _exported(Path(path).name)
+    if not os.path.exists(os.path.expanduser(path)):
+        raise CatdogError(f"The model file {path} does not exist.")
+
+
+def _exported(name: str) -> CatdogError:
+    return CatdogError(f"{name} is an exported model: it cannot learn new classes. Use the .keras model it was "
+                       "exported from.")
 
 
 def check_destination(path: str | os.PathLike, classifier, force: bool = False) -> Path:
