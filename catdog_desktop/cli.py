@@ -1,5 +1,5 @@
 """Headless commands: ``train``, ``evaluate``, ``predict``, ``export``, ``explain``, ``report``, ``sort``,
-``undo-sort``, ``inbox``, ``label``.
+``undo-sort``, ``inbox``, ``label``, ``update-classes``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
@@ -15,6 +15,7 @@
     catdog-desktop-cli label PICTURE CLASS --data DATASET [--new-class]
     catdog-desktop-cli label --undo --data DATASET
     catdog-desktop-cli label --accept-above P --inbox INBOX --data DATASET [--model MODEL.keras] [--dry-run]
+    catdog-desktop-cli update-classes MODEL.keras --data DATASET --out NEW.keras [--force]
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
 non-zero exit code, never a traceback (``--debug`` shows it).
@@ -161,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--dry-run", action="store_true", help="with --accept-above: say how many and which, move nothing")
     la.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
 
+    g = sub.add_parser("update-classes",
+                       help="save the model with its classifier trained again for the dataset's class folders as they "
+                            "are now: a class added, removed or merged (seconds: cached features)")
+    g.add_argument("model", help="the .keras model in use (never changed)")
+    g.add_argument("--data", required=True, metavar="DATASET",
+                   help="the dataset folder: one sub-folder per class, each with a few pictures")
+    g.add_argument("--out", required=True, metavar="NEW.keras", help="where to save the updated model")
+    g.add_argument("--force", action="store_true", help="replace --out if it exists")
+    g.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print one JSON object: {path, class_names, gained, lost, changes, counts, accuracy, ...}")
+
     c = sub.add_parser("check-labels", help="list pictures whose folder (label) is likely wrong")
     c.add_argument("data_dir")
     c.add_argument("--model", default=None,
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "export": cmd_export, "check-labels": cmd_check_labels, "explain": cmd_explain,
                 "report": cmd_report, "sort": cmd_sort, "undo-sort": cmd_undo_sort,
-                "inbox": cmd_inbox, "label": cmd_label}[args.command](args)
+                "inbox": cmd_inbox, "label": cmd_label, "update-classes": cmd_update_classes}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -619,6 +631,19 @@ def _print_undo(args, report) -> int:
     return EXIT_SOME_FAILED if report.kept or report.refused else EXIT_OK
 
 
+def _progress_lines(args):
+    """``progress(done, total, message)`` printing a line on stderr at most twice a second (and at the end)."""
+    last = [0.0]
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if not args.json and total and (done == total or now - last[0] > 0.5):
+            last[0] = now
+            print(f"{message}: {done}/{total}", file=sys.stderr)
+
+    return progress
+
+
 def _inbox_session(args, inbox: str):
     """The inbox session of ``inbox`` and ``args.data``, prepared (progress on stderr): suggestions
     from ``args.model``, else from a head trained now on the dataset's labelled pictures when two
@@ -628,14 +653,7 @@ def _inbox_session(args, inbox: str):
     if args.model is not None and not os.path.exists(os.path.expanduser(args.model)):
         raise CatdogError(f"The model file {args.model} does not exist.")  # before the work, not after it
     session = InboxSession(inbox, args.data, args.model)
-    last = [0.0]
-
-    def progress(done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if not args.json and total and (done == total or now - last[0] > 0.5):
-            last[0] = now
-            print(f"{message}: {done}/{total}", file=sys.stderr)
-
+    progress = _progress_lines(args)
     session.prepare(progress)
     if args.model is None and len(session.labelled_counts) >= 2:
         session.retrain()
@@ -723,6 +741,30 @@ def cmd_label(args) -> int:
         if report.placed:
             print(f"undo with: catdog-desktop-cli label --undo --data {args.data}", file=sys.stderr)
     return EXIT_SOME_FAILED if report.refused else EXIT_OK
+
+
+def cmd_update_classes(args) -> int:
+    from .core.label import grow
+    from .core.label.inbox import InboxSession
+    from .core.wording import count
+
+    grow.check_model_file(args.model)   # before the work, not after it
+    grow.check_dataset(args.data)
+    session = InboxSession(None, args.data, _open_model(args.model))
+    progress = _progress_lines(args)
+    updated = session.save_model(args.out, force=args.force, progress=progress)
+    if args.json:
+        print(json.dumps(updated.to_dict()))
+        return EXIT_OK
+    print(f"classes: {', '.join(updated.class_names)} ({'; '.join(updated.changes())})")
+    for name, n in updated.counts.items():
+        print(f"  {name}: {count(n, 'labelled picture')}")
+    print("cross-checked accuracy: " + (f"{updated.accuracy:.1%} (each picture scored by a classifier that did not "
+                                        "train on it)" if updated.accuracy is not None
+                                        else "not measured (a class has a single picture)"))
+    print(f"features: {updated.cached} from the cache, {updated.computed} computed now", file=sys.stderr)
+    print(f"saved {updated.path}")
+    return EXIT_OK
 
 
 def cmd_export(args) -> int:
@@ -849,14 +891,7 @@ def cmd_check_labels(args) -> int:
     if not args.json:
         _print_scan(scan)
     scan.raise_for_errors()
-    last = [0.0]
-
-    def progress(done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if not args.json and (done == total or now - last[0] > 0.5):
-            last[0] = now
-            print(f"{message}: {done}/{total}", file=sys.stderr)
-
+    progress = _progress_lines(args)
     result = check_labels(scan, args.model, progress=progress)
     issues = result.issues if args.top is None else result.issues[:args.top]
     if args.json:

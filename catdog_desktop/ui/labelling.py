@@ -31,8 +31,11 @@ Button = QMessageBox.StandardButton
 class Labelling(QObject):
     """See the module docstring. ``status(text)`` writes to the window's status bar."""
 
-    def __init__(self, panel: InboxPanel, session: Session, jobs_: JobRunner, window, status: Callable[[str], None]):
+    def __init__(self, panel: InboxPanel, session: Session, jobs_: JobRunner, window, status: Callable[[str], None],
+                 models=None):
+        """``models``: the window's ModelFiles (the save dialog, and opening the saved model)."""
         super().__init__(panel)
+        self.models = models
         self.panel = panel
         self.session = session
         self.jobs = jobs_
@@ -44,6 +47,7 @@ class Labelling(QObject):
         self.labelled: dict[str, object] = {}   # where a labelled picture went -> its Suggestion (for undo)
         self.since_retrain = 0
         self._retrain_again = False
+        self._accepting = False            # an "accept all" moves pictures: no labelling meanwhile
         panel.set_folders(session.inbox_folder, session.last_dataset)
         panel.choose_inbox.connect(self.choose_inbox)
         panel.choose_dataset.connect(self.choose_dataset)
@@ -55,6 +59,7 @@ class Labelling(QObject):
         panel.undo_requested.connect(self.undo)
         panel.accept_all_requested.connect(self.accept_all)
         panel.retrain_requested.connect(self.retrain)
+        panel.save_model_requested.connect(self.save_model)
         panel.picture_picked.connect(self.bring_forward)
         session.events.model.connect(self.model_changed)
         self.model_changed(session.classifier)
@@ -123,7 +128,7 @@ class Labelling(QObject):
     # ----- labelling ----------------------------------------------------------------------------
     def label(self, class_name: str, new_class: bool = False) -> None:
         """Label the picture shown ``class_name``: it moves into that class folder of the dataset."""
-        if self.inbox is None or not self.queue or self.jobs.busy("inbox-accept"):
+        if self.inbox is None or not self.queue or self._accepting:
             return
         shown = self.queue[0]
         try:
@@ -175,7 +180,7 @@ class Labelling(QObject):
 
     def undo(self) -> None:
         """Put the last labelled picture (or the last "accept all") back in the inbox, shown first."""
-        if self.inbox is None or self.jobs.busy("inbox-accept"):
+        if self.inbox is None or self._accepting:
             return
         try:
             report = self.inbox.undo()
@@ -215,6 +220,7 @@ class Labelling(QObject):
                     "puts them all back.")
         if QMessageBox.question(self.window, "Accept suggestions", question, Button.Yes | Button.Cancel) != Button.Yes:
             return
+        self._accepting = True
         self.panel.set_open(True, busy=True)
         self.panel.show_message(f"Labelling {count(len(plan), 'picture')}…")
         self.jobs.start("inbox-accept", jobs.accept_inbox, self.inbox, plan,
@@ -232,6 +238,7 @@ class Labelling(QObject):
         self.since_retrain += RETRAIN_EVERY   # a bulk always teaches the model
 
     def _on_accept_finished(self) -> None:
+        self._accepting = False
         self.panel.hide_progress()
         self._labels_changed()
 
@@ -270,6 +277,34 @@ class Labelling(QObject):
             self._retrain_again = False
             QTimer.singleShot(0, self.retrain)
 
+    def save_model(self) -> None:
+        """Save the model in use with its classifier learned again for the dataset's class folders as
+        they are now (a class gained, lost or merged), then offer to use it."""
+        if self.inbox is None or self.models is None:
+            return
+        classifier = self.inbox.classifier
+        if classifier is None:
+            self.panel.show_message("Saving a model needs a model to start from: tick “Suggest with the model in "
+                                    "use” and open the inbox again (its classes are what change), or train a model "
+                                    "on the dataset folder on the Train tab.", error=True)
+            return
+        path = self.models.ask_save_path(classifier)
+        if not path:
+            return
+        self.panel.show_message(f"Saving {os.path.basename(path)}: the model learns the dataset's classes from "
+                                "every labelled picture…")
+        self.jobs.start("inbox-save", jobs.save_inbox_model, self.inbox, path, True,
+                        progress=lambda p: self.panel.show_progress(*p), returned=self._on_model_saved,
+                        errored=lambda m: self.panel.show_message(m, error=True), finished=self.panel.hide_progress)
+
+    def _on_model_saved(self, saved: dict) -> None:
+        name = os.path.basename(saved["path"])
+        self.panel.show_message(saved["summary"])
+        if QMessageBox.question(self.window, "Use the saved model?", f"{saved['summary']}\n\nUse {name} from now on "
+                                "(on the Classify tab, and here when you open the inbox again)?",
+                                Button.Yes | Button.No) == Button.Yes:
+            self.models.load(saved["path"])
+
     def _chart_point(self, head) -> None:
         if self.panel.chart is not None:
             held_out = self.inbox.held_out if self.inbox is not None else None
@@ -306,7 +341,7 @@ class Labelling(QObject):
         self.panel.show_picture_to_label(first)
         self.panel.show_next_up(self.queue[1:])
         self.panel.show_counts(self._counts_text())
-        self.panel.set_open(self.inbox is not None, busy=self.jobs.busy("inbox-accept"))
+        self.panel.set_open(self.inbox is not None, busy=self._accepting)
         if first is not None:
             self.jobs.start("inbox-picture", jobs.picture_preview, first.path, jobs.PREVIEW_SIZE,
                             returned=lambda thumb, p=first.path: self.panel.show_picture(p, thumb))

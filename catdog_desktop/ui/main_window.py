@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
                                  show_tab, status, self.dataset_panel.set_busy)
         self.scanning = Scanning(self.dataset_panel, self.session, self.jobs, self.training,
                                  self.sample_dataset, show_tab, status)
-        self.labelling = Labelling(self.inbox_panel, self.session, self.jobs, self, status)
+        self.labelling = Labelling(self.inbox_panel, self.session, self.jobs, self, status, self.models)
         self.session.events.dataset.connect(lambda scan: self.labelling.dataset_opened(scan.root) if scan else None)
         self.models.after_load = self._after_model_load
         self.model_status = QLabel("No model")

@@ -97,7 +97,7 @@ class ModelFiles(QObject):
         if classifier is None:
             self.status("There is no model to save yet.", 5000)
             return
-        path = self._ask_save_path(classifier)
+        path = self.ask_save_path(classifier)
         if path:
             self.save(path, classifier)
 
@@ -135,7 +135,7 @@ class ModelFiles(QObject):
         if answer != Button.Save:
             self.session.discard_unsaved(classifier)
             return True
-        path = self._ask_save_path(classifier)
+        path = self.ask_save_path(classifier)
         if not path:
             return False
         try:
@@ -147,7 +147,7 @@ class ModelFiles(QObject):
         self.session.mark_saved(classifier, saved)
         return True
 
-    def _ask_save_path(self, classifier) -> str:
+    def ask_save_path(self, classifier) -> str:
         """The file the user chooses for ``classifier`` ("" if cancelled or refused). Never a file
         inside the installed app: the built-in model lives there."""
         start = classifier.path

@@ -91,6 +91,7 @@ def test_accept_all_says_how_many_first_and_one_undo_takes_them_all_back(qtbot, 
     qtbot.waitUntil(lambda: not window.jobs.busy("inbox-accept"), timeout=30_000)
     assert _files(data) == ["cats/red0.png", "cats/red1.png", "dogs/blue0.png", "dogs/blue1.png"]
     assert len(flow.queue) == 6 and "Labelled 4 pictures" in panel.message.text()
+    assert panel.undo_button.isEnabled() and panel.accept_all_button.isEnabled()   # labelling goes on at once
     qtbot.waitUntil(lambda: not window.jobs.busy("inbox-retrain"), timeout=30_000)
 
     _key(qtbot, panel, Qt.Key.Key_Backspace)
@@ -157,3 +158,35 @@ def test_the_labels_chart_adds_the_test_line_only_when_the_dataset_has_test_pict
     chart.add_point(20, 0.92, 0.96)                         # the same count again: replaced
     assert chart.points == [(10, 0.8), (20, 0.92)] and chart.test_points == [(20, 0.96)]
     assert chart.legend.get_visible() and list(chart.test_line.get_ydata()) == [0.96]
+
+
+def test_save_as_a_model_learns_a_class_made_by_hand_and_can_become_the_model_in_use(qtbot, inbox_tab, monkeypatch,
+                                                                                     tmp_path, dialogs):
+    window, panel, flow, inbox, data = inbox_tab
+    panel.accept_above.setValue(99)
+    qtbot.mouseClick(panel.accept_all_button, Qt.MouseButton.LeftButton)    # 2 cats, 2 dogs (asked: yes)
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-accept"), timeout=30_000)
+    for i in range(2):
+        coloured_picture(data / "birds" / f"b{i}.png", (30, 220, 40), seed=80 + i)
+    monkeypatch.setattr(window.models, "ask_save_path", lambda classifier: str(tmp_path / "updated.keras"))
+    qtbot.mouseClick(panel.save_model_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-save"), timeout=120_000)
+    assert panel.message.text().startswith(f"Saved {tmp_path / 'updated.keras'}: gained the class 'birds'")
+    assert dialogs[-1][1] == "Use the saved model?"                       # answered yes: it is opened
+    qtbot.waitUntil(lambda: window.session.classifier is not None
+                    and window.session.classifier.class_names == ["birds", "cats", "dogs"], timeout=60_000)
+    assert (tmp_path / "colours.keras").exists()                          # the old model is untouched
+
+
+def test_save_as_a_model_without_a_model_says_what_to_do(qtbot, window, tmp_path):
+    inbox, data = colour_inbox_folders(tmp_path)
+    for i in range(2):
+        coloured_picture(data / "cats" / f"c{i}.png", (220, 40, 30), seed=i)
+        coloured_picture(data / "dogs" / f"d{i}.png", (30, 40, 220), seed=10 + i)
+    panel, flow = window.inbox_panel, window.labelling
+    panel.set_folders(str(inbox), str(data))
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: flow.inbox is not None, timeout=120_000)
+    qtbot.mouseClick(panel.save_model_button, Qt.MouseButton.LeftButton)
+    assert panel.message.text().startswith("Saving a model needs a model to start from")
+    assert not window.jobs.busy("inbox-save")

@@ -453,3 +453,12 @@ def accept_inbox(task, session, plan):
     """Label every suggestion of ``plan`` (session.accept_plan: counted and confirmed first) with its
     class, as one step that one undo takes back; returns the LabelReport."""
     return session.accept(plan, progress=task.progress, should_stop=task.should_stop)
+
+
+def save_inbox_model(task, session, path: str, force: bool = True) -> dict:
+    """Save the model in use with the session's classifier trained again for the dataset's class
+    folders as they are now (a class gained, lost or merged: core.label.grow), to ``path`` (the
+    save dialog has asked about replacing it; never over the model in use). Returns plain data:
+    path, class_names, source, gained, lost, changes (sentences), counts (labelled pictures per
+    class), accuracy (cross-checked, or None), features_computed, features_cached, notes."""
+    return session.save_model(path, force=force, progress=task.progress, should_stop=task.should_stop).to_dict()

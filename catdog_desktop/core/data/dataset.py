@@ -477,7 +477,7 @@ def _share_source(validation_split: float, seed: int) -> str:
 def _content_digests(paths: list[str], scanner: "_Scanner") -> dict[str, bytes | None]:
     digests: dict[str, bytes | None] = {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for i, (path, digest) in enumerate(zip(paths, pool.map(_content_hash, paths))):
+        for i, (path, digest) in enumerate(zip(paths, pool.map(content_hash, paths))):
             if i % 64 == 0 and scanner.should_stop():
                 pool.shutdown(wait=True, cancel_futures=True)  # Cancel must not wait for every file
                 scanner._check_stop()
@@ -502,7 +502,8 @@ def _leak_problems(train: Split, validation: Split, test: Split | None, digests:
             ))
 
 
-def _content_hash(path: str) -> bytes | None:
+def content_hash(path: str) -> bytes | None:
+    """The file's content hash that records of trained pictures keep (TRAINED_PICTURES); None if unreadable."""
     try:
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, "blake2b").digest()

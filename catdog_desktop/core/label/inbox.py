@@ -11,6 +11,8 @@
   call); the session moves each picture's features along, so nothing is computed again.
 * :meth:`~InboxSession.retrain` fits the classifier head on the labelled pictures' features
   (core.label.head: a second or so) and the suggestions come from it from then on.
+* :meth:`~InboxSession.save_model` saves the model in use with that head as its classifier, for
+  the dataset's class folders as they are now (core.label.grow: a class added, removed or merged).
 
 Features live in one space per session: the model's feature layer (the layer its last layer
 reads) when a model is given, else the bundled pretrained backbone's (the training's own cache).
@@ -39,10 +41,10 @@ from ..data.dataset import scan_images
 from ..errors import CatdogError, DatasetError
 from ..evaluate.label_errors import feature_source
 from ..model import calibration
-from ..model.engine import Engine
-from ..model.features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
+from ..model.engine import Engine, file_digest
+from ..model.features import FEATURE_VERSION, FeatureCache, compute_features, content_key, default_cache_dir
 from ..wording import count
-from . import moves
+from . import grow, moves
 from .choose import Suggestion, rank
 from .head import Head, train_head
 
@@ -59,12 +61,13 @@ class _Picture:
 
 
 class InboxSession:
-    """One inbox folder and one dataset folder; ``model``: a Classifier, a .keras path, or None."""
+    """One inbox folder and one dataset folder; ``model``: a Classifier, a .keras path, or None.
+    ``inbox`` None: the dataset alone (to retrain and save the model, :meth:`save_model`)."""
 
-    def __init__(self, inbox: str | os.PathLike, dataset: str | os.PathLike,
+    def __init__(self, inbox: str | os.PathLike | None, dataset: str | os.PathLike,
                  model: Classifier | str | os.PathLike | None = None, image_size: int | None = None):
         moves.check_folders(inbox, dataset)
-        self.inbox = str(inbox)
+        self.inbox = str(inbox) if inbox is not None else None
         self.dataset = str(dataset)
         if model is not None and not isinstance(model, Classifier):
             model = Classifier.load(model)
@@ -82,6 +85,8 @@ class InboxSession:
         self.held_out: tuple[float, int, str] | None = None
         self._extractor = None
         self._lock = threading.RLock()
+        #: Pictures whose features were computed (not found in the cache) by this session.
+        self.features_computed = 0
 
     # -- the slow part ------------------------------------------------------------------------
     def prepare(self, progress: ProgressFn | None = None, should_stop: StopFn | None = None,
@@ -89,7 +94,7 @@ class InboxSession:
         """Find the inbox's pictures and compute their features (and probabilities); with
         ``labelled`` (default: without a model only) the dataset's too, which :meth:`retrain` and
         "unlike anything labelled so far" need. CancelledError on ``should_stop``."""
-        paths, self.skipped = scan_images([self.inbox], should_stop=should_stop)
+        paths, self.skipped = scan_images([self.inbox] if self.inbox else [], should_stop=should_stop)
         found = self._compute(paths, progress, should_stop, "Reading the inbox")
         self.skipped += found[1]
         self._inbox = found[0]
@@ -132,6 +137,7 @@ class InboxSession:
 
         found = compute_features(extractor, paths, [0] * len(paths), size, caches, mirror=False,
                                  progress=on_progress, should_stop=should_stop)
+        self.features_computed += found.computed
         if self.classifier is None:
             pictures = {p: _Picture(found.features[i, 0], None) for i, p in enumerate(found.paths)}
         else:  # (outputs, features): see _feature_source
@@ -155,10 +161,7 @@ class InboxSession:
         dim, outputs = int(both.outputs[1].shape[-1]), int(both.outputs[0].shape[-1])
         size = classifier.image_size
         digest = classifier.digest[:16] if classifier.digest else None
-        folder = default_cache_dir() if digest else None
-        # The features' namespace is the label check's (core.evaluate.label_errors): they share the cache.
-        caches = [FeatureCache(folder, f"model-{digest}-outputs-{size}px-v{FEATURE_VERSION}", (outputs,)),
-                  FeatureCache(folder, f"model-{digest}-{size}px-v{FEATURE_VERSION}", (dim,))]
+        caches = _model_caches(digest, size, outputs, dim)
         extractor = Engine(lambda x: both(x, training=False), size, f"outputs+features|{digest}" if digest else None,
                            f"{os.path.basename(classifier.path or 'the model')}'s outputs and features")
         self._extractor = (extractor, caches, size)
@@ -184,7 +187,9 @@ class InboxSession:
     def labelled_counts(self) -> dict[str, int]:
         """Labelled pictures per class (empty until the labelled pictures' features are loaded)."""
         counts: dict[str, int] = {}
-        for name, _features in (self._labelled or {}).values():
+        with self._lock:
+            entries = list((self._labelled or {}).values())
+        for name, _features in entries:
             counts[name] = counts.get(name, 0) + 1
         return dict(sorted(counts.items()))
 
@@ -264,7 +269,7 @@ class InboxSession:
             picture = self._moved_back.pop(was, None)
             if picture is None and entry is not None:
                 picture = _Picture(entry[1], None)
-            if picture is not None and _inside(now, self.inbox):
+            if picture is not None and self.inbox and _inside(now, self.inbox):
                 self._inbox[now] = picture
 
     def _moved(self, report: moves.LabelReport) -> None:
@@ -298,6 +303,60 @@ class InboxSession:
                  self.head.accuracy)
         return self.head
 
+    def save_model(self, path: str | os.PathLike, force: bool = False, progress: ProgressFn | None = None,
+                   should_stop: StopFn | None = None) -> grow.UpdatedModel:
+        """Save the model in use, its classifier trained again for the dataset's class folders as they
+        are now (a folder added by hand or by "new class" is a class gained, a folder removed a class
+        lost, two merged into one folder one class), to ``path`` (not over a file there unless
+        ``force``; never over the model in use). The labelled pictures are read again, their features
+        from the cache (only pictures new to it go through the model). CatdogError says why not."""
+        if self.classifier is None:
+            raise CatdogError("There is no model to update: open a model first (its classes are what change).")
+        grow.check_model(self.classifier)
+        out = grow.check_destination(path, self.classifier, force)
+        grow.check_dataset(self.dataset)
+        before = self.features_computed
+        self.load_labelled(progress, should_stop)   # the folders as they are now, made or removed by hand too
+        grow.check_classes(self.dataset, self.labelled_counts)
+        with self._lock:
+            labelled = dict(self._labelled)
+        paths = list(labelled)
+        classes = [labelled[p][0] for p in paths]
+        features = np.stack([labelled[p][1] for p in paths]).astype(np.float32)
+        # The head as retrain() fits it; its accuracy comes from the cross-check the calibration needs anyway.
+        self.head = head = train_head(features, classes, sorted(set(classes)), estimate=False)
+        updated = grow.save_updated(self.classifier, head, features, classes, paths, self.dataset, out,
+                                    computed=self.features_computed - before)
+        try:
+            self._cache_for(updated.path, head)
+        except Exception:  # noqa: BLE001 - the cache only saves time; the model is saved regardless
+            log.warning("the updated model's features were not cached", exc_info=True)
+        return updated
+
+    def _cache_for(self, path: str, head: Head) -> None:
+        """Copy the cached features of every picture this session knows to the cache of the model just
+        saved at ``path``, with its outputs (``head``'s answers on them): its layers up to the features
+        are the model in use's, so they are its features too, and the inbox opened with it (or the
+        next class added to it) computes none of them again."""
+        digest = file_digest(path)
+        _extractor, (_outputs, features_cache), size = self._feature_source()
+        keys, features = [], []
+        with self._lock:
+            pictures = [*(self._labelled or {}), *self._inbox]
+        for picture in pictures:
+            key = content_key(picture)
+            cached = features_cache.get(b"\0" + key) if key is not None else None
+            if cached is not None:   # a file changed since its features were computed is left out
+                keys.append(b"\0" + key)
+                features.append(cached)
+        if not digest or not keys:
+            return
+        features = np.stack(features)
+        outputs = head.probabilities(features.astype(np.float32))
+        outputs = outputs[:, 1:] if outputs.shape[1] == 2 else outputs   # a sigmoid's one column for two classes
+        caches = _model_caches(digest[:16], size, outputs.shape[1], features.shape[1])
+        caches[0].put_many(keys, outputs.astype(np.float16))
+        caches[1].put_many(keys, features)
 
     def _score_held_out(self, head: Head, progress, should_stop) -> tuple[float, int, str] | None:
         """The head's accuracy on the held-out folder's pictures of the classes it knows (their
@@ -323,6 +382,14 @@ class InboxSession:
         predicted = head.probabilities(features[known].astype(np.float32)).argmax(axis=1)
         right = sum(head.class_names[k] == classes[i] for k, i in zip(predicted, known))
         return right / len(known), len(known), folder.name
+
+
+def _model_caches(digest: str | None, size: int, outputs: int, dim: int) -> list[FeatureCache]:
+    """The caches of a model's outputs and features, by the model file's digest (None: memory only)."""
+    folder = default_cache_dir() if digest else None
+    # The features' namespace is the label check's (core.evaluate.label_errors): they share the cache.
+    return [FeatureCache(folder, f"model-{digest}-outputs-{size}px-v{FEATURE_VERSION}", (outputs,)),
+            FeatureCache(folder, f"model-{digest}-{size}px-v{FEATURE_VERSION}", (dim,))]
 
 
 def _inside(path: str, folder: str) -> bool:

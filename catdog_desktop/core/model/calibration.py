@@ -227,10 +227,12 @@ def summarise_novelty(train_features: np.ndarray, train_labels: np.ndarray, val_
     keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
     train, labels = train[keep], labels[keep]
     c = _centres(train, labels, num_classes, seed).astype(np.float16)
+    # No validation pictures (a classifier trained on every labelled picture, core.label.grow): the
+    # training pictures' held-out distances alone.
     d = distances(val_features, c.astype(np.float32))
-    if not len(d):
-        raise ValueError("no validation features to calibrate on")
     held_out = np.concatenate([d, held_out_training_distances(train, labels, num_classes, seed)])
+    if not len(held_out):
+        raise ValueError("no held-out features to calibrate on")
     threshold = upper_quantile(held_out, false_alarm)
     return {
         "layer": layer, "dim": int(c.shape[1]), "count": int(c.shape[0]),
