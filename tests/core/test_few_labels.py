@@ -16,6 +16,7 @@ from catdog_desktop.core.model import features
 from catdog_desktop.core.model.storage import save_bundle
 from catdog_desktop.core.report.collect import collect
 from catdog_desktop.core.report.html import render
+from catdog_desktop.core.training import pretrained as transfer
 from catdog_desktop.core.training import train as training
 from synthetic import write_class_folders
 
@@ -94,6 +95,7 @@ def test_a_test_folder_is_still_scored_on_held_out_pictures(tmp_path, monkeypatc
 
 def test_from_the_threshold_on_a_validation_share_is_held_out_as_before(tmp_path, monkeypatch):
     monkeypatch.setenv(features.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(transfer, "MIN_HEAD_STEPS", 0)  # the two epochs asked for, not 400 steps: seconds
     folder = write_class_folders(tmp_path / "pets", ["cats", "dogs"], PER_CLASS)
     result = training.train(TrainingConfig(**SMALL, head_epochs=2, cross_validate_below=PER_CLASS),
                             scan_dataset(folder))

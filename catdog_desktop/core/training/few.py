@@ -89,10 +89,11 @@ def folds_for(labels: np.ndarray, num_classes: int) -> int:
 
 
 def cross_validate(features: np.ndarray, labels: np.ndarray, paths: list[str], class_names: list[str],
-                   seed: int, should_stop=None) -> EvaluationResult:
+                   seed: int, should_stop=None, on_fold=None) -> EvaluationResult:
     """Each picture scored by a classifier fitted as :func:`fit` on the other folds (stratified, a
     picture's mirror image always in its own fold): an EvaluationResult of split CROSS_VALIDATION
-    with ``folds`` set, every picture's answer kept (the same figures and lists as a held-out check)."""
+    with ``folds`` set, every picture's answer kept (the same figures and lists as a held-out check);
+    unchecked when ``should_stop()`` turns True. ``on_fold(folds done)`` after each fold."""
     labels = np.asarray(labels, np.int64)
     k = len(class_names)
     folds = folds_for(labels, k)
@@ -108,6 +109,8 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, paths: list[str], c
         held = fold_of == f
         fitted = fit(features[~held], labels[~held], k, seed + 1 + f)
         probs[held] = probabilities(fitted, features[held, 0])
+        if on_fold is not None:
+            on_fold(f + 1)
     else:
         result = evaluate_probabilities(probs, labels, class_names, list(paths), CROSS_VALIDATION)
         result.folds = folds

@@ -308,7 +308,7 @@ def _fit_every_picture(dense, train_feats, class_names, config, reporter, origin
     """The classifier fitted on every picture and its mirror image with a fixed schedule (core.training.few),
     put into ``dense``, and its accuracy estimated by cross-validation: (a _StageResult of one "epoch"
     whose validation figures are the estimate's, the estimate: an EvaluationResult)."""
-    message = "Training the classifier on every picture, then estimating its accuracy by cross-validation"
+    message = "Training the classifier on every picture, then cross-validating it:"
     k = len(class_names)
     folds = few.folds_for(train_feats.labels, k)
     reporter.on_stage(PhaseEvent(0, folds + 1, message, "classifier"))
@@ -318,8 +318,8 @@ def _fit_every_picture(dense, train_feats, class_names, config, reporter, origin
     seconds = _clock() - started
     reporter.on_stage(PhaseEvent(1, folds + 1, message, "classifier"))
     estimate = few.cross_validate(train_feats.features, train_feats.labels, train_feats.paths, class_names,
-                                  config.seed, reporter.should_stop)
-    reporter.on_stage(PhaseEvent(folds + 1, folds + 1, message, "classifier"))
+                                  config.seed, reporter.should_stop,
+                                  lambda fold: reporter.on_stage(PhaseEvent(1 + fold, folds + 1, message, "classifier")))
     own = evaluate_probabilities(few.probabilities(fitted, train_feats.features[:, 0]), train_feats.labels,
                                  class_names)
     entry = {"epoch": 1, "loss": own.loss, "accuracy": own.accuracy,
