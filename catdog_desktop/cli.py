@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("base_filters", int, "from scratch: filters in the first block"),
         ("stem_stride", int, "from scratch: stride of the first convolution (2: the network works at half the image size)"),
         ("head_epochs", int, "pretrained: epochs of the classifier on the network's features"),
+        ("cross_validate_below", int, "pretrained, no validation folder: when the smallest class has fewer "
+                                      "pictures than this, every picture trains and the accuracy is estimated "
+                                      "by cross-validation (0: always hold out a validation share)"),
         ("dropout", float, "dropout before the classifier"),
         ("patience", int, "epochs without improvement before early stopping"),
         ("seed", int, "random seed"),
@@ -377,6 +380,8 @@ def cmd_train(args) -> int:
             "notes": result.notes,
             "skipped": [{"path": p, "reason": r} for p, r in scan.skipped + result.skipped],
             "evaluation": ev.to_dict(include_mistakes=False),
+            **({"cross_validation": result.cross_validation.to_dict(include_mistakes=False)}
+               if result.cross_validation is not None else {}),
             **({"continued_from": result.continued_from,
                 "comparison": result.comparison.to_dict() if result.comparison else None} if bundle else {}),
         }))
@@ -387,9 +392,15 @@ def cmd_train(args) -> int:
             print(note, file=sys.stderr)
         kept = (f"best epoch {result.best_epoch} of {len(result.history)}" if result.history
                 else "stopped part-way through the first pass")
-        print(f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures "
-              f"({kept}, {result.train_seconds / 60:.1f} min"
+        if ev.folds:  # every picture trained it (core.training.few)
+            kept = "trained on every picture"
+        print(f"accuracy {ev.accuracy:.2%} {ev.where()}" if ev.folds else
+              f"{ev.split} accuracy {ev.accuracy:.2%} on {ev.count} pictures", end=" ")
+        print(f"({kept}, {result.train_seconds / 60:.1f} min"
               f"{', time limit reached' if result.stopped_by_time_limit else ''})")
+        estimate = result.cross_validation
+        if estimate is not None and estimate is not ev and estimate.checked:
+            print(f"accuracy {estimate.accuracy:.2%} {estimate.where()} (trained on every training picture)")
         if result.comparison:
             print(result.comparison.sentence())
         print(f"saved {path}")

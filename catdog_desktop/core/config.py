@@ -47,6 +47,10 @@ class TrainingConfig:
     # whether the backbone's last blocks are then trained too when the time limit leaves room.
     head_epochs: int = 30         # at least enough for a few hundred steps on a small dataset
     fine_tune: bool = True
+    # Pretrained only: when the smallest class has fewer pictures than this and there is no validation
+    # folder, every picture trains the classifier (no validation share) and the accuracy is estimated
+    # by cross-validation (core/training/few.py; docs/benchmarks.md has the measurement). 0: never.
+    cross_validate_below: int = 150
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -64,6 +68,8 @@ class TrainingConfig:
         """Raise ValueError with a readable message for settings that cannot work."""
         if self.backbone != "none" and self.backbone not in BACKBONE_NAMES:
             raise ValueError(f"Unknown model type '{self.backbone}'. Choose one of: {', '.join(BACKBONE_NAMES)}, none.")
+        if not 0 <= self.cross_validate_below <= 1_000_000:
+            raise ValueError("The size below which accuracy is cross-validated must be between 0 and 1,000,000.")
         if not 1 <= self.head_epochs <= 1000:
             raise ValueError("Classifier epochs must be between 1 and 1000.")
         if not 16 <= self.image_size <= 512:

@@ -72,9 +72,10 @@ class Evaluating(QObject):
             return
         scan = self.session.scan
         root = scan.root if scan is not None else None
-        self._show(ev, self.session.trained, root,
-                   f"The model trained just now, on its {html.escape(ev.split)} pictures "
-                   f"(it never trained on them).", ev.class_names)
+        source = (f"The model trained just now, {html.escape(ev.where())} (each picture scored by a classifier "
+                  f"trained without it)." if ev.folds else f"The model trained just now, on its "
+                  f"{html.escape(ev.split)} pictures (it never trained on them).")
+        self._show(ev, self.session.trained, root, source, ev.class_names)
 
     def model_changed(self, classifier) -> None:
         """The active model changed: unless a result is shown already, show what its file records."""

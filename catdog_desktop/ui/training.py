@@ -141,7 +141,8 @@ class Training(QObject):
         self.evaluating.show_training(result)  # after: it belongs to the trained model
         in_use = "" if self.session.classifier is self.session.trained else " The model in use is unchanged."
         ev = result.evaluation
-        score = f"{ev.accuracy:.1%} on {ev.split} pictures" if ev.checked else f"not checked on {ev.split} pictures"
+        where = ev.where() if ev.folds else f"on {ev.split} pictures"
+        score = f"{ev.accuracy:.1%} {where}" if ev.checked else f"not checked on {ev.split} pictures"
         self.status(f"Training finished: {score}.{in_use} Save the model to keep it.")
 
     @Slot()

@@ -272,8 +272,9 @@ class TrainingPanel(QWidget):
                 else f"the model from epoch {result.best_epoch or '—'} is kept.")
         self.status.setText(
             f"Finished: {count(epochs, 'epoch')} in {format_seconds(result.train_seconds)} ({how}); {kept}")
-        score = (f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> on "
-                 f"{count(ev.count, ev.split + ' picture')} (loss {ev.loss:.3f})." if ev.checked else
+        where = html.escape(ev.where()) if ev.folds else f"on {count(ev.count, ev.split + ' picture')}"
+        score = (f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> "
+                 f"{where} (loss {ev.loss:.3f})." if ev.checked else
                  f"<span style='font-size:15pt'><b>Unchecked</b></span>: the check on the {html.escape(ev.split)} "
                  f"pictures was skipped.")
         self.result_summary.setText(score + skipped_html(result.skipped))

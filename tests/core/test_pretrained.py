@@ -20,7 +20,8 @@ from catdog_desktop.core.model.storage import load_bundle, save_bundle
 
 #: Small and fast: MobileNetV2 at its smallest input, the classifier for a few epochs.
 PRETRAINED = dict(backbone="mobilenet_v2", image_size=32, head_epochs=12, epochs=2, batch_size=16,
-                  time_limit_minutes=0, patience=20)
+                  time_limit_minutes=0, patience=20,
+                  cross_validate_below=0)  # the held-out path (tests/core/test_few_labels.py has the other)
 
 
 @pytest.fixture(autouse=True)

@@ -23,13 +23,15 @@ def test_the_pretrained_default_trains_through_the_window_and_tells_its_stages(q
     qtbot.waitUntil(lambda: not window.is_training(), timeout=240_000)
     bars = [view.bar for view in shown if view is not None]
     assert any(b.startswith("Computing features ") and " / 100" in b for b in bars)
-    assert any(b.startswith("Training the classifier: epoch ") for b in bars)
-    assert any(b.startswith("Checking the model on 20 validation pictures… ") for b in bars)
+    # 50 pictures a class: every one trains the classifier, and its accuracy is cross-validated
+    assert "Training the classifier on every picture, then cross-validating it: 6 / 6" in bars
+    assert not any(b.startswith("Checking the model on") for b in bars)
+    assert "estimated by cross-validation on 100 pictures (5 folds)" in panel.result_summary.text()
     # The stages after the training are told too (the bar sat still through them before).
     assert any(b.startswith("Preparing “not sure” and “none of these”") for b in bars)
     assert bars[-1] == "Handing the trained model to the app…"
     notes = panel.result_notes.text()
-    assert "Fine-tuning was skipped" in notes          # 80 training pictures: too few to fine-tune
+    assert "Fine-tuning was skipped" in notes          # 100 training pictures: too few to fine-tune
     assert "Time: features" in notes and "classifier" in notes
     assert panel.result_box.isVisible() and not panel.hint.isHidden()
 

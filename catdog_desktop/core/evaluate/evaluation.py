@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import CancelledError, DatasetError
+
+#: The ``split`` of an evaluation estimated by cross-validation (EvaluationResult.folds).
+CROSS_VALIDATION = "cross-validation"
+
 
 @dataclass
 class ClassScores:
@@ -74,6 +79,17 @@ class EvaluationResult:
     results: list[PictureResult] = field(default_factory=list)
     #: False when the user skipped the check (a second Stop): no figure above means anything.
     checked: bool = True
+    #: Not 0: the figures are a cross-validation estimate (split CROSS_VALIDATION) in this many folds:
+    #: each picture scored by a classifier that did not train on it, while the model trained on all.
+    folds: int = 0
+
+    def where(self) -> str:
+        """Which pictures the figures come from, for a sentence: "on 200 test pictures", or
+        "estimated by cross-validation on 60 pictures (5 folds)"."""
+        pictures = f"{self.count:,} {'picture' if self.count == 1 else 'pictures'}"
+        if self.folds:
+            return f"estimated by cross-validation on {pictures} ({self.folds} folds)"
+        return f"on {self.count:,} {self.split} {'picture' if self.count == 1 else 'pictures'}"
 
     @classmethod
     def unchecked(cls, split: str, class_names: list[str]) -> "EvaluationResult":
@@ -218,6 +234,31 @@ class FolderEvaluation:
 FOLDER_BATCH = 64
 
 
+class NothingHeldOut(DatasetError):
+    """The model trained on every picture of the folder it is to be scored on: none is left to check it on."""
+
+
+def recorded_estimate(metadata: dict | None) -> EvaluationResult | None:
+    """The cross-validation estimate a model recorded (it trained on every picture), or None."""
+    data = (metadata or {}).get("cross_validation")
+    try:
+        estimate = EvaluationResult.from_dict(data) if isinstance(data, dict) else None
+        if estimate is not None:
+            return estimate if int(estimate.folds) > 0 and int(estimate.count) > 0 else None
+    except (TypeError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def nothing_held_out_sentence(metadata: dict | None) -> str:
+    """Why a model cannot be scored on the very folder it trained on, when it trained on all of it."""
+    estimate = recorded_estimate(metadata)
+    said = (f": when it was trained, its accuracy was {estimate.where()}: {float(estimate.accuracy):.1%}"
+            if estimate is not None else "")
+    return (f"The model trained on every picture of this folder, so none is left to check it on{said}. "
+            "Add pictures it has not seen (or a test folder) to check it.")
+
+
 def evaluate_folder(classifier, folder: str, strict: bool = False, progress=None, should_stop=None) -> FolderEvaluation:
     """Score ``classifier`` (core.classify.classifier.Classifier) on ``folder`` (one sub-folder per class, or
     train/test folders), keeping every picture's result.
@@ -240,7 +281,6 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     the model was trained on, its validation pictures are those of the model's own share and seed,
     whatever the scan's."""
     from ..data.holdout import as_split_for, held_out, known_classes_only, with_test_only
-    from ..errors import CancelledError, DatasetError
 
     model_classes = list(classifier.class_names)
     folder = scan.root
@@ -250,6 +290,8 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     scan = as_split_for(scan, classifier.metadata)
     chosen = held_out(scan, classifier.metadata)
     split, name = chosen.split, chosen.name
+    if not len(split) and (name == "validation" or chosen.trained_left_out):
+        raise NothingHeldOut(nothing_held_out_sentence(classifier.metadata))
     folder_classes = list(scan.class_names)
     if name == "test" and scan.test_only:  # the test folder's classes that training lacks count too
         split, folder_classes, trained = with_test_only(split, scan, classifier.metadata)

@@ -90,7 +90,8 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
     """Held-out pictures of ``folder`` (class sub-folders, as for evaluate): its test folder; else,
     for the folder the model was trained on, its validation share; else all its pictures.
     At most ``limit``, taken evenly over the classes. Raises DatasetError when none can be used."""
-    from ..data.holdout import held_out_split, scan_as_recorded
+    from ..data.dataset import Split
+    from ..data.holdout import held_out, scan_as_recorded
     from ..data.pipeline import decode_paths
 
     scan = scan_as_recorded(folder, classifier.metadata.get("dataset"), should_stop=should_stop)
@@ -99,7 +100,13 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
         found = ", ".join(scan.class_names[:8]) + (", …" if len(scan.class_names) > 8 else "")
         raise DatasetError(f"{folder} has none of the model's classes ({', '.join(names)}); "
                            f"it has: {found or 'no class folders'}.")
-    split, which = held_out_split(scan, classifier.metadata)
+    chosen_split = held_out(scan, classifier.metadata)
+    split, which = chosen_split.split, chosen_split.name
+    # A model that trained on every picture here (core.training.few) has none held out: its pictures
+    # still test whether the export answers as the model does, never how often it is right.
+    trained_only = not len(split) and (which == "validation" or chosen_split.trained_left_out > 0)
+    if trained_only:
+        split = Split(scan.train.paths + scan.validation.paths, scan.train.labels + scan.validation.labels)
     chosen = _balanced([(p, names.index(scan.class_names[y])) for p, y in zip(split.paths, split.labels)
                         if scan.class_names[y] in names], limit)
     if not chosen:
@@ -115,6 +122,9 @@ def pictures_from_folder(folder: str | os.PathLike, classifier, limit: int = PAR
                       CALIBRATION_PICTURES)
     if train:
         calibration, _, _ = decode_paths([p for p, _ in train], classifier.image_size, None, should_stop)
+    if trained_only:
+        return ParityPictures(pixels, None, f"{len(kept)} pictures of {scan.root}, all of which the model trained "
+                              "on: they test agreement, not accuracy", pixels if calibration is None else calibration)
     where = {"test": "test pictures", "validation": "validation pictures (held out from training)",
              "all": "pictures"}[which]
     return ParityPictures(pixels, labels, f"{len(kept)} {where} of {scan.root}", calibration)

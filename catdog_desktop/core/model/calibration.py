@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: The metadata key that holds this module's results.
 METADATA_KEY = "calibration"
+#: The ``source`` of a threshold set on cross-validated answers (a model that trained on every picture,
+#: core.training.few): each picture's answer from a classifier fitted without it, as a validation one.
+CROSS_VALIDATED = "cross-validation"
 #: "Not sure" below the confidence at which the estimated accuracy falls under this.
 ACCURACY_TARGET = 0.90
 #: Fewer validation mistakes than this: no confidence threshold (nothing to fit).
@@ -66,17 +69,18 @@ BOUND_CONFIDENCE = 0.9
 
 
 def fit_confidence_threshold(confidence: np.ndarray, correct: np.ndarray, num_classes: int,
-                             target: float = ACCURACY_TARGET) -> dict:
+                             target: float = ACCURACY_TARGET, source: str = "validation") -> dict:
     """The "not sure" threshold from held-out predictions: their top ``confidence`` (n,) and
     whether each was ``correct`` (n,). Returns a metadata dict whose ``value`` is None when
     there were too few mistakes to tell (``reason`` says why)."""
     confidence = np.asarray(confidence, np.float64)
     correct = np.asarray(correct, bool)
     n, mistakes = len(confidence), int((~correct).sum())
-    record = {"target_accuracy": target, "pictures": n, "mistakes": mistakes, "source": "validation"}
+    record = {"target_accuracy": target, "pictures": n, "mistakes": mistakes, "source": source}
+    what = "validation pictures" if source == "validation" else "pictures scored by cross-validation"
     if mistakes < MIN_MISTAKES:
         return {**record, "value": None,
-                "reason": f"only {mistakes} of {n} validation pictures were wrong: too few to tell "
+                "reason": f"only {mistakes} of {n} {what} were wrong: too few to tell "
                           f"below which confidence its answers are right less than {target:.0%} of the time"}
     chance = 1.0 / num_classes
     x = _logit(np.clip(confidence, chance + 1e-6, 1 - 1e-6))
@@ -227,9 +231,9 @@ def summarise_novelty(train_features: np.ndarray, train_labels: np.ndarray, val_
     keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
     train, labels = train[keep], labels[keep]
     c = _centres(train, labels, num_classes, seed).astype(np.float16)
-    # No validation pictures (a classifier trained on every labelled picture, core.label.grow): the
-    # training pictures' held-out distances alone.
-    d = distances(val_features, c.astype(np.float32))
+    # No validation pictures (every picture trained the model): the training pictures' own held-out
+    # distances are the honest ones left.
+    d = distances(val_features, c.astype(np.float32)) if val_features is not None else np.zeros(0)
     held_out = np.concatenate([d, held_out_training_distances(train, labels, num_classes, seed)])
     if not len(held_out):
         raise ValueError("no held-out features to calibrate on")
@@ -325,13 +329,16 @@ def feature_model(model, layer: str | None = None):
 
 
 def calibrate(train_features, train_labels, val_features, val_probabilities, val_labels, num_classes: int,
-              layer: str, seed: int = 0) -> dict:
+              layer: str, seed: int = 0, source: str = "validation") -> dict:
     """Both summaries from a model's own outputs: its features of (some of) the training pictures,
-    and its features and probabilities of the validation pictures. The metadata's ``calibration``."""
+    and its features and probabilities of the validation pictures. The metadata's ``calibration``.
+    ``source`` CROSS_VALIDATED: the probabilities are cross-validated answers on the training pictures
+    (there are no validation pictures, ``val_features`` may be empty)."""
     val_probabilities = np.asarray(val_probabilities)
     val_labels = np.asarray(val_labels)
     result = {"confidence_threshold": fit_confidence_threshold(
-        val_probabilities.max(axis=1), val_probabilities.argmax(axis=1) == val_labels, num_classes)}
+        val_probabilities.max(axis=1), val_probabilities.argmax(axis=1) == val_labels, num_classes,
+        source=source)}
     try:
         result["novelty"] = summarise_novelty(train_features, train_labels, val_features, num_classes, layer, seed)
     except ValueError as exc:

@@ -110,8 +110,7 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
         data.dataset_source = "recorded when the model was trained"
         data.evaluation = _recorded_evaluation(recorded)
         if data.evaluation is not None:
-            data.evaluation_source = (f"recorded when the model was trained: {recorded.get('split', 'held-out')} "
-                                      f"pictures")
+            data.evaluation_source = _recorded_source(data.evaluation, recorded)
         data.mistakes_note = ("The pictures were not given, so the mistakes cannot be shown. Export the report "
                               "with the dataset folder open (or give it to the command: report MODEL DATA_DIR).")
         data.label_note = "Not run: the pictures were not given."
@@ -125,7 +124,17 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     data.dataset_source = f"the folder {scan.root}, as found now"
     data.pictures_note = _pictures_note(meta.get("dataset"), scan)
     data.skipped = list(scan.skipped)
-    scored = _evaluate(classifier, scan, report, stop)
+    from ..evaluate.evaluation import NothingHeldOut
+
+    try:
+        scored = _evaluate(classifier, scan, report, stop)
+    except NothingHeldOut as exc:  # it trained on every picture here: what it recorded is all there is
+        data.evaluation = _recorded_evaluation(recorded)
+        if data.evaluation is not None:
+            data.evaluation_source = _recorded_source(data.evaluation, recorded)
+        data.mistakes_note = data.pictures_note = str(exc)
+        data.label_note = "Not run: the model trained on every picture of this folder."
+        return data
     evaluation, data.left_out = scored.evaluation, scored.left_out
     data.trained_left_out = scored.trained_left_out
     data.skipped += [s for s in scored.skipped if s not in data.skipped]
@@ -141,6 +150,13 @@ def collect(classifier, scan=None, *, check_labels: bool = True, top_mistakes: i
     else:
         data.label_note = "Not run (left out when the report was made)."
     return data
+
+
+def _recorded_source(evaluation, recorded: dict) -> str:
+    """Where a recorded evaluation's figures come from, in words."""
+    if _whole(getattr(evaluation, "folds", 0)) and _whole(evaluation.count):
+        return f"recorded when the model was trained: {evaluation.where()}"
+    return f"recorded when the model was trained: {recorded.get('split', 'held-out')} pictures"
 
 
 def _pictures_note(trained_on, scan) -> str:

@@ -267,7 +267,10 @@ def _per_class_html(data: ReportData) -> str:
              _count(c.support)] for c in ev.per_class]
     count = _whole(ev.count)
     pictures = e(_pictures(count, str(ev.split))) if count is not None else f"{_text(ev.split)} pictures"
-    return (f"<p>Accuracy <b>{_formatted(ev.accuracy, '.1%')}</b> on {pictures} "
+    where = f"on {pictures}"
+    if count and _whole(getattr(ev, "folds", 0)):
+        where = e(ev.where())  # "estimated by cross-validation on N pictures (k folds)"
+    return (f"<p>Accuracy <b>{_formatted(ev.accuracy, '.1%')}</b> {where} "
             f"(loss {_formatted(ev.loss, '.4f')}).</p>"
             + _table(["class", "precision", "recall", "F1", "pictures"], rows, {1, 2, 3, 4})
             + "<p class=\"sub\">Precision: of the pictures the model put in a class, the share that belong "

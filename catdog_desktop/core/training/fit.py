@@ -59,6 +59,9 @@ class TrainingResult:
     #: accuracy on the same held-out pictures (a continued.Comparison; None when not scored).
     continued_from: str | None = None
     comparison: object = None
+    #: Every picture trained the model (core.training.few): its accuracy estimated by cross-validation
+    #: (an EvaluationResult with ``folds``; also ``evaluation`` when there is no test folder).
+    cross_validation: EvaluationResult | None = None
 
     def metadata(self) -> dict:
         """What a saved bundle records about this training."""
@@ -79,6 +82,8 @@ class TrainingResult:
             "notes": list(self.notes),
             "backbone": self.backbone,
             **({calibration.METADATA_KEY: self.calibration} if self.calibration else {}),
+            **({"cross_validation": self.cross_validation.to_dict(include_mistakes=False)}
+               if self.cross_validation is not None and self.cross_validation.checked else {}),
             **({"continued_from": {"model": self.continued_from,
                                    "comparison": self.comparison.to_dict() if self.comparison else None}}
                if self.continued_from else {}),
@@ -259,5 +264,5 @@ def check_decoded(train_set, val_set, class_names: list[str]) -> None:
     missing = [name for i, name in enumerate(class_names) if i not in present]
     if missing:
         raise DatasetError(f"No readable training pictures for: {', '.join(missing)}.")
-    if len(val_set) == 0:
+    if val_set is not None and len(val_set) == 0:  # (None: every picture trains, none is held out)
         raise DatasetError("None of the validation pictures could be read.")

@@ -40,9 +40,9 @@ from ..data.dataset import DatasetScan, Split
 from ..errors import CancelledError
 from ..classify.classifier import probabilities_from_outputs
 from ..evaluate.evaluation import evaluate_probabilities
-from . import starting_point
+from . import few, starting_point
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
-from .events import PhaseEvent
+from .events import EpochEvent, PhaseEvent
 from ..model.engine import CONVERT_FROM
 from ..model.features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
 from .schedule import Pace
@@ -95,6 +95,11 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
     notes: list[str] = []
     stage_seconds: dict[str, float] = {}
 
+    # Few pictures (core.training.few): every one trains, and the accuracy is cross-validated.
+    every = few.uses_every_picture(config, data, start_from)
+    if every:
+        data = few.every_picture(data, config)
+
     keras.backend.clear_session()
     gc.collect()
     keras.utils.set_random_seed(config.seed)
@@ -104,7 +109,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
     bottom, top = backbones.split(backbone, config.backbone)
     mid_shape = tuple(top.input.shape[1:])
     views = 2 if config.augmentation else 1
-    obstacle = _fine_tune_size_obstacle(config, data, mid_shape, views)
+    obstacle = _fine_tune_size_obstacle(config, data, mid_shape, views, every)
     if obstacle:
         notes.append(obstacle)
     fine_tune = config.fine_tune and obstacle is None
@@ -138,7 +143,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
     forward_rate = ((views * train_feats.computed + val_feats.computed) / stage_seconds["features"]
                     if computed >= 64 else None)
     skipped = train_feats.skipped + val_feats.skipped
-    check_decoded(train_feats, val_feats, data.class_names)
+    check_decoded(train_feats, None if every else val_feats, data.class_names)
     log.info("features of %d pictures in %.1f s (%d computed, %d from the cache)", total,
              stage_seconds["features"], computed, cached)
 
@@ -149,10 +154,14 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
     head = keras.Model(features_in, dense(dropout(features_in)), name="classifier")
     if start_from is not None:
         starting_point.start_classifier(dense, start_from, list(data.class_names))
-    fit = _fit_stage(head, config, reporter, start, time_limit, stage="classifier", first_epoch=0, best=None,
-                     x=train_feats.features.reshape(-1, spec.feature_dim), y=np.repeat(train_feats.labels, views),
-                     val=(val_feats.features[:, 0], val_feats.labels), batch_size=HEAD_BATCH,
-                     epochs=config.head_epochs, min_steps=MIN_HEAD_STEPS, early_stopping=False)
+    cross_validation = None
+    if every:
+        fit, cross_validation = _fit_every_picture(dense, train_feats, data.class_names, config, reporter, start)
+    else:
+        fit = _fit_stage(head, config, reporter, start, time_limit, stage="classifier", first_epoch=0, best=None,
+                         x=train_feats.features.reshape(-1, spec.feature_dim), y=np.repeat(train_feats.labels, views),
+                         val=(val_feats.features[:, 0], val_feats.labels), batch_size=HEAD_BATCH,
+                         epochs=config.head_epochs, min_steps=MIN_HEAD_STEPS, early_stopping=False)
     if fit.stopped_by_user and fit.best_epoch == 0:
         raise CancelledError("Training was stopped before the first epoch ended; no model was made.")
     stage_seconds["classifier"] = _clock() - head_start
@@ -205,15 +214,20 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
     model = _end_to_end(config, backbone, dropout, dense)
     reporter.on_stage(PhaseEvent(1, 2, marks, "calibration"))
     calibration_start = _clock()
-    calibrated = _calibrate(head, model, pooled, num_classes, config.seed)
+    calibrated = _calibrate(head, model, pooled, num_classes, config.seed, cross_validation)
     reporter.on_stage(PhaseEvent(2, 2, marks, "calibration"))
     # "not sure" and "none of these" (core.model.calibration); not a stage the user waits for by name
     stage_seconds["calibration"] = calibration_seconds + _clock() - calibration_start
 
     # --- evaluation on held-out pictures, by the model as it is saved ---
     eval_start = _clock()
-    evaluation, eval_skipped = _evaluate(model, data.evaluation_split, data.class_names, size,
-                                         data.evaluation_name, reporter)
+    if cross_validation is not None and data.evaluation_name != "test":
+        evaluation, eval_skipped = cross_validation, []  # no held-out pictures: the estimate is the figure
+    else:
+        evaluation, eval_skipped = _evaluate(model, data.evaluation_split, data.class_names, size,
+                                             data.evaluation_name, reporter)
+    if cross_validation is not None:
+        notes.append(few.sentence(cross_validation, len(data.train)))
     stage_seconds["evaluation"] = _clock() - eval_start
     if not evaluation.checked:
         notes.append(unchecked_note(data.evaluation_name))
@@ -229,6 +243,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
         decode_seconds=stage_seconds["features"], train_seconds=train_seconds,
         stopped_by_time_limit=fit.stopped_by_time_limit, stage_seconds=stage_seconds,
         features_computed=computed, features_cached=cached, notes=notes, calibration=calibrated,
+        cross_validation=cross_validation,
         backbone={"name": spec.name, "weights_file": spec.weights_file,
                   "weights_sha256": backbones.weights_sha256(spec.name)},
     )
@@ -254,16 +269,26 @@ def _pooled_for_calibration(train_feats, val_feats, top, seed: int):
         return None
 
 
-def _calibrate(head, model, pooled, num_classes: int, seed: int) -> dict | None:
+def _calibrate(head, model, pooled, num_classes: int, seed: int, cross_validation=None) -> dict | None:
     """The "not sure" threshold and "none of these" summary (core.model.calibration) from the classifier's
-    outputs on the validation features; None if that fails (logged; the model is kept regardless)."""
+    outputs on the validation features, or, when every picture trained it, the cross-validated answers
+    (``cross_validation``, core.training.few); None if that fails (logged; the model is kept regardless)."""
     if pooled is None:
         return None
     train_x, train_y, val_x, val_y = pooled
     try:
-        val_probs = probabilities_from_outputs(head.predict(val_x, batch_size=256, verbose=0))
+        source = "validation"
+        if cross_validation is not None:
+            if not cross_validation.checked:
+                return None
+            names = cross_validation.class_names
+            val_probs = np.array([[r.probabilities[c] for c in names] for r in cross_validation.results])
+            val_y = np.array([names.index(r.true_class) for r in cross_validation.results])
+            source = calibration.CROSS_VALIDATED
+        else:
+            val_probs = probabilities_from_outputs(head.predict(val_x, batch_size=256, verbose=0))
         return calibration.calibrate(train_x, train_y, val_x, val_probs, val_y, num_classes,
-                                     calibration.feature_layer(model), seed)
+                                     calibration.feature_layer(model), seed, source=source)
     except Exception:  # noqa: BLE001 - an optional extra must never cost the user the trained model
         log.warning("calibration failed; the model will not say 'not sure' by itself", exc_info=True)
         return None
@@ -277,6 +302,39 @@ class _StageResult:
     stopped_by_user: bool
     stopped_by_time_limit: bool
     stopped_early: bool
+
+
+def _fit_every_picture(dense, train_feats, class_names, config, reporter, origin):
+    """The classifier fitted on every picture and its mirror image with a fixed schedule (core.training.few),
+    put into ``dense``, and its accuracy estimated by cross-validation: (a _StageResult of one "epoch"
+    whose validation figures are the estimate's, the estimate: an EvaluationResult)."""
+    message = "Training the classifier on every picture, then cross-validating it:"
+    k = len(class_names)
+    folds = few.folds_for(train_feats.labels, k)
+    reporter.on_stage(PhaseEvent(0, folds + 1, message, "classifier"))
+    started = _clock()
+    fitted = few.fit(train_feats.features, train_feats.labels, k, config.seed)
+    few.set_dense(dense, fitted)
+    seconds = _clock() - started
+    reporter.on_stage(PhaseEvent(1, folds + 1, message, "classifier"))
+    estimate = few.cross_validate(train_feats.features, train_feats.labels, train_feats.paths, class_names,
+                                  config.seed, reporter.should_stop,
+                                  lambda fold: reporter.on_stage(PhaseEvent(1 + fold, folds + 1, message, "classifier")))
+    own = evaluate_probabilities(few.probabilities(fitted, train_feats.features[:, 0]), train_feats.labels,
+                                 class_names)
+    entry = {"epoch": 1, "loss": own.loss, "accuracy": own.accuracy,
+             "val_loss": estimate.loss if estimate.checked else math.nan,
+             "val_accuracy": estimate.accuracy if estimate.checked else math.nan,
+             "learning_rate": few.STEP_SIZE, "seconds": round(seconds, 3), "stage": "classifier"}
+    elapsed = _clock() - origin
+    reporter.on_epoch_end(EpochEvent(
+        epoch=1, epochs=1, loss=entry["loss"], accuracy=entry["accuracy"], val_loss=entry["val_loss"],
+        val_accuracy=entry["val_accuracy"], images_per_second=len(train_feats) / max(seconds, 1e-9),
+        elapsed=elapsed, epoch_seconds=seconds, learning_rate=entry["learning_rate"], is_best=True,
+        phase="classifier"))
+    result = _StageResult(history=[entry], best_epoch=1, best_key=None, stopped_by_user=reporter.should_stop(),
+                          stopped_by_time_limit=False, stopped_early=False)
+    return result, estimate
 
 
 def _fit_stage(model, config, reporter, origin, time_limit, stage, first_epoch, best, x, y, val, batch_size,
@@ -353,11 +411,14 @@ def _classifier_layers(config: TrainingConfig, num_classes: int):
     return layers.Dropout(config.dropout, name="dropout"), dense
 
 
-def _fine_tune_size_obstacle(config, data, mid_shape, views) -> str | None:
+def _fine_tune_size_obstacle(config, data, mid_shape, views, every: bool = False) -> str | None:
     """Why this dataset should not be fine-tuned (a sentence for the user), or None."""
     if not config.fine_tune:
         return None
     n_train = len(data.train)
+    if every and n_train >= MIN_FINE_TUNE_PICTURES:
+        return (f"Fine-tuning was skipped: with fewer than {config.cross_validate_below} pictures in a class, every "
+                "picture trains the classifier and none is left to tell whether fine-tuning helps.")
     if n_train < MIN_FINE_TUNE_PICTURES:
         return (f"Fine-tuning was skipped: with {n_train} training pictures (fewer than "
                 f"{MIN_FINE_TUNE_PICTURES}) the classifier alone is as accurate, and much faster.")
