@@ -7,7 +7,6 @@ how the model was compiled (label smoothing, class weights).
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -300,12 +299,6 @@ def evaluate_scan(classifier, scan, strict: bool = False, progress=None, should_
     if unknown and (strict or len(unknown) == len(folder_classes)):
         raise DatasetError(f"The folder has classes the model does not know: {', '.join(unknown)}. "
                            f"The model knows: {', '.join(model_classes)}.")
-    if not len(split) and len(scan.train) + len(scan.validation):
-        # Not one picture held out: the model's record lists every one (core.label.grow learns them all).
-        model_name = os.path.basename(classifier.path) if classifier.path else "The model"
-        which = "test picture" if name == "test" else "picture"
-        raise DatasetError(f"{model_name} trained on every {which} in {folder}, so none is left to score it fairly: "
-                           "add pictures it has not seen (or a test folder), or score it on another folder.")
     split, left_out = known_classes_only(split, folder_classes, model_classes)
     total = len(split)
     message = f"Checking the model on {total} {'picture' if total == 1 else 'pictures'}"

@@ -182,11 +182,7 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, num_classes: int, fo
     """Probabilities (n, num_classes) for each row of ``x``, each from a classifier trained on the
     other folds (stratified: every fold has its share of each class)."""
     n = len(y)
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(n, np.int64)
-    for j in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == j))
-        fold_of[rows] = np.arange(len(rows)) % folds
+    fold_of = stratified_folds(y, folds, seed)
     x = _principal_components(x, min(COMPONENTS, n - 1, x.shape[1]))
     probs = np.zeros((n, num_classes))
     for f in range(folds):
@@ -198,6 +194,31 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, num_classes: int, fo
         if on_fold is not None:
             on_fold(f + 1)
     return probs
+
+
+def stratified_folds(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Each row's fold (0 .. folds-1), every class dealt round the folds in a random order (by
+    ``seed``): each fold has its share of each class. One deal for every cross-check of the app
+    (the label check, the inbox's estimate, training on every picture, updating a model's classes)."""
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), np.int64)
+    for j in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == j))
+        fold_of[rows] = np.arange(len(rows)) % folds
+    return fold_of
+
+
+def dense_weights(weights: np.ndarray, bias: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                  sigmoid: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A :func:`fit_softmax` result as one dense layer's (kernel, bias), float64: ``x @ kernel + bias``
+    are the logits of ``((x - mean) / scale) @ weights + bias``. ``sigmoid``: for two classes, the one
+    unit of a sigmoid layer (a softmax of two logits is the sigmoid of their difference)."""
+    scale = np.asarray(scale, np.float64).reshape(-1)
+    kernel = np.asarray(weights, np.float64) / scale[:, None]
+    offset = np.asarray(bias, np.float64) - np.asarray(mean, np.float64).reshape(-1) @ kernel
+    if sigmoid:
+        kernel, offset = kernel[:, 1:] - kernel[:, :1], offset[1:] - offset[:1]
+    return kernel, offset
 
 
 def _principal_components(x: np.ndarray, components: int) -> np.ndarray:

@@ -30,8 +30,8 @@ import numpy as np
 from ..data.dataset import (LAYOUT_CLASSES, LAYOUT_SPLIT, SPLIT_METHOD, TRAINED_PICTURES, content_hash,
                             encode_digests, trained_record)
 from ..errors import CatdogError, DatasetError
-from ..evaluate.evaluation import evaluate_probabilities
-from ..evaluate.label_errors import fit_softmax, softmax
+from ..evaluate.evaluation import CROSS_VALIDATION, evaluate_probabilities
+from ..evaluate.label_errors import dense_weights, fit_softmax, softmax, stratified_folds
 from ..model import calibration
 from ..wording import count
 from . import moves
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 #: The output layer's name in every model this app makes (core.model.network, core.training.starting_point):
 #: an updated model can be trained on from like any other.
 OUTPUT_LAYER = "predictions"
-#: What the held-out figures of an updated model are (its recorded evaluation's "split").
-CROSS_CHECK = "cross-validation"
 #: The metadata key that says what changed.
 METADATA_KEY = "updated_from"
 #: Exported files: a forward pass, no layers to take the features from.
@@ -187,10 +185,8 @@ def updated_network(model, head: Head):
     import keras
 
     features = calibration.feature_model(model).outputs[1]
-    kernel, bias = folded_weights(head)
     k = len(head.class_names)
-    if k == 2:  # a softmax over two logits is the sigmoid of their difference (core.training.starting_point)
-        kernel, bias = kernel[:, 1:] - kernel[:, :1], bias[1:] - bias[:1]
+    kernel, bias = dense_weights(head.weights, head.bias, head.mean, head.scale, sigmoid=k == 2)
     dense = keras.layers.Dense(kernel.shape[1], activation="sigmoid" if k == 2 else "softmax", name=OUTPUT_LAYER,
                                dtype="float32")
     network = keras.Model(model.input, dense(features), name=model.name)
@@ -198,28 +194,14 @@ def updated_network(model, head: Head):
     return network
 
 
-def folded_weights(head: Head) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel, bias) with ``x @ kernel + bias == ((x - mean) / scale) @ weights + bias`` (float64)."""
-    weights = np.asarray(head.weights, np.float64)
-    scale = np.asarray(head.scale, np.float64).reshape(-1)
-    kernel = weights / scale[:, None]
-    bias = np.asarray(head.bias, np.float64) - np.asarray(head.mean, np.float64).reshape(-1) @ kernel
-    return kernel, bias
-
-
 def out_of_fold(features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0):
     """(rows, their probabilities) by heads fitted as :func:`core.label.head.train_head` fits, each
     without the rows it scores (stratified folds, scored until :data:`ESTIMATE_PICTURES` rows);
     no rows when a class has a single picture."""
-    counts = np.bincount(labels, minlength=num_classes)
-    folds = int(min(FOLDS, counts[counts > 0].min()))
+    folds = _folds(labels, num_classes)
     if folds < 2:
         return np.zeros(0, np.int64), np.zeros((0, num_classes))
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), np.int64)
-    for j in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == j))
-        fold_of[members] = np.arange(len(members)) % folds
+    fold_of = stratified_folds(labels, folds, seed)
     rows, probabilities = [], []
     for f in range(folds):
         held = np.flatnonzero(fold_of == f)
@@ -278,8 +260,11 @@ def _metadata(classifier, head: Head, x: np.ndarray, y: np.ndarray, cross_checke
                 METADATA_KEY: {"model": updated.source, "gained": updated.gained, "lost": updated.lost,
                                "counts": dict(updated.counts), "cross_checked_accuracy": head.accuracy}}
     if len(rows):
-        recorded["evaluation"] = evaluate_probabilities(probabilities, y[rows], names, split=CROSS_CHECK).to_dict(
-            include_mistakes=False)
+        estimate = evaluate_probabilities(probabilities, y[rows], names, split=CROSS_VALIDATION)
+        estimate.folds = _folds(y, k)
+        # Where a training on every picture keeps its estimate (core.training.few): evaluate and the
+        # report say it when no picture is left to score the model on.
+        recorded["evaluation"] = recorded["cross_validation"] = estimate.to_dict(include_mistakes=False)
     recorded["dataset"] = _dataset_record(old.get("dataset") or {}, names, updated.counts, paths, dataset)
     recorded[calibration.METADATA_KEY] = _calibration(x, y, rows, probabilities, k, layer)
     return recorded
@@ -310,7 +295,7 @@ def _calibration(x: np.ndarray, y: np.ndarray, rows: np.ndarray, probabilities: 
         threshold = {"value": None, "reason": "a class has a single picture: nothing to cross-check"}
     if threshold.get("reason"):  # each picture was scored by a head that did not train on it, not validated
         threshold["reason"] = threshold["reason"].replace("validation pictures", "cross-checked pictures")
-    result = {"confidence_threshold": {**threshold, "source": CROSS_CHECK}}
+    result = {"confidence_threshold": {**threshold, "source": calibration.CROSS_VALIDATED}}
     try:
         keep = calibration.subsample(y, NOVELTY_PER_CLASS)
         result["novelty"] = calibration.summarise_novelty(x[keep], y[keep], np.zeros((0, x.shape[1]), np.float32),
@@ -318,6 +303,12 @@ def _calibration(x: np.ndarray, y: np.ndarray, rows: np.ndarray, probabilities: 
     except ValueError as exc:
         log.warning("no novelty summary: %s", exc)
     return result
+
+
+def _folds(labels: np.ndarray, num_classes: int) -> int:
+    """The folds of the cross-check: FOLDS, fewer when a class has fewer pictures (under 2: none)."""
+    counts = np.bincount(labels, minlength=num_classes)
+    return int(min(FOLDS, counts[counts > 0].min()))
 
 
 def _quoted(names: list[str]) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.dataset import Split
 from ..evaluate.evaluation import CROSS_VALIDATION, EvaluationResult, evaluate_probabilities
-from ..evaluate.label_errors import STEP_SIZE, fit_softmax, softmax
+from ..evaluate.label_errors import STEP_SIZE, dense_weights, fit_softmax, softmax, stratified_folds
 
 __all__ = ["STEP_SIZE"]
 
@@ -73,12 +73,7 @@ def probabilities(fitted, features: np.ndarray) -> np.ndarray:
 def set_dense(dense, fitted) -> None:
     """Put a :func:`fit` result into the Keras output layer ``dense`` (softmax over the classes, or
     one sigmoid unit for two): the same probabilities from the features, as one matrix product."""
-    weights, bias, mean, scale = fitted
-    kernel = weights / scale[:, None]
-    offset = bias - (mean / scale) @ weights
-    if dense.units == 1:  # softmax of two logits is the sigmoid of their difference
-        kernel = kernel[:, 1:] - kernel[:, :1]
-        offset = offset[1:] - offset[:1]
+    kernel, offset = dense_weights(*fitted, sigmoid=dense.units == 1)
     dense.set_weights([kernel.astype(np.float32), offset.astype(np.float32)])
 
 
@@ -97,11 +92,7 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, paths: list[str], c
     labels = np.asarray(labels, np.int64)
     k = len(class_names)
     folds = folds_for(labels, k)
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), np.int64)
-    for j in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == j))
-        fold_of[rows] = np.arange(len(rows)) % folds
+    fold_of = stratified_folds(labels, folds, seed)
     probs = np.zeros((len(labels), k))
     for f in range(folds):
         if should_stop is not None and should_stop():
