@@ -77,7 +77,9 @@ class HistoryChart(FigureCanvasQTAgg):
                                       color="#616161", wrap=True)
         self.clear()
 
-    def clear(self) -> None:
+    def clear(self, empty_text: str | None = None) -> None:
+        """No epochs; the sentence shown instead: ``empty_text`` (default :data:`EMPTY_TEXT`)."""
+        self.empty_text.set_text(empty_text or self.EMPTY_TEXT)
         self.data = {key: ([], []) for key in self.lines}
         self.batch_data: tuple[list, list] = ([], [])
         self.fine_tune_start: float | None = None

@@ -24,6 +24,9 @@ STOP_TIP = "Stop after the current batch and keep the best epoch so far"
 NO_MODEL_TO_CONTINUE = "Open a model saved by catdog-desktop first: training then goes on from it."
 
 
+#: The result box's title after a training scored on held-out pictures.
+RESULT_TITLE = "Evaluation on pictures the model never trained on"
+
 class TrainingPanel(QWidget):
     train_requested = Signal(object)   # TrainingConfig
     stop_requested = Signal()
@@ -83,7 +86,7 @@ class TrainingPanel(QWidget):
         self.chart_holder.addWidget(self.chart_placeholder)
 
         # --- evaluation ---
-        self.result_box = QGroupBox("Evaluation on pictures the model never trained on")
+        self.result_box = QGroupBox(RESULT_TITLE)
         self.result_summary = QLabel()
         self.result_summary.setWordWrap(True)
         self.result_summary.setTextFormat(Qt.TextFormat.RichText)
@@ -270,8 +273,17 @@ class TrainingPanel(QWidget):
                "it stopped improving" if result.stopped_early else "all epochs ran")
         kept = ("the model as it was at the limit, part-way through the first pass, is kept." if epochs == 0
                 else f"the model from epoch {result.best_epoch or '—'} is kept.")
-        self.status.setText(
-            f"Finished: {count(epochs, 'epoch')} in {format_seconds(result.train_seconds)} ({how}); {kept}")
+        if ev.folds:   # trained on every picture, no epoch picked (core.training.few)
+            self.status.setText(f"Finished in {format_seconds(result.train_seconds)}: the classifier learned from "
+                                "every picture, and cross-validation estimated how often it is right.")
+        else:
+            self.status.setText(
+                f"Finished: {count(epochs, 'epoch')} in {format_seconds(result.train_seconds)} ({how}); {kept}")
+        if ev.folds and self.chart is not None:
+            self.chart.clear("The classifier learned from every picture at once: no epochs to chart. How often "
+                             "it is right is estimated by cross-validation, below.")
+        self.result_box.setTitle("Accuracy estimated by cross-validation (each picture scored by a classifier "
+                                 "trained without it)" if ev.folds else RESULT_TITLE)
         where = html.escape(ev.where()) if ev.folds else f"on {count(ev.count, ev.split + ' picture')}"
         score = (f"<span style='font-size:15pt'><b>{ev.accuracy:.1%}</b> correct</span> "
                  f"{where} (loss {ev.loss:.3f})." if ev.checked else

@@ -27,6 +27,12 @@ def test_the_pretrained_default_trains_through_the_window_and_tells_its_stages(q
     assert "Training the classifier on every picture, then cross-validating it: 6 / 6" in bars
     assert not any(b.startswith("Checking the model on") for b in bars)
     assert "estimated by cross-validation on 100 pictures (5 folds)" in panel.result_summary.text()
+    # No epoch was picked and no picture held out: the panel does not speak of either.
+    assert panel.result_box.title().startswith("Accuracy estimated by cross-validation")
+    assert panel.status.text().endswith("the classifier learned from every picture, and cross-validation "
+                                        "estimated how often it is right.")
+    assert panel.chart.is_empty() and panel.chart.empty_text.get_text().startswith("The classifier learned from "
+                                                                                   "every picture at once")
     # The stages after the training are told too (the bar sat still through them before).
     assert any(b.startswith("Preparing “not sure” and “none of these”") for b in bars)
     assert bars[-1] == "Handing the trained model to the app…"

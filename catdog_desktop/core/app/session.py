@@ -336,8 +336,11 @@ class Session:
         if trained is None:
             return ""
         mine = _score(trained.metadata)
-        this = (f"This model: {mine[0]:.1%} correct on {mine[1]:,} {mine[2]} pictures." if mine
-                else "This model has no score.")
+        if mine and mine[2] == "cross-validation":   # it trained on every picture (core.training.few)
+            this = f"This model: {mine[0]:.1%} correct, estimated by cross-validation on {mine[1]:,} pictures."
+        else:
+            this = (f"This model: {mine[0]:.1%} correct on {mine[1]:,} {mine[2]} pictures." if mine
+                    else "This model has no score.")
         if active is trained:
             return f"{this} It is the model in use: it classifies the pictures you drop."
         if active is None:
