@@ -1,6 +1,7 @@
 """Labels saved by the inbox's choice of pictures (issue 25, item 5), and the retrain's time.
 
     python benchmarks/labelling_bench.py [--photos ../shared/data/catsdogs/train] [--quick] [--out FILE]
+    python benchmarks/labelling_bench.py --only retrain     # the retrain's time alone
 
 A simulated user labels truthfully (the oracle: the photo's own class folder) through the app's
 own code path, core.label.inbox.InboxSession without a model: the pretrained backbone's features
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks the script, figures mean nothing")
     parser.add_argument("--out", help="append the JSON line to this file")
     parser.add_argument("--skip-retrain", action="store_true", help="leave out the retrain's timing")
-    parser.add_argument("--only", choices=METHODS, help="simulate one method only")
+    parser.add_argument("--only", choices=(*METHODS, "retrain"), help="simulate one method only, or only time the retrain")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
     out: dict = {"benchmark": "labelling", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     out["pool"], out["test"] = len(pool), len(test)
     began = time.perf_counter()
     features_of(pool)
-    test_x = features_of(test)
+    test_x = features_of(test if args.only != "retrain" else [])
     test_y = [truth[os.path.basename(p)] for p in test]
     out["features_s"] = round(time.perf_counter() - began, 1)
 
@@ -302,7 +303,7 @@ def report(out: dict) -> None:
     methods = out.get("methods", {})
     counts = sorted(set().union(*(m["curve_median"] for m in methods.values()))) if methods else []
     print("labels  " + "  ".join(f"{m:>7}" for m in methods), file=sys.stderr)
-    for n in counts:
+    for n in (n for n in counts if n <= out["settings"]["labels"]):
         cells = [f"{methods[m]['curve_median'][n]:7.1%}" if n in methods[m]["curve_median"] else " " * 7 for m in methods]
         print(f"{n:6d}  " + "  ".join(cells), file=sys.stderr)
     for target in TARGETS:
