@@ -37,3 +37,22 @@ def test_a_retrain_on_2000_labelled_pictures_makes_a_bounded_number_of_passes_an
     fits.clear()
     few = head.train_head(x[995:1005], labels[995:1005])   # five a class: the full count of steps, cheap
     assert fits[0] == (10, head.STEPS) and few.trained_on == 10
+
+
+def test_the_fit_runs_on_one_blas_thread(monkeypatch):
+    """Threads spinning on skinny products made a retrain on a few hundred pictures take seconds on a
+    busy 2-core machine (head.BLAS_THREADS)."""
+    from threadpoolctl import threadpool_info
+
+    rng = np.random.default_rng(1)
+    x, labels = _two_classes(rng, 150, rng.normal(0, 0.35, (2, 64)))
+    threads = []
+    fit = head.fit_softmax
+
+    def counted(*args, **kwargs):
+        threads.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(head, "fit_softmax", counted)
+    head.train_head(x, labels)
+    assert threads and set(threads) == {1}

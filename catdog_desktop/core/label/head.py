@@ -41,6 +41,12 @@ STEPS = 100
 #: 3,000), so a retrain on 2,000 (its fit and the estimate's fold on 1,600) takes 45 steps, not 200.
 ROW_STEPS = 40_000
 MIN_STEPS = 20
+#: BLAS threads of the fit and the estimate (threadpoolctl; NumPy's default is one a core). Their
+#: products are skinny (pictures x features by features x classes), so threads mostly wait on each
+#: other, and on a busy machine they spin: on the 2-core EPYC with other jobs running (load 3), a
+#: retrain on 300-800 labelled pictures took 2.1-5.1 s with both cores and 0.34-0.40 s with one
+#: (0.70 against 0.28 s on 2,000; benchmarks/labelling_bench.py has the retrain's figures).
+BLAS_THREADS = 1
 
 
 @dataclass
@@ -76,10 +82,13 @@ def train_head(features: np.ndarray, labels: Sequence[str], class_names: Sequenc
     if (present > 0).sum() < 2:
         raise CatdogError("The model needs labelled pictures of at least two classes to learn from: label a few "
                           "of each class first.")
-    started = time.perf_counter()
-    weights, bias, mean, scale = fit_softmax(x, y, len(names), seed, steps=steps_for(len(y)))
-    seconds = time.perf_counter() - started
-    accuracy = cross_validated_accuracy(x, y, len(names), seed) if estimate else None
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        started = time.perf_counter()
+        weights, bias, mean, scale = fit_softmax(x, y, len(names), seed, steps=steps_for(len(y)))
+        seconds = time.perf_counter() - started
+        accuracy = cross_validated_accuracy(x, y, len(names), seed) if estimate else None
     return Head(names, weights, bias, mean, scale, len(y), seconds, accuracy)
 
 
