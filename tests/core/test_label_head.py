@@ -4,7 +4,7 @@ benchmarks/labelling_bench.py), without learning less."""
 
 import numpy as np
 
-from catdog_desktop.core.label import head
+from catdog_desktop.core.label import choose, head
 
 
 def _two_classes(rng, per_class, centres):
@@ -39,20 +39,33 @@ def test_a_retrain_on_2000_labelled_pictures_makes_a_bounded_number_of_passes_an
     assert fits[0] == (10, head.STEPS) and few.trained_on == 10
 
 
-def test_the_fit_runs_on_one_blas_thread(monkeypatch):
-    """Threads spinning on skinny products made a retrain on a few hundred pictures take seconds on a
-    busy 2-core machine (head.BLAS_THREADS)."""
+def _blas_threads_seen(monkeypatch, module, name) -> list[int]:
+    """Calls of ``module.name`` record how many threads NumPy's BLAS had then."""
     from threadpoolctl import threadpool_info
 
-    rng = np.random.default_rng(1)
-    x, labels = _two_classes(rng, 150, rng.normal(0, 0.35, (2, 64)))
     threads = []
-    fit = head.fit_softmax
+    original = getattr(module, name)
 
     def counted(*args, **kwargs):
         threads.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
-        return fit(*args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(head, "fit_softmax", counted)
-    head.train_head(x, labels)
-    assert threads and set(threads) == {1}
+    monkeypatch.setattr(module, name, counted)
+    return threads
+
+
+def test_the_fit_and_the_ranking_run_on_one_blas_thread(monkeypatch):
+    """Threads spinning on skinny products made a retrain on a few hundred pictures take seconds on a
+    busy 2-core machine, and ranking the inbox twice as long (head.BLAS_THREADS)."""
+    rng = np.random.default_rng(1)
+    x, labels = _two_classes(rng, 150, rng.normal(0, 0.35, (2, 64)))
+    fitting = _blas_threads_seen(monkeypatch, head, "fit_softmax")
+    ranking = _blas_threads_seen(monkeypatch, choose, "_priority")
+
+    trained = head.train_head(x, labels)
+    ranked = choose.rank([f"p{i}.jpg" for i in range(40)], x[:40], trained.probabilities(x[:40]),
+                         trained.class_names, labelled=x[40:], top=5)
+
+    assert len(ranked) == 5
+    assert fitting and set(fitting) == {1}
+    assert ranking and set(ranking) == {1}
