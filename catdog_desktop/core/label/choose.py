@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .head import blas_threads
+
 #: Cosine similarity (centred features) from which a picture counts as another shot of the same thing.
 NEAR_IDENTICAL = 0.9
 #: From this similarity on a picture starts to lose priority (linearly, up to MAX_PENALTY at NEAR_IDENTICAL).
@@ -87,6 +89,11 @@ def rank(paths: list[str], features: np.ndarray, probabilities: np.ndarray | Non
     """The inbox pictures ``paths`` in the order to label them (the first ``top``; all if None),
     each with its reason and the model's suggestion. ``features`` (n, d) and ``labelled`` (m, d)
     live in the same space; ``probabilities`` (n, k) follow ``class_names``."""
+    with blas_threads():
+        return _rank(paths, features, probabilities, class_names, unfamiliar, labelled, top)
+
+
+def _rank(paths, features, probabilities, class_names, unfamiliar, labelled, top) -> list[Suggestion]:
     n = len(paths)
     if n == 0:
         return []

@@ -31,11 +31,11 @@ from ..data.dataset import (LAYOUT_CLASSES, LAYOUT_SPLIT, SPLIT_METHOD, TRAINED_
                             encode_digests, trained_record)
 from ..errors import CatdogError, DatasetError
 from ..evaluate.evaluation import CROSS_VALIDATION, evaluate_probabilities
-from ..evaluate.label_errors import dense_weights, fit_softmax, softmax, stratified_folds
+from ..evaluate.label_errors import dense_weights
 from ..model import calibration
 from ..wording import count
 from . import moves
-from .head import ESTIMATE_PICTURES, FOLDS, STEPS, Head
+from .head import Head, blas_threads, fold_count, out_of_fold
 
 log = logging.getLogger(__name__)
 
@@ -194,26 +194,6 @@ def updated_network(model, head: Head):
     return network
 
 
-def out_of_fold(features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0):
-    """(rows, their probabilities) by heads fitted as :func:`core.label.head.train_head` fits, each
-    without the rows it scores (stratified folds, scored until :data:`ESTIMATE_PICTURES` rows);
-    no rows when a class has a single picture."""
-    folds = _folds(labels, num_classes)
-    if folds < 2:
-        return np.zeros(0, np.int64), np.zeros((0, num_classes))
-    fold_of = stratified_folds(labels, folds, seed)
-    rows, probabilities = [], []
-    for f in range(folds):
-        held = np.flatnonzero(fold_of == f)
-        w, b, mean, scale = fit_softmax(features[fold_of != f], labels[fold_of != f], num_classes, seed + f,
-                                        steps=STEPS)
-        rows.append(held)
-        probabilities.append(softmax(((features[held] - mean) / scale) @ w + b))
-        if sum(map(len, rows)) >= ESTIMATE_PICTURES:
-            break
-    return np.concatenate(rows), np.concatenate(probabilities)
-
-
 def save_updated(classifier, head: Head, features: np.ndarray, classes: list[str], paths: list[str],
                  dataset: str | os.PathLike, out: str | os.PathLike, computed: int = 0) -> UpdatedModel:
     """Save the model ``classifier`` with ``head`` (fitted on ``features`` of the labelled pictures
@@ -229,7 +209,8 @@ def save_updated(classifier, head: Head, features: np.ndarray, classes: list[str
     names = list(head.class_names)
     x = np.asarray(features, np.float32).reshape(len(classes), -1)
     y = np.asarray([names.index(c) for c in classes], np.int64)
-    rows, probabilities = out_of_fold(x, y, len(names))   # the folds and fits of the head's own estimate
+    with blas_threads():
+        rows, probabilities = out_of_fold(x, y, len(names))   # the folds and fits of the head's own estimate
     head.accuracy = float((probabilities.argmax(axis=1) == y[rows]).mean()) if len(rows) else None
     network = updated_network(classifier.model, head)
     source = os.path.basename(classifier.path) if classifier.path else "the model"
@@ -261,7 +242,7 @@ def _metadata(classifier, head: Head, x: np.ndarray, y: np.ndarray, cross_checke
                                "counts": dict(updated.counts), "cross_checked_accuracy": head.accuracy}}
     if len(rows):
         estimate = evaluate_probabilities(probabilities, y[rows], names, split=CROSS_VALIDATION)
-        estimate.folds = _folds(y, k)
+        estimate.folds = fold_count(y, k)
         # Where a training on every picture keeps its estimate (core.training.few): evaluate and the
         # report say it when no picture is left to score the model on.
         recorded["evaluation"] = recorded["cross_validation"] = estimate.to_dict(include_mistakes=False)
@@ -303,12 +284,6 @@ def _calibration(x: np.ndarray, y: np.ndarray, rows: np.ndarray, probabilities: 
     except ValueError as exc:
         log.warning("no novelty summary: %s", exc)
     return result
-
-
-def _folds(labels: np.ndarray, num_classes: int) -> int:
-    """The folds of the cross-check: FOLDS, fewer when a class has fewer pictures (under 2: none)."""
-    counts = np.bincount(labels, minlength=num_classes)
-    return int(min(FOLDS, counts[counts > 0].min()))
 
 
 def _quoted(names: list[str]) -> str:

@@ -9,7 +9,7 @@ The fit is the multinomial logistic regression of the label check (core.evaluate
 NumPy, full-batch Adam, a light L2 penalty, classes weighted by their inverse frequency), not a
 Keras ``fit``: no model to build and trace each time, a result that depends only on the seed, and
 no memory that grows with each of the hundred retrainings of a labelling session (Keras' repeated
-``fit()`` does: the project guide's known pitfalls). Times: :data:`STEPS`.
+``fit()`` does: the project guide's known pitfalls). Times: :data:`STEPS` and :data:`ROW_STEPS`.
 """
 
 from __future__ import annotations
@@ -21,18 +21,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CatdogError
-from ..evaluate.label_errors import fit_softmax, softmax
+from ..evaluate.label_errors import fit_softmax, softmax, stratified_folds
 
 #: Folds of the accuracy estimate (fewer when a class has fewer pictures).
 FOLDS = 5
 #: The estimate scores folds until this many pictures were held out (one fold of 5 from 2,000 on):
 #: every fold costs a fit.
 ESTIMATE_PICTURES = 400
-#: Full-batch steps of the fit. Measured on MobileNetV2 features of 2,200 photos of the shared cats
-#: and dogs (2-core AMD EPYC, loaded): 100 steps reach the held-out accuracy of the label check's
-#: 300 (98.0 % on 200 photos, 2,000 labelled; 97.0 % with 200 labelled) in a third of the time
-#: (2.1 s against 5.3 s for 2,000 labelled pictures, 0.05 s for 200).
+#: Full-batch steps of the fit, for up to 400 labelled pictures. Measured on MobileNetV2 features of
+#: 2,200 photos of the shared cats and dogs (2-core AMD EPYC, loaded): 100 steps reach the held-out
+#: accuracy of the label check's 300 (98.0 % on 200 photos, 2,000 labelled; 97.0 % with 200 labelled)
+#: in a third of the time; at 200 labelled they beat 30 steps (96.2 against 95.9 % on the 5,000 test
+#: photos of benchmarks/labelling_bench.py, median of 3 draws) and cost 0.05 s.
 STEPS = 100
+#: Above 400 pictures the steps fall so that steps x pictures stays near this, down to MIN_STEPS: a
+#: step costs two passes over the features. Measured on labelling_bench.py's split (5,000 test photos,
+#: median of 3 draws of the labelled pictures): 20 steps reach the accuracy of 100 from 400 labelled
+#: pictures on (96.9 / 96.6 % at 400, 96.9 / 97.0 % at 1,000, 97.0 / 96.9 % at 2,000, 97.2 / 97.1 % at
+#: 3,000), so a retrain on 2,000 (its fit and the estimate's fold on 1,600) takes 45 steps, not 200.
+ROW_STEPS = 40_000
+MIN_STEPS = 20
+#: BLAS threads of the fit and the estimate (threadpoolctl; NumPy's default is one a core). Their
+#: products are skinny (pictures x features by features x classes), so threads mostly wait on each
+#: other, and on a busy machine they spin: on the 2-core EPYC with other jobs running (load 3), a
+#: retrain on 300-800 labelled pictures took 2.1-5.1 s with both cores and 0.34-0.40 s with one
+#: (0.70 against 0.28 s on 2,000), and ranking an inbox of 1,000 against 2,000 labelled pictures
+#: 0.44-0.74 s against 0.21-0.34 s (benchmarks/labelling_bench.py has the retrain's figures).
+BLAS_THREADS = 1
 
 
 @dataclass
@@ -68,32 +83,56 @@ def train_head(features: np.ndarray, labels: Sequence[str], class_names: Sequenc
     if (present > 0).sum() < 2:
         raise CatdogError("The model needs labelled pictures of at least two classes to learn from: label a few "
                           "of each class first.")
-    started = time.perf_counter()
-    weights, bias, mean, scale = fit_softmax(x, y, len(names), seed, steps=STEPS)
-    seconds = time.perf_counter() - started
-    accuracy = cross_validated_accuracy(x, y, len(names), seed) if estimate else None
+    with blas_threads():
+        started = time.perf_counter()
+        weights, bias, mean, scale = fit_softmax(x, y, len(names), seed, steps=steps_for(len(y)))
+        seconds = time.perf_counter() - started
+        accuracy = cross_validated_accuracy(x, y, len(names), seed) if estimate else None
     return Head(names, weights, bias, mean, scale, len(y), seconds, accuracy)
 
 
-def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> float | None:
-    """Accuracy of heads fitted without each picture's fold (stratified; folds scored until
-    :data:`ESTIMATE_PICTURES` pictures were held out; None when a class that has pictures has only one)."""
+def blas_threads():
+    """A context in which NumPy's BLAS runs on :data:`BLAS_THREADS` threads (the head's fits and the
+    ranking of the inbox, core.label.choose: skinny products, which threads only slow down)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+
+
+def steps_for(pictures: int) -> int:
+    """Full-batch steps of a fit on ``pictures`` labelled pictures (:data:`STEPS`, fewer for many)."""
+    return int(min(STEPS, max(MIN_STEPS, ROW_STEPS // max(pictures, 1))))
+
+
+def fold_count(y: np.ndarray, num_classes: int) -> int:
+    """The folds of the estimate: :data:`FOLDS`, fewer when a class has fewer pictures (under 2: none)."""
     counts = np.bincount(y, minlength=num_classes)
     present = counts[counts > 0]
-    folds = int(min(FOLDS, present.min())) if len(present) else 0
+    return int(min(FOLDS, present.min())) if len(present) else 0
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, their probabilities), each row scored by a head fitted as :func:`train_head` fits it
+    without the row's fold (stratified; folds scored until :data:`ESTIMATE_PICTURES` rows); no rows
+    when a class that has pictures has only one. Also what an updated model's calibration reads
+    (core.label.grow)."""
+    folds = fold_count(y, num_classes)
     if folds < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(y), np.int64)
-    for j in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == j))
-        fold_of[rows] = np.arange(len(rows)) % folds
-    right = scored = 0
+        return np.zeros(0, np.int64), np.zeros((0, num_classes))
+    fold_of = stratified_folds(y, folds, seed)
+    rows, probabilities = [], []
     for f in range(folds):
-        train, held = fold_of != f, fold_of == f
-        w, b, mean, scale = fit_softmax(x[train], y[train], num_classes, seed + f, steps=STEPS)
-        right += int((softmax(((x[held] - mean) / scale) @ w + b).argmax(axis=1) == y[held]).sum())
-        scored += int(held.sum())
-        if scored >= ESTIMATE_PICTURES:
+        train, held = fold_of != f, np.flatnonzero(fold_of == f)
+        w, b, mean, scale = fit_softmax(x[train], y[train], num_classes, seed + f, steps=steps_for(int(train.sum())))
+        rows.append(held)
+        probabilities.append(softmax(((x[held] - mean) / scale) @ w + b))
+        if sum(map(len, rows)) >= ESTIMATE_PICTURES:
             break
-    return right / scored
+    return np.concatenate(rows), np.concatenate(probabilities)
+
+
+def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> float | None:
+    """Accuracy of heads fitted without each picture's fold (:func:`out_of_fold`); None when a class
+    that has pictures has only one."""
+    rows, probabilities = out_of_fold(x, y, num_classes, seed)
+    return float((probabilities.argmax(axis=1) == y[rows]).mean()) if len(rows) else None
