@@ -69,3 +69,33 @@ def test_the_fit_and_the_ranking_run_on_one_blas_thread(monkeypatch):
     assert len(ranked) == 5
     assert fitting and set(fitting) == {1}
     assert ranking and set(ranking) == {1}
+
+
+def test_the_temperature_brings_an_overconfident_heads_probabilities_down_to_how_often_it_is_right():
+    from catdog_desktop.core.label.head import fit_temperature
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    right = rng.random(400) < 0.9                      # right 90 % of the time ...
+    said = np.where(right, labels, 1 - labels)
+    probabilities = np.full((400, 2), 0.001)
+    probabilities[np.arange(400), said] = 0.999         # ... and 99.9 % sure every time
+    t = fit_temperature(probabilities, labels)
+    tempered = np.exp(np.log(probabilities) / t)
+    tempered /= tempered.sum(axis=1, keepdims=True)
+    assert t > 2 and abs(tempered.max(axis=1).mean() - 0.9) < 0.02
+    honest = np.where(np.arange(2) == labels[:, None], 0.9, 0.1)   # always right, 90 % sure: sure enough
+    assert fit_temperature(honest, labels) == 1.0
+
+
+def test_a_heads_probabilities_and_the_saved_layer_use_its_temperature():
+    from catdog_desktop.core.label.head import train_head
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(0, 1, (40, 8)), rng.normal(0.6, 1, (40, 8))]).astype(np.float32)
+    labels = ["a"] * 40 + ["b"] * 40                     # overlapping classes: a fit on them is too sure
+    head = train_head(x, labels)
+    assert head.temperature > 1
+    cold = head.probabilities(x).max(axis=1).mean()
+    head.temperature = 1.0
+    assert head.probabilities(x).max(axis=1).mean() > cold

@@ -31,11 +31,11 @@ from ..data.dataset import (LAYOUT_CLASSES, LAYOUT_SPLIT, SPLIT_METHOD, TRAINED_
                             encode_digests, trained_record)
 from ..errors import CatdogError, DatasetError
 from ..evaluate.evaluation import CROSS_VALIDATION, evaluate_probabilities
-from ..evaluate.label_errors import dense_weights
+from ..evaluate.label_errors import dense_weights, softmax
 from ..model import calibration
 from ..wording import count
 from . import moves
-from .head import Head, blas_threads, fold_count, out_of_fold
+from .head import Head, blas_threads, fit_temperature, fold_count, out_of_fold
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,9 @@ def updated_network(model, head: Head):
 
     features = calibration.feature_model(model).outputs[1]
     k = len(head.class_names)
-    kernel, bias = dense_weights(head.weights, head.bias, head.mean, head.scale, sigmoid=k == 2)
+    t = head.temperature
+    kernel, bias = dense_weights(np.asarray(head.weights) / t, np.asarray(head.bias) / t, head.mean, head.scale,
+                                 sigmoid=k == 2)
     dense = keras.layers.Dense(kernel.shape[1], activation="sigmoid" if k == 2 else "softmax", name=OUTPUT_LAYER,
                                dtype="float32")
     network = keras.Model(model.input, dense(features), name=model.name)
@@ -212,6 +214,9 @@ def save_updated(classifier, head: Head, features: np.ndarray, classes: list[str
     with blas_threads():
         rows, probabilities = out_of_fold(x, y, len(names))   # the folds and fits of the head's own estimate
     head.accuracy = float((probabilities.argmax(axis=1) == y[rows]).mean()) if len(rows) else None
+    if len(rows):   # as train_head does: the saved model's probabilities are about as often right as they say
+        head.temperature = fit_temperature(probabilities, y[rows])
+        probabilities = softmax(np.log(np.clip(probabilities, 1e-12, 1.0)) / head.temperature)
     network = updated_network(classifier.model, head)
     source = os.path.basename(classifier.path) if classifier.path else "the model"
     gained = [n for n in names if n not in classifier.class_names]
