@@ -230,9 +230,10 @@ class LabelsChart(FigureCanvasQTAgg):
         super().__init__(figure)
         self.setParent(parent)
         self.setMinimumSize(240, 170)
-        self.setToolTip("Cross-checked: each labelled picture scored by a classifier trained without it, an honest "
-                        "estimate of how often the suggestions are right. Test pictures: the dataset's test "
-                        "folder, which no label goes to.")
+        self.setToolTip("Cross-checked: each labelled picture scored by a classifier trained without it. The "
+                        "pictures you label are the ones the model found hardest, so this runs below how often it is "
+                        "right on the rest of the pile. Test pictures: the dataset's test folder, which no label "
+                        "goes to: the fairest figure, when there is one.")
         self.ax = figure.add_subplot(1, 1, 1)
         self.ax.set_title("How often it is right", fontsize=9)
         self.ax.set_xlabel("labelled pictures", fontsize=8)

@@ -36,7 +36,7 @@ def test_ctrl_tab_and_ctrl_page_keys_switch_tabs_wherever_the_focus_is(qtbot, wi
     qtbot.waitUntil(window.dataset_panel.choose_button.hasFocus)
     for key, modifiers, index in [(Qt.Key.Key_Tab, CTRL, 1), (Qt.Key.Key_PageDown, CTRL, 2),
                                   (Qt.Key.Key_PageUp, CTRL, 1), (Qt.Key.Key_Backtab, CTRL | SHIFT, 0),
-                                  (Qt.Key.Key_Backtab, CTRL | SHIFT, 3), (Qt.Key.Key_Tab, CTRL, 0)]:
+                                  (Qt.Key.Key_Backtab, CTRL | SHIFT, 4), (Qt.Key.Key_Tab, CTRL, 0)]:
         qtbot.keyClick(QApplication.focusWidget() or window, key, modifiers)
         assert window.tabs.currentIndex() == index, (key, modifiers)
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
