@@ -4,7 +4,8 @@ next, and how often the model is right as the labels grow. It only shows and ask
 (:mod:`.labelling`) holds the inbox session and runs the work.
 
 Keys, while the tab has the focus: 1–9 a class, Enter the suggestion, S skip, N a new class,
-Backspace undo (a text field or a number box keeps its own typing).
+Backspace undo. The percentage box keeps its own typing (digits, Backspace, Enter), and Enter on
+"Next up" brings that picture forward.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from html import escape
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
+    QAbstractSpinBox, QApplication, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
     QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
@@ -186,10 +187,21 @@ class InboxPanel(QWidget):
         for k in range(1, CLASS_KEYS + 1):
             key(str(k), lambda k=k: self._class_key(k - 1))
         for sequence in ("Return", "Enter"):
-            key(sequence, lambda: self._if_enabled(self.accept_button))
+            key(sequence, self._enter)
         key("S", lambda: self._if_enabled(self.skip_button))
         key("N", lambda: self._if_enabled(self.new_class_button))
         key("Backspace", lambda: self._if_enabled(self.undo_button))
+
+    def _enter(self) -> None:
+        """Enter accepts the suggestion, except where it means something else: on "Next up" it brings
+        the picture forward, in the percentage box (or any text field) it does nothing here."""
+        focus = QApplication.focusWidget()
+        if focus is self.next_up:
+            item = self.next_up.currentItem()
+            if item is not None:
+                self.picture_picked.emit(item.data(PathRole))
+        elif not isinstance(focus, (QAbstractSpinBox, QLineEdit)):
+            self._if_enabled(self.accept_button)
 
     def _class_key(self, index: int) -> None:
         if index < len(self._class_buttons):

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ..core.app import jobs
 from ..core.app.session import Session
-from ..core.errors import CatdogError, NothingToUndoError
+from ..core.errors import CatdogError, describe
+from ..core.label.choose import Suggestion
 from ..core.wording import count
 from .inbox_panel import NEXT_UP, InboxPanel
 from .workers import JobRunner
@@ -47,7 +48,8 @@ class Labelling(QObject):
         self.labelled: dict[str, object] = {}   # where a labelled picture went -> its Suggestion (for undo)
         self.since_retrain = 0
         self._retrain_again = False
-        self._accepting = False            # an "accept all" moves pictures: no labelling meanwhile
+        self._moving = False               # an "accept all" or an undo moves pictures: no labelling meanwhile
+        self.class_order: list[str] = []   # the classes' keys 1-9: once given, a class keeps its key
         panel.set_folders(session.inbox_folder, session.last_dataset)
         panel.choose_inbox.connect(self.choose_inbox)
         panel.choose_dataset.connect(self.choose_dataset)
@@ -96,7 +98,7 @@ class Labelling(QObject):
         classifier = self.session.classifier if self.panel.use_model_box.isChecked() else None
         self.session.set_inbox_folder(inbox)
         self.inbox, self.queue, self.skipped, self.labelled = None, [], set(), {}
-        self.since_retrain = 0
+        self.since_retrain, self._retrain_again, self.class_order = 0, False, []
         if self.panel.chart is not None:
             self.panel.chart.clear()
         self.panel.set_open(False, busy=True)
@@ -128,13 +130,15 @@ class Labelling(QObject):
     # ----- labelling ----------------------------------------------------------------------------
     def label(self, class_name: str, new_class: bool = False) -> None:
         """Label the picture shown ``class_name``: it moves into that class folder of the dataset."""
-        if self.inbox is None or not self.queue or self._accepting:
+        if self.inbox is None or not self.queue or self._moving:
             return
         shown = self.queue[0]
+        # A class the model knows needs no "new class" (its folder is made with the first label).
+        new_class = new_class or class_name in self.inbox.class_names
         try:
             report = self.inbox.label(shown.path, class_name, shown, new_class=new_class)
-        except CatdogError as exc:
-            self.panel.show_message(str(exc), error=True)
+        except (CatdogError, OSError) as exc:
+            self.panel.show_message(str(exc) if isinstance(exc, CatdogError) else describe(exc), error=True)
             if not os.path.exists(shown.path):   # vanished: nothing to label any more
                 self.queue.pop(0)
                 self._show()
@@ -148,8 +152,7 @@ class Labelling(QObject):
 
     def accept_suggestion(self) -> None:
         if self.queue and self.queue[0].suggestion is not None:
-            name = self.queue[0].suggestion
-            self.label(name, new_class=name not in self._dataset_classes())
+            self.label(self.queue[0].suggestion)
 
     def new_class(self) -> None:
         if self.inbox is None or not self.queue:
@@ -179,27 +182,32 @@ class Labelling(QObject):
                 return
 
     def undo(self) -> None:
-        """Put the last labelled picture (or the last "accept all") back in the inbox, shown first."""
-        if self.inbox is None or self._accepting:
+        """Put the last labelled picture (or the last "accept all") back in the inbox, shown first (in
+        a worker: an accept-all's undo checks and moves every picture back)."""
+        if self.inbox is None or self._moving:
             return
-        try:
-            report = self.inbox.undo()
-        except NothingToUndoError as exc:
-            self.panel.show_message(str(exc))
-            return
-        except CatdogError as exc:
-            self.panel.show_message(str(exc), error=True)
+        self._moving = True
+        self.panel.set_open(True, busy=True)
+        self.jobs.start("inbox-undo", jobs.undo_inbox, self.inbox, returned=self._on_undone,
+                        errored=lambda m: self.panel.show_message(m, error=True), finished=self._on_moved)
+
+    def _on_undone(self, report) -> None:
+        if report is None:
+            self.panel.show_message("There is no label to undo.")
             return
         back = []
         for was, now in report.restored:
+            if now not in self.inbox.pictures:
+                continue
             shown = self.labelled.pop(was, None)
-            if shown is not None and now in self.inbox.pictures:
-                shown.path = now
-                back.append(shown)
+            if shown is None:   # labelled before this inbox was opened: shown as it comes
+                shown = Suggestion(path=now, rank=0, reason="back in the inbox (undone)")
+            shown.path = now
+            back.append(shown)
         back_paths = {s.path for s in back}
         self.queue = back + [s for s in self.queue if s.path not in back_paths]
         self.panel.show_message(report.summary())
-        self._labels_changed()
+        self.since_retrain += 1
 
     def accept_all(self, threshold: float) -> None:
         """Every picture suggested at least ``threshold`` sure gets its suggestion, after the user
@@ -220,12 +228,12 @@ class Labelling(QObject):
                     "puts them all back.")
         if QMessageBox.question(self.window, "Accept suggestions", question, Button.Yes | Button.Cancel) != Button.Yes:
             return
-        self._accepting = True
+        self._moving = True
         self.panel.set_open(True, busy=True)
         self.panel.show_message(f"Labelling {count(len(plan), 'picture')}…")
         self.jobs.start("inbox-accept", jobs.accept_inbox, self.inbox, plan,
                         progress=lambda p: self.panel.show_progress(*p), returned=self._on_accepted,
-                        errored=lambda m: self.panel.show_message(m, error=True), finished=self._on_accept_finished)
+                        errored=lambda m: self.panel.show_message(m, error=True), finished=self._on_moved)
 
     def _on_accepted(self, report) -> None:
         placed = {src: dst for src, dst in report.placed}
@@ -235,11 +243,12 @@ class Labelling(QObject):
                 self.labelled[dst] = shown[src]
         self.queue = [s for s in self.queue if s.path not in placed]
         self.panel.show_message(report.summary() + " Backspace undoes all of them at once.")
-        self.since_retrain += RETRAIN_EVERY   # a bulk always teaches the model
 
-    def _on_accept_finished(self) -> None:
-        self._accepting = False
+    def _on_moved(self) -> None:
+        """An accept-all or an undo ended: labelling goes on, and the model learns from the change."""
+        self._moving = False
         self.panel.hide_progress()
+        self.since_retrain = max(self.since_retrain, RETRAIN_EVERY - 1)   # a bulk or an undo: learn at once
         self._labels_changed()
 
     # ----- learning -------------------------------------------------------------------------------
@@ -252,21 +261,26 @@ class Labelling(QObject):
             return
         self.since_retrain = 0
         self.status("The model is learning from your labels…")
-        self.jobs.start("inbox-retrain", jobs.retrain_inbox, self.inbox, None, returned=self._on_retrained,
-                        errored=self._on_retrain_error, finished=self._on_retrain_finished)
+        inbox = self.inbox   # a result for an inbox opened before (the user reopened meanwhile) is dropped
+        self.jobs.start("inbox-retrain", jobs.retrain_inbox, inbox, None,
+                        returned=lambda result: self._on_retrained(result) if inbox is self.inbox else None,
+                        errored=lambda m: self._on_retrain_error(m) if inbox is self.inbox else None,
+                        finished=lambda: self._on_retrain_finished() if inbox is self.inbox else None)
 
     def _on_retrained(self, result) -> None:
         head, suggestions = result
         left = set(self.inbox.pictures)
         fresh = [s for s in suggestions if s.path in left]   # labelled meanwhile: not again
+        suggested = {s.path for s in fresh}
+        back = [s for s in self.queue if s.path in left and s.path not in suggested]   # undone meanwhile
         shown = self.queue[0].path if self.queue else None
-        self.queue = ([s for s in fresh if s.path not in self.skipped]
+        self.queue = (back + [s for s in fresh if s.path not in self.skipped]
                       + [s for s in fresh if s.path in self.skipped])
         if shown is not None:   # the picture on screen stays there: the user may be about to label it
             self.bring_forward(shown)
         self._chart_point(head)
         self.status(f"The model learned from {count(head.trained_on, 'labelled picture')} in {head.seconds:.1f} s.")
-        self._show()
+        self._show(focus=False)   # the user may be typing elsewhere (the percentage)
 
     def _on_retrain_error(self, message: str) -> None:
         self.status(message)
@@ -287,6 +301,9 @@ class Labelling(QObject):
             self.panel.show_message("Saving a model needs a model to start from: tick “Suggest with the model in "
                                     "use” and open the inbox again (its classes are what change), or train a model "
                                     "on the dataset folder on the Train tab.", error=True)
+            return
+        if self.jobs.busy("inbox-save"):
+            self.panel.show_message("The model is being saved: wait for it to finish.")
             return
         path = self.models.ask_save_path(classifier)
         if not path:
@@ -317,11 +334,6 @@ class Labelling(QObject):
             self.retrain()
         self._show()
 
-    def _dataset_classes(self) -> list[str]:
-        from ..core.label import moves
-
-        return moves.class_folders(self.inbox.dataset) if self.inbox is not None else []
-
     def _counts_text(self) -> str:
         if self.inbox is None:
             return ""
@@ -334,14 +346,15 @@ class Labelling(QObject):
         return (f"{count(len(self.queue), 'picture')} to label · {labelled} · suggestions from "
                 f"{self.inbox.source}{test}.")
 
-    def _show(self) -> None:
+    def _show(self, focus: bool = True) -> None:
         first = self.queue[0] if self.queue else None
         if self.inbox is not None:
-            self.panel.set_classes(self.inbox.class_names)
+            self.class_order += [n for n in self.inbox.class_names if n not in self.class_order]
+            self.panel.set_classes(self.class_order)
         self.panel.show_picture_to_label(first)
         self.panel.show_next_up(self.queue[1:])
         self.panel.show_counts(self._counts_text())
-        self.panel.set_open(self.inbox is not None, busy=self._accepting)
+        self.panel.set_open(self.inbox is not None, busy=self._moving)
         if first is not None:
             self.jobs.start("inbox-picture", jobs.picture_preview, first.path, jobs.PREVIEW_SIZE,
                             returned=lambda thumb, p=first.path: self.panel.show_picture(p, thumb))
@@ -349,4 +362,5 @@ class Labelling(QObject):
         if upcoming:
             self.jobs.start("inbox-thumbnails", jobs.thumbnails, upcoming,
                             yielded=lambda t: self.panel.set_thumbnail(t.path, t.thumb))
-        self.panel.setFocus()
+        if focus:
+            self.panel.setFocus()

@@ -273,13 +273,14 @@ class TrainingPanel(QWidget):
                "it stopped improving" if result.stopped_early else "all epochs ran")
         kept = ("the model as it was at the limit, part-way through the first pass, is kept." if epochs == 0
                 else f"the model from epoch {result.best_epoch or '—'} is kept.")
-        if ev.folds:   # trained on every picture, no epoch picked (core.training.few)
+        every = getattr(result, "cross_validation", None) is not None   # no epoch picked (core.training.few)
+        if every:
             self.status.setText(f"Finished in {format_seconds(result.train_seconds)}: the classifier learned from "
                                 "every picture, and cross-validation estimated how often it is right.")
         else:
             self.status.setText(
                 f"Finished: {count(epochs, 'epoch')} in {format_seconds(result.train_seconds)} ({how}); {kept}")
-        if ev.folds and self.chart is not None:
+        if every and self.chart is not None:
             self.chart.clear("The classifier learned from every picture at once: no epochs to chart. How often "
                              "it is right is estimated by cross-validation, below.")
         self.result_box.setTitle("Accuracy estimated by cross-validation (each picture scored by a classifier "

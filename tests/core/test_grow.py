@@ -60,7 +60,7 @@ def test_a_new_class_folder_is_learned_from_cached_features_and_the_model_loads_
     # The very computation of the head: the old model's features, the head's weights in the new last layer.
     pixels = np.stack([load_pixels(p, 32) for p in _pictures(new / "birds", 2) + _pictures(new / "cats", 2)])
     _, features = model.probabilities_and_features(pixels)
-    np.testing.assert_allclose(grown.probabilities(pixels), session.head.probabilities(features), atol=1e-5)
+    np.testing.assert_allclose(grown.probabilities(pixels), updated.head.probabilities(features), atol=1e-5)
 
     meta = grown.metadata
     assert meta["updated_from"]["model"] == "colours.keras" and meta["updated_from"]["gained"] == ["birds"]

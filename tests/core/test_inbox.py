@@ -350,3 +350,13 @@ def test_in_a_train_test_layout_the_head_is_scored_on_the_test_pictures_no_label
     assert (data / "train" / "cats" / "red.png").exists()
     session.retrain()
     assert session.head.trained_on == 7 and session.held_out[1:] == (6, "test")
+
+
+def test_undoing_the_only_label_keeps_the_users_dataset_folder(tmp_path):
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    picture = _picture(inbox / "a.png", (200, 30, 30))
+    data.mkdir()                                         # the user's dataset folder, empty so far
+    label_pictures([LabelRequest(str(picture), "cats")], data, new_class=True)
+    assert _files(data) == ["cats/a.png"]
+    undo_last_label(data)
+    assert picture.exists() and data.is_dir() and not (data / "cats").exists()

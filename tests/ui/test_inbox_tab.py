@@ -37,6 +37,12 @@ def _key(qtbot, panel, key):
     qtbot.keyClick(panel, key)
 
 
+def _undo(qtbot, window, panel):
+    """Backspace, and wait for the undo's worker (an accept-all's undo checks every picture)."""
+    _key(qtbot, panel, Qt.Key.Key_Backspace)
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-undo"), timeout=30_000)
+
+
 def test_keys_label_skip_accept_and_undo_the_picture_shown(qtbot, inbox_tab):
     window, panel, flow, inbox, data = inbox_tab
     first = flow.queue[0]
@@ -49,7 +55,7 @@ def test_keys_label_skip_accept_and_undo_the_picture_shown(qtbot, inbox_tab):
     assert os.path.exists(data / "dogs" / os.path.basename(first.path)) and not os.path.exists(first.path)
     assert flow.queue[0].path != first.path and "Labelled 1 picture (dogs: 1)" in panel.message.text()
 
-    _key(qtbot, panel, Qt.Key.Key_Backspace)             # back into the inbox, and shown first again
+    _undo(qtbot, window, panel)                          # back into the inbox, and shown first again
     assert os.path.exists(first.path) and _files(data) == []
     assert flow.queue[0].path == first.path and panel.message.text() == "Moved 1 file back where they were."
 
@@ -68,7 +74,7 @@ def test_a_new_class_from_the_n_key_makes_its_folder_and_a_button(qtbot, inbox_t
     shown = flow.queue[0]
     _key(qtbot, panel, Qt.Key.Key_N)
     assert _files(data) == [f"birds/{os.path.basename(shown.path)}"]
-    assert [b.text() for b in panel._class_buttons] == ["1 · birds", "2 · cats", "3 · dogs"]
+    assert [b.text() for b in panel._class_buttons] == ["1 · cats", "2 · dogs", "3 · birds"]   # keys keep their class
     assert "New class: birds." in panel.message.text()
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("a/b", True))
     _key(qtbot, panel, Qt.Key.Key_N)                     # a name no folder can have: said, nothing moved
@@ -94,7 +100,7 @@ def test_accept_all_says_how_many_first_and_one_undo_takes_them_all_back(qtbot, 
     assert panel.undo_button.isEnabled() and panel.accept_all_button.isEnabled()   # labelling goes on at once
     qtbot.waitUntil(lambda: not window.jobs.busy("inbox-retrain"), timeout=30_000)
 
-    _key(qtbot, panel, Qt.Key.Key_Backspace)
+    _undo(qtbot, window, panel)
     assert _files(data) == [] and len(_files(inbox)) == 10 and len(flow.queue) == 10
 
 
@@ -130,6 +136,7 @@ def test_a_picture_gone_since_it_was_shown_is_said_and_left_out(qtbot, inbox_tab
     _key(qtbot, panel, Qt.Key.Key_1)
     assert panel.message.styleSheet() and os.path.basename(shown.path) in panel.message.text()
     assert flow.queue[0].path != shown.path and _files(data) == []
+    assert shown.path not in flow.inbox.pictures          # not offered again after the next retrain
 
 
 def test_opening_without_folders_or_with_the_inbox_inside_the_dataset_says_why(qtbot, window, tmp_path):
@@ -190,3 +197,52 @@ def test_save_as_a_model_without_a_model_says_what_to_do(qtbot, window, tmp_path
     qtbot.mouseClick(panel.save_model_button, Qt.MouseButton.LeftButton)
     assert panel.message.text().startswith("Saving a model needs a model to start from")
     assert not window.jobs.busy("inbox-save")
+
+
+def test_class_keys_keep_their_class_when_the_first_label_makes_its_folder(qtbot, inbox_tab):
+    window, panel, flow, inbox, data = inbox_tab
+    assert [b.text() for b in panel._class_buttons] == ["1 · cats", "2 · dogs"]
+    (data / "cats").rmdir()
+    (data / "dogs").rmdir()                              # the model's classes, no folders yet
+    first, second = flow.queue[0], flow.queue[1]
+    _key(qtbot, panel, Qt.Key.Key_2)                     # "dogs": its folder is made, no "new class" asked
+    assert _files(data) == [f"dogs/{os.path.basename(first.path)}"]
+    assert [b.text() for b in panel._class_buttons] == ["1 · cats", "2 · dogs"]   # 1 is still cats
+    _key(qtbot, panel, Qt.Key.Key_1)
+    assert f"cats/{os.path.basename(second.path)}" in _files(data)
+
+
+def test_enter_in_the_percentage_box_labels_nothing_and_on_next_up_brings_that_picture_forward(qtbot, inbox_tab):
+    window, panel, flow, inbox, data = inbox_tab
+    panel.accept_above.setFocus()
+    qtbot.waitUntil(lambda: panel.accept_above.hasFocus() or panel.accept_above.lineEdit().hasFocus())
+    qtbot.keyClick(panel.accept_above, Qt.Key.Key_Return)
+    assert _files(data) == [] and len(flow.queue) == 10
+    third = flow.queue[2]
+    panel.next_up.setFocus()
+    panel.next_up.setCurrentRow(1)                       # the third picture (the list starts after the one shown)
+    qtbot.keyClick(panel.next_up, Qt.Key.Key_Return)
+    assert flow.queue[0].path == third.path and _files(data) == []
+
+
+def test_an_undo_while_the_model_learns_keeps_the_picture_in_the_queue(qtbot, inbox_tab):
+    window, panel, flow, inbox, data = inbox_tab
+    for _ in range(labelling_flow.RETRAIN_EVERY):
+        shown = flow.queue[0]
+        flow.label("cats" if "red" in shown.path or "purple" in shown.path else "dogs")
+    last = shown.path
+    assert window.jobs.busy("inbox-retrain")
+    _undo(qtbot, window, panel)                          # the retrain's suggestions were made before it
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-retrain"), timeout=60_000)
+    assert os.path.exists(last) and last in [s.path for s in flow.queue] and len(flow.queue) == 6
+
+
+def test_reopening_while_the_model_learns_drops_the_old_inboxs_answer(qtbot, inbox_tab):
+    window, panel, flow, inbox, data = inbox_tab
+    flow.label("dogs")
+    flow.retrain()
+    old = flow.inbox
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: flow.inbox is not None and flow.inbox is not old, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.jobs.busy("inbox-retrain"), timeout=60_000)
+    assert len(flow.queue) == 9 and all(s.path in flow.inbox.pictures for s in flow.queue)

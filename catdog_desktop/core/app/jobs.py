@@ -449,6 +449,17 @@ def retrain_inbox(task, session, top: int | None = None):
     return head, session.suggestions(top)
 
 
+def undo_inbox(task, session):
+    """Undo the session's newest labelling (one picture, or one accept-all: every picture checked and
+    moved back); returns the UndoReport, or None when there is nothing to undo."""
+    from ..errors import NothingToUndoError
+
+    try:
+        return session.undo()
+    except NothingToUndoError:
+        return None
+
+
 def accept_inbox(task, session, plan):
     """Label every suggestion of ``plan`` (session.accept_plan: counted and confirmed first) with its
     class, as one step that one undo takes back; returns the LabelReport."""

@@ -398,7 +398,8 @@ def last_sort(target: str | os.PathLike) -> SortRun | None:
     return None
 
 
-def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None) -> UndoReport:
+def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None,
+                   keep_target: bool = False) -> UndoReport:
     """Undo the newest sort into ``target``: moved files go back where they were (a name taken
     there since gets a suffix), copies are removed while their original is still there, identical.
     A file changed or gone since is left and listed. Safe to run again after it was interrupted.
@@ -410,6 +411,9 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
     if the lines about it were signed on this computer (core.classify.signing), so the previous version's
     journals and foreign ones never move anything; and nothing is deleted unless its original is
     there with the same content, which no line can fake.
+
+    ``keep_target``: the target stays even when nothing but the log is left in it (a dataset folder
+    labels go to, core.label.moves: the user's folder, not one a sort made).
     """
     target = Path(target).expanduser()
     if not target.is_dir():
@@ -458,7 +462,7 @@ def undo_last_sort(target: str | os.PathLike, progress: ProgressFn | None = None
             folder.rmdir()  # only when empty: a folder with anything else in it stays
         except OSError:
             pass
-    report.log_kept = _retire_journal(target)
+    report.log_kept = "" if keep_target else _retire_journal(target)
     return report
 
 

@@ -35,7 +35,7 @@ from ..evaluate.label_errors import dense_weights, softmax
 from ..model import calibration
 from ..wording import count
 from . import moves
-from .head import Head, blas_threads, fit_temperature, fold_count, out_of_fold
+from .head import Head, blas_threads, fit_temperature, out_of_fold
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class UpdatedModel:
     computed: int = 0
     cached: int = 0
     notes: list[str] = field(default_factory=list)
+    #: The head the new output layer holds (not part of :meth:`to_dict`).
+    head: Head | None = field(default=None, repr=False, compare=False)
 
     def changes(self) -> list[str]:
         """What changed, in words: "gained the class 'birds'", "lost 'cats'"."""
@@ -212,7 +214,7 @@ def save_updated(classifier, head: Head, features: np.ndarray, classes: list[str
     x = np.asarray(features, np.float32).reshape(len(classes), -1)
     y = np.asarray([names.index(c) for c in classes], np.int64)
     with blas_threads():
-        rows, probabilities = out_of_fold(x, y, len(names))   # the folds and fits of the head's own estimate
+        rows, probabilities, folds = out_of_fold(x, y, len(names))   # the head's own estimate's folds and fits
     head.accuracy = float((probabilities.argmax(axis=1) == y[rows]).mean()) if len(rows) else None
     if len(rows):   # as train_head does: the saved model's probabilities are about as often right as they say
         head.temperature = fit_temperature(probabilities, y[rows])
@@ -223,11 +225,11 @@ def save_updated(classifier, head: Head, features: np.ndarray, classes: list[str
     lost = [n for n in classifier.class_names if n not in names]
     counts = {n: int((y == j).sum()) for j, n in enumerate(names)}
     updated = UpdatedModel(str(out), names, source, gained, lost, counts, head.accuracy, computed,
-                           len(classes) - computed)
+                           len(classes) - computed, head=head)
     updated.notes.append(f"Made from {source}: {', '.join(updated.changes())}. Its classifier was trained again on "
                          f"the features of {count(len(y), 'labelled picture')} ({_counted(counts)}); the rest of "
                          f"{source} is unchanged.")
-    metadata = _metadata(classifier, head, x, y, (rows, probabilities), layer, paths, dataset, updated)
+    metadata = _metadata(classifier, head, x, y, (rows, probabilities, folds), layer, paths, dataset, updated)
     updated.path = str(storage.save_bundle(network, metadata, out))
     log.info("updated model %s: %s (%s)", updated.path, updated.changes(), counts)
     return updated
@@ -236,10 +238,10 @@ def save_updated(classifier, head: Head, features: np.ndarray, classes: list[str
 def _metadata(classifier, head: Head, x: np.ndarray, y: np.ndarray, cross_checked, layer: str, paths: list[str],
               dataset, updated: UpdatedModel) -> dict:
     """The saved model's description: the old model's settings (it can be trained on from), the
-    dataset record, the ``cross_checked`` (rows, probabilities) evaluation and calibration, what changed."""
+    dataset record, the ``cross_checked`` (rows, probabilities, folds fitted) evaluation and calibration, what changed."""
     old = classifier.metadata or {}
     names, k = list(head.class_names), len(head.class_names)
-    rows, probabilities = cross_checked
+    rows, probabilities, folds = cross_checked
     recorded = {"class_names": names, "image_size": classifier.image_size,
                 **{key: old[key] for key in ("config", "backbone") if key in old},
                 "train_seconds": round(head.seconds, 2), "notes": list(updated.notes),
@@ -247,7 +249,7 @@ def _metadata(classifier, head: Head, x: np.ndarray, y: np.ndarray, cross_checke
                                "counts": dict(updated.counts), "cross_checked_accuracy": head.accuracy}}
     if len(rows):
         estimate = evaluate_probabilities(probabilities, y[rows], names, split=CROSS_VALIDATION)
-        estimate.folds = fold_count(y, k)
+        estimate.folds = folds   # fitted: above 400 pictures, fewer than there are
         # Where a training on every picture keeps its estimate (core.training.few): evaluate and the
         # report say it when no picture is left to score the model on.
         recorded["evaluation"] = recorded["cross_validation"] = estimate.to_dict(include_mistakes=False)

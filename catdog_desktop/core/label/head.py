@@ -14,8 +14,10 @@ no memory that grows with each of the hundred retrainings of a labelling session
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +94,7 @@ def train_head(features: np.ndarray, labels: Sequence[str], class_names: Sequenc
         started = time.perf_counter()
         weights, bias, mean, scale = fit_softmax(x, y, len(names), seed, steps=steps_for(len(y)))
         seconds = time.perf_counter() - started
-        rows, held_out = out_of_fold(x, y, len(names), seed) if estimate else (np.zeros(0, np.int64), None)
+        rows, held_out, _folds = out_of_fold(x, y, len(names), seed) if estimate else (np.zeros(0, np.int64), None, 0)
     accuracy = float((held_out.argmax(axis=1) == y[rows]).mean()) if len(rows) else None
     temperature = fit_temperature(held_out, y[rows]) if len(rows) else 1.0
     return Head(names, weights, bias, mean, scale, len(y), seconds, accuracy, temperature)
@@ -109,12 +111,19 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(TEMPERATURES[int(np.argmin(losses))])
 
 
+_BLAS_LOCK = threading.RLock()
+
+
+@contextmanager
 def blas_threads():
     """A context in which NumPy's BLAS runs on :data:`BLAS_THREADS` threads (the head's fits and the
-    ranking of the inbox, core.label.choose: skinny products, which threads only slow down)."""
+    ranking of the inbox, core.label.choose: skinny products, which threads only slow down). The
+    limit is the whole process's, so one such context at a time (threadpoolctl is not thread-safe:
+    two workers' limits, set and restored out of order, left BLAS on one thread for good)."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+    with _BLAS_LOCK, threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        yield
 
 
 def steps_for(pictures: int) -> int:
@@ -129,14 +138,14 @@ def fold_count(y: np.ndarray, num_classes: int) -> int:
     return int(min(FOLDS, present.min())) if len(present) else 0
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, their probabilities), each row scored by a head fitted as :func:`train_head` fits it
+def out_of_fold(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """(rows, their probabilities, folds fitted), each row scored by a head fitted as :func:`train_head` fits it
     without the row's fold (stratified; folds scored until :data:`ESTIMATE_PICTURES` rows); no rows
     when a class that has pictures has only one. Also what an updated model's calibration reads
     (core.label.grow)."""
     folds = fold_count(y, num_classes)
     if folds < 2:
-        return np.zeros(0, np.int64), np.zeros((0, num_classes))
+        return np.zeros(0, np.int64), np.zeros((0, num_classes)), 0
     fold_of = stratified_folds(y, folds, seed)
     rows, probabilities = [], []
     for f in range(folds):
@@ -146,11 +155,11 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -
         probabilities.append(softmax(((x[held] - mean) / scale) @ w + b))
         if sum(map(len, rows)) >= ESTIMATE_PICTURES:
             break
-    return np.concatenate(rows), np.concatenate(probabilities)
+    return np.concatenate(rows), np.concatenate(probabilities), len(rows)
 
 
 def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> float | None:
     """Accuracy of heads fitted without each picture's fold (:func:`out_of_fold`); None when a class
     that has pictures has only one."""
-    rows, probabilities = out_of_fold(x, y, num_classes, seed)
+    rows, probabilities, _folds = out_of_fold(x, y, num_classes, seed)
     return float((probabilities.argmax(axis=1) == y[rows]).mean()) if len(rows) else None

@@ -120,7 +120,7 @@ class InboxSession:
             current = self._labelled or {}
             labelled = {}
             for p, name in found_classes.items():
-                if p in computed:
+                if p in computed and os.path.exists(p):   # not undone while it was read
                     labelled[p] = (name, computed[p].features)
                 elif p in current or (p in known and os.path.exists(p)):   # not undone meanwhile
                     labelled[p] = (name, (current.get(p) or known[p])[1])
@@ -234,6 +234,10 @@ class InboxSession:
         request = moves.LabelRequest(path, class_name, *(_seen(shown) if shown is not None else (-1, -1)))
         report = moves.label_pictures([request], self.dataset, new_class=new_class)
         self._moved(report)
+        with self._lock:   # gone from the inbox since it was read: not offered again
+            for gone, _why in report.refused:
+                if not os.path.lexists(gone):
+                    self._inbox.pop(gone, None)
         if report.refused:
             raise moves.LabelError(report.refused[0][1])
         return report
@@ -324,7 +328,8 @@ class InboxSession:
         classes = [labelled[p][0] for p in paths]
         features = np.stack([labelled[p][1] for p in paths]).astype(np.float32)
         # The head as retrain() fits it; its accuracy comes from the cross-check the calibration needs anyway.
-        self.head = head = train_head(features, classes, sorted(set(classes)), estimate=False)
+        # Not the session's head: a retrain may be running, and the suggestions stay the retrained one's.
+        head = train_head(features, classes, sorted(set(classes)), estimate=False)
         updated = grow.save_updated(self.classifier, head, features, classes, paths, self.dataset, out,
                                     computed=self.features_computed - before)
         try:

@@ -256,6 +256,7 @@ def undo_last_label(dataset: str | os.PathLike) -> sorting.UndoReport:
     if not root.is_dir():
         raise NothingToUndoError(f"There is no label to undo: {root} does not exist.")
     try:
-        return sorting.undo_last_sort(root)
+        # The dataset's folder is the user's: it stays, even with nothing but the log left in it.
+        return sorting.undo_last_sort(root, keep_target=True)
     except NothingToUndoError:
         raise NothingToUndoError(f"There is no label to undo in {root}.") from None
