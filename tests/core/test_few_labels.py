@@ -70,7 +70,7 @@ def test_a_model_that_trained_on_every_picture_is_never_scored_on_one_of_them(ev
                                         f"check it on: when it was trained, its accuracy was {ESTIMATE}: ")
     # the report says the same and shows the estimate it recorded instead of failing
     page = render(collect(classifier, scan_dataset(copy), check_labels=False))
-    assert f"Accuracy <b>" in page and ESTIMATE in page
+    assert "Accuracy <b>" in page and ESTIMATE in page
     # the export's check still has pictures: they test agreement only, never accuracy
     parity = parity_pictures(classifier, str(copy))
     assert not parity.real and "all of which the model trained on" in parity.source
