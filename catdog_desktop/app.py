@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ctypes.util
 import logging
+import multiprocessing
 import os
 import sys
 
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Frozen (PyInstaller), a training's child process starts this same executable: run the child
+    # and exit here, before the arguments are read. Outside a frozen app it does nothing.
+    multiprocessing.freeze_support()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

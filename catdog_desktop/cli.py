@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -243,6 +244,7 @@ def _non_negative(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # frozen: a training's child process (see app.main); else nothing
     args = build_parser().parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as \xNN, not a failure
         if hasattr(stream, "reconfigure"):
