@@ -1,6 +1,7 @@
 """What ships with the app: entry points, desktop entry, sample dataset, multi-device training."""
 
 import configparser
+import sys
 import shutil
 import subprocess
 from importlib.metadata import entry_points
@@ -160,3 +161,32 @@ def test_a_frozen_app_puts_its_own_executable_in_the_menu_entry(monkeypatch, tmp
     monkeypatch.setattr(sys, "executable", str(launcher))
     monkeypatch.setenv("PATH", str(tmp_path))
     assert desktop_entry.launcher_command() == [str(launcher)]
+
+
+@pytest.fixture
+def x11_session(monkeypatch):
+    """An X11 desktop session (the only one where Qt's xcb libraries matter)."""
+    from catdog_desktop import app
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
+    return app
+
+
+def test_the_window_names_every_xcb_library_qt_lacks(x11_session, monkeypatch):
+    """libQt6XcbQpa needs libxcb-keysyms1 too (PyInstaller found it missing here): a desktop without
+    it gets the apt line, not Qt's "could not load the Qt platform plugin xcb"."""
+    monkeypatch.setattr("ctypes.util.find_library", lambda name: None if name == "xcb-keysyms" else f"lib{name}.so")
+    assert x11_session.missing_linux_libraries() == ["libxcb-keysyms1"]
+
+
+def test_a_frozen_app_counts_the_libraries_it_carries(x11_session, monkeypatch, tmp_path):
+    """The self-contained build carries libxcb-cursor itself: a system without it is not told to install it."""
+    (tmp_path / "libxcb-cursor.so.0").write_bytes(b"")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setattr("ctypes.util.find_library", lambda name: None if name == "xcb-cursor" else f"lib{name}.so")
+    assert x11_session.missing_linux_libraries() == []
