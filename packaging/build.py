@@ -91,15 +91,13 @@ def deb() -> Path:
     resources = FOLDER / "_internal" / "catdog_desktop" / "resources"
     share = stage / "usr" / "share"
     placed = {
-        "applications/catdog-desktop.desktop": None,
         "icons/hicolor/256x256/apps/catdog-desktop.png": resources / "catdog-desktop-256.png",
         "icons/hicolor/scalable/apps/catdog-desktop.svg": resources / "catdog-desktop.svg",
         "mime/packages/catdog-desktop.xml": resources / "catdog-desktop-mime.xml",
     }
     for relative, source in placed.items():
-        if source is not None:
-            (share / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, share / relative)
+        (share / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, share / relative)
     (share / "applications").mkdir(parents=True, exist_ok=True)
     (share / "applications" / f"{APP}.desktop").write_text(
         render_entry([f"{INSTALL_DIR}/{APP}"], APP), encoding="utf-8")
