@@ -9,15 +9,26 @@ from __future__ import annotations
 import argparse
 import ctypes.util
 import logging
+import multiprocessing
 import os
 import sys
+from pathlib import Path
 
 from . import __version__
 
 log = logging.getLogger("catdog_desktop")
 
 #: Libraries Qt's xcb platform plugin needs on Linux that minimal desktops may lack.
-XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xkbcommon-x11": "libxkbcommon-x11-0", "xcb-icccm": "libxcb-icccm4"}
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xkbcommon-x11": "libxkbcommon-x11-0", "xcb-icccm": "libxcb-icccm4",
+                 "xcb-keysyms": "libxcb-keysyms1"}
+
+
+def _found(lib: str) -> bool:
+    """The library is on the system, or inside this self-contained build (PyInstaller's folder)."""
+    bundled = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
+    if bundled and any(Path(bundled).glob(f"lib{lib}.so*")):
+        return True
+    return ctypes.util.find_library(lib) is not None
 
 
 def missing_linux_libraries() -> list[str]:
@@ -29,7 +40,7 @@ def missing_linux_libraries() -> list[str]:
     if "QT_QPA_PLATFORM" not in os.environ and (os.environ.get("WAYLAND_DISPLAY")
                                                 or os.environ.get("XDG_SESSION_TYPE") == "wayland"):
         return []  # Qt will use its Wayland plugin, which needs none of these
-    return [pkg for lib, pkg in XCB_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
+    return [pkg for lib, pkg in XCB_LIBRARIES.items() if not _found(lib)]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Frozen (PyInstaller), a training's child process starts this same executable: run the child
+    # and exit here, before the arguments are read. Outside a frozen app it does nothing.
+    multiprocessing.freeze_support()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-early-stopping", dest="early_stopping", action="store_false", default=None)
     t.add_argument("--multi-gpu", action="store_true",
                    help="from scratch (--backbone none): train with tf.distribute.MirroredStrategy over all GPUs")
+    t.add_argument("--isolated", action="store_true",
+                   help="train in a child process, as the app does (all its memory is given back when it ends)")
 
     e = sub.add_parser("evaluate", help="score a model on held-out pictures")
     e.add_argument("model")
@@ -246,6 +249,7 @@ def _non_negative(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # frozen: a training's child process (see app.main); else nothing
     args = build_parser().parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as \xNN, not a failure
         if hasattr(stream, "reconfigure"):
@@ -347,6 +351,8 @@ def cmd_train(args) -> int:
     if args.multi_gpu and config.backbone != "none":
         raise CatdogError("--multi-gpu trains the from-scratch network: add --backbone none "
                           "(the pretrained training uses one device).")
+    if args.multi_gpu and args.isolated:
+        raise CatdogError("--multi-gpu trains in this process: leave out --isolated.")
     out = storage.check_save_path(args.out)  # before training, not after it
     if bundle is not None and out.exists() and out.samefile(bundle.path):
         raise CatdogError(f"--out is the model you train on from ({out.name}): choose another file, so that "
@@ -364,7 +370,12 @@ def cmd_train(args) -> int:
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-    if bundle is not None:
+    if args.isolated:
+        from .core.training.isolated import train_in_subprocess
+
+        result = train_in_subprocess(config, scan, _TextReporter(args.json),
+                                     start_from=str(bundle.path) if bundle is not None else None)
+    elif bundle is not None:
         result = continued.continue_training(config, scan, bundle, _TextReporter(args.json), strategy=strategy)
     else:
         result = training.train(config, scan, _TextReporter(args.json), strategy=strategy)

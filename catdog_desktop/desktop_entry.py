@@ -30,6 +30,8 @@ def data_home() -> Path:
 
 def launcher_command() -> list[str]:
     """The command that starts this installation's app (absolute when it can be found)."""
+    if getattr(sys, "frozen", False):  # the self-contained build: its window executable is this one
+        return [sys.executable]
     found = shutil.which("catdog-desktop")
     return [found] if found else [sys.executable, "-m", "catdog_desktop"]
 

@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._started_background:
             self._started_background = True
+            log.debug("main window shown")  # the frozen build's smoke test waits for this line
             QTimer.singleShot(0, self._start_background_loading)
 
     def _start_background_loading(self) -> None:
@@ -178,6 +179,7 @@ class MainWindow(QMainWindow):
     def _on_warmup_done(self, versions: dict) -> None:
         self.versions = versions
         self.tf_ready = True
+        log.debug("TensorFlow ready")
         self.statusBar().showMessage("Ready.", 5000)
         startup = self.session.startup_model()
         if not self.jobs.busy("load-model") and self.session.classifier is None and startup:

@@ -34,6 +34,19 @@ def test_train_pretrained_by_default(pets_dir, tmp_path):
     assert code == 0 and json.loads(stdout)["predictions"][0]["class"] == "dogs"
 
 
+def test_train_isolated_trains_in_a_child_process_as_the_app_does(pets_dir, tmp_path, capsys):
+    """--isolated: the app's way (a spawned child process; frozen, the same executable started
+    again), from the command line, so the frozen build's smoke test can check that way too."""
+    out = tmp_path / "isolated.keras"
+    code, stdout, stderr = run_here(capsys, "--json", "train", pets_dir, "--out", out, "--isolated", "--backbone",
+                                    "none", "--epochs", 1, "--image-size", 32, "--blocks", 2, "--base-filters", 8)
+    assert code == 0, stderr
+    assert json.loads(stdout)["epochs_run"] == 1 and storage.read_metadata(out)["config"]["epochs"] == 1
+    code, _, stderr = run_here(capsys, "train", pets_dir, "--out", tmp_path / "x.keras", "--isolated",
+                               "--multi-gpu", "--backbone", "none")
+    assert code == cli.EXIT_ERROR and "error: --multi-gpu trains in this process: leave out --isolated." in stderr
+
+
 def test_train_evaluate_predict_json(pets_dir, tmp_path):
     out = tmp_path / "cli.keras"
     code, stdout, _ = run("--json", "train", pets_dir, "--out", out, "--backbone", "none", "--epochs", 3,

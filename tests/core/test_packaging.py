@@ -1,6 +1,7 @@
 """What ships with the app: entry points, desktop entry, sample dataset, multi-device training."""
 
 import configparser
+import sys
 import shutil
 import subprocess
 from importlib.metadata import entry_points
@@ -114,3 +115,78 @@ def test_built_in_model_classifies_the_sample_photos():
     predictions = clf.predict_paths(files)
     accuracy = sum(clf.class_names.index(p.class_name) == y for p, y in zip(predictions, labels)) / len(files)
     assert accuracy >= 0.95
+
+
+FORK_ARGV = ["--multiprocessing-fork", "tracker_fd=5", "pipe_handle=7"]
+
+
+@pytest.mark.parametrize("module", ["catdog_desktop.app", "catdog_desktop.cli"])
+def test_a_frozen_training_child_runs_before_the_arguments_are_read(module, monkeypatch):
+    """Frozen (PyInstaller), the training's child process is this same executable started with
+    multiprocessing's arguments: both entry points hand it to multiprocessing.freeze_support (which
+    runs the child and exits) instead of reading them as a command (argparse's exit 2)."""
+    import importlib
+    import multiprocessing
+
+    def frozen_freeze_support():  # what PyInstaller's runtime hook does in a spawned child
+        raise SystemExit(0)
+
+    def read_arguments(*args):
+        raise AssertionError("the child's arguments were read as a command")
+
+    entry = importlib.import_module(module)
+    monkeypatch.setattr(multiprocessing, "freeze_support", frozen_freeze_support)
+    # (read as a command, they would open a window on two "paths" or end in argparse's exit 2)
+    monkeypatch.setattr(entry, "parse_args" if module.endswith("app") else "build_parser", read_arguments)
+    with pytest.raises(SystemExit) as exited:
+        entry.main(FORK_ARGV)
+    assert exited.value.code == 0
+
+
+def test_outside_a_frozen_app_the_entry_points_read_their_arguments_as_before(capsys):
+    from catdog_desktop import app
+
+    with pytest.raises(SystemExit) as exited:
+        app.main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("catdog-desktop ")
+
+
+def test_a_frozen_app_puts_its_own_executable_in_the_menu_entry(monkeypatch, tmp_path):
+    """From the unpacked download (not on PATH), --install-desktop-entry points the menu at the
+    executable itself: `catdog-desktop -m catdog_desktop` would open a folder named catdog_desktop."""
+    import sys
+
+    launcher = tmp_path / "catdog-desktop" / "catdog-desktop"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(launcher))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert desktop_entry.launcher_command() == [str(launcher)]
+
+
+@pytest.fixture
+def x11_session(monkeypatch):
+    """An X11 desktop session (the only one where Qt's xcb libraries matter)."""
+    from catdog_desktop import app
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
+    return app
+
+
+def test_the_window_names_every_xcb_library_qt_lacks(x11_session, monkeypatch):
+    """libQt6XcbQpa needs libxcb-keysyms1 too (PyInstaller found it missing here): a desktop without
+    it gets the apt line, not Qt's "could not load the Qt platform plugin xcb"."""
+    monkeypatch.setattr("ctypes.util.find_library", lambda name: None if name == "xcb-keysyms" else f"lib{name}.so")
+    assert x11_session.missing_linux_libraries() == ["libxcb-keysyms1"]
+
+
+def test_a_frozen_app_counts_the_libraries_it_carries(x11_session, monkeypatch, tmp_path):
+    """The self-contained build carries libxcb-cursor itself: a system without it is not told to install it."""
+    (tmp_path / "libxcb-cursor.so.0").write_bytes(b"")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setattr("ctypes.util.find_library", lambda name: None if name == "xcb-cursor" else f"lib{name}.so")
+    assert x11_session.missing_linux_libraries() == []

@@ -242,7 +242,8 @@ class Engine:
 
             forward = self.forward
             spec = tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)
-            function = tf.function(lambda x: forward(x), input_signature=[spec])
+            # autograph=False: nothing to convert (one call), and a frozen app has no source to read
+            function = tf.function(lambda x: forward(x), input_signature=[spec], autograph=False)
             with self._lock:
                 if self._tf is None:
                     self._tf = function

@@ -1,0 +1,7 @@
+"""The frozen app's window launcher (PyInstaller's script for the ``catdog-desktop`` executable)."""
+
+import sys
+
+from catdog_desktop.app import main
+
+sys.exit(main())
