@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 from ..core.app import jobs
 from ..core.app.session import Session
 from ..core.errors import CatdogError, describe
-from ..core.label.choose import Suggestion
 from ..core.wording import count
 from .inbox_panel import NEXT_UP, InboxPanel
 from .workers import JobRunner
@@ -192,6 +191,8 @@ class Labelling(QObject):
                         errored=lambda m: self.panel.show_message(m, error=True), finished=self._on_moved)
 
     def _on_undone(self, report) -> None:
+        from ..core.label.choose import Suggestion   # not at import: the window opens without NumPy
+
         if report is None:
             self.panel.show_message("There is no label to undo.")
             return
