@@ -208,6 +208,14 @@ def stratified_folds(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
     return fold_of
 
 
+def fold_count(y: np.ndarray, num_classes: int, folds: int = 5) -> int:
+    """Folds of a stratified cross-check: ``folds``, fewer when a class that has pictures has fewer
+    (under 2: none possible)."""
+    counts = np.bincount(y, minlength=num_classes)
+    present = counts[counts > 0]
+    return int(min(folds, present.min())) if len(present) else 0
+
+
 def dense_weights(weights: np.ndarray, bias: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                   sigmoid: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A :func:`fit_softmax` result as one dense layer's (kernel, bias), float64: ``x @ kernel + bias``

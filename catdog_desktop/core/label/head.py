@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import CatdogError
 from ..evaluate.label_errors import fit_softmax, softmax, stratified_folds
+from ..evaluate.label_errors import fold_count as shared_fold_count
 
 #: Folds of the accuracy estimate (fewer when a class has fewer pictures).
 FOLDS = 5
@@ -133,9 +134,7 @@ def steps_for(pictures: int) -> int:
 
 def fold_count(y: np.ndarray, num_classes: int) -> int:
     """The folds of the estimate: :data:`FOLDS`, fewer when a class has fewer pictures (under 2: none)."""
-    counts = np.bincount(y, minlength=num_classes)
-    present = counts[counts > 0]
-    return int(min(FOLDS, present.min())) if len(present) else 0
+    return shared_fold_count(y, num_classes, FOLDS)
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:

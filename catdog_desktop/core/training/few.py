@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.dataset import Split
 from ..evaluate.evaluation import CROSS_VALIDATION, EvaluationResult, evaluate_probabilities
-from ..evaluate.label_errors import STEP_SIZE, dense_weights, fit_softmax, softmax, stratified_folds
+from ..evaluate.label_errors import STEP_SIZE, dense_weights, fit_softmax, fold_count, softmax, stratified_folds
 
 __all__ = ["STEP_SIZE"]
 
@@ -79,8 +79,7 @@ def set_dense(dense, fitted) -> None:
 
 def folds_for(labels: np.ndarray, num_classes: int) -> int:
     """How many folds the estimate uses: FOLDS, fewer when a class has fewer pictures (at least 2)."""
-    counts = np.bincount(labels, minlength=num_classes)
-    return int(max(2, min(FOLDS, counts[counts > 0].min())))
+    return max(2, fold_count(labels, num_classes, FOLDS))
 
 
 def cross_validate(features: np.ndarray, labels: np.ndarray, paths: list[str], class_names: list[str],
