@@ -19,6 +19,8 @@ EXCLUDED_MODULES = [
     # reachable from TensorFlow's and requests' optional paths, never imported by the app (checked:
     # not in sys.modules after a training, an export and a classification): 31 MB
     "grpc", "cryptography", "yaml",
+    # the cluster extra (core.cluster): the downloadable app says to pip install it instead
+    "dask", "distributed",
 ]
 
 #: Files in the collected folder that the app never opens (relative paths, fnmatch patterns).
