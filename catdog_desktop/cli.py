@@ -1,5 +1,5 @@
 """Headless commands: ``train``, ``evaluate``, ``predict``, ``export``, ``explain``, ``report``, ``sort``,
-``undo-sort``, ``inbox``, ``label``, ``update-classes``.
+``undo-sort``, ``inbox``, ``label``, ``update-classes``, ``features``.
 
     catdog-desktop-cli train DATA_DIR --out MODEL.keras [--epochs N ...]
     catdog-desktop-cli evaluate MODEL.keras DATA_DIR [--mistakes N]
@@ -16,6 +16,9 @@
     catdog-desktop-cli label --undo --data DATASET
     catdog-desktop-cli label --accept-above P --inbox INBOX --data DATASET [--model MODEL.keras] [--dry-run]
     catdog-desktop-cli update-classes MODEL.keras --data DATASET --out NEW.keras [--force]
+    catdog-desktop-cli features DATA_DIR [--cluster local[:N]|tcp://HOST:8786|SCHEDULER.json]
+
+``predict``, ``sort`` and ``check-labels`` take ``--cluster`` too (core.cluster, docs/cluster.md).
 
 ``--json`` prints one JSON object per command. Bad input ends with a one-line message and a
 non-zero exit code, never a traceback (``--debug`` shows it).
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write one row per file (path, class, confidence, each class's probability, error)")
     p.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
     _add_fast_options(p)
+    _add_cluster_option(p)
 
     s = sub.add_parser("sort", help="classify a folder and copy (or move) its pictures into a folder per class")
     s.add_argument("model")
@@ -132,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "were (each went to TARGET/<class>/ or TARGET/uncertain/)")
     s.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
     _add_fast_options(s)
+    _add_cluster_option(s)
 
     u = sub.add_parser("undo-sort", help="undo the last sort into TARGET (moved files go back, copies are removed)")
     u.add_argument("target")
@@ -188,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list at most N (default: all; 0 prints only the summary)")
     c.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print a JSON list of {path, label, suggested, score}")
+    _add_cluster_option(c)
+
+    f = sub.add_parser("features", help="compute the features a training and a label check need into the feature "
+                                        "cache, once (on a Dask cluster's workers with --cluster)")
+    f.add_argument("data_dir", help="folder with one sub-folder per class, or with train/test folders")
+    f.add_argument("--image-size", type=int, default=None,
+                   help="the image size the training will use (default: the training's default)")
+    _add_cluster_option(f)
 
     from .core.export.exporter import PARITY_LIMIT
     from .core.export.formats import FORMATS
@@ -241,6 +254,13 @@ def _add_fast_options(parser: argparse.ArgumentParser) -> None:
                              "and check the int8 version on (default: the folder the model was trained on)")
 
 
+def _add_cluster_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", metavar="WHERE", default=None,
+                        help="run the heavy part on a Dask cluster: local (a worker per core), local:N, a "
+                             "scheduler's address (tcp://host:8786) or its scheduler file (.json); needs "
+                             'pip install "catdog-desktop[cluster]" here and on the workers (docs/cluster.md)')
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -262,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "export": cmd_export, "check-labels": cmd_check_labels, "explain": cmd_explain,
                 "report": cmd_report, "sort": cmd_sort, "undo-sort": cmd_undo_sort,
-                "inbox": cmd_inbox, "label": cmd_label, "update-classes": cmd_update_classes}[args.command](args)
+                "inbox": cmd_inbox, "label": cmd_label, "update-classes": cmd_update_classes,
+                "features": cmd_features}[args.command](args)
     except (CatdogError, ValueError) as exc:
         _fail(args, str(exc))
         return EXIT_INTERRUPTED if isinstance(exc, CancelledError) else EXIT_ERROR
@@ -528,23 +549,56 @@ def _classify(args, paths):
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         hint = f" (for {threshold:g} % give {threshold / 100:g})" if 1 < threshold <= 100 else " (e.g. 0.8)"
         raise CatdogError(f"--threshold {threshold:g} is not a probability: give a number from 0 to 1{hint}.")
+    if getattr(args, "cluster", None) and args.fast:
+        raise CatdogError("--fast and --cluster do not go together: the cluster's workers run the model itself "
+                          "(leave out --fast).")
     data = getattr(args, "data", None)
     if data is not None and not args.fast:
         raise CatdogError("--data names the pictures --fast checks its int8 model on: give --fast too.")
     if data is not None and not os.path.isdir(os.path.expanduser(data)):
         raise CatdogError(f"--data {data} is not a folder: give the folder of labelled pictures (one sub-folder "
                           "per class) to check the fast model on.")
-    classifier = _open_model(args.model, exports=True)  # a .keras model, or a .tflite or .onnx export
+    if getattr(args, "cluster", None):  # the workers load the model: here only what the answers need
+        classifier = _model_summary(args.model, threshold) or _open_model(args.model, exports=True)
+    else:
+        classifier = _open_model(args.model, exports=True)  # a .keras model, or a .tflite or .onnx export
     classifier.threshold_override = threshold  # "not sure" under it (None: the model's recorded threshold)
     decision = None
     if getattr(args, "fast", False):
         classifier, decision = _fast_classifier(args, classifier)
     files, skipped = scan_images(paths)
     progress = _Progress(args.json, "Classifying", len(files))
-    predictions = classifier.predict_paths(files, on_result=lambda i, _p: progress.step(i + 1))
+    if getattr(args, "cluster", None):
+        from .core.cluster import jobs
+
+        with _cluster(args) as cluster:
+            predictions = jobs.predict(cluster, args.model, files, threshold, digest=classifier.digest,
+                                       progress=lambda done, _total: progress.step(done))
+    else:
+        predictions = classifier.predict_paths(files, on_result=lambda i, _p: progress.step(i + 1))
     progress.close()
     results = BatchResults(classifier.class_names, predictions + [Prediction(path=p, error=r) for p, r in skipped])
     return classifier, results, skipped, decision
+
+
+def _model_summary(path: str, threshold: float | None):
+    """A saved model's class names, "not sure" threshold and digest, read without loading it (nor
+    TensorFlow): what a cluster's client needs. None when only loading it tells (an export, a
+    model from elsewhere)."""
+    from types import SimpleNamespace
+
+    from .core.model import calibration, storage
+    from .core.model.engine import file_digest
+
+    try:
+        metadata = storage.read_metadata(path)
+    except Exception:  # noqa: BLE001 - loading it says what is wrong, in its own words
+        return None
+    if not path.lower().endswith(".keras") or not metadata.get("class_names"):
+        return None
+    recorded = calibration.recorded_threshold(metadata)
+    return SimpleNamespace(class_names=list(metadata["class_names"]), digest=file_digest(path),
+                           confidence_threshold=threshold if threshold is not None else recorded)
 
 
 def _fast_classifier(args, classifier):
@@ -914,6 +968,8 @@ def cmd_check_labels(args) -> int:
         _print_scan(scan)
     scan.raise_for_errors()
     progress = _progress_lines(args)
+    if args.cluster:
+        _features_on_cluster(args, [(_every_path(scan), False)], model=args.model)
     result = check_labels(scan, args.model, progress=progress)
     issues = result.issues if args.top is None else result.issues[:args.top]
     if args.json:
@@ -931,6 +987,69 @@ def cmd_check_labels(args) -> int:
     for path, reason in result.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cluster(args):
+    """The cluster ``--cluster`` names, connected and checked (core.cluster.connect), said on stderr."""
+    from .core.cluster.connect import connect
+    from .core.wording import count
+
+    cluster = connect(args.cluster)
+    if not args.json:
+        workers = cluster.workers
+        print(f"cluster: {cluster.where}, {count(len(workers), 'worker')} with "
+              f"{count(sum(workers.values()), 'thread')}", file=sys.stderr)
+    return cluster
+
+
+def _every_path(scan) -> list[str]:
+    splits = [scan.train, scan.validation] + ([scan.test] if scan.test is not None else [])
+    return [path for split in splits for path in split.paths]
+
+
+def _features_on_cluster(args, groups, model=None, size=None):
+    """Fill the feature cache on the cluster (the shipped backbone's features, or ``model``'s own)."""
+    from .core.cluster import jobs
+    from .core.cluster.tasks import ModelFile
+
+    data = ModelFile.read(model) if model is not None else None
+    progress = _Progress(args.json, "Features", sum(len(paths) for paths, _ in groups))
+    with _cluster(args) as cluster:
+        report = jobs.fill_features(cluster, groups, data, size, progress=lambda done, _t: progress.step(done))
+    progress.close()
+    return report
+
+
+def cmd_features(args) -> int:
+    from .core.cluster import jobs
+    from .core.data.dataset import scan_dataset
+
+    scan = scan_dataset(args.data_dir)
+    if not args.json:
+        _print_scan(scan)
+    scan.raise_for_errors()
+    # Training and validation pictures with their mirror images (a training's split may differ from
+    # this one's: any of them can be a training picture), the test pictures as they are (label checks).
+    groups = [(list(scan.train.paths) + list(scan.validation.paths), True)]
+    if scan.test is not None and len(scan.test):
+        groups.append((list(scan.test.paths), False))
+    if args.cluster:
+        report = _features_on_cluster(args, groups, size=args.image_size)
+    else:
+        progress = _Progress(args.json, "Features", sum(len(paths) for paths, _ in groups))
+        report = jobs.fill_features_here(groups, args.image_size, progress=lambda done, _t: progress.step(done))
+        progress.close()
+    skipped = report.skipped + [s for s in scan.skipped if s not in report.skipped]
+    if args.json:
+        print(json.dumps({"pictures": report.pictures, "computed": report.computed, "cached": report.cached,
+                          "skipped": [{"path": p, "reason": r} for p, r in skipped], "where": report.where,
+                          "seconds": round(report.seconds, 3), "cache": str(report.folder),
+                          "runtimes": report.runtimes}))
+    else:
+        print(jobs.summary(report))
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+    return EXIT_SOME_FAILED if skipped else EXIT_OK
 
 
 def _print_scan(scan) -> None:

@@ -44,3 +44,7 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
 
 class ExportError(CatdogError):
     """A model cannot be exported to the chosen format or place."""
+
+
+class ClusterError(CatdogError):
+    """A Dask cluster cannot be reached or used (core.cluster), said in one sentence."""

@@ -245,6 +245,7 @@ class Classifier:
         on_result: Callable[[int, Prediction], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         streams: int | None = None,
+        job_size: int | None = None,
     ) -> list[Prediction]:
         """Classify many files, in order, a batch at a time. Threads decode the next batches
         while the model works, and the model works on ``streams`` batches at once (default
@@ -253,10 +254,12 @@ class Classifier:
         whatever the number of files.
 
         ``on_result(index, prediction)`` is called in order as results arrive; ``should_stop``
-        ends early (the results so far are returned).
+        ends early (the results so far are returned). ``job_size``: the pictures of the whole job
+        when these are a share of it (a cluster's task, core.cluster), for choosing the runtime.
         """
         paths = [str(p) for p in paths]
-        self._prepare(len(paths))  # made once here, before threads share it (a big job converts first)
+        # made once here, before threads share it (a big job converts first)
+        self._prepare(max(len(paths), job_size or 0))
         streams = max(1, streams or self.model_streams)  # after: it depends on the runtime in use
         chunks = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
         results: list[Prediction] = []

@@ -277,7 +277,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def feature_source(model_path, image_size):
     """(extractor, cache, input size, what the features are, in words)."""
     from ..model.engine import Engine
-    from ..model.features import FEATURE_VERSION, FeatureCache, default_cache_dir
+    from ..model.features import (FEATURE_VERSION, FeatureCache, backbone_identity, backbone_namespace,
+                                  default_cache_dir)
 
     folder = default_cache_dir()
     if model_path is None:
@@ -290,10 +291,8 @@ def feature_source(model_path, image_size):
         network = backbones.make_backbone(name, size)
         scale = backbones.preprocessing_layer()
         # The namespace of core/training/pretrained.py's features: a check and a training share the cache.
-        namespace = f"{spec.name}-{backbones.weights_sha256(name)[:16]}-{size}px-v{FEATURE_VERSION}"
-        cache = FeatureCache(folder, namespace, (spec.feature_dim,))
-        identity = f"backbone|{name}|{backbones.weights_sha256(name)}|pooled"
-        extract = Engine(lambda x: (network(scale(x), training=False),), size, identity,
+        cache = FeatureCache(folder, backbone_namespace(name, size), (spec.feature_dim,))
+        extract = Engine(lambda x: (network(scale(x), training=False),), size, backbone_identity(name),
                          f"the {spec.label} backbone", probabilities_first=False)
         return extract, cache, size, f"{spec.label.split(' ')[0]} features"
 

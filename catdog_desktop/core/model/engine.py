@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 #: Environment variable: "tensorflow" runs every forward pass on TensorFlow; anything else, the engine.
 ENGINE_ENV = "CATDOG_DESKTOP_ENGINE"
+#: Environment variable: the cores one ONNX Runtime call may use (default: all of them). A cluster
+#: worker (core.cluster) sets it to its own share, so that two workers on one machine do not fight.
+THREADS_ENV = "CATDOG_DESKTOP_THREADS"
 #: Bump when what a converted file holds changes: older files are then not used.
 ENGINE_VERSION = 1
 #: The probabilities (a model's first output) of the two runtimes must agree within this.
@@ -284,16 +287,44 @@ class Engine:
             return None
         return folder / f"{self.key}.onnx", folder / f"{self.key}.json"
 
+    @classmethod
+    def from_onnx(cls, content: bytes, image_size: int, what: str = "the model",
+                  probabilities_first: bool = True) -> "Engine":
+        """An engine that runs a conversion made and checked elsewhere (:meth:`cached_conversion`
+        of another process, e.g. a cluster's client): ONNX Runtime only, TensorFlow never loaded."""
+        engine = cls(None, image_size, None, what, probabilities_first)
+        engine._session = _session(content)
+        engine._tried = True
+        return engine
+
+    def cached_conversion(self) -> bytes | None:
+        """The checked conversion kept in the cache for this engine, as bytes (None: none kept, or
+        the engine is off). Needs no TensorFlow: an engine made with ``forward`` None will do."""
+        if not self._available:
+            return None
+        paths = self._paths()
+        if paths is None or not paths[0].is_file():
+            return None
+        try:
+            return self._read_checked(*paths)[0]
+        except Exception:  # noqa: BLE001 - damaged: not shipped (the next conversion replaces it)
+            return None
+
+    @staticmethod
+    def _read_checked(model_path: Path, record_path: Path) -> tuple[bytes, dict]:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        content = model_path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != record.get("sha256"):
+            raise ValueError("its content is not what was checked")
+        return content, record
+
     def _load_cached(self) -> bool:
         paths = self._paths()
         if paths is None or not paths[0].is_file():
             return False
         model_path, record_path = paths
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-            content = model_path.read_bytes()
-            if hashlib.sha256(content).hexdigest() != record.get("sha256"):
-                raise ValueError("its content is not what was checked")
+            content, record = self._read_checked(model_path, record_path)
             session = _session(content)
         except Exception as exc:  # noqa: BLE001 - a damaged cache file is converted again
             log.warning("ignored the cached conversion %s: %s", model_path.name, first_line(exc, 200))
@@ -347,11 +378,19 @@ def _trim(folder: Path) -> None:
                 pass
 
 
+def compute_threads() -> int:
+    """The cores one forward pass may use: :data:`THREADS_ENV` when set to a whole number, else all."""
+    try:
+        return max(1, int(os.environ[THREADS_ENV]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
 def _session(content: bytes):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = compute_threads()
     options.inter_op_num_threads = 1
     # Threads that spin between calls take the cores the picture decoders need.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

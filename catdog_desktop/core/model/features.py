@@ -65,6 +65,22 @@ def default_cache_dir() -> Path | None:
     return base / "catdog-desktop" / "features"
 
 
+def backbone_namespace(name: str, size: int) -> str:
+    """The cache namespace of the shipped backbone ``name``'s pooled features at ``size`` pixels:
+    shared by a training (core.training.pretrained), a label check and a cluster's workers."""
+    from . import backbone as backbones
+
+    return f"{backbones.spec(name).name}-{backbones.weights_sha256(name)[:16]}-{size}px-v{FEATURE_VERSION}"
+
+
+def backbone_identity(name: str) -> str:
+    """What the shipped backbone ``name``'s pooled features are, for the inference engine's cache of
+    conversions (core.model.engine): a training's, a label check's and a cluster's are one file."""
+    from . import backbone as backbones
+
+    return f"backbone|{name}|{backbones.weights_sha256(name)}|pooled"
+
+
 def _key_hash():
     return hashlib.blake2b(digest_size=16)
 
@@ -99,6 +115,7 @@ class FeatureCache:
                  max_bytes: int = DEFAULT_MAX_BYTES):
         self.feature_shape = tuple(feature_shape)
         self.max_bytes = max_bytes
+        self.namespace = namespace
         self.folder = Path(folder) / namespace if folder is not None else None
         self._memory: dict[bytes, np.ndarray] = {}
         self._loaded = False
@@ -152,6 +169,11 @@ class FeatureCache:
             raise ValueError("features that are not finite numbers")
         self.runtimes[runtime] = self.runtimes.get(runtime, 0) + len(keys)
         return keys, feats
+
+    def keys(self) -> set[bytes]:
+        """The keys of every feature held (read from disk first)."""
+        self._load()
+        return set(self._memory)
 
     def get(self, key: bytes) -> np.ndarray | None:
         self._load()

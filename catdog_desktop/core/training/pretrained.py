@@ -44,7 +44,7 @@ from . import few, starting_point
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
 from .events import EpochEvent, PhaseEvent
 from ..model.engine import CONVERT_FROM
-from ..model.features import FEATURE_VERSION, FeatureCache, compute_features, default_cache_dir
+from ..model.features import FeatureCache, backbone_namespace, compute_features, default_cache_dir
 from .schedule import Pace
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def train_pretrained(config: TrainingConfig, data: DatasetScan, reporter, start_
 
     # --- 1. features (and, for fine-tuning, the activations where the last blocks begin) ---
     features_start = _clock()
-    namespace = f"{spec.name}-{backbones.weights_sha256(spec.name)[:16]}-{size}px-v{FEATURE_VERSION}"
+    namespace = backbone_namespace(config.backbone, size)
     folder = default_cache_dir()
     # The blocks before the cut are always the shipped ones: their output is shared by every model.
     pooled_namespace = namespace + (f"-tuned-{tuned_digest}" if tuned_digest else "")

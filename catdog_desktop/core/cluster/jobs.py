@@ -1,0 +1,384 @@
+"""The client's side of a cluster job: cut the pictures into tasks, hand them to Dask, and write
+every result here, as it arrives.
+
+* **Features** land in this computer's feature cache (core.model.features: content-keyed shards,
+  each written atomically), one shard per finished task. Point ``CATDOG_DESKTOP_CACHE_DIR`` at
+  shared storage and every machine's training reads them. Pictures whose features the cache holds
+  already are read and hashed on the workers, not computed: a run started again after an
+  interruption redoes only the tasks that had not come back.
+* **Predictions** come back in the order of the pictures, as one computer gives them. Each
+  finished task is appended to a journal in the cache folder (JSON lines, flushed to disk), so an
+  interrupted ``predict``/``sort`` started again with the same model and pictures reuses them
+  (a picture changed since is classified again); the journal is removed when the job completes.
+  Sorting itself moves files from the client only, through core.classify.sorting's journal.
+
+A worker that dies costs the tasks it had not returned: Dask gives them to another worker, and a
+result is used once, whichever worker sent it. A task that kills workers again and again (a
+picture that crashes a decoder) ends the job with a sentence naming its pictures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..classify.prediction import Prediction
+from ..errors import ClusterError, first_line
+from ..model.features import KEY_BYTES, FeatureCache, backbone_namespace, default_cache_dir
+from ..wording import count
+from . import tasks
+from .connect import Cluster
+
+log = logging.getLogger(__name__)
+
+#: Pictures per task: a worker that dies loses at most this many, and 2,000 pictures make enough
+#: tasks to keep every worker of a small cluster busy to the end. A multiple of features.CHUNK.
+TASK_PICTURES = 256
+#: Where predictions of unfinished jobs are kept, inside the cache folder.
+JOURNALS = "cluster-jobs"
+JOURNAL_VERSION = 1
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class FeaturesReport:
+    """What filling the cache did: pictures, those computed now, those already cached, unreadable."""
+
+    pictures: int
+    computed: int
+    cached: int
+    skipped: list[tuple[str, str]]
+    namespace: str
+    folder: Path | None
+    seconds: float
+    where: str
+    runtimes: dict[str, int] = field(default_factory=dict)
+
+
+def _chunks(items: Sequence, size: int) -> list:
+    return [list(items[start:start + size]) for start in range(0, len(items), size)]
+
+
+def _not_seen(unseen: list[str]) -> list[tuple[str, str]]:
+    """Pictures a worker could not find, with why when this computer does see them."""
+    reasons = []
+    for path in unseen:
+        if os.path.lexists(path):
+            reasons.append((path, "the cluster's workers cannot see this file: they need the pictures at the same "
+                                  "path, on storage they share (docs/cluster.md)"))
+        else:
+            reasons.append((path, "the file no longer exists"))
+    return reasons
+
+
+def _all_unseen(unseen: int, pictures: int, where: str, example: str | None) -> None:
+    if pictures and unseen == pictures and example is not None and os.path.lexists(example):
+        raise ClusterError(f"The workers of {where} cannot see the pictures (e.g. {example}): they need them "
+                           "at the same path, on storage they share (docs/cluster.md).")
+
+
+def _results(cluster: Cluster, futures: dict, what: str):
+    """(index, result) of each task as it finishes; on any failure or interruption the tasks
+    still out are cancelled, and a task that killed its workers is said in one sentence."""
+    distributed = __import__("distributed")
+    try:
+        for future, result in distributed.as_completed(list(futures), with_results=True):
+            if isinstance(result, BaseException):  # e.g. cancelled by the cluster: not a result
+                raise ClusterError(f"A task of {what} did not finish ({type(result).__name__}: "
+                                   f"{first_line(result)}). The tasks done are kept: run the command again.")
+            yield futures[future], result
+    except distributed.KilledWorker as exc:
+        raise ClusterError(f"A task of {what} stopped every worker that ran it ({first_line(exc)}): one of its "
+                           "pictures may crash the decoder, or the workers run out of memory. The tasks done "
+                           "are kept: run the command again to go on.") from None
+    except (OSError, TimeoutError) as exc:
+        if isinstance(exc, ClusterError):
+            raise
+        raise ClusterError(f"Lost the cluster ({first_line(exc)}). The tasks done are kept: run the command "
+                           "again to go on.") from None
+    finally:
+        cluster.client.cancel([f for f in futures if not f.done()])
+
+
+def cache_for(cluster: Cluster, model: tasks.ModelFile | tasks.Converted | None, size: int | None,
+              folder: Path | None) -> tuple[FeatureCache, int]:
+    """(the feature cache the features of ``model`` — None: the shipped backbone — at ``size`` go
+    to, the input size): asked of a worker when it takes loading the model to know."""
+    if model is None or isinstance(model, tasks.Converted):  # the shipped backbone
+        from ..config import TrainingConfig
+        from ..model import backbone as backbones
+
+        name, used = TrainingConfig.backbone, int(size or TrainingConfig.image_size)
+        return FeatureCache(folder, backbone_namespace(name, used), (backbones.spec(name).feature_dim,)), used
+    namespace, width, used = cluster.client.submit(tasks.feature_namespace, model, size, pure=False).result()
+    return FeatureCache(folder, namespace, (width,)), used
+
+
+def converted_backbone(size: int | None, job_size: int) -> tasks.Converted | None:
+    """The shipped backbone's conversion for ONNX Runtime, to send to the workers: the one kept in
+    the cache, else (a job big enough that one computer would convert too) converted and checked
+    here first. None: the workers run TensorFlow, as one computer would for this job."""
+    from ..config import TrainingConfig
+    from ..model.engine import CONVERT_FROM, Engine
+    from ..model.features import backbone_identity
+
+    name, used = TrainingConfig.backbone, int(size or TrainingConfig.image_size)
+    probe = Engine(None, used, backbone_identity(name), probabilities_first=False)
+    content = probe.cached_conversion()
+    if content is None and job_size >= CONVERT_FROM and probe.key is not None:
+        from ..evaluate.label_errors import feature_source
+
+        feature_source(None, used)[0].convert()  # TensorFlow here, once, rather than on every worker
+        content = probe.cached_conversion()
+    return tasks.Converted(content, used, probe.key) if content is not None else None
+
+
+def converted_classifier(model: tasks.ModelFile, job_size: int) -> tasks.Converted | None:
+    """:func:`converted_backbone` for a saved .keras model (its metadata read without TensorFlow)."""
+    from ..model import calibration, storage
+    from ..model.engine import CONVERT_FROM, Engine
+
+    if not model.name.lower().endswith(".keras"):
+        return None  # an export: the workers open it as it is
+    with tempfile.TemporaryDirectory(prefix="catdog-model-") as folder:
+        path = Path(folder) / model.name
+        path.write_bytes(model.data)
+        try:
+            metadata = storage.read_metadata(path)
+        except Exception:  # noqa: BLE001 - the workers' own load says what is wrong with it
+            return None
+        size = metadata.get("image_size")
+        if not metadata.get("class_names") or not isinstance(size, int):
+            return None  # a model from elsewhere: its class names come from loading it
+        novelty = calibration.load_novelty(metadata)
+
+        def cached() -> tasks.Converted | None:
+            for layer in ([novelty.layer] if novelty is not None else []) + [None]:
+                content = Engine(None, size, f"classifier|{model.digest}|outputs+{layer}").cached_conversion()
+                if content is not None:
+                    return tasks.Converted(content, size, model.digest, metadata, novelty=layer is not None)
+            return None
+
+        found = cached()
+        if found is None and job_size >= CONVERT_FROM:
+            from ..classify.classifier import Classifier
+
+            Classifier.load(path).engine.convert()  # TensorFlow here, once, rather than on every worker
+            found = cached()
+        return found
+
+
+def fill_features(cluster: Cluster, groups: Sequence[tuple[Sequence[str], bool]], model: tasks.ModelFile | None = None,
+                  size: int | None = None, progress: ProgressFn | None = None) -> FeaturesReport:
+    """Fill this computer's feature cache with the features of every picture of ``groups``
+    ((paths, with their mirror images?) pairs), computed on the cluster's workers."""
+    started = time.perf_counter()
+    folder = default_cache_dir()
+    if folder is None:
+        raise ClusterError("The feature cache is turned off (CATDOG_DESKTOP_CACHE_DIR=off): the features would "
+                           "have nowhere to go. Set it to a folder (shared storage for several machines).")
+    job_size = sum(len(paths) * (2 if mirror else 1) for paths, mirror in groups)
+    if model is None:
+        model = converted_backbone(size, job_size)  # None: the workers build the backbone themselves
+    cache, used = cache_for(cluster, model, size, folder)
+    client = cluster.client
+    # In a list: scatter() would otherwise send each key of the set as a piece of data of its own.
+    # hash=False: data of its own for this job, not shared with (and released by) an earlier one.
+    [known] = client.scatter([frozenset(cache.keys())], broadcast=True, hash=False)
+    model_data = client.scatter(model, broadcast=True, hash=False) if model is not None else None
+    jobs = [(chunk, mirror) for paths, mirror in groups for chunk in _chunks(paths, TASK_PICTURES)]
+    pictures = sum(len(paths) for paths, _ in groups)
+    token = uuid.uuid4().hex[:8]
+    futures = {client.submit(tasks.features, model_data, used, chunk, mirror, known, job_size,
+                             key=f"catdog-features-{token}-{i}", pure=False): i
+               for i, (chunk, mirror) in enumerate(jobs)}
+    done = computed = cached = 0
+    skipped: list[tuple[str, str]] = []
+    unseen: list[str] = []
+    runtimes: dict[str, int] = {}
+    if progress is not None:
+        progress(0, pictures)
+    for index, result in _results(cluster, futures, "the features"):
+        if result["namespace"] != cache.namespace:
+            raise ClusterError(f"Worker {result['worker']} computes other features ({result['namespace']}, this "
+                               f"computer {cache.namespace}): install the same catdog-desktop everywhere.")
+        keys = np.frombuffer(result["keys"], np.uint8).reshape(-1, KEY_BYTES)
+        if len(keys):
+            cache.put_many([k.tobytes() for k in keys], result["features"], result["runtime"])
+            runtimes[result["runtime"]] = runtimes.get(result["runtime"], 0) + result["computed"]
+        computed += result["computed"]
+        cached += result["cached"]
+        skipped += result["skipped"]
+        unseen += result["unseen"]
+        done += len(jobs[index][0])
+        if progress is not None:
+            progress(done, pictures)
+    _all_unseen(len(unseen), pictures, cluster.where, unseen[0] if unseen else None)
+    return FeaturesReport(pictures=pictures, computed=computed, cached=cached, skipped=skipped + _not_seen(unseen),
+                          namespace=cache.namespace, folder=cache.folder, seconds=time.perf_counter() - started,
+                          where=cluster.where, runtimes=runtimes)
+
+
+def fill_features_here(groups: Sequence[tuple[Sequence[str], bool]], size: int | None = None,
+                       progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None
+                       ) -> FeaturesReport:
+    """:func:`fill_features` of the shipped backbone in this process (no cluster): the same cache,
+    the same pictures, what a cluster run is measured against."""
+    from ..evaluate.label_errors import feature_source
+    from ..model.features import compute_features
+
+    started = time.perf_counter()
+    extractor, cache, used, _ = feature_source(None, size)
+    if cache.folder is None:
+        raise ClusterError("The feature cache is turned off (CATDOG_DESKTOP_CACHE_DIR=off): the features would "
+                           "have nowhere to go. Set it to a folder.")
+    pictures = sum(len(paths) for paths, _ in groups)
+    computed = offset = 0
+    skipped: list[tuple[str, str]] = []
+
+    def on_progress(done: int, _total: int) -> None:
+        if progress is not None:
+            progress(offset + done, pictures)
+
+    for paths, mirror in groups:
+        found = compute_features(extractor, list(paths), [0] * len(paths), used, [cache], mirror=mirror,
+                                 progress=on_progress, should_stop=should_stop)
+        computed += found.computed
+        skipped += found.skipped
+        offset += len(paths)
+    return FeaturesReport(pictures=pictures, computed=computed, cached=pictures - computed - len(skipped),
+                          skipped=skipped, namespace=cache.namespace, folder=cache.folder,
+                          seconds=time.perf_counter() - started, where="this computer",
+                          runtimes={extractor.runtime: computed} if computed else {})
+
+
+class _Journal:
+    """Finished tasks of one predict job (model, threshold, pictures), as JSON lines in the cache
+    folder; a line cut short by a crash is ignored, and so is a task whose pictures changed."""
+
+    def __init__(self, folder: Path | None, identity: str):
+        self.path = folder / JOURNALS / f"predict-{identity}.jsonl" if folder is not None else None
+
+    @staticmethod
+    def _stats(paths: list[str]) -> list:
+        stats = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+                stats.append([st.st_size, st.st_mtime_ns])
+            except OSError:
+                stats.append(None)
+        return stats
+
+    def load(self, jobs: list[list[str]]) -> dict[int, list[dict]]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        found: dict[int, list[dict]] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                index = int(entry["task"])
+                paths = jobs[index]
+                if entry["stats"] == self._stats(paths) and [p["path"] for p in entry["predictions"]] == paths:
+                    found[index] = entry["predictions"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue  # cut short, or from another shape of job: done again
+        return found
+
+    def add(self, index: int, paths: list[str], predictions: list[dict]) -> None:
+        if self.path is None:
+            return
+        line = json.dumps({"task": index, "stats": self._stats(paths), "predictions": predictions}) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # resuming is an optimisation: the job itself goes on
+            log.warning("cluster journal not written (%s)", exc)
+            self.path = None
+
+    def remove(self) -> None:
+        if self.path is not None:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+
+def predict(cluster: Cluster, model_path: str | os.PathLike, paths: Sequence[str], threshold: float | None = None,
+            digest: str | None = None, progress: ProgressFn | None = None) -> list[Prediction]:
+    """Classify ``paths`` on the cluster's workers with the model in ``model_path`` ("not sure"
+    under ``threshold``, else the model's recorded one): the predictions in the order of ``paths``,
+    as core.classify.classifier.Classifier.predict_paths gives them. ``digest``: the sha256 of the
+    model as the client loaded it (a file saved over since is refused, not half-used)."""
+    try:
+        model = tasks.ModelFile.read(model_path)
+    except OSError as exc:
+        raise ClusterError(f"Cannot read {model_path} to send it to the workers: {first_line(exc)}.") from None
+    if digest is not None and model.digest != digest:
+        raise ClusterError(f"{model.name} changed while it was being read: run the command again.")
+    paths = [str(p) for p in paths]
+    jobs = _chunks(paths, TASK_PICTURES)
+    identity = hashlib.sha256(json.dumps([model.digest, threshold, paths]).encode()).hexdigest()[:24]
+    journal = _Journal(default_cache_dir(), identity)
+    finished = journal.load(jobs)
+    if finished:
+        log.info("resuming: %d of %d tasks were done", len(finished), len(jobs))
+    client = cluster.client
+    sent = converted_classifier(model, len(paths)) or model  # the conversion, else the model file
+    data = client.scatter(sent, broadcast=True, hash=False)  # this job's own (see fill_features)
+    token = uuid.uuid4().hex[:8]
+    futures = {client.submit(tasks.predict, data, threshold, chunk, len(paths), key=f"catdog-predict-{token}-{i}",
+                             pure=False): i
+               for i, chunk in enumerate(jobs) if i not in finished}
+    done = sum(len(jobs[i]) for i in finished)
+    if progress is not None:
+        progress(done, len(paths))
+    unseen: list[str] = []
+    for index, result in _results(cluster, futures, "the classification"):
+        finished[index] = result["predictions"]
+        unseen += result["unseen"]
+        journal.add(index, jobs[index], result["predictions"])
+        done += len(jobs[index])
+        if progress is not None:
+            progress(done, len(paths))
+    _all_unseen(len(unseen), len(paths), cluster.where, unseen[0] if unseen else None)
+    reasons = dict(_not_seen(unseen))
+    predictions = []
+    for index in range(len(jobs)):
+        for entry in finished[index]:
+            prediction = Prediction(**entry)
+            if prediction.path in reasons:
+                prediction = Prediction(path=prediction.path, error=reasons[prediction.path])
+            predictions.append(prediction)
+    journal.remove()
+    return predictions
+
+
+def summary(report: FeaturesReport) -> str:
+    """The features job in a sentence or two."""
+    rate = report.computed / report.seconds if report.seconds > 0 else 0.0
+    parts = [f"{count(report.pictures, 'picture')}: {report.computed:,} computed",
+             f"{report.cached:,} already in the cache"]
+    if report.skipped:
+        parts.append(f"{len(report.skipped):,} unreadable (listed below)")
+    return (", ".join(parts) + f", on {report.where} in {report.seconds:.1f} s ({rate:.1f} pictures/s computed). "
+            f"Cache: {report.folder}")
+

@@ -1,0 +1,280 @@
+"""The cluster path (core.cluster) on a real Dask LocalCluster: worker processes on loopback,
+the real backbone and model. Features and predictions equal one computer's, in the same order;
+a run started again skips what is done; a killed worker costs only its unfinished tasks; an
+unreachable scheduler, mismatched versions and pictures the workers cannot see are one sentence.
+
+These tests start worker processes that load TensorFlow, so they are the slower ones: kept in one
+xdist group (one test process shares the module's cluster), and they run with the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog_desktop import cli
+from catdog_desktop.core.classify.classifier import Classifier
+from catdog_desktop.core.cluster import connect as connecting, jobs, tasks
+from catdog_desktop.core.data.dataset import scan_dataset
+from catdog_desktop.core.errors import ClusterError
+from catdog_desktop.core.model import features
+from synthetic import write_class_folders
+
+pytestmark = pytest.mark.xdist_group("cluster")
+
+SIZE = 64  # the backbone at 64 px: quick, and what tests/core/test_label_errors.py uses
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with connecting.connect("local:2") as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory) -> Path:
+    """2 classes of 40 generated pictures, and a picture cut short in each: its header reads well (the
+    folder scan takes it), its pixels do not (the worker that decodes it finds out)."""
+    root = write_class_folders(tmp_path_factory.mktemp("cluster") / "pets", ["cats", "dogs"], 40, seed=5)
+    for source, broken in (("cats/cats_000.png", "cats/broken.png"), ("dogs/dogs_000.png", "dogs/broken.jpg")):
+        whole = io.BytesIO()
+        Image.open(root / source).save(whole, "PNG" if broken.endswith(".png") else "JPEG")
+        (root / broken).write_bytes(whole.getvalue()[:len(whole.getvalue()) // 2])
+    return root
+
+
+def _use_cache(monkeypatch, folder: Path) -> Path:
+    monkeypatch.setenv(features.CACHE_ENV, str(folder))
+    return folder
+
+
+def _groups(root: Path):
+    scan = scan_dataset(root)
+    return [(list(scan.train.paths) + list(scan.validation.paths), True)]
+
+
+def _cached(folder: Path, namespace: str) -> dict[bytes, np.ndarray]:
+    """Every (key, feature) in the cache's shards; a key written twice fails the test."""
+    found: dict[bytes, np.ndarray] = {}
+    for shard in sorted((folder / namespace).glob("*.npz")):
+        with np.load(shard, allow_pickle=False) as data:
+            for key, value in zip(data["keys"], data["features"]):
+                assert key.tobytes() not in found, "a picture's features were written twice"
+                found[key.tobytes()] = value
+    return found
+
+
+def test_features_on_the_cluster_equal_one_computers_and_are_not_computed_again(cluster, pictures, tmp_path,
+                                                                                monkeypatch):
+    groups = _groups(pictures)
+    _use_cache(monkeypatch, tmp_path / "here")
+    here = jobs.fill_features_here(groups, SIZE)
+    _use_cache(monkeypatch, tmp_path / "there")
+    spread = jobs.fill_features(cluster, groups, size=SIZE)
+    assert spread.where == "a local cluster of 2 worker(s)"
+    assert (spread.pictures, spread.computed, spread.cached) == (82, 80, 0)
+    assert sorted(spread.skipped) == sorted(here.skipped) and len(spread.skipped) == 2
+    assert {Path(p).name for p, _ in spread.skipped} == {"broken.png", "broken.jpg"}
+    mine, theirs = _cached(tmp_path / "here", here.namespace), _cached(tmp_path / "there", spread.namespace)
+    assert spread.namespace == here.namespace and len(theirs) == 160  # each picture and its mirror image
+    assert mine.keys() == theirs.keys()
+    # Equal to the cache's precision: a worker's one thread sums in another order than two threads
+    # do, and a float32 sum that lands near a float16 rounding boundary rounds the other way: at most
+    # one float16 rounding apart (2**-10 of the value), and rarely (measured: 5 numbers in 100,000).
+    a = np.stack([mine[k] for k in mine]).astype(np.float32)
+    b = np.stack([theirs[k] for k in mine]).astype(np.float32)
+    assert (np.abs(a - b) <= 2.0 ** -10 * np.maximum(np.abs(a), np.abs(b)) + 1e-7).all()
+    assert (a != b).mean() < 1e-3
+
+    again = jobs.fill_features(cluster, groups, size=SIZE)  # an interrupted or repeated run: nothing to compute
+    assert (again.computed, again.cached, len(again.skipped)) == (0, 80, 2)
+    assert len(_cached(tmp_path / "there", spread.namespace)) == 160
+
+
+def test_a_training_after_the_features_command_computes_no_feature(pictures, tmp_path, monkeypatch, capsys):
+    from catdog_desktop.core.config import TrainingConfig
+    from catdog_desktop.core.training import train as training
+
+    _use_cache(monkeypatch, tmp_path / "cache")
+    code = cli.main(["--json", "features", str(pictures), "--image-size", str(SIZE), "--cluster", "local:2"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == cli.EXIT_SOME_FAILED  # the two broken pictures, listed
+    assert (out["pictures"], out["computed"], out["cached"]) == (82, 80, 0)
+    assert {Path(s["path"]).name for s in out["skipped"]} == {"broken.png", "broken.jpg"}
+    result = training.train(TrainingConfig(backbone="mobilenet_v2", image_size=SIZE, head_epochs=2, epochs=1,
+                                           time_limit_minutes=0, cross_validate_below=0), scan_dataset(pictures))
+    assert result.features_computed == 0 and result.features_cached == 80
+
+
+def test_predictions_on_the_cluster_equal_one_computers_in_order(cluster, trained, pictures):
+    _, _, model_path = trained
+    files = sorted(str(p) for p in pictures.rglob("*.*"))
+    classifier = Classifier.load(model_path)
+    here = classifier.predict_paths(files)
+    there = jobs.predict(cluster, model_path, files, digest=classifier.digest)
+    assert [p.path for p in there] == files == [p.path for p in here]
+    assert [(p.class_name, p.error, p.uncertain, p.unfamiliar) for p in there] == \
+           [(p.class_name, p.error, p.uncertain, p.unfamiliar) for p in here]
+    assert sum(not p.ok for p in there) == 2
+    worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(here, there) if a.ok
+                for c in classifier.class_names)
+    assert worst <= 1e-6, worst
+
+
+def test_an_interrupted_classification_goes_on_where_it_stopped(cluster, trained, pictures, monkeypatch):
+    _, _, model_path = trained
+    monkeypatch.setattr(jobs, "TASK_PICTURES", 16)
+    files = sorted(str(p) for p in pictures.rglob("*.png"))  # 81: 6 tasks
+    seen = []
+
+    def stop_after_two(done, total):
+        seen.append(done)
+        if len(seen) == 3:  # the call before any result, then two tasks back
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        jobs.predict(cluster, model_path, files, progress=stop_after_two)
+    journals = list((features.default_cache_dir() / jobs.JOURNALS).glob("predict-*.jsonl"))
+    assert len(journals) == 1 and len(journals[0].read_text().splitlines()) == 2
+
+    starts = []
+    done = jobs.predict(cluster, model_path, files, progress=lambda d, t: starts.append(d))
+    assert starts[0] == 32  # the two tasks done before were not sent again
+    assert [p.path for p in done] == files
+    whole = jobs.predict(cluster, model_path, files)
+    assert [(p.class_name, p.probability) for p in done] == [(p.class_name, p.probability) for p in whole]
+    assert not journals[0].exists()  # a finished job leaves no journal
+
+
+def test_a_killed_worker_costs_only_its_unfinished_share(pictures, tmp_path, monkeypatch):
+    """Its own cluster: one worker's process is killed (SIGKILL) when the first task comes back;
+    Dask gives its tasks to the other worker (and its nanny starts a new one)."""
+    cache = _use_cache(monkeypatch, tmp_path / "cache")
+    monkeypatch.setattr(jobs, "TASK_PICTURES", 8)
+    groups = _groups(pictures)
+    killed = []
+    with connecting.connect("local:2") as own:
+        pids = own.client.run(os.getpid)
+
+        def kill_one(done, _total):
+            if done and not killed:
+                victim = sorted(pids.values())[0]
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        report = jobs.fill_features(own, groups, size=SIZE, progress=kill_one)
+        assert killed and killed[0] not in own.client.run(os.getpid).values()
+    assert (report.computed, report.cached, len(report.skipped)) == (80, 0, 2)
+    assert len(_cached(cache, report.namespace)) == 160  # each picture's two views, each written once
+
+
+def test_model_features_for_check_labels_on_the_cluster(cluster, trained, pictures, tmp_path, monkeypatch, capsys):
+    _, _, model_path = trained
+    _use_cache(monkeypatch, tmp_path / "cache")
+    assert cli.main(["check-labels", str(pictures), "--model", str(model_path), "--cluster", "local:1"]) == 0
+    err = capsys.readouterr().err
+    assert "cluster: a local cluster of 1 worker(s), 1 worker with 1 thread" in err
+    found = jobs.fill_features(cluster, [(sorted(str(p) for p in pictures.rglob("*.png")), False)],
+                               tasks.ModelFile.read(model_path))
+    assert found.computed == 0 and found.cached == 80  # the check put them in the cache: none computed again
+
+
+def test_sort_on_the_cluster_moves_from_the_client_and_undoes(trained, pictures, tmp_path, capsys):
+    import shutil
+
+    _, _, model_path = trained
+    source = tmp_path / "unsorted"
+    shutil.copytree(pictures / "dogs", source)
+    target = tmp_path / "sorted"
+    assert cli.main(["--json", "sort", str(model_path), str(source), "--to", str(target), "--move",
+                     "--cluster", "local:1"]) == cli.EXIT_SOME_FAILED  # broken.jpg stays where it is
+    report = json.loads(capsys.readouterr().out)
+    assert report["placed"] == 40 and [Path(u["path"]).name for u in report["unreadable"]] == ["broken.jpg"]
+    assert sorted(p.name for p in source.iterdir()) == ["broken.jpg"]
+    assert cli.main(["undo-sort", str(target)]) == 0
+    assert len(list(source.iterdir())) == 41
+
+
+def test_the_cluster_is_refused_in_one_sentence(monkeypatch, tmp_path):
+    with pytest.raises(ClusterError, match=r"Could not reach the Dask scheduler \(tcp://127.0.0.1:9\) within 2 s"):
+        connecting.connect("tcp://127.0.0.1:9", timeout=2)
+    for spec in ("local:0", "local:two", "two words"):
+        with pytest.raises(ClusterError, match="give local, local:N"):
+            connecting.parse(spec)
+    with pytest.raises(ClusterError, match="no scheduler file there"):
+        connecting.parse(str(tmp_path / "scheduler.json"))
+    assert connecting.parse("10.0.0.5:8786") == ("address", None)
+    assert connecting.parse("local:3") == ("local", 3)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    with pytest.raises(ClusterError, match=r'pip install "catdog-desktop\[cluster\]"'):
+        connecting.connect("local:1")
+
+
+def test_a_worker_with_other_versions_is_named_before_any_task(cluster):
+    mine = connecting.versions()
+    assert mine["catdog-desktop"] and mine["tensorflow"] and mine["python"].count(".") == 1
+    connecting.check_workers(cluster)  # the same installation: accepted
+    with pytest.raises(ClusterError, match=r"Worker tcp://127\.0\.0\.1:\d+ has tensorflow .*, this computer 0\.0"):
+        connecting.check_workers(cluster, {**mine, "tensorflow": "0.0"})
+
+
+def test_pictures_the_workers_cannot_see_are_said_so(pictures, tmp_path):
+    seen_here = str(next((pictures / "cats").glob("*.png")))
+    reasons = dict(jobs._not_seen([seen_here, str(tmp_path / "gone.png")]))
+    assert "cannot see this file" in reasons[seen_here] and "same path" in reasons[seen_here]
+    assert reasons[str(tmp_path / "gone.png")] == "the file no longer exists"
+    with pytest.raises(ClusterError, match="cannot see the pictures"):
+        jobs._all_unseen(3, 3, "the scheduler at tcp://x:8786", seen_here)
+    # On a worker: a path it cannot see is returned as such, not computed, not an error.
+    result = tasks.features(None, SIZE, [str(tmp_path / "elsewhere.png")], True, frozenset(), 1)
+    assert (result["unseen"], result["computed"], len(result["keys"])) == ([str(tmp_path / "elsewhere.png")], 0, 0)
+
+
+def test_fast_and_cluster_are_one_or_the_other(trained, pictures, capsys):
+    _, _, model_path = trained
+    assert cli.main(["predict", str(model_path), str(pictures), "--fast", "--cluster", "local"]) == cli.EXIT_ERROR
+    assert "--fast and --cluster do not go together" in capsys.readouterr().err
+
+
+def test_workers_run_the_clients_conversion_without_tensorflow(trained, pictures, tmp_path, monkeypatch):
+    """A conversion the client has (core.model.engine) is sent instead of the model: the workers
+    classify with ONNX Runtime alone, as this computer does with that conversion."""
+    _, _, model_path = trained
+    _use_cache(monkeypatch, tmp_path / "cache")
+    classifier = Classifier.load(model_path)
+    assert classifier.engine.convert()  # checked and kept in the cache, as a first big job does
+    files = sorted(str(p) for p in pictures.rglob("*.*"))
+    here = classifier.predict_paths(files)
+    with connecting.connect("local:1") as own:
+        there = jobs.predict(own, model_path, files, digest=classifier.digest)
+        assert not any(own.client.run(lambda: "tensorflow" in sys.modules).values())
+    assert [(p.path, p.class_name, p.error, p.uncertain, p.unfamiliar) for p in there] == \
+           [(p.path, p.class_name, p.error, p.uncertain, p.unfamiliar) for p in here]
+    assert max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(here, there) if a.ok
+               for c in classifier.class_names) <= 1e-6
+
+
+def test_the_backbone_conversion_is_sent_to_the_workers(cluster, pictures, tmp_path, monkeypatch):
+    from catdog_desktop.core.evaluate.label_errors import feature_source
+
+    _use_cache(monkeypatch, tmp_path / "cache")
+    assert feature_source(None, SIZE)[0].convert()
+    sent = jobs.converted_backbone(SIZE, job_size=10)
+    assert sent is not None and sent.image_size == SIZE and len(sent.onnx) > 100_000
+    groups = _groups(pictures)
+    spread = jobs.fill_features(cluster, groups, size=SIZE)
+    assert spread.runtimes == {"ONNX Runtime": 80}
+    _use_cache(monkeypatch, tmp_path / "cache-here")
+    assert feature_source(None, SIZE)[0].convert()
+    here = jobs.fill_features_here(groups, SIZE)
+    assert here.runtimes == {"ONNX Runtime": 80}
+    mine, theirs = _cached(tmp_path / "cache-here", here.namespace), _cached(tmp_path / "cache", spread.namespace)
+    assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
