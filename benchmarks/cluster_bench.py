@@ -129,6 +129,7 @@ def main() -> int:
             "classify": round(medians["classify_cluster"] / medians["classify_one_process"], 3)},
         "first_job_with_conversion_seconds": {"features": round(first_features, 2), "classify": round(first_predict, 2)},
         "parity": {"features_equal": features_equal, "features_max_difference": feature_diff,
+                   "probabilities_within_1e-6": probability_diff <= 1e-6,
                    "probabilities_max_difference": probability_diff, "same_classes": same_answers},
         "loadavg": os.getloadavg()[0],
     }))

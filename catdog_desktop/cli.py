@@ -968,7 +968,7 @@ def cmd_check_labels(args) -> int:
         _print_scan(scan)
     scan.raise_for_errors()
     progress = _progress_lines(args)
-    if args.cluster:
+    if args.cluster:  # what the workers could not do (pictures they cannot see), the check below does here
         _features_on_cluster(args, [(_every_path(scan), False)], model=args.model)
     result = check_labels(scan, args.model, progress=progress)
     issues = result.issues if args.top is None else result.issues[:args.top]
@@ -997,8 +997,8 @@ def _cluster(args):
     cluster = connect(args.cluster)
     if not args.json:
         workers = cluster.workers
-        print(f"cluster: {cluster.where}, {count(len(workers), 'worker')} with "
-              f"{count(sum(workers.values()), 'thread')}", file=sys.stderr)
+        print(f"cluster: {cluster.where} ({count(len(workers), 'worker')} now, "
+              f"{count(sum(workers.values()), 'thread')} in all)", file=sys.stderr)
     return cluster
 
 
@@ -1024,6 +1024,8 @@ def cmd_features(args) -> int:
     from .core.cluster import jobs
     from .core.data.dataset import scan_dataset
 
+    if args.image_size is not None:
+        TrainingConfig(image_size=args.image_size).validate()  # the training's own sentence, before any work
     scan = scan_dataset(args.data_dir)
     if not args.json:
         _print_scan(scan)
@@ -1047,6 +1049,9 @@ def cmd_features(args) -> int:
                           "runtimes": report.runtimes}))
     else:
         print(jobs.summary(report))
+        note = jobs.fine_tune_note(len(scan.train))
+        if note:
+            print(note)
         for path, reason in skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
     return EXIT_SOME_FAILED if skipped else EXIT_OK

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 
+#: Fewer training pictures than this: no fine-tuning (core.training.pretrained). With a few hundred
+#: pictures the classifier on the features is as good as it gets, and training the network itself
+#: only learns them by heart.
+MIN_FINE_TUNE_PICTURES = 500
+
 @dataclass
 class TrainingConfig:
     """Everything that shapes a model and its training. Defaults are the app's defaults."""

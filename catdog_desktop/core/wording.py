@@ -10,3 +10,8 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 def is_are(n: int) -> str:
     return "is" if n == 1 else "are"
+
+
+def size_text(count: float) -> str:
+    """A number of bytes for the user: "1.2 GB", "34.0 MB", "0.4 MB"."""
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"

@@ -79,7 +79,7 @@ def test_features_on_the_cluster_equal_one_computers_and_are_not_computed_again(
     here = jobs.fill_features_here(groups, SIZE)
     _use_cache(monkeypatch, tmp_path / "there")
     spread = jobs.fill_features(cluster, groups, size=SIZE)
-    assert spread.where == "a local cluster of 2 worker(s)"
+    assert spread.where == "a local cluster of 2 workers"
     assert (spread.pictures, spread.computed, spread.cached) == (82, 80, 0)
     assert sorted(spread.skipped) == sorted(here.skipped) and len(spread.skipped) == 2
     assert {Path(p).name for p, _ in spread.skipped} == {"broken.png", "broken.jpg"}
@@ -155,8 +155,9 @@ def test_an_interrupted_classification_goes_on_where_it_stopped(cluster, trained
 
 
 def test_a_killed_worker_costs_only_its_unfinished_share(pictures, tmp_path, monkeypatch):
-    """Its own cluster: one worker's process is killed (SIGKILL) when the first task comes back;
-    Dask gives its tasks to the other worker (and its nanny starts a new one)."""
+    """Its own cluster: when the first task comes back, the process of a worker that is running a
+    task is killed (SIGKILL); Dask gives that task to the other worker (and the nanny starts a new
+    worker). Every picture is computed, and its features are written, once."""
     cache = _use_cache(monkeypatch, tmp_path / "cache")
     monkeypatch.setattr(jobs, "TASK_PICTURES", 8)
     groups = _groups(pictures)
@@ -166,14 +167,18 @@ def test_a_killed_worker_costs_only_its_unfinished_share(pictures, tmp_path, mon
 
         def kill_one(done, _total):
             if done and not killed:
-                victim = sorted(pids.values())[0]
-                os.kill(victim, signal.SIGKILL)
-                killed.append(victim)
+                busy = [worker for worker, running in own.client.processing().items() if running]
+                assert busy, "no task in flight when the worker was to be killed"
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(pids[busy[0]])
 
         report = jobs.fill_features(own, groups, size=SIZE, progress=kill_one)
         assert killed and killed[0] not in own.client.run(os.getpid).values()
-    assert (report.computed, report.cached, len(report.skipped)) == (80, 0, 2)
-    assert len(_cached(cache, report.namespace)) == 160  # each picture's two views, each written once
+    assert (report.pictures, report.computed, report.cached, len(report.skipped)) == (82, 80, 0, 2)
+    features_written = _cached(cache, report.namespace)
+    assert len(features_written) == 160  # each picture's two views
+    shards = sum(len(np.load(shard)["keys"]) for shard in (cache / report.namespace).glob("*.npz"))
+    assert shards == 160  # no task's results written twice
 
 
 def test_model_features_for_check_labels_on_the_cluster(cluster, trained, pictures, tmp_path, monkeypatch, capsys):
@@ -181,7 +186,7 @@ def test_model_features_for_check_labels_on_the_cluster(cluster, trained, pictur
     _use_cache(monkeypatch, tmp_path / "cache")
     assert cli.main(["check-labels", str(pictures), "--model", str(model_path), "--cluster", "local:1"]) == 0
     err = capsys.readouterr().err
-    assert "cluster: a local cluster of 1 worker(s), 1 worker with 1 thread" in err
+    assert "cluster: a local cluster of 1 worker (1 worker now, 1 thread in all)" in err
     found = jobs.fill_features(cluster, [(sorted(str(p) for p in pictures.rglob("*.png")), False)],
                                tasks.ModelFile.read(model_path))
     assert found.computed == 0 and found.cached == 80  # the check put them in the cache: none computed again
@@ -278,3 +283,52 @@ def test_the_backbone_conversion_is_sent_to_the_workers(cluster, pictures, tmp_p
     assert here.runtimes == {"ONNX Runtime": 80}
     mine, theirs = _cached(tmp_path / "cache-here", here.namespace), _cached(tmp_path / "cache", spread.namespace)
     assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_a_failing_task_is_named_by_its_first_picture(cluster):
+    failing = cluster.client.submit(lambda: 1 / 0, pure=False)
+    with pytest.raises(ClusterError, match=r"The task of the features starting at /data/a\.png failed on the "
+                                           r"cluster \(ZeroDivisionError: division by zero\)\. The tasks done are kept"):
+        list(jobs._results(cluster, {failing: 0}, "the features", [["/data/a.png", "/data/b.png"]]))
+
+
+def test_a_worker_that_joined_later_with_other_versions_refuses_its_tasks(monkeypatch):
+    monkeypatch.setattr(tasks, "_versions_checked", False)
+    with pytest.raises(ClusterError, match=r"Worker this process has numpy .*, this computer 0\.1: its results"):
+        tasks.check_versions({**connecting.versions(), "numpy": "0.1"})
+    tasks.check_versions(connecting.versions())  # the same: accepted, and not looked at again
+
+
+def test_exports_and_too_small_caches_are_refused_before_any_task(cluster, pictures, tmp_path, monkeypatch):
+    export = tmp_path / "model.onnx"
+    export.write_bytes(b"not used")
+    with pytest.raises(ClusterError, match=r"--cluster classifies with \.keras models: give the \.keras model "
+                                           r"model\.onnx was exported from"):
+        jobs.predict(cluster, export, [str(pictures / "cats" / "cats_001.png")])
+    _use_cache(monkeypatch, tmp_path / "cache")
+    monkeypatch.setenv(features.CACHE_LIMIT_ENV, "0.0001")  # 100 kB: less than 80 pictures' features
+    with pytest.raises(ClusterError, match=r"The features of 82 pictures take about 0\.4 MB, more than the feature "
+                                           r"cache keeps \(0\.1 MB\): set CATDOG_DESKTOP_CACHE_GB=1"):
+        jobs.fill_features(cluster, _groups(pictures), size=SIZE)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npz"))
+
+
+def test_the_journal_keeps_whole_tasks_only(tmp_path):
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    for path in paths:
+        Path(path).write_bytes(b"x")
+    journal = jobs._Journal(tmp_path, "job")
+    entry = [{"path": p, "class_name": "cats", "probability": 0.9} for p in paths[:2]]
+    journal.add(0, paths[:2], entry)
+    with open(journal.path, "a", encoding="utf-8") as fh:
+        fh.write('{"task": 1, "stats": [[1, 2')  # a crash in the middle of writing task 1
+    journal.add(2, paths[2:], [{"path": paths[2], "class_name": "dogs", "probability": 0.8}])
+    found = journal.load([paths[:2], ["elsewhere.png"], paths[2:]])
+    assert sorted(found) == [0, 2] and found[0] == entry  # the cut line is skipped, the next one kept
+    Path(paths[2]).write_bytes(b"changed")  # a picture changed since: its task is done again
+    assert sorted(journal.load([paths[:2], ["elsewhere.png"], paths[2:]])) == [0]
+
+
+def test_the_features_command_says_when_fine_tuning_would_run_the_backbone_again():
+    assert jobs.fine_tune_note(499) is None
+    assert "train --no-fine-tune uses these features alone" in jobs.fine_tune_note(500)

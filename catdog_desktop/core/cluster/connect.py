@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -39,8 +40,10 @@ def need_dask():
     try:
         import distributed
     except ImportError:
-        raise ClusterError(f"--cluster needs Dask, which this installation does not have: {INSTALL} "
-                           "(the downloadable app has no cluster support).") from None
+        if getattr(sys, "frozen", False):
+            raise ClusterError("--cluster needs Dask, which the downloadable app does not include: install "
+                               f"catdog-desktop with pip ({INSTALL}) on the machines of a cluster.") from None
+        raise ClusterError(f"--cluster needs Dask, which this installation does not have: {INSTALL}.") from None
     return distributed
 
 
@@ -119,7 +122,8 @@ def connect(spec: str, timeout: float = CONNECT_SECONDS, worker_wait: float = WO
             local = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address=None,
                                              silence_logs=logging.ERROR, env=dict(SINGLE_THREADED))
-            client, where = distributed.Client(local, timeout=timeout), f"a local cluster of {workers} worker(s)"
+            client = distributed.Client(local, timeout=timeout)
+            where = f"a local cluster of {workers} worker{'s' if workers != 1 else ''}"
         elif kind == "file":
             client = distributed.Client(scheduler_file=os.path.expanduser(spec.strip()), timeout=timeout)
             where = f"the scheduler of {spec.strip()}"
@@ -129,14 +133,18 @@ def connect(spec: str, timeout: float = CONNECT_SECONDS, worker_wait: float = WO
     except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError: all "not reachable"
         if local is not None:
             local.close()
+        if kind == "local":
+            raise ClusterError(f"Could not start a local Dask cluster ({spec.strip()}): {first_line(exc)}.") from None
         raise ClusterError(f"Could not reach the Dask scheduler ({spec.strip()}) within {timeout:g} s: "
-                           f"{first_line(exc)}. Is it running (dask scheduler), and is its port open to this "
-                           "computer?") from None
+                           f"{first_line(exc).rstrip('.')}. Is it running (dask scheduler), and is its port open "
+                           "to this computer?") from None
     cluster = Cluster(client, local, where)
     try:
         try:
             client.wait_for_workers(1, timeout=worker_wait)
         except Exception:  # noqa: BLE001 - a TimeoutError of Dask's
+            if local is not None:
+                raise ClusterError(f"The workers of {where} did not start within {worker_wait:g} s.") from None
             raise ClusterError(f"{where} has no workers (waited {worker_wait:g} s): start some with "
                                f"dask worker {client.scheduler.address}.") from None
         check_workers(cluster, expected)
@@ -160,8 +168,16 @@ def check_workers(cluster: Cluster, expected: dict | None = None) -> None:
         if isinstance(found, BaseException):
             raise ClusterError(f"Worker {worker} cannot run catdog-desktop's tasks ({first_line(found)}): install "
                                f"the same catdog-desktop there ({INSTALL}).")
-        for name in MUST_MATCH:
-            if found.get(name) != mine.get(name):
-                raise ClusterError(f"Worker {worker} has {name} {found.get(name) or 'missing'}, this computer "
-                                   f"{mine.get(name) or 'none'}: its results could differ from this computer's. "
-                                   "Install the same versions on every machine (docs/cluster.md).")
+        problem = mismatch(worker, found, mine)
+        if problem:
+            raise ClusterError(problem)
+
+
+def mismatch(worker: str, found: dict, mine: dict) -> str | None:
+    """The sentence saying how ``worker``'s :func:`versions` (``found``) differ from the client's, or None."""
+    for name in MUST_MATCH:
+        if found.get(name) != mine.get(name):
+            return (f"Worker {worker} has {name} {found.get(name) or 'none'}, this computer {mine.get(name) or 'none'}: "
+                    "its results could differ from this computer's. Install the same versions on every machine "
+                    "(docs/cluster.md).")
+    return None

@@ -19,6 +19,7 @@ picture that crashes a decoder) ends the job with a sentence naming its pictures
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,11 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from ..classify.prediction import Prediction
-from ..errors import ClusterError, first_line
-from ..model.features import KEY_BYTES, FeatureCache, backbone_namespace, default_cache_dir
-from ..wording import count
+from ..errors import CatdogError, ClusterError, first_line
+from ..model.features import CACHE_LIMIT_ENV, KEY_BYTES, FeatureCache, backbone_namespace, default_cache_dir
+from ..wording import count, size_text
 from . import tasks
-from .connect import Cluster
+from .connect import Cluster, versions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ TASK_PICTURES = 256
 #: Where predictions of unfinished jobs are kept, inside the cache folder.
 JOURNALS = "cluster-jobs"
 JOURNAL_VERSION = 1
+CACHE_OFF = ("The feature cache is turned off (CATDOG_DESKTOP_CACHE_DIR=off): the features would have nowhere to "
+             "go. Set it to a folder (shared storage for several machines).")
 
 ProgressFn = Callable[[int, int], None]
 
@@ -64,6 +67,28 @@ class FeaturesReport:
     seconds: float
     where: str
     runtimes: dict[str, int] = field(default_factory=dict)
+
+
+def check_room(cache: FeatureCache, views: int, pictures: int) -> None:
+    """Refuse, before any work, a job whose features the cache would not keep: it would remove the
+    first ones to make room for the last, and a training would compute them all again."""
+    need = views * (int(np.prod(cache.feature_shape)) * 2 + KEY_BYTES) * 1.02  # the shards' zip headers
+    if need > cache.max_bytes:
+        raise ClusterError(f"The features of {count(pictures, 'picture')} take about {size_text(need)}, more "
+                           f"than the feature cache keeps ({size_text(cache.max_bytes)}): set {CACHE_LIMIT_ENV}="
+                           f"{int(need / 1e9) + 1} (and CATDOG_DESKTOP_CACHE_DIR to a folder with that much room, "
+                           "shared storage for several machines), then run the command again.")
+
+
+def fine_tune_note(training_pictures: int) -> str | None:
+    """What a training of this dataset with the default settings may still compute (None: nothing)."""
+    from ..config import MIN_FINE_TUNE_PICTURES
+
+    if training_pictures < MIN_FINE_TUNE_PICTURES:
+        return None
+    return ("A training that fine-tunes (the default, when the activations it needs fit in memory: up to about "
+            "35,000 training pictures at 160 px) runs the backbone's first blocks again for them; "
+            "train --no-fine-tune uses these features alone.")
 
 
 def _chunks(items: Sequence, size: int) -> list:
@@ -88,25 +113,28 @@ def _all_unseen(unseen: int, pictures: int, where: str, example: str | None) -> 
                            "at the same path, on storage they share (docs/cluster.md).")
 
 
-def _results(cluster: Cluster, futures: dict, what: str):
-    """(index, result) of each task as it finishes; on any failure or interruption the tasks
-    still out are cancelled, and a task that killed its workers is said in one sentence."""
+def _results(cluster: Cluster, futures: dict, what: str, jobs: list):
+    """(index, result) of each task as it finishes. A task that fails is said in one sentence with
+    the first of its pictures (its own sentence when it has one, e.g. a model that cannot be
+    opened); on any failure or interruption the tasks still out are cancelled (close() this
+    generator, as ``contextlib.closing`` does, to cancel them when the caller stops early)."""
     distributed = __import__("distributed")
     try:
-        for future, result in distributed.as_completed(list(futures), with_results=True):
-            if isinstance(result, BaseException):  # e.g. cancelled by the cluster: not a result
-                raise ClusterError(f"A task of {what} did not finish ({type(result).__name__}: "
-                                   f"{first_line(result)}). The tasks done are kept: run the command again.")
-            yield futures[future], result
-    except distributed.KilledWorker as exc:
-        raise ClusterError(f"A task of {what} stopped every worker that ran it ({first_line(exc)}): one of its "
-                           "pictures may crash the decoder, or the workers run out of memory. The tasks done "
-                           "are kept: run the command again to go on.") from None
-    except (OSError, TimeoutError) as exc:
-        if isinstance(exc, ClusterError):
-            raise
-        raise ClusterError(f"Lost the cluster ({first_line(exc)}). The tasks done are kept: run the command "
-                           "again to go on.") from None
+        for future in distributed.as_completed(list(futures)):
+            index = futures[future]
+            try:
+                result = future.result()
+            except (CatdogError, KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except distributed.KilledWorker:
+                raise ClusterError(f"The task of {what} starting at {jobs[index][0]} stopped every worker that ran "
+                                   "it: one of its pictures may crash the decoder, or the workers run out of "
+                                   "memory. The tasks done are kept: run the command again to go on.") from None
+            except BaseException as exc:  # noqa: BLE001 - cancelled (a BaseException), lost, or a bug on the worker
+                raise ClusterError(f"The task of {what} starting at {jobs[index][0]} failed on the cluster "
+                                   f"({type(exc).__name__}: {first_line(exc)}). The tasks done are kept: run the "
+                                   "command again to go on.") from None
+            yield index, result
     finally:
         cluster.client.cancel([f for f in futures if not f.done()])
 
@@ -121,7 +149,8 @@ def cache_for(cluster: Cluster, model: tasks.ModelFile | tasks.Converted | None,
 
         name, used = TrainingConfig.backbone, int(size or TrainingConfig.image_size)
         return FeatureCache(folder, backbone_namespace(name, used), (backbones.spec(name).feature_dim,)), used
-    namespace, width, used = cluster.client.submit(tasks.feature_namespace, model, size, pure=False).result()
+    namespace, width, used = cluster.client.submit(tasks.feature_namespace, model, size, versions(),
+                                                   pure=False).result()
     return FeatureCache(folder, namespace, (width,)), used
 
 
@@ -186,12 +215,12 @@ def fill_features(cluster: Cluster, groups: Sequence[tuple[Sequence[str], bool]]
     started = time.perf_counter()
     folder = default_cache_dir()
     if folder is None:
-        raise ClusterError("The feature cache is turned off (CATDOG_DESKTOP_CACHE_DIR=off): the features would "
-                           "have nowhere to go. Set it to a folder (shared storage for several machines).")
+        raise ClusterError(CACHE_OFF)
     job_size = sum(len(paths) * (2 if mirror else 1) for paths, mirror in groups)
     if model is None:
         model = converted_backbone(size, job_size)  # None: the workers build the backbone themselves
     cache, used = cache_for(cluster, model, size, folder)
+    check_room(cache, job_size, sum(len(paths) for paths, _ in groups))
     client = cluster.client
     # In a list: scatter() would otherwise send each key of the set as a piece of data of its own.
     # hash=False: data of its own for this job, not shared with (and released by) an earlier one.
@@ -200,7 +229,8 @@ def fill_features(cluster: Cluster, groups: Sequence[tuple[Sequence[str], bool]]
     jobs = [(chunk, mirror) for paths, mirror in groups for chunk in _chunks(paths, TASK_PICTURES)]
     pictures = sum(len(paths) for paths, _ in groups)
     token = uuid.uuid4().hex[:8]
-    futures = {client.submit(tasks.features, model_data, used, chunk, mirror, known, job_size,
+    expected = versions()
+    futures = {client.submit(tasks.features, model_data, used, chunk, mirror, known, job_size, expected,
                              key=f"catdog-features-{token}-{i}", pure=False): i
                for i, (chunk, mirror) in enumerate(jobs)}
     done = computed = cached = 0
@@ -209,21 +239,25 @@ def fill_features(cluster: Cluster, groups: Sequence[tuple[Sequence[str], bool]]
     runtimes: dict[str, int] = {}
     if progress is not None:
         progress(0, pictures)
-    for index, result in _results(cluster, futures, "the features"):
-        if result["namespace"] != cache.namespace:
-            raise ClusterError(f"Worker {result['worker']} computes other features ({result['namespace']}, this "
-                               f"computer {cache.namespace}): install the same catdog-desktop everywhere.")
-        keys = np.frombuffer(result["keys"], np.uint8).reshape(-1, KEY_BYTES)
-        if len(keys):
-            cache.put_many([k.tobytes() for k in keys], result["features"], result["runtime"])
-            runtimes[result["runtime"]] = runtimes.get(result["runtime"], 0) + result["computed"]
-        computed += result["computed"]
-        cached += result["cached"]
-        skipped += result["skipped"]
-        unseen += result["unseen"]
-        done += len(jobs[index][0])
-        if progress is not None:
-            progress(done, pictures)
+    try:
+        with contextlib.closing(_results(cluster, futures, "the features", [paths for paths, _ in jobs])) as results:
+            for index, result in results:
+                if result["namespace"] != cache.namespace:
+                    raise ClusterError(f"Worker {result['worker']} computes other features ({result['namespace']}, "
+                                       f"this computer {cache.namespace}): install the same catdog-desktop everywhere.")
+                keys = np.frombuffer(result["keys"], np.uint8).reshape(-1, KEY_BYTES)
+                if len(keys):
+                    cache.put_many([k.tobytes() for k in keys], result["features"], result["runtime"], trim=False)
+                    runtimes[result["runtime"]] = runtimes.get(result["runtime"], 0) + result["computed"]
+                computed += result["computed"]
+                cached += result["cached"]
+                skipped += result["skipped"]
+                unseen += result["unseen"]
+                done += len(jobs[index][0])
+                if progress is not None:
+                    progress(done, pictures)
+    finally:
+        cache.trim()  # once, not after every task's shard (it looks at every shard of the cache)
     _all_unseen(len(unseen), pictures, cluster.where, unseen[0] if unseen else None)
     return FeaturesReport(pictures=pictures, computed=computed, cached=cached, skipped=skipped + _not_seen(unseen),
                           namespace=cache.namespace, folder=cache.folder, seconds=time.perf_counter() - started,
@@ -241,9 +275,9 @@ def fill_features_here(groups: Sequence[tuple[Sequence[str], bool]], size: int |
     started = time.perf_counter()
     extractor, cache, used, _ = feature_source(None, size)
     if cache.folder is None:
-        raise ClusterError("The feature cache is turned off (CATDOG_DESKTOP_CACHE_DIR=off): the features would "
-                           "have nowhere to go. Set it to a folder.")
+        raise ClusterError(CACHE_OFF)
     pictures = sum(len(paths) for paths, _ in groups)
+    check_room(cache, sum(len(paths) * (2 if mirror else 1) for paths, mirror in groups), pictures)
     computed = offset = 0
     skipped: list[tuple[str, str]] = []
 
@@ -306,8 +340,13 @@ class _Journal:
         line = json.dumps({"task": index, "stats": self._stats(paths), "predictions": predictions}) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
+            with open(self.path, "a+b") as fh:
+                fh.seek(0, os.SEEK_END)
+                if fh.tell():  # a line cut short by a crash stays a line of its own, not the start of this one
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        fh.write(b"\n")
+                fh.write(line.encode("utf-8"))
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:  # resuming is an optimisation: the job itself goes on
@@ -328,6 +367,9 @@ def predict(cluster: Cluster, model_path: str | os.PathLike, paths: Sequence[str
     under ``threshold``, else the model's recorded one): the predictions in the order of ``paths``,
     as core.classify.classifier.Classifier.predict_paths gives them. ``digest``: the sha256 of the
     model as the client loaded it (a file saved over since is refused, not half-used)."""
+    if not str(model_path).lower().endswith(".keras"):
+        raise ClusterError(f"--cluster classifies with .keras models: give the .keras model {os.path.basename(model_path)} "
+                           "was exported from (an export's files beside it do not travel to the workers).")
     try:
         model = tasks.ModelFile.read(model_path)
     except OSError as exc:
@@ -336,7 +378,11 @@ def predict(cluster: Cluster, model_path: str | os.PathLike, paths: Sequence[str
         raise ClusterError(f"{model.name} changed while it was being read: run the command again.")
     paths = [str(p) for p in paths]
     jobs = _chunks(paths, TASK_PICTURES)
-    identity = hashlib.sha256(json.dumps([model.digest, threshold, paths]).encode()).hexdigest()[:24]
+    from ... import __version__
+
+    # A journal of another version of this job (or of catdog-desktop) is not this job's.
+    identity = hashlib.sha256(json.dumps([JOURNAL_VERSION, __version__, model.digest, threshold, paths])
+                              .encode()).hexdigest()[:24]
     journal = _Journal(default_cache_dir(), identity)
     finished = journal.load(jobs)
     if finished:
@@ -345,20 +391,23 @@ def predict(cluster: Cluster, model_path: str | os.PathLike, paths: Sequence[str
     sent = converted_classifier(model, len(paths)) or model  # the conversion, else the model file
     data = client.scatter(sent, broadcast=True, hash=False)  # this job's own (see fill_features)
     token = uuid.uuid4().hex[:8]
-    futures = {client.submit(tasks.predict, data, threshold, chunk, len(paths), key=f"catdog-predict-{token}-{i}",
-                             pure=False): i
+    expected = versions()
+    futures = {client.submit(tasks.predict, data, threshold, chunk, len(paths), expected,
+                             key=f"catdog-predict-{token}-{i}", pure=False): i
                for i, chunk in enumerate(jobs) if i not in finished}
     done = sum(len(jobs[i]) for i in finished)
     if progress is not None:
         progress(done, len(paths))
     unseen: list[str] = []
-    for index, result in _results(cluster, futures, "the classification"):
-        finished[index] = result["predictions"]
-        unseen += result["unseen"]
-        journal.add(index, jobs[index], result["predictions"])
-        done += len(jobs[index])
-        if progress is not None:
-            progress(done, len(paths))
+    with contextlib.closing(_results(cluster, futures, "the classification", jobs)) as results:
+        for index, result in results:
+            finished[index] = result["predictions"]
+            unseen += result["unseen"]
+            if not result["unseen"]:  # a task with pictures a worker could not see is done again next time
+                journal.add(index, jobs[index], result["predictions"])
+            done += len(jobs[index])
+            if progress is not None:
+                progress(done, len(paths))
     _all_unseen(len(unseen), len(paths), cluster.where, unseen[0] if unseen else None)
     reasons = dict(_not_seen(unseen))
     predictions = []

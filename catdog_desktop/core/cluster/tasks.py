@@ -9,6 +9,7 @@ only the pictures, at the same paths (shared storage).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import ImageDecodeError, load_pixels, read_file
+from ..errors import ClusterError
 from ..data.pipeline import decode_workers
 from ..model.engine import THREADS_ENV
 from ..model.features import CHUNK, KEY_BYTES
@@ -31,6 +33,7 @@ KEEP_LOADED = 2
 
 _lock = threading.Lock()
 _loaded: OrderedDict = OrderedDict()
+_versions_checked = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,20 @@ def _limit_threads() -> None:
     threads = str(getattr(getattr(worker, "state", None), "nthreads", None) or worker.nthreads)
     for name in (THREADS_ENV, "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         os.environ.setdefault(name, threads)
+
+
+def check_versions(expected: dict | None) -> None:
+    """Raise :class:`ClusterError` when this worker's versions differ from the client's ``expected``
+    (core.cluster.connect.versions): also for workers that joined after the client checked them."""
+    global _versions_checked
+    if expected is None or _versions_checked:
+        return
+    from .connect import mismatch, versions
+
+    problem = mismatch(_address(), versions(), expected)
+    if problem:
+        raise ClusterError(problem)
+    _versions_checked = True
 
 
 def _kept(key: tuple, make: Callable[[], object]):
@@ -126,8 +143,10 @@ def _feature_source(model: ModelFile | Converted | None, size: int | None):
     return _kept(("features", model.digest if model else None, size), make)
 
 
-def feature_namespace(model: ModelFile | Converted | None, size: int | None) -> tuple[str, int, int]:
+def feature_namespace(model: ModelFile | Converted | None, size: int | None,
+                      expected: dict | None = None) -> tuple[str, int, int]:
     """(cache namespace, feature width, input size) of the features :func:`features` computes."""
+    check_versions(expected)
     _extractor, namespace, width, used_size = _feature_source(model, size)
     return namespace, width, used_size
 
@@ -142,13 +161,14 @@ def _address() -> str:
 
 
 def features(model: ModelFile | Converted | None, size: int | None, paths: list[str], mirror: bool,
-             known: frozenset, job_size: int) -> dict:
+             known: frozenset, job_size: int, expected: dict | None = None) -> dict:
     """The features of ``paths`` (and their mirror images with ``mirror``) whose content keys are
     not in ``known`` (17-byte cache keys the client holds already): a picture is read once, its
     key hashed from those bytes, and decoded only when needed, a chunk of :data:`CHUNK` at a time
     while threads read the next ones. Returns plain data: {namespace, keys (n * 17 bytes),
     features (n, width) float16, skipped [(path, reason)], unseen [paths this worker cannot see],
     computed, cached, runtime, worker}."""
+    check_versions(expected)
     extractor, namespace, width, used_size = _feature_source(model, size)
     views = (0, 1) if mirror else (0,)
     extractor.prefer(job_size)
@@ -230,11 +250,14 @@ def _converted_classifier(model: Converted):
     return classifier
 
 
-def predict(model: ModelFile | Converted, threshold: float | None, paths: list[str], job_size: int) -> dict:
+def predict(model: ModelFile | Converted, threshold: float | None, paths: list[str], job_size: int,
+            expected: dict | None = None) -> dict:
     """Classify ``paths`` as core.classify.classifier.Classifier.predict_paths does on one computer
     ("not sure" under ``threshold``, else the model's recorded one). Returns {predictions: [dicts of
     core.classify.prediction.Prediction], unseen [paths this worker cannot see], runtime, worker}."""
-    classifier = _classifier(model)
+    check_versions(expected)
+    # A copy with this job's threshold: the kept classifier may serve another job's task at the same time.
+    classifier = copy.copy(_classifier(model))
     classifier.threshold_override = threshold
     unseen = [path for path in paths if not os.path.lexists(path)]
     predictions = classifier.predict_paths(paths, job_size=job_size)

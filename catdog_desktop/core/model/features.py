@@ -47,6 +47,18 @@ DEFAULT_MAX_BYTES = 1 << 30
 STALE_TEMPORARY_SECONDS = 3600
 #: Environment variable naming the cache folder; "off" turns the disk cache off.
 CACHE_ENV = "CATDOG_DESKTOP_CACHE_DIR"
+#: Environment variable: the cache's bound in GB instead of :data:`DEFAULT_MAX_BYTES` (a cluster's
+#: shared cache for hundreds of thousands of pictures needs more; docs/cluster.md).
+CACHE_LIMIT_ENV = "CATDOG_DESKTOP_CACHE_GB"
+
+
+def cache_limit() -> int:
+    """The disk cache's bound in bytes: :data:`CACHE_LIMIT_ENV` when it is a positive number, else the default."""
+    try:
+        gigabytes = float(os.environ[CACHE_LIMIT_ENV])
+    except (KeyError, ValueError):
+        return DEFAULT_MAX_BYTES
+    return int(gigabytes * 1e9) if gigabytes > 0 else DEFAULT_MAX_BYTES
 
 ProgressFn = Callable[[int, int], None]
 
@@ -112,9 +124,9 @@ class FeatureCache:
     """
 
     def __init__(self, folder: str | os.PathLike | None, namespace: str, feature_shape: tuple[int, ...],
-                 max_bytes: int = DEFAULT_MAX_BYTES):
+                 max_bytes: int | None = None):
         self.feature_shape = tuple(feature_shape)
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes if max_bytes is not None else cache_limit()
         self.namespace = namespace
         self.folder = Path(folder) / namespace if folder is not None else None
         self._memory: dict[bytes, np.ndarray] = {}
@@ -184,10 +196,12 @@ class FeatureCache:
             self.hits += 1
         return value
 
-    def put_many(self, keys: Sequence[bytes], features: np.ndarray, runtime: str = "TensorFlow") -> None:
+    def put_many(self, keys: Sequence[bytes], features: np.ndarray, runtime: str = "TensorFlow",
+                 trim: bool = True) -> None:
         """Remember ``features`` (n arrays of ``feature_shape``; kept as they are, not copied) for
         ``keys``; written to disk as one shard, which records the ``runtime`` that computed them
-        (core.model.engine: ONNX Runtime or TensorFlow, equal within 1e-5)."""
+        (core.model.engine: ONNX Runtime or TensorFlow, equal within 1e-5). ``trim`` False: the
+        caller trims once at the end (a cluster job writes a shard per task)."""
         self._load()
         fresh = [(k, np.asarray(f, dtype=np.float16)) for k, f in zip(keys, features) if k not in self._memory]
         for key, value in fresh:
@@ -208,7 +222,8 @@ class FeatureCache:
             if tmp is not None:
                 _unlink(Path(tmp))  # a half-written shard would only take space
             return
-        self.trim()
+        if trim:
+            self.trim()
 
     def trim(self) -> None:
         """Remove the oldest shards until the cache folder is within ``max_bytes``."""

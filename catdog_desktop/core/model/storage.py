@@ -23,6 +23,7 @@ from .. import fileops
 from . import recorded
 from ..fileops import os_reason
 from ..errors import ModelFileError, first_line
+from ..wording import size_text
 
 log = logging.getLogger(__name__)
 
@@ -242,12 +243,8 @@ def _check_unpacked_sizes(path: Path, size: int) -> None:
 
 
 def _bomb(path: Path, unpacked: int, size: int) -> ModelFileError:
-    return ModelFileError(f"{path.name} was refused: it would unpack to {_size(unpacked)} from {_size(size)} on "
+    return ModelFileError(f"{path.name} was refused: it would unpack to {size_text(unpacked)} from {size_text(size)} on "
                           "disk, far more than a model holds (a damaged file, or one made to exhaust memory).")
-
-
-def _size(count: int) -> str:
-    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
 
 
 def load_bundle(path: str | os.PathLike) -> ModelBundle:

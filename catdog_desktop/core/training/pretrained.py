@@ -32,6 +32,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from ..config import MIN_FINE_TUNE_PICTURES
 from ..model import backbone as backbones
 from ..model import calibration
 from ..data import pipeline
@@ -49,9 +50,6 @@ from .schedule import Pace
 
 log = logging.getLogger(__name__)
 
-#: Fewer training pictures than this: no fine-tuning. With a few hundred pictures the classifier
-#: on the features is as good as it gets, and training the network itself only learns them by heart.
-MIN_FINE_TUNE_PICTURES = 500
 #: Fine-tuning's peak learning rate, as a share of ``config.learning_rate`` (the classifier's):
 #: the pretrained weights are to be adjusted, not overwritten.
 FINE_TUNE_RATE_SHARE = 0.01
