@@ -256,8 +256,10 @@ def predict(model: ModelFile | Converted, threshold: float | None, paths: list[s
     ("not sure" under ``threshold``, else the model's recorded one). Returns {predictions: [dicts of
     core.classify.prediction.Prediction], unseen [paths this worker cannot see], runtime, worker}."""
     check_versions(expected)
+    kept = _classifier(model)
+    _ = kept.novelty, kept.engine  # made once, on the kept classifier: every copy shares them
     # A copy with this job's threshold: the kept classifier may serve another job's task at the same time.
-    classifier = copy.copy(_classifier(model))
+    classifier = copy.copy(kept)
     classifier.threshold_override = threshold
     unseen = [path for path in paths if not os.path.lexists(path)]
     predictions = classifier.predict_paths(paths, job_size=job_size)
