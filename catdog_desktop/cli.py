@@ -590,12 +590,9 @@ def _model_summary(path: str, threshold: float | None):
     from .core.model import calibration, storage
     from .core.model.engine import file_digest
 
-    try:
-        metadata = storage.read_metadata(path)
-    except Exception:  # noqa: BLE001 - loading it says what is wrong, in its own words
-        return None
-    if not path.lower().endswith(".keras") or not metadata.get("class_names"):
-        return None
+    metadata = storage.read_plain_metadata(path) if path.lower().endswith(".keras") else None
+    if metadata is None:
+        return None  # loading it says what is wrong, in its own words
     recorded = calibration.recorded_threshold(metadata)
     return SimpleNamespace(class_names=list(metadata["class_names"]), digest=file_digest(path),
                            confidence_threshold=threshold if threshold is not None else recorded)

@@ -332,3 +332,23 @@ def test_the_journal_keeps_whole_tasks_only(tmp_path):
 def test_the_features_command_says_when_fine_tuning_would_run_the_backbone_again():
     assert jobs.fine_tune_note(499) is None
     assert "train --no-fine-tune uses these features alone" in jobs.fine_tune_note(500)
+
+
+def test_a_client_reads_only_well_formed_metadata_without_loading_the_model(trained, tmp_path):
+    """Odd class names in a model file: the client does not trust them without loading the model."""
+    import zipfile
+
+    from catdog_desktop.core.model import storage
+
+    _, _, model_path = trained
+    assert storage.read_plain_metadata(model_path)["class_names"] == ["cats", "dogs"]
+    for names in (5, ["cats", "cats"], ["cats", 3], ["only"]):
+        odd = tmp_path / "odd.keras"
+        with zipfile.ZipFile(model_path) as source, zipfile.ZipFile(odd, "w") as target:
+            for item in source.infolist():
+                data = source.read(item)
+                if item.filename == storage.METADATA_ENTRY:
+                    data = json.dumps({**json.loads(data), "class_names": names}).encode()
+                target.writestr(item, data)
+        assert storage.read_plain_metadata(odd) is None, names
+        assert cli._model_summary(str(odd), None) is None

@@ -183,13 +183,10 @@ def converted_classifier(model: tasks.ModelFile, job_size: int) -> tasks.Convert
     with tempfile.TemporaryDirectory(prefix="catdog-model-") as folder:
         path = Path(folder) / model.name
         path.write_bytes(model.data)
-        try:
-            metadata = storage.read_metadata(path)
-        except Exception:  # noqa: BLE001 - the workers' own load says what is wrong with it
-            return None
-        size = metadata.get("image_size")
-        if not metadata.get("class_names") or not isinstance(size, int):
-            return None  # a model from elsewhere: its class names come from loading it
+        metadata = storage.read_plain_metadata(path)
+        if metadata is None:
+            return None  # the workers load it, and their load says what is wrong with it
+        size = metadata["image_size"]
         novelty = calibration.load_novelty(metadata)
 
         def cached() -> tasks.Converted | None:

@@ -211,6 +211,21 @@ def read_metadata(path: str | os.PathLike) -> dict:
                              f"({str(exc)[:120] or type(exc).__name__}).") from None
 
 
+def read_plain_metadata(path: str | os.PathLike) -> dict | None:
+    """:func:`read_metadata` when it names the classes (distinct, non-empty text) and a usable image
+    size, as this app saves them; None when only loading the model can tell (a file from elsewhere,
+    damaged or odd metadata): what may be used without loading the model (core.cluster's client)."""
+    try:
+        metadata = read_metadata(path)
+    except ModelFileError:
+        return None
+    names, size = metadata.get("class_names"), metadata.get("image_size")
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) and n.strip() for n in names)
+            and len(set(names)) == len(names) and isinstance(size, int) and 16 <= size <= 1024):
+        return None
+    return metadata
+
+
 def read_member(path: str | os.PathLike, name: str, limit: int = MAX_JSON_BYTES) -> bytes | None:
     """The part ``name`` of the zip file ``path`` (None if it has none), refused (ModelFileError) if
     it declares more than ``limit`` bytes, and never unpacked beyond that whatever it declares."""
