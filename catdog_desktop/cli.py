@@ -27,6 +27,7 @@ non-zero exit code, never a traceback (``--debug`` shows it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -558,6 +559,9 @@ def _classify(args, paths):
     if data is not None and not os.path.isdir(os.path.expanduser(data)):
         raise CatdogError(f"--data {data} is not a folder: give the folder of labelled pictures (one sub-folder "
                           "per class) to check the fast model on.")
+    if getattr(args, "cluster", None) and not args.model.lower().endswith(".keras"):
+        raise CatdogError(f"--cluster classifies with .keras models: give the .keras model {os.path.basename(args.model)} "
+                          "was exported from (an export's files beside it do not travel to the workers).")
     if getattr(args, "cluster", None):  # the workers load the model: here only what the answers need
         classifier = _model_summary(args.model, threshold) or _open_model(args.model, exports=True)
     else:
@@ -571,7 +575,7 @@ def _classify(args, paths):
     if getattr(args, "cluster", None):
         from .core.cluster import jobs
 
-        with _cluster(args) as cluster:
+        with _cluster(args) as cluster, _kept_on_interrupt():
             predictions = jobs.predict(cluster, args.model, files, threshold, digest=classifier.digest,
                                        progress=lambda done, _total: progress.step(done))
     else:
@@ -1009,12 +1013,30 @@ def _features_on_cluster(args, groups, model=None, size=None):
     from .core.cluster import jobs
     from .core.cluster.tasks import ModelFile
 
+    from .core.model.features import default_cache_dir
+
+    folder = default_cache_dir()
+    if folder is None:  # before a cluster starts for nothing
+        raise CatdogError(jobs.CACHE_OFF)
+    pictures = sum(len(paths) for paths, _ in groups)
+    if model is None:
+        cache, _size = jobs.cache_for(None, None, size, folder)  # the backbone's: known without the cluster
+        jobs.check_room(cache, sum(len(paths) * (2 if mirror else 1) for paths, mirror in groups), pictures)
     data = ModelFile.read(model) if model is not None else None
-    progress = _Progress(args.json, "Features", sum(len(paths) for paths, _ in groups))
-    with _cluster(args) as cluster:
+    progress = _Progress(args.json, "Features", pictures)
+    with _cluster(args) as cluster, _kept_on_interrupt():
         report = jobs.fill_features(cluster, groups, data, size, progress=lambda done, _t: progress.step(done))
     progress.close()
     return report
+
+
+@contextlib.contextmanager
+def _kept_on_interrupt():
+    """Ctrl+C during a cluster job: say that what is done is kept (the cache, the journal)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise CancelledError("interrupted: the tasks done are kept; run the same command again to go on.") from None
 
 
 def cmd_features(args) -> int:

@@ -352,3 +352,32 @@ def test_a_client_reads_only_well_formed_metadata_without_loading_the_model(trai
                 target.writestr(item, data)
         assert storage.read_plain_metadata(odd) is None, names
         assert cli._model_summary(str(odd), None) is None
+
+
+def test_relative_paths_reach_the_workers_as_the_same_pictures(cluster, trained, pictures, monkeypatch):
+    """The workers started in another folder than the one the client is in now: "cats/x.png" is
+    sent as the picture the client means, and the answers keep the paths as given."""
+    _, _, model_path = trained
+    monkeypatch.chdir(pictures)  # not where the cluster's workers were started
+    files = sorted(f"{p.parent.name}/{p.name}" for p in pictures.rglob("cats_00*.png"))
+    there = jobs.predict(cluster, model_path, files)
+    here = Classifier.load(model_path).predict_paths(files)
+    assert [p.path for p in there] == files and all(p.ok for p in there)
+    assert [p.class_name for p in there] == [p.class_name for p in here]
+
+
+def test_what_can_be_refused_is_refused_before_a_cluster_starts(pictures, trained, tmp_path, monkeypatch, capsys):
+    from catdog_desktop.core.errors import CancelledError
+
+    monkeypatch.setenv(features.CACHE_ENV, "off")
+    assert cli.main(["features", str(pictures), "--cluster", "local:1"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "error: The feature cache is turned off" in err and "cluster:" not in err
+    export = tmp_path / "model.onnx"
+    export.write_bytes(b"not read")
+    assert cli.main(["predict", str(export), str(pictures), "--cluster", "local:1"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "error: --cluster classifies with .keras models" in err and "cluster:" not in err
+    with pytest.raises(CancelledError, match="interrupted: the tasks done are kept; run the same command again"):
+        with cli._kept_on_interrupt():
+            raise KeyboardInterrupt

@@ -115,6 +115,10 @@ def connect(spec: str, timeout: float = CONNECT_SECONDS, worker_wait: float = WO
     Raises :class:`ClusterError` with one sentence; nothing is left running then."""
     kind, count = parse(spec)
     distributed = need_dask()
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # A local cluster's scheduler runs in this process: its INFO lines are not the user's business
+        # (--debug shows them).
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     local = None
     try:
         if kind == "local":

@@ -223,7 +223,9 @@ def fill_features(cluster: Cluster, groups: Sequence[tuple[Sequence[str], bool]]
     # hash=False: data of its own for this job, not shared with (and released by) an earlier one.
     [known] = client.scatter([frozenset(cache.keys())], broadcast=True, hash=False)
     model_data = client.scatter(model, broadcast=True, hash=False) if model is not None else None
-    jobs = [(chunk, mirror) for paths, mirror in groups for chunk in _chunks(paths, TASK_PICTURES)]
+    # Absolute paths, as for predict(); the skipped pictures are named with them.
+    jobs = [([os.path.abspath(p) for p in chunk], mirror) for paths, mirror in groups
+            for chunk in _chunks(paths, TASK_PICTURES)]
     pictures = sum(len(paths) for paths, _ in groups)
     token = uuid.uuid4().hex[:8]
     expected = versions()
@@ -375,6 +377,10 @@ def predict(cluster: Cluster, model_path: str | os.PathLike, paths: Sequence[str
         raise ClusterError(f"{model.name} changed while it was being read: run the command again.")
     paths = [str(p) for p in paths]
     jobs = _chunks(paths, TASK_PICTURES)
+    # The workers get absolute paths: a worker's working folder is not this one, and "photos/a.jpg"
+    # there is another picture (or none). The answers keep the paths as given.
+    absolute = [[os.path.abspath(p) for p in chunk] for chunk in jobs]
+    given = {a: p for chunk, names in zip(absolute, jobs) for a, p in zip(chunk, names)}
     from ... import __version__
 
     # A journal of another version of this job (or of catdog-desktop) is not this job's.
@@ -391,15 +397,17 @@ def predict(cluster: Cluster, model_path: str | os.PathLike, paths: Sequence[str
     expected = versions()
     futures = {client.submit(tasks.predict, data, threshold, chunk, len(paths), expected,
                              key=f"catdog-predict-{token}-{i}", pure=False): i
-               for i, chunk in enumerate(jobs) if i not in finished}
+               for i, chunk in enumerate(absolute) if i not in finished}
     done = sum(len(jobs[i]) for i in finished)
     if progress is not None:
         progress(done, len(paths))
     unseen: list[str] = []
     with contextlib.closing(_results(cluster, futures, "the classification", jobs)) as results:
         for index, result in results:
+            for entry, path in zip(result["predictions"], jobs[index]):
+                entry["path"] = path
             finished[index] = result["predictions"]
-            unseen += result["unseen"]
+            unseen += [given[path] for path in result["unseen"]]
             if not result["unseen"]:  # a task with pictures a worker could not see is done again next time
                 journal.add(index, jobs[index], result["predictions"])
             done += len(jobs[index])
