@@ -196,7 +196,7 @@ class Classifier:
                 layer = self.novelty.layer
                 model = calibration.feature_model(self.model, layer)
             self._engine = Engine(lambda x: model(x, training=False), self.image_size,
-                                  self._identity(f"outputs+{layer}"), self._what(""))
+                                  outputs_identity(self.digest, layer), self._what(""))
         return self._engine
 
     def _identity(self, what: str) -> str | None:
@@ -328,6 +328,12 @@ class Classifier:
             unfamiliar=unfamiliar,
             doubt=flat_picture_reason(pixels),
         ))
+
+
+def outputs_identity(digest: str | None, layer: str | None) -> str | None:
+    """What a classifier's forward pass (with the features of ``layer`` for "none of these") is of,
+    for the engine's cache of conversions: the model file's ``digest`` (None: not cached)."""
+    return f"classifier|{digest}|outputs+{layer}" if digest else None
 
 
 def _flag(flags: np.ndarray | None, index: int) -> bool:

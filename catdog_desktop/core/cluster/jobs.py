@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -175,34 +174,36 @@ def converted_backbone(size: int | None, job_size: int) -> tasks.Converted | Non
 
 def converted_classifier(model: tasks.ModelFile, job_size: int) -> tasks.Converted | None:
     """:func:`converted_backbone` for a saved .keras model (its metadata read without TensorFlow)."""
+    if not model.name.lower().endswith(".keras"):
+        return None  # an export: the workers open it as it is
+    return tasks.with_model_file(model, lambda path: _converted_classifier(path, model, job_size))
+
+
+def _converted_classifier(path: str, model: tasks.ModelFile, job_size: int) -> tasks.Converted | None:
+    from ..classify.classifier import outputs_identity
     from ..model import calibration, storage
     from ..model.engine import CONVERT_FROM, Engine
 
-    if not model.name.lower().endswith(".keras"):
-        return None  # an export: the workers open it as it is
-    with tempfile.TemporaryDirectory(prefix="catdog-model-") as folder:
-        path = Path(folder) / model.name
-        path.write_bytes(model.data)
-        metadata = storage.read_plain_metadata(path)
-        if metadata is None:
-            return None  # the workers load it, and their load says what is wrong with it
-        size = metadata["image_size"]
-        novelty = calibration.load_novelty(metadata)
+    metadata = storage.read_plain_metadata(path)
+    if metadata is None:
+        return None  # the workers load it, and their load says what is wrong with it
+    size = metadata["image_size"]
+    novelty = calibration.load_novelty(metadata)
 
-        def cached() -> tasks.Converted | None:
-            for layer in ([novelty.layer] if novelty is not None else []) + [None]:
-                content = Engine(None, size, f"classifier|{model.digest}|outputs+{layer}").cached_conversion()
-                if content is not None:
-                    return tasks.Converted(content, size, model.digest, metadata, novelty=layer is not None)
-            return None
+    def cached() -> tasks.Converted | None:
+        for layer in ([novelty.layer] if novelty is not None else []) + [None]:
+            content = Engine(None, size, outputs_identity(model.digest, layer)).cached_conversion()
+            if content is not None:
+                return tasks.Converted(content, size, model.digest, metadata, novelty=layer is not None)
+        return None
 
+    found = cached()
+    if found is None and job_size >= CONVERT_FROM:
+        from ..classify.classifier import Classifier
+
+        Classifier.load(path).engine.convert()  # TensorFlow here, once, rather than on every worker
         found = cached()
-        if found is None and job_size >= CONVERT_FROM:
-            from ..classify.classifier import Classifier
-
-            Classifier.load(path).engine.convert()  # TensorFlow here, once, rather than on every worker
-            found = cached()
-        return found
+    return found
 
 
 def fill_features(cluster: Cluster, groups: Sequence[tuple[Sequence[str], bool]], model: tasks.ModelFile | None = None,

@@ -26,7 +26,7 @@ from ..data.images import ImageDecodeError, load_pixels, read_file
 from ..errors import ClusterError
 from ..data.pipeline import decode_workers
 from ..model.engine import THREADS_ENV
-from ..model.features import CHUNK, KEY_BYTES
+from ..model.features import CHUNK, KEY_BYTES, key_of
 
 #: Models (and backbones) a worker keeps loaded; older ones are dropped.
 KEEP_LOADED = 2
@@ -105,7 +105,7 @@ def _kept(key: tuple, make: Callable[[], object]):
         return _loaded[key]
 
 
-def _with_model_file(model: ModelFile, use: Callable[[str], object]):
+def with_model_file(model: ModelFile, use: Callable[[str], object]):
     """``use(path)`` of a temporary copy of ``model``, removed afterwards (what was loaded stays)."""
     with tempfile.TemporaryDirectory(prefix="catdog-model-") as folder:
         path = os.path.join(folder, os.path.basename(model.name) or "model.keras")
@@ -137,7 +137,7 @@ def _feature_source(model: ModelFile | Converted | None, size: int | None):
 
     def make():
         extractor, cache, used_size, _ = (feature_source(None, size) if model is None else
-                                          _with_model_file(model, lambda path: feature_source(path, None)))
+                                          with_model_file(model, lambda path: feature_source(path, None)))
         return extractor, cache.namespace, int(cache.feature_shape[0]), used_size
 
     return _kept(("features", model.digest if model else None, size), make)
@@ -178,7 +178,7 @@ def features(model: ModelFile | Converted | None, size: int | None, paths: list[
             return "unseen", None
         try:
             data = read_file(path)
-            key = hashlib.blake2b(data, digest_size=16).digest()
+            key = key_of(data)
             if all(bytes([v]) + key in known for v in views):
                 return "cached", None
             return key, load_pixels(path, used_size, data=data)
@@ -227,7 +227,7 @@ def _classifier(model: ModelFile | Converted):
         return _kept(("converted", model.digest), lambda: _converted_classifier(model))
     from ..export.runtimes import load_classifier
 
-    return _kept(("classifier", model.digest), lambda: _with_model_file(model, load_classifier))
+    return _kept(("classifier", model.digest), lambda: with_model_file(model, load_classifier))
 
 
 def _converted_classifier(model: Converted):

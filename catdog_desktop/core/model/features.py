@@ -111,9 +111,14 @@ def decode_with_key(path: str, size: int) -> tuple[np.ndarray, bytes]:
     one read of the file: features stored under a key are always those of the content it names,
     even when the file is edited meanwhile. Raises :class:`ImageDecodeError`."""
     data = read_file(path)
+    return load_pixels(path, size, data=data), key_of(data)
+
+
+def key_of(data: bytes) -> bytes:
+    """The :func:`content_key` of a file's content already read."""
     key = _key_hash()
     key.update(data)
-    return load_pixels(path, size, data=data), key.digest()
+    return key.digest()
 
 
 class FeatureCache:

@@ -45,7 +45,8 @@ from . import few, starting_point
 from .fit import ProgressCallback, TrainingResult, check_decoded, class_weights, compile_model, unchecked_note
 from .events import EpochEvent, PhaseEvent
 from ..model.engine import CONVERT_FROM
-from ..model.features import FeatureCache, backbone_namespace, compute_features, default_cache_dir
+from ..model.features import (FeatureCache, backbone_identity, backbone_namespace, compute_features,
+                              default_cache_dir)
 from .schedule import Pace
 
 log = logging.getLogger(__name__)
@@ -381,7 +382,7 @@ def _feature_function(bottom, size: int, with_mid: bool, name: str, tuned: str |
         mid, pooled = bottom(scale(x), training=False)
         return (pooled, mid) if with_mid else (pooled,)
 
-    identity = (f"backbone|{name}|{backbones.weights_sha256(name)}|{'pooled+mid' if with_mid else 'pooled'}"
+    identity = (backbone_identity(name) + ("+mid" if with_mid else "")
                 + (f"|tuned-{tuned}" if tuned else ""))
     return Engine(forward, size, identity, f"the {backbones.spec(name).label} backbone", probabilities_first=False)
 
